@@ -1,0 +1,1 @@
+//! Faults and the hosts they act on.

@@ -1,0 +1,9 @@
+//! raftkv: the replicated key-value store bundled with faultline.
+//!
+//! - [`raft`]: the pure Raft core (no IO, no clock, seeded randomness);
+//! - [`storage`]: the write-ahead log and snapshot files;
+//! - [`server`]: the tokio/tonic runtime that drives the core and serves clients;
+//! - [`proto`]: the generated gRPC types of `proto/kv.proto` and `proto/raft.proto`.
+
+pub mod proto;
+pub mod raft;

@@ -1,0 +1,39 @@
+//! The faultline command line: parses flags into a resolved configuration, runs one
+//! subcommand and turns its outcome into an exit code.
+//!
+//! Exit codes of `test` and `check` (see DESIGN.md): 0 valid, 1 invalid, 2 unknown,
+//! 3 harness or usage error. Every subcommand lives in its own module under `cli/`
+//! and returns the exit code it wants; an error prints its whole chain once and
+//! exits 3.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// faultline: Jepsen-style fault injection and consistency checking.
+#[derive(Parser, Debug)]
+#[command(name = "faultline", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: cli::Command,
+}
+
+fn main() -> ExitCode {
+    let parsed = match Cli::try_parse() {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            let code = if err.use_stderr() { 3 } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    match parsed.command.run() {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(3)
+        }
+    }
+}

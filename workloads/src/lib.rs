@@ -1,0 +1,1 @@
+//! Histories, models, generators and checkers.
