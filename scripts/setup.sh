@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system packages faultline needs on a Debian machine, when missing:
+# iproute2 (network namespaces, veth, bridges) and iptables (partitions), and,
+# with --with-browser, Chromium for the report rendering test.
+set -euo pipefail
+
+need=()
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+if [[ "${1:-}" == "--with-browser" ]]; then
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
+
+if ((${#need[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "faultline setup: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
+        exit 1
+    fi
+    echo "faultline setup: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
