@@ -3,4 +3,5 @@
 //! - [`history`]: the operation record and the JSONL history format.
 //! - [`generator`]: seeded, deterministic operation streams of the workloads.
 
+pub mod generator;
 pub mod history;
