@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());
     }
-    tonic_prost_build::configure().compile_protos(&protos, &[std::path::PathBuf::from("../proto")])?;
+    tonic_prost_build::configure()
+        .compile_protos(&protos, &[std::path::PathBuf::from("../proto")])?;
     Ok(())
 }

@@ -3,7 +3,10 @@
 //! - [`raft`]: the pure Raft core (no IO, no clock, seeded randomness);
 //! - [`storage`]: the write-ahead log and snapshot files;
 //! - [`server`]: the tokio/tonic runtime that drives the core and serves clients;
+//! - [`client`]: a client library with leader discovery and outcome classification;
 //! - [`proto`]: the generated gRPC types of `proto/kv.proto` and `proto/raft.proto`.
 
 pub mod proto;
 pub mod raft;
+pub mod server;
+pub mod storage;
