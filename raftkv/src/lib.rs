@@ -6,6 +6,7 @@
 //! - [`client`]: a client library with leader discovery and outcome classification;
 //! - [`proto`]: the generated gRPC types of `proto/kv.proto` and `proto/raft.proto`.
 
+pub mod client;
 pub mod proto;
 pub mod raft;
 pub mod server;

@@ -1,0 +1,407 @@
+//! A client library for raftkv's gRPC API with leader discovery and outcome
+//! classification, used by `faultline kv`, `faultline bench` and the test
+//! controller.
+//!
+//! raftkv nodes do not forward requests: a follower answers FAILED_PRECONDITION
+//! "not leader" with the leader's id and address in the trailing metadata
+//! (`leader-id`, `leader-addr`). [`KvClient`] remembers the last leader it heard
+//! of, follows hints, and otherwise tries the configured endpoints in turn, until
+//! the operation's deadline.
+//!
+//! Every error is classified for a checker:
+//! - [`ClientError::Rejected`]: the operation certainly had no effect (rejected
+//!   before it was proposed, invalid, or the connection was refused every time);
+//! - [`ClientError::Unknown`]: the operation may have taken effect, now or later
+//!   (timeout, leadership lost after proposing, connection broken mid-request).
+//!
+//! Writes carry this client's id and a fresh sequence number; retries of one
+//! write reuse its sequence number, so the server applies it at most once even
+//! when several attempts reach the log. Two `KvClient`s must therefore never
+//! share a client id, and one client should keep at most 64 writes in flight
+//! (the server's de-duplication window). Reads have no effect: any read error
+//! may be treated as a failure, whatever its class.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::proto::kv::kv_client::KvClient as GrpcClient;
+use crate::proto::kv::{
+    AppendRequest, CasRequest, DeleteRequest, GetRequest, PutRequest, RequestHeader, StatusRequest,
+    StatusResponse, WriteResponse,
+};
+
+/// Largest gRPC message the client accepts (values grow by appends).
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// How an operation failed, in terms a consistency checker can use.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ClientError {
+    /// The operation certainly had no effect.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The operation may or may not have taken effect.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+impl ClientError {
+    /// True when the operation certainly had no effect.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, ClientError::Rejected(_))
+    }
+}
+
+/// A connection to a raftkv cluster. Cheap to clone; clones share the client id,
+/// the sequence counter, the leader hint and the connections.
+#[derive(Clone)]
+pub struct KvClient {
+    /// Shared state.
+    inner: Arc<Inner>,
+    /// Deadline of one operation, retries included.
+    timeout: Duration,
+    /// Whether to retry on other nodes until the deadline (true) or make one attempt.
+    retry: bool,
+}
+
+/// State shared by clones of one client.
+struct Inner {
+    /// The configured node addresses (`host:port`).
+    endpoints: Vec<String>,
+    /// This client's de-duplication id.
+    client_id: u64,
+    /// Last sequence number used.
+    sequence: AtomicU64,
+    /// Address of the node believed to lead, if any.
+    leader: Mutex<Option<String>>,
+    /// Round-robin position among `endpoints` when no leader is known.
+    next_endpoint: AtomicUsize,
+    /// Lazily connected channels by address.
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+/// The result of one attempt.
+enum Attempt<T> {
+    /// The node answered.
+    Done(T),
+    /// The node is not the leader; it may name one.
+    NotLeader(Option<String>),
+    /// Definitely no effect, and retrying cannot help.
+    Rejected(String),
+    /// Definitely no effect (e.g. connection refused); another node may work.
+    Refused(String),
+    /// The request may have had an effect.
+    Unknown(String),
+}
+
+impl KvClient {
+    /// A client of the nodes at `endpoints` (`host:port`), identified by
+    /// `client_id` for de-duplication (unique per client). Connects lazily.
+    pub fn new(endpoints: Vec<String>, client_id: u64) -> Result<KvClient, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::Rejected("no endpoints given".into()));
+        }
+        for endpoint in &endpoints {
+            Endpoint::from_shared(format!("http://{endpoint}"))
+                .map_err(|e| ClientError::Rejected(format!("bad endpoint {endpoint:?}: {e}")))?;
+        }
+        Ok(KvClient {
+            inner: Arc::new(Inner {
+                endpoints,
+                client_id,
+                sequence: AtomicU64::new(0),
+                leader: Mutex::new(None),
+                next_endpoint: AtomicUsize::new(0),
+                channels: Mutex::new(HashMap::new()),
+            }),
+            timeout: Duration::from_secs(5),
+            retry: true,
+        })
+    }
+
+    /// Sets the deadline of each operation, retries included (default 5 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> KvClient {
+        self.timeout = timeout;
+        self
+    }
+
+    /// With `false`, each operation makes a single attempt at the node believed
+    /// to lead, without following hints (default: retry until the deadline).
+    pub fn with_retries(mut self, retry: bool) -> KvClient {
+        self.retry = retry;
+        self
+    }
+
+    /// This client's de-duplication id.
+    pub fn client_id(&self) -> u64 {
+        self.inner.client_id
+    }
+
+    /// The address of the node this client believes leads, if any.
+    pub fn leader_hint(&self) -> Option<String> {
+        self.inner.leader.lock().expect("leader lock").clone()
+    }
+
+    /// Reads `key`: `Ok(None)` when absent. Linearizable unless `serializable`
+    /// (which reads one node's possibly stale local state).
+    pub async fn get(
+        &self,
+        key: &[u8],
+        serializable: bool,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let request = GetRequest {
+            key: key.to_vec(),
+            serializable,
+        };
+        let response = self
+            .run(move |mut c| {
+                let request = request.clone();
+                async move { c.get(request).await }
+            })
+            .await?;
+        Ok(response.found.then_some(response.value))
+    }
+
+    /// Sets `key` to `value`.
+    pub async fn put(&self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+        let request = PutRequest {
+            header: Some(self.header()),
+            key: key.to_vec(),
+            value: value.to_vec(),
+        };
+        self.write(move |mut c| {
+            let request = request.clone();
+            async move { c.put(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes `key`.
+    pub async fn delete(&self, key: &[u8]) -> Result<(), ClientError> {
+        let request = DeleteRequest {
+            header: Some(self.header()),
+            key: key.to_vec(),
+        };
+        self.write(move |mut c| {
+            let request = request.clone();
+            async move { c.delete(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Sets `key` to `new_value` if it holds `expected` (`None`: if it is absent).
+    /// `Ok(false)`: the expectation did not hold and nothing was written.
+    pub async fn cas(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new_value: &[u8],
+    ) -> Result<bool, ClientError> {
+        let request = CasRequest {
+            header: Some(self.header()),
+            key: key.to_vec(),
+            expected: expected.map(<[u8]>::to_vec),
+            new_value: new_value.to_vec(),
+        };
+        self.write(move |mut c| {
+            let request = request.clone();
+            async move { c.cas(request).await }
+        })
+        .await
+        .map(|r| r.succeeded)
+    }
+
+    /// Appends `value` to the value of `key` (an absent key counts as empty).
+    pub async fn append(&self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+        let request = AppendRequest {
+            header: Some(self.header()),
+            key: key.to_vec(),
+            value: value.to_vec(),
+        };
+        self.write(move |mut c| {
+            let request = request.clone();
+            async move { c.append(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Asks one node (`host:port`, need not be a configured endpoint) for its status.
+    pub async fn status(&self, endpoint: &str) -> Result<StatusResponse, ClientError> {
+        let mut client = self.connect(endpoint)?;
+        match tokio::time::timeout(self.timeout, client.status(StatusRequest {})).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(ClientError::Rejected(format!(
+                "{endpoint}: {}",
+                status.message()
+            ))),
+            Err(_) => Err(ClientError::Rejected(format!("{endpoint}: timed out"))),
+        }
+    }
+
+    /// A fresh request header (next sequence number).
+    fn header(&self) -> RequestHeader {
+        RequestHeader {
+            client_id: self.inner.client_id,
+            sequence: self.inner.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+
+    /// Runs a write; the response is the server's [`WriteResponse`].
+    async fn write<F, Fut>(&self, call: F) -> Result<WriteResponse, ClientError>
+    where
+        F: Fn(GrpcClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<WriteResponse>, Status>>,
+    {
+        self.run(call).await
+    }
+
+    /// Runs one operation with leader discovery and retries until the deadline.
+    async fn run<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(GrpcClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let deadline = Instant::now() + self.timeout;
+        let mut maybe_applied = false;
+        let mut last_error = String::from("no attempt made");
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            let endpoint = self.pick_endpoint();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            let attempt = match self.connect(&endpoint) {
+                Ok(client) => match tokio::time::timeout(remaining, call(client)).await {
+                    Ok(result) => classify(result),
+                    Err(_) => Attempt::Unknown("timed out".into()),
+                },
+                Err(e) => Attempt::Rejected(e.to_string()),
+            };
+            match attempt {
+                Attempt::Done(response) => {
+                    self.set_leader(Some(endpoint));
+                    return Ok(response);
+                }
+                Attempt::NotLeader(hint) => {
+                    last_error = format!("{endpoint}: not leader");
+                    if hint.as_deref() == Some(endpoint.as_str()) || hint.is_none() {
+                        self.set_leader(None);
+                        self.inner.next_endpoint.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.set_leader(hint);
+                        if self.retry {
+                            continue;
+                        }
+                    }
+                }
+                Attempt::Rejected(message) => {
+                    let message = format!("{endpoint}: {message}");
+                    return Err(if maybe_applied {
+                        ClientError::Unknown(message)
+                    } else {
+                        ClientError::Rejected(message)
+                    });
+                }
+                Attempt::Refused(message) => {
+                    last_error = format!("{endpoint}: {message}");
+                    self.set_leader(None);
+                    self.inner.next_endpoint.fetch_add(1, Ordering::Relaxed);
+                }
+                Attempt::Unknown(message) => {
+                    last_error = format!("{endpoint}: {message}");
+                    maybe_applied = true;
+                    self.set_leader(None);
+                    self.inner.next_endpoint.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if !self.retry {
+                break;
+            }
+            let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+            tokio::time::sleep(pause).await;
+            backoff = (backoff * 2).min(Duration::from_millis(100));
+        }
+        Err(if maybe_applied {
+            ClientError::Unknown(last_error)
+        } else {
+            ClientError::Rejected(last_error)
+        })
+    }
+
+    /// The leader if known, else the next endpoint in turn.
+    fn pick_endpoint(&self) -> String {
+        if let Some(leader) = self.leader_hint() {
+            return leader;
+        }
+        let i = self.inner.next_endpoint.load(Ordering::Relaxed) % self.inner.endpoints.len();
+        self.inner.endpoints[i].clone()
+    }
+
+    fn set_leader(&self, leader: Option<String>) {
+        *self.inner.leader.lock().expect("leader lock") = leader;
+    }
+
+    /// A gRPC client for `endpoint` over a cached, lazily connected channel.
+    fn connect(&self, endpoint: &str) -> Result<GrpcClient<Channel>, ClientError> {
+        let mut channels = self.inner.channels.lock().expect("channels lock");
+        let channel = match channels.get(endpoint) {
+            Some(channel) => channel.clone(),
+            None => {
+                let channel = Endpoint::from_shared(format!("http://{endpoint}"))
+                    .map_err(|e| ClientError::Rejected(format!("bad endpoint {endpoint:?}: {e}")))?
+                    .connect_timeout(Duration::from_secs(1))
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                channels.insert(endpoint.to_string(), channel.clone());
+                channel
+            }
+        };
+        Ok(GrpcClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES))
+    }
+}
+
+/// Sorts a gRPC outcome into what it means for the operation.
+fn classify<T>(result: Result<tonic::Response<T>, Status>) -> Attempt<T> {
+    let status = match result {
+        Ok(response) => return Attempt::Done(response.into_inner()),
+        Err(status) => status,
+    };
+    match status.code() {
+        Code::FailedPrecondition => {
+            let hint = status
+                .metadata()
+                .get("leader-addr")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            Attempt::NotLeader(hint.filter(|h| !h.is_empty()))
+        }
+        Code::InvalidArgument => Attempt::Rejected(status.message().to_string()),
+        _ if connection_refused(&status) => {
+            Attempt::Refused(format!("connection refused: {}", status.message()))
+        }
+        _ => Attempt::Unknown(format!("{:?}: {}", status.code(), status.message())),
+    }
+}
+
+/// True when the request never left this process because the connection was refused.
+fn connection_refused(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        source = err.source();
+    }
+    false
+}
