@@ -1,0 +1,77 @@
+//! The contract between the nemesis and the controller: [`ClusterControl`], which
+//! the controller implements so faults can find nodes, their pids, addresses and
+//! namespaces, restart them and ask who leads; and [`NemesisOp`], the records the
+//! nemesis hands back for every fault start and stop, which the controller writes into
+//! the history as operations with `"process": "nemesis"`.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// What the nemesis needs from the controller. Implementations must be cheap and
+/// must not block for long: the nemesis thread calls them while injecting faults.
+pub trait ClusterControl: Send + Sync {
+    /// Names of all nodes, in a stable order.
+    fn nodes(&self) -> Vec<String>;
+    /// The pid of the node's current process (its process group id), if it runs.
+    fn pid(&self, node: &str) -> Option<i32>;
+    /// The node's address (its namespace IP).
+    fn ip(&self, node: &str) -> Option<IpAddr>;
+    /// The node's network namespace, `None` in loopback mode.
+    fn namespace(&self, node: &str) -> Option<String>;
+    /// Starts the node again after the nemesis killed it. The controller reaps the old
+    /// process (`NodeProcess::wait`) and spawns a new one on the same host.
+    fn restart(&self, node: &str) -> Result<(), String>;
+    /// The node the cluster currently reports as leader (e.g. via the Status API).
+    fn leader(&self) -> Option<String>;
+}
+
+/// The type of a history operation, as in Jepsen histories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    /// The fault (or its healing) is about to start.
+    Invoke,
+    /// It completed: the `value` says what was done (`installed` or `skipped`).
+    Ok,
+    /// Unknown whether it took effect (`indeterminate`).
+    Info,
+}
+
+/// One nemesis operation for the history (`"process": "nemesis"`).
+#[derive(Debug, Clone, Serialize)]
+pub struct NemesisOp {
+    /// Invoke, ok or info.
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    /// `kill`, `restart`, `pause`, `resume`, `partition`, `heal`.
+    pub f: String,
+    /// What was targeted (invoke) or actually done and its `outcome` (completion).
+    pub value: serde_json::Value,
+    /// When it happened; the controller converts it to nanoseconds since the test began.
+    #[serde(skip)]
+    pub at: Instant,
+}
+
+/// How a fault action ended, stored as `value.outcome` of the completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It was done as described.
+    Installed,
+    /// It was not done; `value.reason` says why.
+    Skipped,
+    /// Part of it may have been done; `value.error` says what failed.
+    Indeterminate,
+}
+
+impl Outcome {
+    /// The op type a completion with this outcome gets.
+    pub fn op_type(self) -> OpType {
+        match self {
+            Outcome::Installed | Outcome::Skipped => OpType::Ok,
+            Outcome::Indeterminate => OpType::Info,
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Processes and signals: reading a process's identity from `/proc` (pid plus start
+//! time, so a recycled pid is never mistaken for ours) and delivering SIGKILL, SIGSTOP
+//! and SIGCONT. A node runs in its own process group, so signals go to the whole group
+//! when the pid leads one, which also reaches helpers the node may have started.
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+
+/// The fields of `/proc/PID/stat` we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// Process state letter: `R`, `S`, `D`, `T` (stopped), `t`, `Z` (zombie), ...
+    pub state: char,
+    /// Start time in clock ticks after boot; with the pid it identifies one process.
+    pub start_time: u64,
+}
+
+/// Reads `/proc/PID/stat`; `None` when the process does not exist.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces or ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: field 3 (state) is fields[0], field 22 (starttime) is fields[19].
+    let state = fields.first()?.chars().next()?;
+    let start_time = fields.get(19)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+/// The start time of `pid`, or `None` when it does not exist.
+pub fn start_time(pid: i32) -> Option<u64> {
+    proc_stat(pid).map(|s| s.start_time)
+}
+
+/// True when `pid` exists, is not a zombie, and started at `start_time`.
+pub fn is_same_process(pid: i32, start_time: u64) -> bool {
+    matches!(proc_stat(pid), Some(s) if s.start_time == start_time && s.state != 'Z')
+}
+
+/// Sends `sig` to `pid`, or to its whole process group when `pid` leads one.
+/// A process that is already gone (ESRCH) is not an error.
+pub fn send_signal(pid: i32, sig: Signal) -> Result<()> {
+    assert!(
+        pid > 0,
+        "signal target must be a single positive pid, got {pid}"
+    );
+    let target = Pid::from_raw(pid);
+    let leads_group = nix::unistd::getpgid(Some(target)).is_ok_and(|g| g == target);
+    let res = if leads_group {
+        signal::killpg(target, sig)
+    } else {
+        signal::kill(target, sig)
+    };
+    match res {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(errno) => Err(Error::Signal {
+            signal: sig.as_str().to_string(),
+            pid,
+            errno,
+        }),
+    }
+}
+
+/// True when this process runs with effective uid 0.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_stat() {
+        let me = std::process::id() as i32;
+        let stat = proc_stat(me).expect("own /proc entry");
+        assert!(stat.start_time > 0);
+        assert!(is_same_process(me, stat.start_time));
+        assert!(!is_same_process(me, stat.start_time + 1));
+    }
+
+    #[test]
+    fn missing_process_has_no_stat() {
+        // pid_max is at most 2^22, so this pid cannot exist.
+        assert_eq!(proc_stat(i32::MAX), None);
+    }
+}

@@ -1,0 +1,526 @@
+//! The nemesis runner: a thread that walks the [`Schedule`], injects each fault when
+//! its time comes, heals it when its duration is over, and, when told to stop (or
+//! when its handle is dropped, or if it panics), heals everything still active:
+//! partitions removed, paused processes resumed, killed nodes restarted, and finally a
+//! SIGCONT to every node. Every start and stop is reported to the controller's sink
+//! as an invoke [`NemesisOp`] followed by its completion, whose `value` says what was
+//! actually done (nodes, pids, signals, rules) and its `outcome`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
+use crate::journal::{Action, Journal};
+use crate::partition::{self, InstalledRule};
+use crate::process;
+use crate::schedule::{FaultSpec, NemesisConfig, PlannedFault, Schedule, Target};
+
+/// Where the nemesis sends its history operations.
+pub type OpSink = Box<dyn FnMut(NemesisOp) + Send>;
+
+/// A fault currently in force, for the controller's progress line.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveFault {
+    /// `kill`, `pause` or `partition`.
+    pub f: String,
+    /// Target or shape, e.g. `minority`, `majorities-ring`.
+    pub of: String,
+    /// The nodes affected.
+    pub nodes: Vec<String>,
+    /// When it started.
+    #[serde(skip)]
+    pub since: Instant,
+}
+
+impl fmt::Display for ActiveFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({}) {}", self.f, self.of, self.nodes.join(","))
+    }
+}
+
+/// Starts nemeses.
+pub struct Nemesis;
+
+impl Nemesis {
+    /// Starts the nemesis thread. It runs `config`'s schedule against `control`,
+    /// journals pauses and rules in `journal`, and reports to `sink`, until
+    /// [`NemesisHandle::stop`] (or drop of the handle).
+    pub fn start(
+        config: NemesisConfig,
+        control: Arc<dyn ClusterControl>,
+        journal: Arc<Journal>,
+        sink: OpSink,
+    ) -> NemesisHandle {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let active = Arc::new(Mutex::new(Vec::new()));
+        let mut runner = Runner {
+            control,
+            journal,
+            sink,
+            public: Arc::clone(&active),
+            running: Vec::new(),
+            enabled: !config.faults.is_empty(),
+            healed: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("nemesis".into())
+            .spawn(move || runner.run(Schedule::new(config), &stop_rx))
+            .expect("spawning the nemesis thread");
+        NemesisHandle {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            active,
+        }
+    }
+}
+
+/// Handle of a running nemesis. Dropping it stops the nemesis and waits for the heal.
+pub struct NemesisHandle {
+    /// Closing it tells the thread to stop.
+    stop: Option<mpsc::Sender<()>>,
+    /// The thread.
+    thread: Option<JoinHandle<()>>,
+    /// Faults in force.
+    active: Arc<Mutex<Vec<ActiveFault>>>,
+}
+
+impl NemesisHandle {
+    /// The faults currently in force.
+    pub fn active(&self) -> Vec<ActiveFault> {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stops the schedule and waits until every fault is healed. Returns `Err` with
+    /// the panic message if the nemesis thread panicked (its heal still ran).
+    pub fn stop(mut self) -> Result<(), String> {
+        self.finish()
+    }
+
+    /// Signals and joins the thread once.
+    fn finish(&mut self) -> Result<(), String> {
+        self.stop.take();
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|p| {
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "nemesis thread panicked".into())
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for NemesisHandle {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// A process we stopped.
+#[derive(Debug)]
+struct PausedProc {
+    /// Its node.
+    node: String,
+    /// Its pid.
+    pid: i32,
+    /// Its start time.
+    start_time: u64,
+    /// Its journal record.
+    journal_id: u64,
+}
+
+/// What must be undone to heal a fault.
+#[derive(Debug)]
+enum Undo {
+    /// Restart these nodes.
+    Restart(Vec<String>),
+    /// SIGCONT these processes.
+    Resume(Vec<PausedProc>),
+    /// Delete these rules.
+    Heal(Vec<InstalledRule>),
+}
+
+/// A fault in force.
+#[derive(Debug)]
+struct Running {
+    /// When to heal it.
+    deadline: Instant,
+    /// How to heal it.
+    undo: Undo,
+    /// Its public description.
+    public: ActiveFault,
+}
+
+/// The state of the nemesis thread.
+struct Runner {
+    /// The cluster.
+    control: Arc<dyn ClusterControl>,
+    /// The cleanup journal.
+    journal: Arc<Journal>,
+    /// The history sink.
+    sink: OpSink,
+    /// Published copy of the active faults.
+    public: Arc<Mutex<Vec<ActiveFault>>>,
+    /// Faults in force.
+    running: Vec<Running>,
+    /// Whether any fault kind is enabled (otherwise there is nothing to heal).
+    enabled: bool,
+    /// Whether the final heal has run.
+    healed: bool,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        // Also reached when the thread unwinds from a panic.
+        if !self.healed {
+            self.final_heal();
+        }
+    }
+}
+
+impl Runner {
+    /// The main loop.
+    fn run(&mut self, schedule: Schedule, stop: &mpsc::Receiver<()>) {
+        let start = Instant::now();
+        let mut plan = schedule.peekable();
+        loop {
+            let next_start = plan.peek().map(|p| start + p.at);
+            let next_stop = self.running.iter().map(|r| r.deadline).min();
+            let wake = match (next_start, next_stop) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => Instant::now() + Duration::from_secs(3600),
+            };
+            let wait = wake.saturating_duration_since(Instant::now());
+            match stop.recv_timeout(wait) {
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let now = Instant::now();
+            while let Some(i) = self.running.iter().position(|r| r.deadline <= now) {
+                let r = self.running.remove(i);
+                self.stop_fault(r);
+            }
+            if plan.peek().is_some_and(|p| start + p.at <= now) {
+                let planned = plan.next().expect("peeked");
+                self.start_fault(&planned);
+            }
+        }
+        self.final_heal();
+    }
+
+    /// Sends one op.
+    fn emit(&mut self, kind: OpType, f: &str, value: Value) {
+        (self.sink)(NemesisOp {
+            kind,
+            f: f.to_string(),
+            value,
+            at: Instant::now(),
+        });
+    }
+
+    /// Sends a completion with `outcome` merged into `value`.
+    fn complete(&mut self, f: &str, mut value: Value, outcome: Outcome) {
+        value["outcome"] = json!(outcome);
+        self.emit(outcome.op_type(), f, value);
+    }
+
+    /// Republishes the active faults.
+    fn publish(&self) {
+        let list = self.running.iter().map(|r| r.public.clone()).collect();
+        *self.public.lock().unwrap_or_else(|p| p.into_inner()) = list;
+    }
+
+    /// The nodes a target hits, or why none.
+    fn resolve(&self, target: Target, rng: &mut ChaCha8Rng) -> Result<Vec<String>, String> {
+        let mut nodes = self.control.nodes();
+        nodes.sort();
+        let n = nodes.len();
+        let count = match target {
+            Target::Leader => {
+                return match self.control.leader() {
+                    Some(l) if nodes.contains(&l) => Ok(vec![l]),
+                    Some(l) => Err(format!("leader {l} is not a node of this cluster")),
+                    None => Err("no leader known".into()),
+                };
+            }
+            Target::One => 1,
+            Target::Minority => (n.saturating_sub(1)) / 2,
+            Target::Majority => n / 2 + 1,
+            Target::All => n,
+        };
+        if count == 0 || count > n {
+            return Err(format!("{target:?} of {n} nodes is no node").to_lowercase());
+        }
+        let mut chosen: Vec<String> = nodes.choose_multiple(rng, count).cloned().collect();
+        chosen.sort();
+        Ok(chosen)
+    }
+
+    /// Injects one planned fault and records it as running.
+    fn start_fault(&mut self, planned: &PlannedFault) {
+        let mut rng = ChaCha8Rng::seed_from_u64(planned.pick);
+        let kind = planned.spec.kind();
+        let f = kind.start_f();
+        let (of, mut value) = match planned.spec {
+            FaultSpec::Kill(t) | FaultSpec::Pause(t) => {
+                let of = serde_json::to_value(t).expect("serializable");
+                (
+                    of.as_str().unwrap_or_default().to_string(),
+                    json!({ "target": of }),
+                )
+            }
+            FaultSpec::Partition(s) => {
+                let of = serde_json::to_value(s).expect("serializable");
+                (
+                    of.as_str().unwrap_or_default().to_string(),
+                    json!({ "shape": of }),
+                )
+            }
+        };
+        self.emit(OpType::Invoke, f, value.clone());
+        let deadline = Instant::now() + planned.duration;
+        let (undo, nodes, outcome) = match planned.spec {
+            FaultSpec::Kill(target) | FaultSpec::Pause(target) => {
+                let nodes = match self.resolve(target, &mut rng) {
+                    Ok(n) => n,
+                    Err(why) => {
+                        value["reason"] = json!(why);
+                        return self.complete(f, value, Outcome::Skipped);
+                    }
+                };
+                if let FaultSpec::Kill(_) = planned.spec {
+                    self.kill(&nodes, &mut value)
+                } else {
+                    self.pause(&nodes, &mut value)
+                }
+            }
+            FaultSpec::Partition(shape) => {
+                let mut nodes = self.control.nodes();
+                nodes.sort();
+                let leader = self.control.leader();
+                let grudge = match partition::grudge(shape, &nodes, leader, &mut rng) {
+                    Ok(g) => g,
+                    Err(why) => {
+                        value["reason"] = json!(why);
+                        return self.complete(f, value, Outcome::Skipped);
+                    }
+                };
+                value["grudge"] = json!(grudge);
+                let (rules, err) = partition::install(&grudge, &*self.control, &self.journal);
+                value["rules"] = json!(rules);
+                let outcome = match err {
+                    None => Outcome::Installed,
+                    Some(e) => {
+                        value["error"] = json!(e.to_string());
+                        Outcome::Indeterminate
+                    }
+                };
+                let cut: Vec<String> = grudge.keys().cloned().collect();
+                (Undo::Heal(rules), cut, outcome)
+            }
+        };
+        self.complete(f, value, outcome);
+        self.running.push(Running {
+            deadline,
+            undo,
+            public: ActiveFault {
+                f: f.to_string(),
+                of,
+                nodes,
+                since: Instant::now(),
+            },
+        });
+        self.publish();
+    }
+
+    /// SIGKILLs the nodes' processes; fills `value`.
+    fn kill(&mut self, nodes: &[String], value: &mut Value) -> (Undo, Vec<String>, Outcome) {
+        let mut pids = BTreeMap::new();
+        let mut not_running = Vec::new();
+        let mut errors = BTreeMap::new();
+        for node in nodes {
+            match self.control.pid(node) {
+                None => not_running.push(node.clone()),
+                Some(pid) => {
+                    pids.insert(node.clone(), pid);
+                    if let Err(e) = process::send_signal(pid, Signal::SIGKILL) {
+                        errors.insert(node.clone(), e.to_string());
+                    }
+                }
+            }
+        }
+        value["nodes"] = json!(nodes);
+        value["signal"] = json!("SIGKILL");
+        value["pids"] = json!(pids);
+        if !not_running.is_empty() {
+            value["not_running"] = json!(not_running);
+        }
+        let outcome = if !errors.is_empty() {
+            value["errors"] = json!(errors);
+            Outcome::Indeterminate
+        } else if pids.is_empty() {
+            value["reason"] = json!("none of the target nodes was running");
+            Outcome::Skipped
+        } else {
+            Outcome::Installed
+        };
+        let killed: Vec<String> = pids.into_keys().collect();
+        (Undo::Restart(killed.clone()), killed, outcome)
+    }
+
+    /// SIGSTOPs the nodes' processes (journaled first); fills `value`.
+    fn pause(&mut self, nodes: &[String], value: &mut Value) -> (Undo, Vec<String>, Outcome) {
+        let mut paused = Vec::new();
+        let mut not_running = Vec::new();
+        let mut errors = BTreeMap::new();
+        for node in nodes {
+            let Some(pid) = self.control.pid(node) else {
+                not_running.push(node.clone());
+                continue;
+            };
+            let Some(start_time) = process::start_time(pid) else {
+                not_running.push(node.clone());
+                continue;
+            };
+            let journal_id = match self.journal.record(Action::Paused { pid, start_time }) {
+                Ok(id) => id,
+                Err(e) => {
+                    errors.insert(node.clone(), e.to_string());
+                    continue;
+                }
+            };
+            if let Err(e) = process::send_signal(pid, Signal::SIGSTOP) {
+                errors.insert(node.clone(), e.to_string());
+            }
+            paused.push(PausedProc {
+                node: node.clone(),
+                pid,
+                start_time,
+                journal_id,
+            });
+        }
+        let pids: BTreeMap<&str, i32> = paused.iter().map(|p| (p.node.as_str(), p.pid)).collect();
+        value["nodes"] = json!(nodes);
+        value["signal"] = json!("SIGSTOP");
+        value["pids"] = json!(pids);
+        if !not_running.is_empty() {
+            value["not_running"] = json!(not_running);
+        }
+        let outcome = if !errors.is_empty() {
+            value["errors"] = json!(errors);
+            Outcome::Indeterminate
+        } else if paused.is_empty() {
+            value["reason"] = json!("none of the target nodes was running");
+            Outcome::Skipped
+        } else {
+            Outcome::Installed
+        };
+        let affected = paused.iter().map(|p| p.node.clone()).collect();
+        (Undo::Resume(paused), affected, outcome)
+    }
+
+    /// Heals one fault and reports it.
+    fn stop_fault(&mut self, running: Running) {
+        let f = match running.undo {
+            Undo::Restart(_) => "restart",
+            Undo::Resume(_) => "resume",
+            Undo::Heal(_) => "heal",
+        };
+        let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
+        self.emit(OpType::Invoke, f, value.clone());
+        let mut errors = BTreeMap::new();
+        match &running.undo {
+            Undo::Restart(nodes) => {
+                for node in nodes {
+                    if let Err(e) = self.control.restart(node) {
+                        errors.insert(node.clone(), e);
+                    }
+                }
+            }
+            Undo::Resume(procs) => {
+                value["signal"] = json!("SIGCONT");
+                for p in procs {
+                    let res = if process::is_same_process(p.pid, p.start_time) {
+                        process::send_signal(p.pid, Signal::SIGCONT)
+                    } else {
+                        Ok(()) // gone (killed meanwhile): nothing to resume
+                    };
+                    match res.and_then(|()| self.journal.undone(p.journal_id)) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            errors.insert(p.node.clone(), e.to_string());
+                        }
+                    }
+                }
+            }
+            Undo::Heal(rules) => {
+                value["rules"] = json!(rules.len());
+                for (rule, e) in partition::heal(rules, &self.journal) {
+                    errors.insert(
+                        format!("{} {}", rule.node, rule.args.join(" ")),
+                        e.to_string(),
+                    );
+                }
+            }
+        }
+        let outcome = if errors.is_empty() {
+            Outcome::Installed
+        } else {
+            value["errors"] = json!(errors);
+            Outcome::Indeterminate
+        };
+        self.complete(f, value, outcome);
+        self.publish();
+    }
+
+    /// Heals every running fault, then SIGCONTs every node.
+    fn final_heal(&mut self) {
+        self.healed = true;
+        if !self.enabled {
+            return;
+        }
+        while let Some(r) = self.running.pop() {
+            self.stop_fault(r);
+        }
+        let mut nodes = self.control.nodes();
+        nodes.sort();
+        self.emit(OpType::Invoke, "heal", json!({ "final": true }));
+        let mut resumed = Vec::new();
+        let mut errors = BTreeMap::new();
+        for node in &nodes {
+            if let Some(pid) = self.control.pid(node) {
+                match process::send_signal(pid, Signal::SIGCONT) {
+                    Ok(()) => resumed.push(node.clone()),
+                    Err(e) => {
+                        errors.insert(node.clone(), e.to_string());
+                    }
+                }
+            }
+        }
+        let mut value = json!({ "final": true, "signal": "SIGCONT", "nodes": resumed });
+        let outcome = if errors.is_empty() {
+            Outcome::Installed
+        } else {
+            value["errors"] = json!(errors);
+            Outcome::Indeterminate
+        };
+        self.complete("heal", value, outcome);
+        self.publish();
+    }
+}

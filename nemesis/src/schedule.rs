@@ -1,0 +1,395 @@
+//! The fault vocabulary and the seeded schedule.
+//!
+//! `--nemesis kill,pause,partition` (or `all`, or `none`) selects [`FaultKind`]s;
+//! each kill or pause picks a [`Target`], each partition a [`Shape`]. The
+//! [`Schedule`] is an endless, reproducible sequence of [`PlannedFault`]s derived
+//! only from the seed and the configuration (ChaCha8): about one fault every
+//! `interval`, each lasting between half and twice the interval, so faults of
+//! different kinds overlap and combine. Two faults of the same kind never overlap
+//! in the plan (a slot whose kinds are all busy stays empty). Which concrete nodes a
+//! fault hits is decided when it starts, from the fault's own `pick` seed and the node
+//! list (and, for `leader`, whoever leads at that moment), so it is reproducible too
+//! for the same cluster.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// A kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// SIGKILL, then restart after a while.
+    Kill,
+    /// SIGSTOP, then SIGCONT after a while.
+    Pause,
+    /// iptables DROP rules between groups of nodes, then removed.
+    Partition,
+}
+
+impl FaultKind {
+    /// Every fault kind.
+    pub const ALL: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition];
+
+    /// Parses a comma-separated list: `kill,pause,partition`, `all`, or `none`/empty.
+    pub fn parse_list(text: &str) -> Result<Vec<FaultKind>> {
+        let mut out = Vec::new();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "all" => out.extend(FaultKind::ALL),
+                "none" => {}
+                other => out.push(other.parse()?),
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The history `f` of the fault's start.
+    pub fn start_f(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Partition => "partition",
+        }
+    }
+
+    /// The history `f` of the fault's end.
+    pub fn stop_f(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "restart",
+            FaultKind::Pause => "resume",
+            FaultKind::Partition => "heal",
+        }
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<FaultKind> {
+        match s {
+            "kill" => Ok(FaultKind::Kill),
+            "pause" => Ok(FaultKind::Pause),
+            "partition" => Ok(FaultKind::Partition),
+            other => Err(Error::Unsupported(format!(
+                "unknown fault `{other}`: expected kill, pause, partition, all or none"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.start_f())
+    }
+}
+
+/// Which nodes a kill or pause hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// One random node.
+    One,
+    /// A random minority: (n-1)/2 nodes.
+    Minority,
+    /// A random majority: n/2+1 nodes.
+    Majority,
+    /// The current leader.
+    Leader,
+    /// Every node.
+    All,
+}
+
+impl Target {
+    /// Every target.
+    pub const ALL: [Target; 5] = [
+        Target::One,
+        Target::Minority,
+        Target::Majority,
+        Target::Leader,
+        Target::All,
+    ];
+}
+
+impl FromStr for Target {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Target> {
+        match s {
+            "one" => Ok(Target::One),
+            "minority" => Ok(Target::Minority),
+            "majority" => Ok(Target::Majority),
+            "leader" => Ok(Target::Leader),
+            "all" => Ok(Target::All),
+            other => Err(Error::Unsupported(format!(
+                "unknown target `{other}`: expected one, minority, majority, leader or all"
+            ))),
+        }
+    }
+}
+
+/// How a partition splits the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// Two halves (a minority and a majority, or two equal halves).
+    Halves,
+    /// One random node isolated from all others.
+    One,
+    /// The current leader isolated from all others.
+    Leader,
+    /// Every node sees a majority, no two nodes see the same majority.
+    MajoritiesRing,
+    /// Two halves that cannot talk to each other, joined by one node that sees both.
+    Bridge,
+    /// A random non-trivial split into two groups.
+    Random,
+}
+
+impl Shape {
+    /// Every shape.
+    pub const ALL: [Shape; 6] = [
+        Shape::Halves,
+        Shape::One,
+        Shape::Leader,
+        Shape::MajoritiesRing,
+        Shape::Bridge,
+        Shape::Random,
+    ];
+}
+
+impl FromStr for Shape {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Shape> {
+        match s {
+            "halves" => Ok(Shape::Halves),
+            "one" => Ok(Shape::One),
+            "leader" => Ok(Shape::Leader),
+            "majorities-ring" => Ok(Shape::MajoritiesRing),
+            "bridge" => Ok(Shape::Bridge),
+            "random" => Ok(Shape::Random),
+            other => Err(Error::Unsupported(format!(
+                "unknown partition shape `{other}`: expected halves, one, leader, \
+                 majorities-ring, bridge or random"
+            ))),
+        }
+    }
+}
+
+/// A fault with its parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "fault", content = "of", rename_all = "kebab-case")]
+pub enum FaultSpec {
+    /// Kill the target's processes.
+    Kill(Target),
+    /// Pause the target's processes.
+    Pause(Target),
+    /// Partition in this shape.
+    Partition(Shape),
+}
+
+impl FaultSpec {
+    /// The kind of fault.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            FaultSpec::Kill(_) => FaultKind::Kill,
+            FaultSpec::Pause(_) => FaultKind::Pause,
+            FaultSpec::Partition(_) => FaultKind::Partition,
+        }
+    }
+}
+
+/// What the nemesis does and how often.
+#[derive(Debug, Clone)]
+pub struct NemesisConfig {
+    /// Enabled fault kinds; empty means the nemesis does nothing.
+    pub faults: Vec<FaultKind>,
+    /// Mean time between fault starts (`--nemesis-interval`).
+    pub interval: Duration,
+    /// The run seed.
+    pub seed: u64,
+    /// Targets kills and pauses choose from.
+    pub targets: Vec<Target>,
+    /// Shapes partitions choose from.
+    pub shapes: Vec<Shape>,
+}
+
+impl NemesisConfig {
+    /// A configuration with every target and shape enabled.
+    pub fn new(faults: Vec<FaultKind>, interval: Duration, seed: u64) -> NemesisConfig {
+        NemesisConfig {
+            faults,
+            interval,
+            seed,
+            targets: Target::ALL.to_vec(),
+            shapes: Shape::ALL.to_vec(),
+        }
+    }
+}
+
+/// One fault of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PlannedFault {
+    /// When it starts, after the nemesis started.
+    pub at: Duration,
+    /// How long it lasts before it is healed.
+    pub duration: Duration,
+    /// What it is.
+    pub spec: FaultSpec,
+    /// Seed for its node choices when it starts.
+    pub pick: u64,
+}
+
+/// The endless, seeded sequence of faults (an iterator).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The configuration.
+    config: NemesisConfig,
+    /// The random stream.
+    rng: ChaCha8Rng,
+    /// Index of the next slot.
+    slot: u64,
+    /// When each kind's last planned fault ends.
+    busy_until: [Duration; 3],
+}
+
+impl Schedule {
+    /// A schedule for `config`; panics on a zero interval, which config parsing refuses.
+    pub fn new(config: NemesisConfig) -> Schedule {
+        assert!(
+            !config.interval.is_zero(),
+            "nemesis interval must be positive"
+        );
+        // Mix a constant in so the schedule's stream differs from others seeded alike.
+        let rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6e65_6d65_7369_7300);
+        Schedule {
+            config,
+            rng,
+            slot: 0,
+            busy_until: [Duration::ZERO; 3],
+        }
+    }
+}
+
+impl Iterator for Schedule {
+    type Item = PlannedFault;
+
+    fn next(&mut self) -> Option<PlannedFault> {
+        if self.config.faults.is_empty() {
+            return None;
+        }
+        let interval = self.config.interval;
+        loop {
+            self.slot += 1;
+            // Slot k starts somewhere in the last quarter before k * interval.
+            let jitter = interval.mul_f64(self.rng.random_range(0.0..0.25));
+            let at = interval * self.slot as u32 - jitter;
+            let duration = interval.mul_f64(self.rng.random_range(0.5..2.0));
+            let pick: u64 = self.rng.random();
+            let free: Vec<FaultKind> = self
+                .config
+                .faults
+                .iter()
+                .copied()
+                .filter(|k| self.busy_until[*k as usize] <= at)
+                .collect();
+            if free.is_empty() {
+                continue;
+            }
+            let kind = free[self.rng.random_range(0..free.len())];
+            let spec = match kind {
+                FaultKind::Kill | FaultKind::Pause if self.config.targets.is_empty() => continue,
+                FaultKind::Partition if self.config.shapes.is_empty() => continue,
+                FaultKind::Kill => FaultSpec::Kill(self.pick_target()),
+                FaultKind::Pause => FaultSpec::Pause(self.pick_target()),
+                FaultKind::Partition => {
+                    let shapes = &self.config.shapes;
+                    FaultSpec::Partition(shapes[self.rng.random_range(0..shapes.len())])
+                }
+            };
+            self.busy_until[kind as usize] = at + duration;
+            return Some(PlannedFault {
+                at,
+                duration,
+                spec,
+                pick,
+            });
+        }
+    }
+}
+
+impl Schedule {
+    /// A random target from the configuration.
+    fn pick_target(&mut self) -> Target {
+        let targets = &self.config.targets;
+        targets[self.rng.random_range(0..targets.len())]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(seed: u64) -> NemesisConfig {
+        NemesisConfig::new(FaultKind::ALL.to_vec(), Duration::from_secs(5), seed)
+    }
+
+    #[test]
+    fn same_seed_same_schedule() {
+        let a: Vec<_> = Schedule::new(config(42)).take(50).collect();
+        let b: Vec<_> = Schedule::new(config(42)).take(50).collect();
+        assert_eq!(a, b);
+        let c: Vec<_> = Schedule::new(config(43)).take(50).collect();
+        assert_ne!(a, c, "a different seed gives a different schedule");
+    }
+
+    #[test]
+    fn faults_overlap_but_never_with_their_own_kind() {
+        let plan: Vec<_> = Schedule::new(config(7)).take(200).collect();
+        let mut overlaps = 0;
+        for (i, a) in plan.iter().enumerate() {
+            for b in &plan[i + 1..] {
+                if b.at < a.at + a.duration {
+                    overlaps += 1;
+                    assert_ne!(a.spec.kind(), b.spec.kind(), "{a:?} overlaps {b:?}");
+                }
+            }
+        }
+        assert!(overlaps > 0, "different kinds do combine");
+        for kind in FaultKind::ALL {
+            assert!(
+                plan.iter().any(|p| p.spec.kind() == kind),
+                "{kind} is scheduled"
+            );
+        }
+        assert!(
+            plan.windows(2).all(|w| w[0].at < w[1].at),
+            "starts are ordered"
+        );
+    }
+
+    #[test]
+    fn parses_fault_lists() {
+        assert_eq!(
+            FaultKind::parse_list("all").unwrap(),
+            FaultKind::ALL.to_vec()
+        );
+        assert_eq!(
+            FaultKind::parse_list("partition, kill,kill").unwrap(),
+            vec![FaultKind::Kill, FaultKind::Partition]
+        );
+        assert!(FaultKind::parse_list("none").unwrap().is_empty());
+        let err = FaultKind::parse_list("kill,clock").unwrap_err().to_string();
+        assert!(err.contains("clock"), "{err}");
+        assert_eq!(
+            Schedule::new(NemesisConfig::new(vec![], Duration::from_secs(1), 1)).next(),
+            None
+        );
+    }
+}
