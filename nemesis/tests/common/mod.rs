@@ -1,0 +1,136 @@
+//! Shared helpers of the nemesis integration tests: a small cluster of shell
+//! "nodes" implementing `ClusterControl`, and the root/iptables skip check.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nemesis::{ClusterControl, Host, HostMode, Journal, Network, NodeProcess, JOURNAL_FILE};
+
+/// True when the test can use namespaces and iptables; otherwise prints why not.
+pub fn can_use_namespaces(test: &str) -> bool {
+    if !nemesis::process::is_root() {
+        eprintln!("{test}: skipped, needs root (network namespaces, iptables)");
+        return false;
+    }
+    for program in ["ip", "iptables"] {
+        if !nemesis::sys::has_program(program) {
+            eprintln!(
+                "{test}: skipped, `{program}` missing (apt-get install -y iproute2 iptables)"
+            );
+            return false;
+        }
+    }
+    true
+}
+
+/// A node program that writes an increasing counter to `file` every 20 ms.
+pub fn counter_command(file: &Path) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("i=0; while :; do i=$((i+1)); echo $i > \"$1\"; sleep 0.02; done")
+        .arg("counter")
+        .arg(file);
+    cmd
+}
+
+/// Reads the counter a `counter_command` node writes (0 before its first write).
+pub fn read_counter(file: &Path) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A cluster of counter processes, one per host.
+pub struct TestCluster {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// The network (loopback or namespaces).
+    pub network: Network,
+    /// The current process of each node.
+    pub procs: Mutex<BTreeMap<String, NodeProcess>>,
+    /// Restarts performed through `ClusterControl::restart`.
+    pub restarts: AtomicUsize,
+    /// The node `leader()` reports.
+    pub leader: Option<String>,
+}
+
+impl TestCluster {
+    /// Starts `n` counter nodes in `mode` with a journal in `dir`.
+    pub fn start(dir: &Path, n: usize, mode: HostMode) -> Arc<TestCluster> {
+        let journal = Journal::create(&dir.join(JOURNAL_FILE)).expect("journal");
+        let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+        let network = Network::create(journal, &names, mode).expect("network");
+        let cluster = TestCluster {
+            dir: dir.to_path_buf(),
+            network,
+            procs: Mutex::new(BTreeMap::new()),
+            restarts: AtomicUsize::new(0),
+            leader: Some("n1".into()),
+        };
+        for name in &names {
+            let p = cluster.spawn(name);
+            cluster.procs.lock().unwrap().insert(name.clone(), p);
+        }
+        Arc::new(cluster)
+    }
+
+    /// The counter file of a node.
+    pub fn counter_file(&self, node: &str) -> PathBuf {
+        self.dir.join(format!("{node}.count"))
+    }
+
+    /// Starts a node's process on its host.
+    fn spawn(&self, node: &str) -> NodeProcess {
+        let host: &Host = self.network.host(node).expect("known node");
+        host.spawn(
+            counter_command(&self.counter_file(node)),
+            &self.dir.join(format!("{node}.log")),
+        )
+        .expect("spawn")
+    }
+
+    /// Kills every node process.
+    pub fn kill_all(&self) {
+        for p in self.procs.lock().unwrap().values_mut() {
+            p.kill().expect("kill");
+        }
+    }
+}
+
+impl ClusterControl for TestCluster {
+    fn nodes(&self) -> Vec<String> {
+        self.network
+            .hosts()
+            .iter()
+            .map(|h| h.node.clone())
+            .collect()
+    }
+    fn pid(&self, node: &str) -> Option<i32> {
+        self.procs.lock().unwrap().get(node).map(NodeProcess::pid)
+    }
+    fn ip(&self, node: &str) -> Option<IpAddr> {
+        self.network.host(node).map(|h| h.ip)
+    }
+    fn namespace(&self, node: &str) -> Option<String> {
+        self.network.host(node).and_then(|h| h.namespace.clone())
+    }
+    fn restart(&self, node: &str) -> Result<(), String> {
+        let mut procs = self.procs.lock().unwrap();
+        let old = procs.get_mut(node).ok_or("unknown node")?;
+        old.wait().map_err(|e| e.to_string())?;
+        let new = self.spawn(node);
+        procs.insert(node.to_string(), new);
+        self.restarts.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn leader(&self) -> Option<String> {
+        self.leader.clone()
+    }
+}

@@ -1,0 +1,236 @@
+//! Namespace hosts, partitions and crash cleanup on the real kernel. These need root
+//! and iptables; without them each test prints why it is skipped and returns. CI runs
+//! them as root.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{can_use_namespaces, TestCluster};
+use nemesis::journal::index_dir;
+use nemesis::{
+    partition, process, sys, Action, Cleanup, ClusterControl, FaultKind, HostMode, Nemesis,
+    NemesisConfig, NemesisOp, Shape,
+};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const PORT: u16 = 7400;
+
+/// Runs `f` on a new thread that has joined namespace `ns` (or stays in the root one).
+fn in_netns<T: Send + 'static>(ns: Option<String>, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        if let Some(ns) = ns {
+            let handle = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+            nix::sched::setns(&handle, CloneFlags::CLONE_NEWNET).unwrap();
+        }
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+/// Starts a TCP listener on `ip:PORT` inside `ns` that accepts forever.
+fn listen(ns: Option<String>, ip: IpAddr) {
+    let listener = in_netns(ns, move || TcpListener::bind((ip, PORT)).unwrap());
+    std::thread::spawn(move || for _ in listener.incoming() {});
+}
+
+/// Whether a TCP connection from inside `ns` to `to` succeeds within 300 ms.
+fn connects(ns: Option<String>, to: IpAddr) -> bool {
+    in_netns(ns, move || {
+        TcpStream::connect_timeout(&SocketAddr::new(to, PORT), Duration::from_millis(300)).is_ok()
+    })
+}
+
+/// The iptables rules (not policies) in a namespace.
+fn rules_in(ns: Option<&str>) -> Vec<String> {
+    sys::run("iptables", &["-w", "-S"], ns)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("-A"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Everything of run `id` that `ip` still shows.
+fn leftovers(run_id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for args in [&["netns", "list"][..], &["-o", "link", "show"][..]] {
+        let text = sys::run("ip", args, None).unwrap();
+        out.extend(
+            text.lines()
+                .filter(|l| l.contains(run_id))
+                .map(str::to_string),
+        );
+    }
+    out
+}
+
+#[test]
+fn partition_blocks_exactly_the_cut_links_and_heals() {
+    if !can_use_namespaces("partition_blocks_exactly_the_cut_links_and_heals") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Namespaces);
+    let ns = |n: &str| cluster.namespace(n);
+    let ip = |n: &str| cluster.ip(n).unwrap();
+    let controller = cluster.network.controller_ip();
+    for n in ["n1", "n2", "n3"] {
+        listen(ns(n), ip(n));
+    }
+    listen(None, controller);
+    let root_rules = rules_in(None);
+    assert!(connects(ns("n1"), ip("n2")) && connects(ns("n2"), ip("n3")));
+
+    // Isolate n1 (the "leader" shape with n1 as leader).
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let grudge =
+        partition::grudge(Shape::Leader, &cluster.nodes(), Some("n1".into()), &mut rng).unwrap();
+    let journal = cluster.network.journal().clone();
+    let (rules, err) = partition::install(&grudge, &*cluster, &journal);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(
+        rules.len(),
+        8,
+        "n1 drops 2 peers both ways, n2 and n3 drop n1"
+    );
+    assert!(!connects(ns("n1"), ip("n2")), "n1 -> n2 is cut");
+    assert!(!connects(ns("n1"), ip("n3")), "n1 -> n3 is cut");
+    assert!(!connects(ns("n3"), ip("n1")), "n3 -> n1 is cut");
+    assert!(connects(ns("n2"), ip("n3")), "n2 -> n3 still works");
+    assert!(
+        connects(ns("n1"), controller),
+        "the controller stays reachable"
+    );
+    assert_eq!(rules_in(None), root_rules, "no rule in the root namespace");
+
+    let failed = partition::heal(&rules, &journal);
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(
+        connects(ns("n1"), ip("n2")) && connects(ns("n3"), ip("n1")),
+        "healed"
+    );
+    for n in ["n1", "n2", "n3"] {
+        assert!(
+            rules_in(ns(n).as_deref()).is_empty(),
+            "heal removed every rule"
+        );
+    }
+
+    cluster.kill_all();
+    let run_id = cluster.network.run_id().to_string();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+    assert!(leftovers(&run_id).is_empty(), "{:?}", leftovers(&run_id));
+}
+
+#[test]
+fn runner_partitions_and_heals_everything_at_stop() {
+    if !can_use_namespaces("runner_partitions_and_heals_everything_at_stop") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 5, HostMode::Namespaces);
+    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
+    let sink_ops = Arc::clone(&ops);
+    let config = NemesisConfig::new(FaultKind::ALL.to_vec(), Duration::from_millis(150), 5);
+    let control: Arc<dyn ClusterControl> = cluster.clone();
+    let handle = Nemesis::start(
+        config,
+        control,
+        cluster.network.journal().clone(),
+        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    handle.stop().unwrap();
+    let ops = ops.lock().unwrap();
+    let partitions: Vec<_> = ops
+        .iter()
+        .filter(|o| o.f == "partition" && o.value["outcome"] == "installed")
+        .collect();
+    assert!(!partitions.is_empty(), "{ops:#?}");
+    assert!(partitions[0].value["rules"]
+        .as_array()
+        .is_some_and(|r| !r.is_empty()));
+    assert!(ops
+        .iter()
+        .all(|o| o.value.get("outcome") != Some(&"indeterminate".into())));
+    for n in cluster.nodes() {
+        let ns = cluster.namespace(&n);
+        assert!(rules_in(ns.as_deref()).is_empty(), "{n} still has rules");
+        let state = process::proc_stat(cluster.pid(&n).unwrap()).unwrap().state;
+        assert!(state != 'T' && state != 'Z', "{n} is in state {state}");
+    }
+    cluster.kill_all();
+    let run_id = cluster.network.run_id().to_string();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+    assert!(leftovers(&run_id).is_empty(), "{:?}", leftovers(&run_id));
+}
+
+#[test]
+fn cleanup_from_journal_removes_everything_a_crashed_run_left() {
+    if !can_use_namespaces("cleanup_from_journal_removes_everything_a_crashed_run_left") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Namespaces);
+    let run_id = cluster.network.run_id().to_string();
+    let journal = cluster.network.journal().clone();
+    let journal_path = journal.path().to_path_buf();
+    // A partition, and a paused process.
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let grudge = partition::grudge(Shape::Halves, &cluster.nodes(), None, &mut rng).unwrap();
+    let (rules, err) = partition::install(&grudge, &*cluster, &journal);
+    assert!(err.is_none() && !rules.is_empty());
+    let pids: Vec<(i32, u64)> = cluster
+        .nodes()
+        .iter()
+        .map(|n| {
+            let pid = cluster.pid(n).unwrap();
+            (pid, process::start_time(pid).unwrap())
+        })
+        .collect();
+    let (pid, start_time) = pids[0];
+    journal.record(Action::Paused { pid, start_time }).unwrap();
+    process::send_signal(pid, Signal::SIGSTOP).unwrap();
+    assert!(!leftovers(&run_id).is_empty());
+
+    // The controller "dies": handles dropped, nothing healed, the journal lock released.
+    drop(journal);
+    drop(cluster);
+    let report = Cleanup::from_journal(dir.path()).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    // 3 namespaces + 3 veths + bridge + 3 processes + pause + the rules.
+    assert_eq!(
+        report.removed.len(),
+        11 + rules.len(),
+        "{:#?}",
+        report.removed
+    );
+
+    assert!(leftovers(&run_id).is_empty(), "{:?}", leftovers(&run_id));
+    for (pid, start_time) in pids {
+        assert!(
+            !process::is_same_process(pid, start_time),
+            "process {pid} survived"
+        );
+        // Reap the zombie (the test process is its parent).
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        assert!(process::proc_stat(pid).is_none_or(|s| s.start_time != start_time));
+    }
+    let index = std::fs::read_dir(index_dir()).unwrap();
+    for entry in index.flatten() {
+        let target = std::fs::read_link(entry.path()).unwrap_or_default();
+        assert_ne!(target, journal_path, "the index entry is gone once clean");
+    }
+    let again = Cleanup::from_journal(&journal_path).unwrap();
+    assert!(
+        again.is_clean() && again.removed.is_empty(),
+        "idempotent: {again:?}"
+    );
+}

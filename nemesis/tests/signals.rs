@@ -1,0 +1,138 @@
+//! Kill and pause on real processes (no root needed): a paused node makes no
+//! progress and resumes after SIGCONT; a killed node is gone and can be restarted.
+//! Also the runner end to end on loopback hosts.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{read_counter, TestCluster};
+use nemesis::{
+    process, ClusterControl, FaultKind, HostMode, Nemesis, NemesisConfig, NemesisOp, OpType,
+};
+use nix::sys::signal::Signal;
+
+#[test]
+fn paused_process_makes_no_progress_until_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 1, HostMode::Loopback);
+    let file = cluster.counter_file("n1");
+    let pid = cluster.pid("n1").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(read_counter(&file) > 0, "the node runs");
+
+    process::send_signal(pid, Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(process::proc_stat(pid).unwrap().state, 'T');
+    let frozen = read_counter(&file);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        read_counter(&file),
+        frozen,
+        "a paused process makes no progress"
+    );
+
+    process::send_signal(pid, Signal::SIGCONT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(read_counter(&file) > frozen, "it resumes after SIGCONT");
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
+
+#[test]
+fn killed_process_is_gone_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 1, HostMode::Loopback);
+    let old = cluster.pid("n1").unwrap();
+    let start = process::start_time(old).unwrap();
+    process::send_signal(old, Signal::SIGKILL).unwrap();
+    cluster.restart("n1").unwrap();
+    assert!(
+        !process::is_same_process(old, start),
+        "the killed process is gone"
+    );
+    let new = cluster.pid("n1").unwrap();
+    assert_ne!(new, old);
+    let file = cluster.counter_file("n1");
+    std::fs::remove_file(&file).ok();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(read_counter(&file) > 0, "the restarted node runs");
+    cluster.kill_all();
+    let report = cluster.network.teardown().unwrap();
+    assert!(report.is_clean() && report.removed.is_empty(), "{report:?}");
+}
+
+#[test]
+fn runner_reports_every_fault_and_heals_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
+    let sink_ops = Arc::clone(&ops);
+    let config = NemesisConfig::new(
+        vec![FaultKind::Kill, FaultKind::Pause],
+        Duration::from_millis(100),
+        11,
+    );
+    let control: Arc<dyn ClusterControl> = cluster.clone();
+    let handle = Nemesis::start(
+        config,
+        control,
+        cluster.network.journal().clone(),
+        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
+    );
+    let mut saw_active = false;
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(100));
+        saw_active |= !handle.active().is_empty();
+    }
+    handle.stop().unwrap();
+    let ops = ops.lock().unwrap();
+    assert!(saw_active, "faults were in force at some point");
+    assert!(ops.len() >= 10, "ops: {ops:#?}");
+    // Every invoke is followed by its completion, nothing interleaves (one thread).
+    for pair in ops.chunks(2) {
+        assert_eq!(pair[0].kind, OpType::Invoke, "{pair:?}");
+        assert_ne!(pair[1].kind, OpType::Invoke, "{pair:?}");
+        assert_eq!(pair[0].f, pair[1].f);
+        assert!(pair[1].value.get("outcome").is_some(), "{pair:?}");
+    }
+    let fs: Vec<&str> = ops.iter().map(|o| o.f.as_str()).collect();
+    assert!(fs.contains(&"kill") && fs.contains(&"pause"), "{fs:?}");
+    let last = ops.last().unwrap();
+    assert_eq!(last.f, "heal");
+    assert_eq!(last.value["final"], true);
+    assert_eq!(last.value["outcome"], "installed");
+    // After the heal every node runs, nothing is stopped, every kill was restarted.
+    let kills = ops
+        .iter()
+        .filter(|o| o.f == "kill" && o.kind == OpType::Ok && o.value["outcome"] == "installed")
+        .map(|o| o.value["pids"].as_object().unwrap().len())
+        .sum::<usize>();
+    assert_eq!(
+        cluster.restarts.load(std::sync::atomic::Ordering::SeqCst),
+        kills
+    );
+    for node in cluster.nodes() {
+        let pid = cluster.pid(&node).unwrap();
+        let state = process::proc_stat(pid).unwrap().state;
+        assert!(state != 'T' && state != 'Z', "{node} is in state {state}");
+    }
+    assert!(
+        handle_free_journal(&cluster),
+        "no pause is left outstanding"
+    );
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
+
+/// True when the journal lists nothing but the node processes.
+fn handle_free_journal(cluster: &TestCluster) -> bool {
+    cluster
+        .network
+        .journal()
+        .outstanding()
+        .unwrap()
+        .iter()
+        .all(|(_, a)| matches!(a, nemesis::Action::Process { .. }))
+}
