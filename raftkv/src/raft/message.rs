@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub type NodeId = u64;
 
 /// One entry of the replicated log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Entry {
     /// Term of the leader that created the entry.
     pub term: u64,
@@ -22,7 +22,9 @@ pub struct Entry {
 }
 
 /// State that must be on stable storage before any message that depends on it is sent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct HardState {
     /// Latest term this node has seen.
     pub term: u64,
@@ -33,7 +35,9 @@ pub struct HardState {
 }
 
 /// Position of the last entry a snapshot covers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct SnapshotMeta {
     /// Index of the last entry included in the snapshot.
     pub index: u64,
@@ -42,7 +46,7 @@ pub struct SnapshotMeta {
 }
 
 /// A snapshot of the state machine up to `meta.index`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Which prefix of the log the snapshot replaces.
     pub meta: SnapshotMeta,
@@ -51,7 +55,7 @@ pub struct Snapshot {
 }
 
 /// A message between two Raft peers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Message {
     /// Sender.
     pub from: NodeId,
@@ -64,7 +68,7 @@ pub struct Message {
 }
 
 /// The kinds of peer messages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum MessageBody {
     /// Would you vote for me in `term`? Changes no state on the receiver.
     PreVote {
@@ -107,7 +111,9 @@ pub enum MessageBody {
     AppendEntriesResponse {
         /// Whether the log matched at `prev_log_index` and the entries were appended.
         success: bool,
-        /// On success, the index of the last entry known to match the leader's log.
+        /// On success, the index of the last entry known to match the leader's log;
+        /// on rejection, the `prev_log_index` that was rejected (lets the leader
+        /// recognise a stale rejection).
         match_index: u64,
         /// On rejection, a hint for fast back-off: the first index of the
         /// conflicting term, or the follower's last index + 1 if its log is short.

@@ -1,0 +1,1343 @@
+//! The Raft consensus core: one node of a replicated log, as a pure and
+//! deterministic state machine.
+//!
+//! # Shape
+//!
+//! [`RaftNode`] does no IO and reads no clock. The runtime around it feeds it
+//! three kinds of input — [`RaftNode::tick`] (a logical clock tick),
+//! [`RaftNode::step`] (a message from a peer) and [`RaftNode::propose`] /
+//! [`RaftNode::read_index`] (client requests) — and then collects the output with
+//! [`RaftNode::ready`]: hard state and entries to persist, messages to send,
+//! committed entries to apply, reads that may now be served. The only source
+//! of randomness, the election timeout, comes from a ChaCha8 generator seeded by
+//! [`Config::seed`], so the same inputs always give the same outputs. That is
+//! what lets the unit tests replay a scenario step by step and lets the
+//! stateright model explore every interleaving of a small cluster.
+//!
+//! The ordering contract is the one that makes Raft's promises durable: the
+//! caller writes `Ready::snapshot`, `Ready::entries` and `Ready::hard_state` to
+//! stable storage (fsynced) *before* it sends `Ready::messages` — a vote or an
+//! acknowledgement is a promise about what is on disk — and it applies
+//! `Ready::committed` after that. Only then does it call `ready()` again. The
+//! leader therefore counts its own log toward the commit quorum as soon as the
+//! entries were handed out: by the time any consequence of that count can leave
+//! the node (in the next `Ready`), the entries are durable.
+//!
+//! # Elections (Raft paper §5.2, §5.4.1; thesis §9.6 PreVote, §6.2 CheckQuorum)
+//!
+//! Every node starts as a follower. A follower or candidate that hears nothing
+//! from a leader for its randomized election timeout — drawn uniformly from
+//! `[election_tick, 2 * election_tick)` ticks each time the timer is reset —
+//! starts a campaign. With `pre_vote` it first becomes a *pre-candidate* and
+//! asks the others whether they *would* vote for it in the next term, without
+//! anyone changing state; only with a quorum of yeses does it increment its term
+//! and ask for real votes. A node cut off by a partition therefore keeps its
+//! term, and when the partition heals it cannot force the healthy leader to step
+//! down by showing up with a larger term.
+//!
+//! A node grants a vote (or a pre-vote) only if the candidate's log is at least
+//! as up to date as its own: a larger last term, or the same last term and at
+//! least as long a log (§5.4.1). That rule is what makes every elected leader
+//! hold every committed entry (Leader Completeness). A real vote is granted at
+//! most once per term and is persisted before the answer is sent.
+//!
+//! With `check_quorum` a leader counts, every election timeout, which followers
+//! answered it since the last count; without a quorum it steps down, so a leader
+//! on the minority side of a partition stops accepting writes and reads within
+//! one election timeout. Symmetrically, a node that heard from a live leader
+//! less than an election timeout ago ignores (rejects) vote and pre-vote
+//! requests for higher terms: the *leader lease*, or leader stickiness. The two
+//! together stop a flapping node from disrupting a working cluster.
+//!
+//! # Replication (§5.3, §5.4.2)
+//!
+//! A new leader appends an empty no-op entry in its term and starts probing each
+//! follower from the end of its own log. AppendEntries carries the index and
+//! term of the entry preceding the new ones; the follower rejects it unless its
+//! own log has that entry (the consistency check), so logs that agree on one
+//! entry agree on all entries before it (Log Matching). A rejection carries a
+//! hint for fast back-off — the term of the follower's conflicting entry and the
+//! first index of that term, or the end of its log if it is too short — so the
+//! leader skips a whole term per round trip instead of one entry. On success the
+//! follower deletes conflicting uncommitted entries and appends the new ones.
+//!
+//! Replication is flow-controlled per follower (see `progress.rs`): a follower
+//! whose match point is unknown is probed one message at a time; once it
+//! matched, the leader pipelines up to `max_inflight_messages` messages of at
+//! most `max_entries_per_message` entries. Proposals are batched: appends go
+//! out when `ready()` is called. A follower that made no progress for a whole
+//! heartbeat interval while behind is reset to probing, which retransmits
+//! whatever the network lost.
+//!
+//! An entry is committed once a quorum stores it *and* it belongs to the
+//! leader's current term; entries of earlier terms are committed only
+//! indirectly, by a later entry of the current term (§5.4.2, Figure 8). Counting
+//! replicas of an old-term entry is not enough: such an entry can still be
+//! overwritten by a leader that never had it.
+//!
+//! # Linearizable reads (thesis §6.4, ReadIndex)
+//!
+//! A read needs no log entry. The leader records its commit index as the read
+//! index, then confirms it is still the leader by a round of heartbeats tagged
+//! with a read round number; once a quorum answered a round at least as new,
+//! no other leader can have committed anything the read would miss, and the
+//! read may be served as soon as the state machine applied the read index. A
+//! new leader first waits for its no-op to commit, since before that its commit
+//! index may lag behind entries committed by its predecessors. Reads pending on
+//! a leader that loses its leadership are aborted (`Ready::aborted_reads`): the
+//! read index of a deposed leader is never handed out.
+//!
+//! # Snapshots and compaction (§7)
+//!
+//! The runtime snapshots its state machine at some applied index and calls
+//! [`RaftNode::compact`]; the core drops the entries the snapshot covers and
+//! keeps the snapshot. When a follower needs an entry that was compacted away,
+//! the leader sends the whole snapshot (InstallSnapshot, in one message). A
+//! follower that already holds the snapshot's last entry just advances its
+//! commit index; otherwise it discards its entire log, adopts the snapshot and
+//! hands it out in `Ready::snapshot` for the runtime to persist and load.
+//!
+//! # Left out, deliberately
+//!
+//! - Membership changes: the set of voters is fixed by [`Config::peers`].
+//! - Leadership transfer, learners, and witness nodes.
+//! - Chunked snapshot transfer: a snapshot travels as one message.
+//! - Forwarding proposals or reads from followers to the leader: a follower
+//!   answers [`NotLeader`] with its best guess of the leader, and the client
+//!   retries there.
+//! - Client request de-duplication lives in the state machine, not here.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::log::RaftLog;
+use super::message::{Entry, HardState, Message, MessageBody, NodeId, Snapshot};
+use super::progress::{Progress, ReplicaState};
+
+/// Static configuration of one node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// This node's id.
+    pub id: NodeId,
+    /// All voters, including `id`.
+    pub peers: Vec<NodeId>,
+    /// Base election timeout in ticks; the actual timeout is drawn from
+    /// `[election_tick, 2 * election_tick)` at every reset.
+    pub election_tick: u32,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_tick: u32,
+    /// Run a pre-vote round before incrementing the term (thesis §9.6).
+    pub pre_vote: bool,
+    /// Leaders step down without a quorum; followers honour the leader lease.
+    pub check_quorum: bool,
+    /// Most entries in one AppendEntries message.
+    pub max_entries_per_message: usize,
+    /// Most unacknowledged AppendEntries per follower while pipelining.
+    pub max_inflight_messages: usize,
+    /// Seed of the election-timeout generator.
+    pub seed: u64,
+}
+
+/// Why a [`Config`] cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `peers` does not contain `id`.
+    #[error("the peer list {peers:?} does not contain this node's id {id}")]
+    SelfNotInPeers {
+        /// This node's id.
+        id: NodeId,
+        /// The configured peers.
+        peers: Vec<NodeId>,
+    },
+    /// An id appears twice in `peers`.
+    #[error("node id {0} appears more than once in the peer list")]
+    DuplicatePeer(NodeId),
+    /// Timing parameters that cannot work.
+    #[error("need 1 <= heartbeat_tick ({heartbeat}) < election_tick ({election})")]
+    Ticks {
+        /// The configured heartbeat interval.
+        heartbeat: u32,
+        /// The configured election timeout.
+        election: u32,
+    },
+    /// A zero batching or pipelining limit.
+    #[error("max_entries_per_message and max_inflight_messages must be at least 1")]
+    Limits,
+}
+
+impl Config {
+    /// A configuration with sensible defaults: election timeout 10 ticks,
+    /// heartbeat every 2 ticks, PreVote and CheckQuorum on, 256 entries per
+    /// message, 64 messages in flight per follower.
+    pub fn new(id: NodeId, peers: Vec<NodeId>, seed: u64) -> Config {
+        Config {
+            id,
+            peers,
+            election_tick: 10,
+            heartbeat_tick: 2,
+            pre_vote: true,
+            check_quorum: true,
+            max_entries_per_message: 256,
+            max_inflight_messages: 64,
+            seed,
+        }
+    }
+
+    /// Checks that the configuration can run.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.peers.contains(&self.id) {
+            return Err(ConfigError::SelfNotInPeers {
+                id: self.id,
+                peers: self.peers.clone(),
+            });
+        }
+        for (i, p) in self.peers.iter().enumerate() {
+            if self.peers[..i].contains(p) {
+                return Err(ConfigError::DuplicatePeer(*p));
+            }
+        }
+        if self.heartbeat_tick == 0 || self.heartbeat_tick >= self.election_tick {
+            return Err(ConfigError::Ticks {
+                heartbeat: self.heartbeat_tick,
+                election: self.election_tick,
+            });
+        }
+        if self.max_entries_per_message == 0 || self.max_inflight_messages == 0 {
+            return Err(ConfigError::Limits);
+        }
+        Ok(())
+    }
+
+    /// Votes needed for a majority.
+    fn quorum(&self) -> usize {
+        self.peers.len() / 2 + 1
+    }
+}
+
+/// What storage recovered at start-up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// The last persisted hard state.
+    pub hard_state: HardState,
+    /// The latest persisted snapshot, if any.
+    pub snapshot: Option<Snapshot>,
+    /// The persisted entries after the snapshot, contiguous.
+    pub entries: Vec<Entry>,
+}
+
+/// A node's role in the current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asks whether the others would vote for it, without changing its term.
+    PreCandidate,
+    /// Campaigns for votes in its term.
+    Candidate,
+    /// Leads its term.
+    Leader,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        })
+    }
+}
+
+/// A snapshot of a node's state for logging and status endpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its current term.
+    pub term: u64,
+    /// The leader it knows of in this term.
+    pub leader: Option<NodeId>,
+    /// Its commit index.
+    pub commit: u64,
+    /// Highest index handed out in `Ready::committed` (or covered by the snapshot).
+    pub applied: u64,
+    /// Index of its last log entry.
+    pub last_index: u64,
+    /// Index of the last entry its snapshot covers (0: none).
+    pub snapshot_index: u64,
+}
+
+/// A read that may be served once the state machine applied `index`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReadState {
+    /// The id given to [`RaftNode::read_index`].
+    pub request_id: u64,
+    /// The read index: serve the read once applied >= index.
+    pub index: u64,
+}
+
+/// The request was refused because this node is not the leader; nothing was
+/// proposed or registered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not the leader (leader hint: {leader:?})")]
+pub struct NotLeader {
+    /// The leader this node knows of, if any.
+    pub leader: Option<NodeId>,
+}
+
+/// Everything the core produced since the last call to [`RaftNode::ready`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Persist if `Some` (changed since the last `Ready`).
+    pub hard_state: Option<HardState>,
+    /// Append to the stable log; if `entries[0].index` is at or below the last
+    /// stored index, storage first truncates from there.
+    pub entries: Vec<Entry>,
+    /// A snapshot received from the leader: persist it and load it into the
+    /// state machine. It replaces the *whole* previous log (none of the old
+    /// entries survive, neither before nor after it); persist it before
+    /// `entries`, which then follow it.
+    pub snapshot: Option<Snapshot>,
+    /// Send only after `hard_state`, `snapshot` and `entries` are durable.
+    pub messages: Vec<Message>,
+    /// Apply in order, after persisting.
+    pub committed: Vec<Entry>,
+    /// Reads that may be served once the state machine applied their index.
+    pub read_states: Vec<ReadState>,
+    /// Read request ids dropped because this node is no longer the leader.
+    pub aborted_reads: Vec<u64>,
+    /// `Some` when the role, term or leader changed since the last `Ready`.
+    pub role_change: Option<Status>,
+}
+
+impl Ready {
+    /// Whether there is nothing in it.
+    pub fn is_empty(&self) -> bool {
+        *self == Ready::default()
+    }
+}
+
+/// The election-timeout generator; hashed by its position so model-checker
+/// states that differ only in consumed randomness stay distinct.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ElectionRng(ChaCha8Rng);
+
+impl Hash for ElectionRng {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.get_seed().hash(state);
+        self.0.get_stream().hash(state);
+        self.0.get_word_pos().hash(state);
+    }
+}
+
+/// A read waiting for leadership confirmation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PendingRead {
+    /// The caller's id for it.
+    request_id: u64,
+    /// The commit index when it arrived; `None` if the leader had not yet
+    /// committed an entry of its term (then the commit index at that point).
+    index: Option<u64>,
+    /// The heartbeat round that confirms it.
+    round: u64,
+}
+
+/// State only a leader has.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct LeaderState {
+    /// Replication progress of every other voter.
+    progress: BTreeMap<NodeId, Progress>,
+    /// Reads awaiting confirmation, oldest (lowest round) first.
+    reads: VecDeque<PendingRead>,
+    /// The latest read round started; every AppendEntries carries it.
+    read_round: u64,
+    /// Highest read round each follower has answered.
+    read_acks: BTreeMap<NodeId, u64>,
+    /// New entries were proposed; send appends at the next `ready()`.
+    broadcast_pending: bool,
+}
+
+/// The role together with the state that exists only in that role.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum RoleState {
+    /// Following `RaftNode::leader` (if known).
+    Follower,
+    /// Collecting pre-votes for `term + 1`: who answered and how.
+    PreCandidate { votes: BTreeMap<NodeId, bool> },
+    /// Collecting votes for `term`.
+    Candidate { votes: BTreeMap<NodeId, bool> },
+    /// Leading `term`.
+    Leader(LeaderState),
+}
+
+/// One Raft node: see the module documentation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RaftNode {
+    /// Static configuration.
+    config: Config,
+    /// Current term (persisted).
+    term: u64,
+    /// Vote in the current term (persisted).
+    vote: Option<NodeId>,
+    /// The leader of the current term, if known.
+    leader: Option<NodeId>,
+    /// Role and role-specific state.
+    role: RoleState,
+    /// The log.
+    log: RaftLog,
+    /// Ticks since the last reset of the election timer (for a leader: since
+    /// the last CheckQuorum round).
+    election_elapsed: u32,
+    /// Ticks since the leader's last heartbeat.
+    heartbeat_elapsed: u32,
+    /// The current randomized election timeout.
+    randomized_timeout: u32,
+    /// Election-timeout randomness.
+    rng: ElectionRng,
+    /// The latest snapshot (local or received), sent to lagging followers.
+    snapshot: Option<Snapshot>,
+    /// A snapshot received from the leader, not yet handed out.
+    received_snapshot: Option<Snapshot>,
+    /// Messages not yet handed out.
+    msgs: Vec<Message>,
+    /// Confirmed reads not yet handed out.
+    read_states: Vec<ReadState>,
+    /// Aborted reads not yet handed out.
+    aborted_reads: Vec<u64>,
+    /// The hard state as of the last `Ready`.
+    prev_hard_state: HardState,
+    /// Role, term and leader as of the last `Ready`.
+    prev_role: (Role, u64, Option<NodeId>),
+}
+
+impl RaftNode {
+    /// A node that resumes from what storage recovered.
+    ///
+    /// Panics if the configuration is invalid (check it with
+    /// [`Config::validate`] first) or the restored state is inconsistent.
+    pub fn new(config: Config, restored: Restored) -> RaftNode {
+        if let Err(e) = config.validate() {
+            panic!("invalid Raft configuration: {e}");
+        }
+        let meta = restored
+            .snapshot
+            .as_ref()
+            .map(|s| s.meta)
+            .unwrap_or_default();
+        let log = RaftLog::restore(meta, restored.entries, restored.hard_state.commit);
+        assert!(
+            log.last_term() <= restored.hard_state.term,
+            "the log holds an entry of a term later than the persisted term"
+        );
+        let mut rng = ElectionRng(ChaCha8Rng::seed_from_u64(config.seed));
+        let randomized_timeout = config.election_tick + rng.0.random_range(0..config.election_tick);
+        let hard_state = HardState {
+            term: restored.hard_state.term,
+            vote: restored.hard_state.vote,
+            commit: log.commit,
+        };
+        RaftNode {
+            term: hard_state.term,
+            vote: hard_state.vote,
+            leader: None,
+            role: RoleState::Follower,
+            log,
+            election_elapsed: 0,
+            heartbeat_elapsed: 0,
+            randomized_timeout,
+            rng,
+            snapshot: restored.snapshot,
+            received_snapshot: None,
+            msgs: Vec::new(),
+            read_states: Vec::new(),
+            aborted_reads: Vec::new(),
+            prev_hard_state: hard_state,
+            prev_role: (Role::Follower, hard_state.term, None),
+            config,
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower => Role::Follower,
+            RoleState::PreCandidate { .. } => Role::PreCandidate,
+            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    /// Current state for logs and status endpoints.
+    pub fn status(&self) -> Status {
+        Status {
+            id: self.config.id,
+            role: self.role(),
+            term: self.term,
+            leader: self.leader,
+            commit: self.log.commit,
+            applied: self.log.applied,
+            last_index: self.log.last_index(),
+            snapshot_index: self.log.snapshot.index,
+        }
+    }
+
+    /// Advances the logical clock by one tick.
+    pub fn tick(&mut self) {
+        self.election_elapsed += 1;
+        if !matches!(self.role, RoleState::Leader(_)) {
+            if self.election_elapsed >= self.randomized_timeout {
+                self.campaign();
+            }
+            return;
+        }
+        if self.election_elapsed >= self.config.election_tick {
+            self.election_elapsed = 0;
+            if self.config.check_quorum && !self.check_quorum() {
+                let term = self.term;
+                self.become_follower(term, None);
+                return;
+            }
+        }
+        self.heartbeat_elapsed += 1;
+        if self.heartbeat_elapsed >= self.config.heartbeat_tick {
+            self.heartbeat_elapsed = 0;
+            self.heartbeat();
+        }
+    }
+
+    /// Proposes a command; on the leader it is appended to the log and
+    /// replicated. Returns the index and term it will be committed at, if ever.
+    pub fn propose(&mut self, data: Vec<u8>) -> Result<(u64, u64), NotLeader> {
+        let RoleState::Leader(ls) = &mut self.role else {
+            return Err(NotLeader {
+                leader: self.leader,
+            });
+        };
+        ls.broadcast_pending = true;
+        let index = self.log.last_index() + 1;
+        self.log.push(Entry {
+            term: self.term,
+            index,
+            data,
+        });
+        Ok((index, self.term))
+    }
+
+    /// Registers a linearizable read; its [`ReadState`] appears in a later
+    /// `Ready` once leadership is confirmed, or its id in `aborted_reads`.
+    pub fn read_index(&mut self, request_id: u64) -> Result<(), NotLeader> {
+        let committed_in_term = self.committed_in_term();
+        let commit = self.log.commit;
+        let RoleState::Leader(ls) = &mut self.role else {
+            return Err(NotLeader {
+                leader: self.leader,
+            });
+        };
+        ls.read_round += 1;
+        ls.reads.push_back(PendingRead {
+            request_id,
+            index: committed_in_term.then_some(commit),
+            round: ls.read_round,
+        });
+        self.broadcast_heartbeat();
+        self.release_reads();
+        Ok(())
+    }
+
+    /// Handles a message from a peer. Messages for other nodes, from unknown
+    /// nodes, stale or malformed ones are ignored (or answered per Raft).
+    pub fn step(&mut self, msg: Message) {
+        if msg.to != self.config.id
+            || msg.from == self.config.id
+            || !self.config.peers.contains(&msg.from)
+        {
+            return;
+        }
+        if msg.term > self.term {
+            let is_vote = matches!(
+                msg.body,
+                MessageBody::PreVote { .. } | MessageBody::RequestVote { .. }
+            );
+            if is_vote && self.in_lease() {
+                // Leader stickiness: a live leader exists, refuse to help depose it.
+                let body = match msg.body {
+                    MessageBody::PreVote { .. } => MessageBody::PreVoteResponse { granted: false },
+                    _ => MessageBody::RequestVoteResponse { granted: false },
+                };
+                self.send(msg.from, self.term, body);
+                return;
+            }
+            match msg.body {
+                MessageBody::PreVote { .. } | MessageBody::PreVoteResponse { granted: true } => {}
+                MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. } => {
+                    self.become_follower(msg.term, Some(msg.from))
+                }
+                _ => self.become_follower(msg.term, None),
+            }
+        } else if msg.term < self.term {
+            // Tell a stale sender the current term, so it steps down.
+            let body = match msg.body {
+                MessageBody::AppendEntries { read_round, .. } => {
+                    MessageBody::AppendEntriesResponse {
+                        success: false,
+                        match_index: 0,
+                        conflict_index: 0,
+                        conflict_term: 0,
+                        read_round,
+                    }
+                }
+                MessageBody::InstallSnapshot { .. } => {
+                    MessageBody::InstallSnapshotResponse { last_index: 0 }
+                }
+                MessageBody::PreVote { .. } => MessageBody::PreVoteResponse { granted: false },
+                MessageBody::RequestVote { .. } => {
+                    MessageBody::RequestVoteResponse { granted: false }
+                }
+                _ => return,
+            };
+            self.send(msg.from, self.term, body);
+            return;
+        }
+
+        let from = msg.from;
+        match msg.body {
+            MessageBody::PreVote {
+                last_log_index,
+                last_log_term,
+            } => {
+                let can_vote = msg.term > self.term
+                    || self.vote == Some(from)
+                    || (self.vote.is_none() && self.leader.is_none());
+                let granted = can_vote && self.log.is_up_to_date(last_log_index, last_log_term);
+                let term = if granted { msg.term } else { self.term };
+                self.send(from, term, MessageBody::PreVoteResponse { granted });
+            }
+            MessageBody::RequestVote {
+                last_log_index,
+                last_log_term,
+            } => {
+                let can_vote =
+                    self.vote == Some(from) || (self.vote.is_none() && self.leader.is_none());
+                let granted = can_vote && self.log.is_up_to_date(last_log_index, last_log_term);
+                if granted {
+                    self.vote = Some(from);
+                    self.reset_election_timer();
+                }
+                self.send(
+                    from,
+                    self.term,
+                    MessageBody::RequestVoteResponse { granted },
+                );
+            }
+            MessageBody::PreVoteResponse { granted } => {
+                let counts =
+                    (granted && msg.term == self.term + 1) || (!granted && msg.term == self.term);
+                if let (RoleState::PreCandidate { votes }, true) = (&mut self.role, counts) {
+                    votes.insert(from, granted);
+                    self.poll();
+                }
+            }
+            MessageBody::RequestVoteResponse { granted } => {
+                if let RoleState::Candidate { votes } = &mut self.role {
+                    votes.insert(from, granted);
+                    self.poll();
+                }
+            }
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                read_round,
+            } => {
+                if !self.accept_leader(from) {
+                    return;
+                }
+                self.handle_append(
+                    from,
+                    prev_log_index,
+                    prev_log_term,
+                    entries,
+                    leader_commit,
+                    read_round,
+                    msg.term,
+                );
+            }
+            MessageBody::InstallSnapshot { snapshot } => {
+                if !self.accept_leader(from) {
+                    return;
+                }
+                self.handle_install_snapshot(from, snapshot, msg.term);
+            }
+            MessageBody::AppendEntriesResponse {
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+                read_round,
+            } => self.handle_append_response(
+                from,
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+                read_round,
+            ),
+            MessageBody::InstallSnapshotResponse { last_index } => {
+                self.handle_snapshot_response(from, last_index)
+            }
+        }
+    }
+
+    /// Whether anything is waiting to be taken with [`RaftNode::ready`].
+    pub fn has_ready(&self) -> bool {
+        self.hard_state() != self.prev_hard_state
+            || self.log.unstable_from <= self.log.last_index()
+            || self.received_snapshot.is_some()
+            || !self.msgs.is_empty()
+            || self.log.commit > self.log.applied
+            || !self.read_states.is_empty()
+            || !self.aborted_reads.is_empty()
+            || self.role_key() != self.prev_role
+            || matches!(&self.role, RoleState::Leader(ls) if ls.broadcast_pending)
+    }
+
+    /// Takes everything pending. The caller persists `snapshot`, `entries`
+    /// and `hard_state`, then sends `messages`, then applies `committed`,
+    /// before calling `ready()` again.
+    pub fn ready(&mut self) -> Ready {
+        if let RoleState::Leader(ls) = &mut self.role {
+            if std::mem::take(&mut ls.broadcast_pending) {
+                self.broadcast_append();
+            }
+        }
+        let hard_state = self.hard_state();
+        let hard_state = (hard_state != self.prev_hard_state).then(|| {
+            self.prev_hard_state = hard_state;
+            hard_state
+        });
+        let last = self.log.last_index();
+        let entries = if self.log.unstable_from <= last {
+            self.log.slice(self.log.unstable_from, last).to_vec()
+        } else {
+            Vec::new()
+        };
+        self.log.unstable_from = last + 1;
+        self.log.stable_last = last;
+        let committed = if self.log.commit > self.log.applied {
+            self.log
+                .slice(self.log.applied + 1, self.log.commit)
+                .to_vec()
+        } else {
+            Vec::new()
+        };
+        self.log.applied = self.log.commit;
+        let role = self.role_key();
+        let role_change = (role != self.prev_role).then(|| {
+            self.prev_role = role;
+            self.status()
+        });
+        let ready = Ready {
+            hard_state,
+            entries,
+            snapshot: self.received_snapshot.take(),
+            messages: std::mem::take(&mut self.msgs),
+            committed,
+            read_states: std::mem::take(&mut self.read_states),
+            aborted_reads: std::mem::take(&mut self.aborted_reads),
+            role_change,
+        };
+        // The entries just handed out count for the leader from now on: any
+        // commit they enable only leaves the node in the next Ready.
+        if matches!(self.role, RoleState::Leader(_)) {
+            self.maybe_commit();
+        }
+        ready
+    }
+
+    /// The state machine snapshotted at `snapshot.meta.index` (at or below the
+    /// applied index): drop the log up to there and keep the snapshot for
+    /// lagging followers. An older snapshot than the current one is ignored.
+    pub fn compact(&mut self, snapshot: Snapshot) {
+        if snapshot.meta.index <= self.log.snapshot.index {
+            return;
+        }
+        self.log.compact_to(snapshot.meta);
+        self.snapshot = Some(snapshot);
+    }
+
+    // ---- elections ----
+
+    /// Whether a leader was heard from within the base election timeout.
+    fn in_lease(&self) -> bool {
+        self.config.check_quorum
+            && self.leader.is_some()
+            && self.election_elapsed < self.config.election_tick
+    }
+
+    fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        self.randomized_timeout =
+            self.config.election_tick + self.rng.0.random_range(0..self.config.election_tick);
+    }
+
+    /// Leaves whatever role this node had and follows `leader` in `term`.
+    fn become_follower(&mut self, term: u64, leader: Option<NodeId>) {
+        assert!(term >= self.term, "terms never decrease");
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+        }
+        self.abort_reads();
+        self.leader = leader;
+        self.role = RoleState::Follower;
+        self.reset_election_timer();
+    }
+
+    /// Drops pending reads of a leader that is stepping down.
+    fn abort_reads(&mut self) {
+        if let RoleState::Leader(ls) = &mut self.role {
+            self.aborted_reads
+                .extend(ls.reads.drain(..).map(|r| r.request_id));
+        }
+    }
+
+    /// The election timer fired: start a (pre-)campaign.
+    fn campaign(&mut self) {
+        if self.config.pre_vote {
+            self.abort_reads();
+            self.leader = None;
+            self.role = RoleState::PreCandidate {
+                votes: BTreeMap::from([(self.config.id, true)]),
+            };
+            self.reset_election_timer();
+            self.request_votes(true);
+            self.poll();
+        } else {
+            self.become_candidate();
+        }
+    }
+
+    fn become_candidate(&mut self) {
+        self.abort_reads();
+        self.term += 1;
+        self.vote = Some(self.config.id);
+        self.leader = None;
+        self.role = RoleState::Candidate {
+            votes: BTreeMap::from([(self.config.id, true)]),
+        };
+        self.reset_election_timer();
+        self.request_votes(false);
+        self.poll();
+    }
+
+    fn request_votes(&mut self, pre: bool) {
+        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
+        let term = if pre { self.term + 1 } else { self.term };
+        for peer in self.others() {
+            let body = if pre {
+                MessageBody::PreVote {
+                    last_log_index,
+                    last_log_term,
+                }
+            } else {
+                MessageBody::RequestVote {
+                    last_log_index,
+                    last_log_term,
+                }
+            };
+            self.send(peer, term, body);
+        }
+    }
+
+    /// Counts the (pre-)votes and moves on when a quorum decided.
+    fn poll(&mut self) {
+        let quorum = self.config.quorum();
+        let (votes, pre) = match &self.role {
+            RoleState::PreCandidate { votes } => (votes, true),
+            RoleState::Candidate { votes } => (votes, false),
+            _ => return,
+        };
+        let granted = votes.values().filter(|g| **g).count();
+        let rejected = votes.len() - granted;
+        if granted >= quorum {
+            if pre {
+                self.become_candidate();
+            } else {
+                self.become_leader();
+            }
+        } else if rejected >= quorum {
+            let term = self.term;
+            self.become_follower(term, None);
+        }
+    }
+
+    fn become_leader(&mut self) {
+        assert!(
+            matches!(self.role, RoleState::Candidate { .. }),
+            "only a candidate can become leader"
+        );
+        assert_eq!(self.vote, Some(self.config.id), "a leader voted for itself");
+        let next = self.log.last_index() + 1;
+        let progress = self
+            .others()
+            .into_iter()
+            .map(|p| (p, Progress::new(next)))
+            .collect();
+        self.role = RoleState::Leader(LeaderState {
+            progress,
+            reads: VecDeque::new(),
+            read_round: 0,
+            read_acks: BTreeMap::new(),
+            broadcast_pending: true,
+        });
+        self.leader = Some(self.config.id);
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        // The no-op lets the leader commit (and serve reads) in its own term.
+        self.log.push(Entry {
+            term: self.term,
+            index: next,
+            data: Vec::new(),
+        });
+        self.maybe_commit();
+    }
+
+    /// A leader's CheckQuorum round: whether a quorum was active, resetting
+    /// the activity flags for the next round.
+    fn check_quorum(&mut self) -> bool {
+        let RoleState::Leader(ls) = &mut self.role else {
+            unreachable!("only a leader checks its quorum")
+        };
+        let mut active = 1;
+        for pr in ls.progress.values_mut() {
+            if std::mem::take(&mut pr.recent_active) {
+                active += 1;
+            }
+        }
+        active >= self.config.quorum()
+    }
+
+    // ---- replication: follower side ----
+
+    /// An AppendEntries or InstallSnapshot of the current term arrived from
+    /// `from`: follow it. Returns false if this node leads the term itself.
+    fn accept_leader(&mut self, from: NodeId) -> bool {
+        match self.role {
+            // Two leaders in one term cannot happen; ignore a peer claiming it.
+            RoleState::Leader(_) => false,
+            RoleState::Follower if self.leader == Some(from) => {
+                self.reset_election_timer();
+                true
+            }
+            _ => {
+                let term = self.term;
+                self.become_follower(term, Some(from));
+                true
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_append(
+        &mut self,
+        from: NodeId,
+        prev: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+        read_round: u64,
+        msg_term: u64,
+    ) {
+        let well_formed = entries.iter().enumerate().all(|(i, e)| {
+            e.index == prev + 1 + i as u64
+                && e.term <= msg_term
+                && e.term >= prev_term
+                && (i == 0 || e.term >= entries[i - 1].term)
+        });
+        if !well_formed {
+            return;
+        }
+        let reply = |success, match_index, conflict_index, conflict_term| {
+            MessageBody::AppendEntriesResponse {
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+                read_round,
+            }
+        };
+        let commit = self.log.commit;
+        if prev < commit {
+            // Everything up to the commit index matches any leader's log.
+            self.send(from, self.term, reply(true, commit, 0, 0));
+            return;
+        }
+        if prev > self.log.last_index() {
+            let body = reply(false, prev, self.log.last_index() + 1, 0);
+            self.send(from, self.term, body);
+            return;
+        }
+        let term_at_prev = self.log.term(prev).expect("prev is within commit..=last");
+        if term_at_prev != prev_term {
+            let conflict_index = if prev >= self.log.first_index() {
+                self.log
+                    .first_index_of_term_at(prev)
+                    .max(commit + 1)
+                    .min(prev)
+            } else {
+                prev
+            };
+            self.send(
+                from,
+                self.term,
+                reply(false, prev, conflict_index, term_at_prev),
+            );
+            return;
+        }
+        let last_new = prev + entries.len() as u64;
+        for entry in entries {
+            match self.log.term(entry.index) {
+                Some(t) if t == entry.term => continue,
+                Some(t) => {
+                    if entry.index <= self.log.commit {
+                        // Only a leader that lost committed entries sends this;
+                        // never truncate them.
+                        let body = reply(false, prev, entry.index, t);
+                        self.send(from, self.term, body);
+                        return;
+                    }
+                    self.log.truncate_from(entry.index);
+                    self.log.push(entry);
+                }
+                None => self.log.push(entry),
+            }
+        }
+        let new_commit = leader_commit.min(last_new);
+        if new_commit > self.log.commit {
+            self.log.commit = new_commit;
+        }
+        self.send(from, self.term, reply(true, last_new, 0, 0));
+    }
+
+    fn handle_install_snapshot(&mut self, from: NodeId, snapshot: Snapshot, msg_term: u64) {
+        let meta = snapshot.meta;
+        if meta.term > msg_term || (meta.index > 0 && meta.term == 0) {
+            return;
+        }
+        let last_index = if meta.index <= self.log.commit {
+            self.log.commit
+        } else if self.log.term(meta.index) == Some(meta.term) {
+            self.log.commit = meta.index;
+            meta.index
+        } else {
+            self.log.reset_to_snapshot(meta);
+            self.snapshot = Some(snapshot.clone());
+            self.received_snapshot = Some(snapshot);
+            meta.index
+        };
+        self.send(
+            from,
+            self.term,
+            MessageBody::InstallSnapshotResponse { last_index },
+        );
+    }
+
+    // ---- replication: leader side ----
+
+    fn handle_append_response(
+        &mut self,
+        from: NodeId,
+        success: bool,
+        match_index: u64,
+        conflict_index: u64,
+        conflict_term: u64,
+        read_round: u64,
+    ) {
+        let last_index = self.log.last_index();
+        let RoleState::Leader(ls) = &mut self.role else {
+            return;
+        };
+        let Some(pr) = ls.progress.get_mut(&from) else {
+            return;
+        };
+        pr.recent_active = true;
+        if read_round > 0 && read_round <= ls.read_round {
+            let acked = ls.read_acks.entry(from).or_insert(0);
+            *acked = (*acked).max(read_round);
+        }
+        if match_index > last_index {
+            // Nothing this leader sent can be acknowledged beyond its log.
+            self.release_reads();
+            return;
+        }
+        if success {
+            let advanced = pr.ack(match_index);
+            if let ReplicaState::Probe { .. } = pr.state {
+                if match_index + 1 >= pr.next {
+                    pr.state = ReplicaState::Replicate;
+                    pr.next = pr.matched + 1;
+                }
+            }
+            if advanced {
+                self.maybe_commit();
+            }
+        } else {
+            let rejected = match_index;
+            let stale = match pr.state {
+                ReplicaState::Replicate => rejected <= pr.matched,
+                ReplicaState::Probe { .. } => rejected + 1 != pr.next,
+                ReplicaState::Snapshot { .. } => true,
+            };
+            if !stale {
+                let hint = if conflict_term == 0 {
+                    conflict_index
+                } else {
+                    match self.log.last_index_of_term(conflict_term, rejected) {
+                        Some(k) => k + 1,
+                        None => conflict_index,
+                    }
+                };
+                pr.become_probe(hint.min(rejected).max(1));
+            }
+        }
+        self.release_reads();
+        self.send_append(from);
+    }
+
+    fn handle_snapshot_response(&mut self, from: NodeId, last_index: u64) {
+        let our_last = self.log.last_index();
+        let RoleState::Leader(ls) = &mut self.role else {
+            return;
+        };
+        let Some(pr) = ls.progress.get_mut(&from) else {
+            return;
+        };
+        pr.recent_active = true;
+        if last_index > our_last {
+            return;
+        }
+        if pr.ack(last_index) {
+            self.maybe_commit();
+        }
+        self.send_append(from);
+    }
+
+    /// Commits the highest index a quorum stores, if it is of the current term.
+    fn maybe_commit(&mut self) {
+        let RoleState::Leader(ls) = &self.role else {
+            unreachable!("only a leader counts replicas")
+        };
+        let mut matched: Vec<u64> = ls.progress.values().map(|p| p.matched).collect();
+        matched.push(self.log.stable_last.min(self.log.last_index()));
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let index = matched[self.config.quorum() - 1];
+        if index > self.log.commit && self.log.term(index) == Some(self.term) {
+            self.log.commit = index;
+            self.release_reads();
+        }
+    }
+
+    /// Sends `to` whatever flow control allows: entries, or the snapshot if
+    /// the entries it needs were compacted away.
+    fn send_append(&mut self, to: NodeId) {
+        let RoleState::Leader(ls) = &mut self.role else {
+            unreachable!("only a leader replicates")
+        };
+        let pr = ls
+            .progress
+            .get_mut(&to)
+            .expect("progress exists for every peer");
+        if pr.is_paused(self.config.max_inflight_messages) {
+            return;
+        }
+        let prev = pr.next - 1;
+        let Some(prev_term) = self.log.term(prev) else {
+            let snapshot = self
+                .snapshot
+                .clone()
+                .expect("the log was compacted, so a snapshot exists");
+            pr.state = ReplicaState::Snapshot {
+                index: snapshot.meta.index,
+            };
+            pr.inflight.clear();
+            self.msgs.push(Message {
+                from: self.config.id,
+                to,
+                term: self.term,
+                body: MessageBody::InstallSnapshot { snapshot },
+            });
+            return;
+        };
+        let last = self
+            .log
+            .last_index()
+            .min(prev + self.config.max_entries_per_message as u64);
+        if pr.state == ReplicaState::Replicate && last == prev {
+            return;
+        }
+        let entries = self.log.slice(prev + 1, last).to_vec();
+        match pr.state {
+            ReplicaState::Replicate => {
+                pr.next = last + 1;
+                pr.inflight.push_back(last);
+            }
+            ReplicaState::Probe { .. } => pr.state = ReplicaState::Probe { sent: true },
+            ReplicaState::Snapshot { .. } => unreachable!("paused while a snapshot is in flight"),
+        }
+        let read_round = ls.read_round;
+        self.msgs.push(Message {
+            from: self.config.id,
+            to,
+            term: self.term,
+            body: MessageBody::AppendEntries {
+                prev_log_index: prev,
+                prev_log_term: prev_term,
+                entries,
+                leader_commit: self.log.commit,
+                read_round,
+            },
+        });
+    }
+
+    fn broadcast_append(&mut self) {
+        for peer in self.others() {
+            self.send_append(peer);
+        }
+    }
+
+    /// The heartbeat timer fired: retransmit to stalled followers, then
+    /// heartbeat everyone.
+    fn heartbeat(&mut self) {
+        let last_index = self.log.last_index();
+        let snapshot_patience = (self.config.election_tick / self.config.heartbeat_tick).max(2);
+        let RoleState::Leader(ls) = &mut self.role else {
+            unreachable!("only a leader heartbeats")
+        };
+        let mut retransmit = Vec::new();
+        for (&peer, pr) in ls.progress.iter_mut() {
+            if pr.matched >= last_index {
+                pr.stalled = 0;
+                continue;
+            }
+            pr.stalled += 1;
+            let patience = match pr.state {
+                ReplicaState::Snapshot { .. } => snapshot_patience,
+                _ => 1,
+            };
+            if pr.stalled > patience {
+                pr.stalled = 0;
+                let next = pr.matched + 1;
+                pr.become_probe(next);
+                retransmit.push(peer);
+            }
+        }
+        for peer in retransmit {
+            self.send_append(peer);
+        }
+        self.broadcast_heartbeat();
+    }
+
+    /// An empty AppendEntries to every follower, at a point known to match,
+    /// carrying the commit index and the latest read round.
+    fn broadcast_heartbeat(&mut self) {
+        let RoleState::Leader(ls) = &self.role else {
+            unreachable!("only a leader heartbeats")
+        };
+        let mut out = Vec::new();
+        for (&peer, pr) in &ls.progress {
+            let prev = pr
+                .matched
+                .max(self.log.snapshot.index)
+                .min(self.log.last_index());
+            let prev_term = self.log.term(prev).expect("prev lies within the held log");
+            out.push(Message {
+                from: self.config.id,
+                to: peer,
+                term: self.term,
+                body: MessageBody::AppendEntries {
+                    prev_log_index: prev,
+                    prev_log_term: prev_term,
+                    entries: Vec::new(),
+                    leader_commit: self.log.commit,
+                    read_round: ls.read_round,
+                },
+            });
+        }
+        self.msgs.extend(out);
+    }
+
+    // ---- reads ----
+
+    fn committed_in_term(&self) -> bool {
+        self.log.term(self.log.commit) == Some(self.term)
+    }
+
+    /// Hands out every pending read whose round a quorum confirmed, once the
+    /// leader committed an entry of its term.
+    fn release_reads(&mut self) {
+        if !self.committed_in_term() {
+            return;
+        }
+        let quorum = self.config.quorum();
+        let commit = self.log.commit;
+        let RoleState::Leader(ls) = &mut self.role else {
+            return;
+        };
+        while let Some(read) = ls.reads.front() {
+            let acks = 1 + ls.read_acks.values().filter(|&&r| r >= read.round).count();
+            if acks < quorum {
+                break;
+            }
+            let read = ls.reads.pop_front().expect("front exists");
+            self.read_states.push(ReadState {
+                request_id: read.request_id,
+                index: read.index.unwrap_or(commit),
+            });
+        }
+    }
+
+    // ---- helpers ----
+
+    fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.log.commit,
+        }
+    }
+
+    fn role_key(&self) -> (Role, u64, Option<NodeId>) {
+        (self.role(), self.term, self.leader)
+    }
+
+    fn others(&self) -> Vec<NodeId> {
+        self.config
+            .peers
+            .iter()
+            .copied()
+            .filter(|&p| p != self.config.id)
+            .collect()
+    }
+
+    fn send(&mut self, to: NodeId, term: u64, body: MessageBody) {
+        self.msgs.push(Message {
+            from: self.config.id,
+            to,
+            term,
+            body,
+        });
+    }
+}
