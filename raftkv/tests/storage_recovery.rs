@@ -224,7 +224,7 @@ fn compaction_keeps_the_suffix_and_survives_restart() {
 }
 
 #[test]
-fn received_snapshot_discards_a_conflicting_log() {
+fn received_snapshot_replaces_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = Storage::open(dir.path()).unwrap();
     storage
@@ -233,15 +233,6 @@ fn received_snapshot_discards_a_conflicting_log() {
             &(1..=4).map(|i| entry(1, i, "old")).collect::<Vec<_>>(),
         )
         .unwrap();
-    // Matching last entry: the suffix after it stays.
-    storage
-        .install_snapshot(&Snapshot {
-            meta: SnapshotMeta { index: 2, term: 1 },
-            data: vec![1],
-        })
-        .unwrap();
-    assert_eq!(storage.last_index(), 4);
-    // Conflicting term: the whole log goes.
     storage
         .install_snapshot(&Snapshot {
             meta: SnapshotMeta { index: 3, term: 2 },
@@ -249,9 +240,10 @@ fn received_snapshot_discards_a_conflicting_log() {
         })
         .unwrap();
     assert_eq!(storage.last_index(), 3);
+    storage.persist(None, &[entry(2, 4, "new")]).unwrap();
     drop(storage);
     let (_, recovered) = Storage::open(dir.path()).unwrap();
-    assert!(recovered.entries.is_empty());
+    assert_eq!(recovered.entries, vec![entry(2, 4, "new")]);
     assert_eq!(
         recovered.snapshot.unwrap().meta,
         SnapshotMeta { index: 3, term: 2 }

@@ -15,9 +15,9 @@
 //! - [`Storage::compact`] first makes the snapshot durable, then rewrites the
 //!   log without the entries it covers. A crash in between leaves a snapshot and
 //!   a log that overlap; recovery ignores entries at or below the snapshot index.
-//! - [`Storage::install_snapshot`] (a snapshot received from the leader) keeps the
-//!   entries after the snapshot only if the log holds the snapshot's last entry
-//!   with the same term (Raft paper, figure 13); otherwise the log is discarded.
+//! - [`Storage::install_snapshot`] (a snapshot received from the leader) replaces
+//!   the whole log, as the Raft core does; the entries after it follow in the
+//!   same Ready's `entries`.
 //!
 //! Recovery ([`Storage::open`]) detects a torn tail and truncates it; damage
 //! in the middle of the log or a damaged snapshot is a startup error, because
@@ -195,25 +195,12 @@ impl Storage {
         self.wal.rewrite(&self.hard_state, &self.entries)
     }
 
-    /// Stores a snapshot received from the leader. Entries after it are kept
-    /// only if the log holds its last entry with the same term.
+    /// Stores a snapshot received from the leader. It replaces the whole log:
+    /// the entries that follow arrive in later [`Storage::persist`] calls.
     pub fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
-        let meta = snapshot.meta;
-        let keeps_suffix = meta.index > self.snapshot_meta.index
-            && self
-                .entries
-                .get((meta.index - self.snapshot_meta.index - 1) as usize)
-                .is_some_and(|e| e.term == meta.term);
-        if !keeps_suffix {
-            self.entries.clear();
-            self.snapshot_meta = meta;
-        }
         snapshot::save(&self.dir, snapshot)?;
-        if keeps_suffix {
-            let covered = (meta.index - self.snapshot_meta.index) as usize;
-            self.entries.drain(..covered);
-            self.snapshot_meta = meta;
-        }
+        self.entries.clear();
+        self.snapshot_meta = snapshot.meta;
         self.wal.rewrite(&self.hard_state, &self.entries)
     }
 
