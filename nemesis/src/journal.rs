@@ -463,7 +463,11 @@ impl Cleanup {
                 let _ = std::fs::remove_file(&link);
                 continue;
             }
-            reports.push(Cleanup::from_journal(&target)?);
+            let report = Cleanup::from_journal(&target)?;
+            if report.is_clean() {
+                let _ = std::fs::remove_file(&link);
+            }
+            reports.push(report);
         }
         Ok(reports)
     }

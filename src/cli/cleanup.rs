@@ -23,16 +23,17 @@ pub struct CleanupArgs {
 
 /// Runs the cleanup and prints what was removed.
 pub fn run(args: CleanupArgs) -> anyhow::Result<u8> {
-    let reports = match &args.run_dir {
-        Some(dir) => vec![Cleanup::from_journal(dir)
-            .with_context(|| format!("cleaning up {}", dir.display()))?],
-        None => Cleanup::all().with_context(|| {
-            format!(
-                "cleaning up the runs listed in {}",
-                nemesis::journal::index_dir().display()
-            )
-        })?,
-    };
+    let reports =
+        match &args.run_dir {
+            Some(dir) => vec![Cleanup::from_journal(dir)
+                .with_context(|| format!("cleaning up {}", dir.display()))?],
+            None => Cleanup::all().with_context(|| {
+                format!(
+                    "cleaning up the runs listed in {}",
+                    nemesis::journal::index_dir().display()
+                )
+            })?,
+        };
     if reports.is_empty() {
         println!(
             "nothing to clean up: no run journals in {}",

@@ -1,0 +1,124 @@
+//! `faultline cleanup` end to end: a run "dies" (its handles dropped, nothing healed)
+//! and the binary removes what it left, from the run folder or from the journal index.
+
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use nemesis::{process, HostMode, Journal, Network, JOURNAL_FILE};
+
+/// Starts `sleep` on every host of a fresh network and "crashes" (drops every handle).
+/// Returns the processes (pid, start time) and the run id.
+fn crashed_run(dir: &std::path::Path, mode: HostMode) -> (Vec<(i32, u64)>, String) {
+    let journal = Journal::create(&dir.join(JOURNAL_FILE)).unwrap();
+    let nodes = vec!["n1".to_string(), "n2".to_string()];
+    let network = Network::create(journal, &nodes, mode).unwrap();
+    let mut procs = Vec::new();
+    for host in network.hosts() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("600");
+        let p = host
+            .spawn(cmd, &dir.join(format!("{}.log", host.node)))
+            .unwrap();
+        procs.push((p.pid(), p.start_time()));
+    }
+    (procs, network.run_id().to_string())
+}
+
+#[test]
+fn cleanup_of_a_run_folder_kills_its_processes_and_removes_its_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mode = if process::is_root() && nemesis::sys::has_program("ip") {
+        HostMode::Namespaces
+    } else {
+        eprintln!("not root: checking process cleanup only (no namespaces)");
+        HostMode::Loopback
+    };
+    let (procs, run_id) = crashed_run(dir.path(), mode);
+    for (pid, start) in &procs {
+        assert!(process::is_same_process(*pid, *start));
+    }
+    let out = Command::cargo_bin("faultline")
+        .unwrap()
+        .arg("cleanup")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (pid, start) in &procs {
+        assert!(
+            stdout.contains(&format!("removed process {pid}")),
+            "{stdout}"
+        );
+        assert!(
+            !process::is_same_process(*pid, *start),
+            "process {pid} survived"
+        );
+    }
+    if mode == HostMode::Namespaces {
+        assert!(
+            stdout.contains(&format!("removed network namespace fl-{run_id}-n1")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("removed bridge flb-{run_id}")),
+            "{stdout}"
+        );
+        let netns = nemesis::sys::run("ip", &["netns", "list"], None).unwrap();
+        assert!(!netns.contains(&run_id), "{netns}");
+    }
+    // Idempotent: a second cleanup finds nothing left.
+    let again = Command::cargo_bin("faultline")
+        .unwrap()
+        .arg("cleanup")
+        .arg(dir.path().join(JOURNAL_FILE))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing left to remove"));
+}
+
+#[test]
+fn cleanup_without_argument_walks_the_journal_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let (procs, _) = crashed_run(&run, HostMode::Loopback);
+    // A private index for the child, pointing at this run only.
+    let index = dir.path().join("index");
+    std::fs::create_dir_all(&index).unwrap();
+    std::os::unix::fs::symlink(run.join(JOURNAL_FILE), index.join("run.jsonl")).unwrap();
+    let out = Command::cargo_bin("faultline")
+        .unwrap()
+        .arg("cleanup")
+        .env("FAULTLINE_JOURNAL_INDEX", &index)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for (pid, start) in &procs {
+        assert!(
+            stdout.contains(&format!("removed process {pid}")),
+            "{stdout}"
+        );
+        assert!(!process::is_same_process(*pid, *start));
+    }
+    assert_eq!(
+        std::fs::read_dir(&index).unwrap().count(),
+        0,
+        "index entry dropped once clean"
+    );
+    // The run also registered in the default index; drop that entry too.
+    for entry in std::fs::read_dir(nemesis::journal::index_dir())
+        .unwrap()
+        .flatten()
+    {
+        if std::fs::read_link(entry.path()).is_ok_and(|t| t.starts_with(&run)) {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+}
