@@ -1,0 +1,654 @@
+//! The checker's entry point: [`check_history`] takes a history and returns a
+//! [`CheckReport`] with a verdict (`valid`, `invalid` or `unknown`), the result of each
+//! checker and, for an invalid history, readable counterexamples.
+//!
+//! Checkers:
+//!
+//! - `linearizable`: the history, split by key (P-compositionality: keys are independent
+//!   objects, so the whole is linearizable iff every key is), is searched for a
+//!   linearization against the model ([`crate::linear`]). Keys are searched in parallel
+//!   on all cores, largest first, under one shared time and memory budget; when the
+//!   budget runs out the remaining keys are `unknown`, never silently valid.
+//! - `lost-writes` (set and list models): every acknowledged add is classified
+//!   ([`crate::lost`]).
+//!
+//! The overall verdict is `invalid` if any checker found a violation, else `unknown` if
+//! any could not decide, else `valid`.
+//!
+//! A counterexample names the key, the operation that cannot be linearized, a window of
+//! the operations around it (everything overlapping it, and the operation that completed
+//! last before it began), the longest linearizable prefix of the history (its length, its
+//! last operations and the model states it can reach), and a label when the anomaly has a
+//! name: a stale read, a lost write, a duplicate, a garbage read (a value never written),
+//! or a failed write that was applied.
+
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::history::Op;
+use crate::linear::{self, Budget, Search, UnknownReason};
+use crate::lost::{self, LostWrites};
+use crate::model::{self, Input, Model, ModelKind, Operation, Output};
+use crate::prepare::{self, PrepareError, Prepared};
+
+/// Verdict of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// No violation; everything decided.
+    Valid,
+    /// A violation was found.
+    Invalid,
+    /// Some part could not be decided within the budget (or nothing was read).
+    Unknown,
+}
+
+impl Verdict {
+    /// The exit code `faultline check` uses: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Valid => 0,
+            Verdict::Invalid => 1,
+            Verdict::Unknown => 2,
+        }
+    }
+
+    /// `valid`, `invalid` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
+    fn combine(self, other: Verdict) -> Verdict {
+        match (self, other) {
+            (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
+            (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+            _ => Verdict::Valid,
+        }
+    }
+}
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The model; inferred from the operations when `None`.
+    pub model: Option<ModelKind>,
+    /// Initial value of registers (`None` = nil).
+    pub initial: Option<i64>,
+    /// Wall-clock budget of the linearizability search.
+    pub time_limit: Duration,
+    /// Memory budget of the search caches, in bytes.
+    pub memory_limit: usize,
+    /// How many counterexamples to explain (the invalid keys are all listed).
+    pub max_counterexamples: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            model: None,
+            initial: None,
+            time_limit: Duration::from_secs(60),
+            memory_limit: 1 << 30,
+            max_counterexamples: 5,
+        }
+    }
+}
+
+/// Counts about the checked history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Client operations (invocations).
+    pub operations: usize,
+    /// Of those, completed `ok`.
+    pub ok: usize,
+    /// Of those, completed `fail`.
+    pub failed: usize,
+    /// Of those, `info` or never completed.
+    pub indeterminate: usize,
+    /// Indeterminate operations removed before the search because they cannot matter.
+    pub pruned: usize,
+    /// Distinct keys.
+    pub keys: usize,
+    /// Wall-clock time of the check, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// A reference to an operation of the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpRef {
+    /// Its logical process.
+    pub process: u64,
+    /// E.g. `p3 cas 1→2` or `p1 read → 5 (info)`.
+    pub description: String,
+    /// `index` of the invocation.
+    pub invoke_index: u64,
+    /// `index` of the completion, if any.
+    pub complete_index: Option<u64>,
+    /// Whether the outcome is unknown (`info` or never completed).
+    pub indeterminate: bool,
+}
+
+impl OpRef {
+    fn of(op: &Operation) -> OpRef {
+        OpRef {
+            process: op.process,
+            description: op.describe(),
+            invoke_index: op.invoke_index,
+            complete_index: op.complete_index,
+            indeterminate: op.is_indeterminate(),
+        }
+    }
+
+    fn span(&self) -> String {
+        match self.complete_index {
+            Some(c) => format!("[{}..{}]", self.invoke_index, c),
+            None => format!("[{}..]", self.invoke_index),
+        }
+    }
+}
+
+/// A named kind of anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Anomaly {
+    /// A read returned a value that had already been overwritten before it began.
+    StaleRead,
+    /// An acknowledged write was overwritten or dropped without ever being visible.
+    LostWrite,
+    /// An element appears twice.
+    Duplicate,
+    /// A read (or CAS) observed a value nobody wrote.
+    GarbageRead,
+    /// A read observed a value written only by an operation that failed.
+    FailedWriteApplied,
+}
+
+impl Anomaly {
+    /// The label as words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Anomaly::StaleRead => "stale read",
+            Anomaly::LostWrite => "lost write",
+            Anomaly::Duplicate => "duplicate",
+            Anomaly::GarbageRead => "garbage read",
+            Anomaly::FailedWriteApplied => "failed write applied",
+        }
+    }
+}
+
+/// Why one key is not linearizable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Counterexample {
+    /// The key.
+    pub key: String,
+    /// The anomaly's name, when it has one.
+    pub anomaly: Option<Anomaly>,
+    /// One line saying what went wrong.
+    pub summary: String,
+    /// The operation that cannot be linearized.
+    pub op: OpRef,
+    /// It and the operations around it, in invocation order.
+    pub window: Vec<OpRef>,
+    /// How many operations the longest linearizable prefix linearizes.
+    pub prefix_len: usize,
+    /// The last operations of that linearization, in linearization order.
+    pub prefix_tail: Vec<OpRef>,
+    /// Model states the prefix can reach (a sample).
+    pub states: Vec<String>,
+}
+
+/// The result of the linearizability checker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Linearizable {
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Keys searched.
+    pub keys_checked: usize,
+    /// Keys found linearizable.
+    pub keys_valid: usize,
+    /// Keys found not linearizable.
+    pub invalid_keys: Vec<String>,
+    /// Keys left undecided.
+    pub unknown_keys: Vec<String>,
+    /// Why keys were left undecided.
+    pub unknown_reason: Option<UnknownReason>,
+    /// Explanations of the first invalid keys.
+    pub counterexamples: Vec<Counterexample>,
+}
+
+/// The results of every checker that ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checkers {
+    /// Linearizability against the model.
+    pub linearizable: Linearizable,
+    /// Lost acknowledged writes (set and list models only).
+    #[serde(rename = "lost-writes", skip_serializing_if = "Option::is_none")]
+    pub lost_writes: Option<LostWrites>,
+}
+
+/// Everything a check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    /// The overall verdict.
+    pub verdict: Verdict,
+    /// The model checked against.
+    pub model: ModelKind,
+    /// Counts.
+    pub stats: Stats,
+    /// Per-checker results.
+    pub checkers: Checkers,
+}
+
+/// Checks a history. Errors only on histories that cannot be interpreted.
+pub fn check_history(ops: &[Op], opts: &CheckOptions) -> Result<CheckReport, PrepareError> {
+    let started = Instant::now();
+    let kind = opts.model.unwrap_or_else(|| prepare::infer_model(ops));
+    let prepared = prepare::prepare(ops, kind)?;
+    let budget = Budget::new(started + opts.time_limit, opts.memory_limit);
+    let (linearizable, pruned) = match kind {
+        ModelKind::Register => check_linear(
+            &model::Register {
+                initial: opts.initial,
+            },
+            &prepared,
+            &budget,
+            opts,
+        ),
+        ModelKind::CasRegister => check_linear(
+            &model::CasRegister {
+                initial: opts.initial,
+            },
+            &prepared,
+            &budget,
+            opts,
+        ),
+        ModelKind::Kv => check_linear(
+            &model::Kv {
+                initial: opts.initial,
+            },
+            &prepared,
+            &budget,
+            opts,
+        ),
+        ModelKind::Set => check_linear(&model::Set, &prepared, &budget, opts),
+        ModelKind::List => check_linear(&model::List, &prepared, &budget, opts),
+    };
+    let lost_writes = matches!(kind, ModelKind::Set | ModelKind::List)
+        .then(|| lost::check_lost_writes(&prepared));
+    let mut verdict = linearizable.verdict;
+    if let Some(l) = &lost_writes {
+        verdict = verdict.combine(l.verdict);
+    }
+    let indeterminate = prepared.indeterminate();
+    Ok(CheckReport {
+        verdict,
+        model: kind,
+        stats: Stats {
+            operations: prepared.ops.len() + prepared.failed.len(),
+            ok: prepared.ops.len() - indeterminate,
+            failed: prepared.failed.len(),
+            indeterminate,
+            pruned,
+            keys: prepared.keys.len(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        },
+        checkers: Checkers {
+            linearizable,
+            lost_writes,
+        },
+    })
+}
+
+/// Runs the search on every key in parallel; returns the result and how many
+/// operations pruning removed.
+fn check_linear<M: Model>(
+    model: &M,
+    p: &Prepared,
+    budget: &Budget,
+    opts: &CheckOptions,
+) -> (Linearizable, usize) {
+    let mut parts = model.partition(p.ops.clone());
+    let before: usize = parts.iter().map(Vec::len).sum();
+    parts = parts.into_iter().map(linear::prune).collect();
+    let pruned = before - parts.iter().map(Vec::len).sum::<usize>();
+    parts.sort_by_key(|part| std::cmp::Reverse(part.len()));
+    let results: Vec<_> = parts
+        .par_iter()
+        .filter(|part| !part.is_empty())
+        .map(|part| (part[0].key, linear::search(model, part, budget), part))
+        .collect();
+    let mut out = Linearizable {
+        verdict: Verdict::Valid,
+        keys_checked: results.len(),
+        keys_valid: 0,
+        invalid_keys: Vec::new(),
+        unknown_keys: Vec::new(),
+        unknown_reason: None,
+        counterexamples: Vec::new(),
+    };
+    let mut results = results;
+    results.sort_by_key(|(key, _, _)| *key);
+    for (key, result, part) in &results {
+        let name = &p.keys[*key as usize];
+        match result {
+            Search::Linearizable => out.keys_valid += 1,
+            Search::Unknown(reason) => {
+                out.unknown_keys.push(name.clone());
+                if out.unknown_reason.is_none() || *reason != UnknownReason::Cancelled {
+                    out.unknown_reason = Some(*reason);
+                }
+            }
+            Search::Illegal(failure) => {
+                out.invalid_keys.push(name.clone());
+                if out.counterexamples.len() < opts.max_counterexamples {
+                    let failed: Vec<&Operation> =
+                        p.failed.iter().filter(|f| f.key == *key).collect();
+                    out.counterexamples.push(explain(
+                        model,
+                        name,
+                        part,
+                        &failed,
+                        failure,
+                        opts.initial,
+                    ));
+                }
+            }
+        }
+    }
+    out.verdict = if !out.invalid_keys.is_empty() {
+        Verdict::Invalid
+    } else if !out.unknown_keys.is_empty() {
+        Verdict::Unknown
+    } else {
+        Verdict::Valid
+    };
+    (out, pruned)
+}
+
+/// How many operations of the prefix a counterexample shows.
+const PREFIX_TAIL: usize = 10;
+/// How many operations a window shows at most.
+const WINDOW: usize = 24;
+
+fn explain<M: Model>(
+    model: &M,
+    key: &str,
+    ops: &[Operation],
+    failed: &[&Operation],
+    failure: &linear::Failure<M::State>,
+    initial: Option<i64>,
+) -> Counterexample {
+    let x = &ops[failure.op];
+    let mut window: Vec<&Operation> = ops
+        .iter()
+        .filter(|o| o.id == x.id || (o.call < x.ret && o.ret > x.call))
+        .collect();
+    if let Some(before) = ops.iter().filter(|o| o.ret < x.call).max_by_key(|o| o.ret) {
+        window.push(before);
+    }
+    window.sort_by_key(|o| o.call);
+    if window.len() > WINDOW {
+        let at = window.iter().position(|o| o.id == x.id).unwrap_or(0);
+        let start = at.saturating_sub(WINDOW / 2).min(window.len() - WINDOW);
+        window = window[start..start + WINDOW].to_vec();
+    }
+    let (anomaly, detail) = label(ops, failed, x, initial);
+    let summary = match (&anomaly, detail) {
+        (Some(a), Some(d)) => format!("{}: {} {d}", a.as_str(), x.describe()),
+        _ => format!("{} cannot be linearized", x.describe()),
+    };
+    let tail_start = failure.prefix.len().saturating_sub(PREFIX_TAIL);
+    Counterexample {
+        key: key.to_string(),
+        anomaly,
+        summary,
+        op: OpRef::of(x),
+        window: window.into_iter().map(OpRef::of).collect(),
+        prefix_len: failure.prefix.len(),
+        prefix_tail: failure.prefix[tail_start..]
+            .iter()
+            .map(|&i| OpRef::of(&ops[i]))
+            .collect(),
+        states: failure
+            .states
+            .iter()
+            .map(|s| model.describe_state(s))
+            .collect(),
+    }
+}
+
+/// Names the anomaly behind the operation `x` that could not be linearized.
+fn label(
+    ops: &[Operation],
+    failed: &[&Operation],
+    x: &Operation,
+    initial: Option<i64>,
+) -> (Option<Anomaly>, Option<String>) {
+    let writes = |v: i64| -> Vec<&Operation> {
+        ops.iter()
+            .filter(|o| matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) if w == v))
+            .collect()
+    };
+    let failed_write = |v: i64| {
+        failed.iter().find(|o| {
+            matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) if w == v)
+        })
+    };
+    let never_written = |v: i64| -> Option<(Anomaly, String)> {
+        if !writes(v).is_empty() || initial == Some(v) {
+            return None;
+        }
+        Some(match failed_write(v) {
+            Some(f) => (
+                Anomaly::FailedWriteApplied,
+                format!(
+                    "observed {v}, written only by {} [{}] which failed",
+                    f.describe(),
+                    f.invoke_index
+                ),
+            ),
+            None => (
+                Anomaly::GarbageRead,
+                format!("observed {v}, which was never written"),
+            ),
+        })
+    };
+    // The value `v` (None = initial) was overwritten before `x` began?
+    let overwritten = |v: Option<i64>| -> Option<&Operation> {
+        let written_at = match v {
+            None => 0,
+            Some(v) => writes(v)
+                .iter()
+                .filter(|w| !w.is_indeterminate())
+                .map(|w| w.ret)
+                .min()?,
+        };
+        ops.iter()
+            .filter(|w| {
+                matches!(w.input, Input::Write(_) | Input::Cas(..))
+                    && !w.is_indeterminate()
+                    && (v.is_none() || w.call > written_at)
+                    && w.ret < x.call
+                    && !matches!(w.input, Input::Write(n) | Input::Cas(_, n) if Some(n) == v)
+            })
+            .max_by_key(|w| w.ret)
+    };
+    let seen_later = |v: i64| {
+        ops.iter().any(|o| {
+            o.call > x.call
+                && match &o.output {
+                    Output::Value(Some(r)) => *r == v,
+                    Output::Elems(e) => e.contains(&v),
+                    _ => false,
+                }
+        })
+    };
+    match (&x.input, &x.output) {
+        (Input::Read, Output::Value(v)) => {
+            if let Some((a, d)) = v.and_then(never_written) {
+                return (Some(a), Some(d));
+            }
+            if let Some(w) = overwritten(*v) {
+                let newer = match w.input {
+                    Input::Write(n) | Input::Cas(_, n) => n,
+                    _ => 0,
+                };
+                let (a, what) = if seen_later(newer) {
+                    (Anomaly::StaleRead, "stale: it had been overwritten by")
+                } else {
+                    (
+                        Anomaly::LostWrite,
+                        "after this write completed, never seen again:",
+                    )
+                };
+                return (
+                    Some(a),
+                    Some(format!("{what} {} [{}]", w.describe(), w.invoke_index)),
+                );
+            }
+            (None, None)
+        }
+        (Input::Cas(a, _), _) => match never_written(*a) {
+            Some((an, d)) => (Some(an), Some(d)),
+            None => (None, None),
+        },
+        (Input::Read, Output::Elems(elems)) => {
+            let mut sorted = elems.clone();
+            sorted.sort_unstable();
+            if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+                return (
+                    Some(Anomaly::Duplicate),
+                    Some(format!("returned {} more than once", w[0])),
+                );
+            }
+            for &e in elems {
+                if let Some((a, d)) = never_written(e) {
+                    return (Some(a), Some(d));
+                }
+            }
+            let missing = ops.iter().find(|o| {
+                !o.is_indeterminate()
+                    && o.ret < x.call
+                    && matches!(o.input, Input::Add(e) | Input::Append(e) if !elems.contains(&e))
+            });
+            if let Some(m) = missing {
+                let e = match m.input {
+                    Input::Add(e) | Input::Append(e) => e,
+                    _ => 0,
+                };
+                let (a, what) = if seen_later(e) {
+                    (Anomaly::StaleRead, "misses (stale)")
+                } else {
+                    (Anomaly::LostWrite, "misses, and no later read has,")
+                };
+                return (
+                    Some(a),
+                    Some(format!(
+                        "{what} {e}, acknowledged by {} [{}]",
+                        m.describe(),
+                        m.invoke_index
+                    )),
+                );
+            }
+            (None, None)
+        }
+        _ => (None, None),
+    }
+}
+
+/// Renders a report for the terminal.
+pub fn render_text(report: &CheckReport) -> String {
+    let mut s = String::new();
+    let st = &report.stats;
+    s.push_str(&format!(
+        "{} ({} model; {} operations on {} keys: {} ok, {} failed, {} indeterminate; {} ms)\n",
+        report.verdict.as_str().to_uppercase(),
+        report.model,
+        st.operations,
+        st.keys,
+        st.ok,
+        st.failed,
+        st.indeterminate,
+        st.elapsed_ms
+    ));
+    let l = &report.checkers.linearizable;
+    s.push_str(&format!(
+        "linearizable: {} ({} of {} keys valid",
+        l.verdict.as_str(),
+        l.keys_valid,
+        l.keys_checked
+    ));
+    if !l.invalid_keys.is_empty() {
+        s.push_str(&format!(", {} invalid", l.invalid_keys.len()));
+    }
+    if !l.unknown_keys.is_empty() {
+        s.push_str(&format!(
+            ", {} unknown: {}",
+            l.unknown_keys.len(),
+            l.unknown_reason.map_or("", |r| r.as_str())
+        ));
+    }
+    s.push_str(")\n");
+    for c in &l.counterexamples {
+        s.push_str(&format!("\nkey {:?}: {}\n", c.key, c.summary));
+        s.push_str(&format!(
+            "  longest linearizable prefix: {} operations, reaching state(s): {}\n",
+            c.prefix_len,
+            c.states.join(", ")
+        ));
+        if !c.prefix_tail.is_empty() {
+            s.push_str("  ... ending with:\n");
+            for o in &c.prefix_tail {
+                s.push_str(&format!("      {:<14} {}\n", o.span(), o.description));
+            }
+        }
+        s.push_str("  operations around it:\n");
+        for o in &c.window {
+            let mark = if *o == c.op { "→" } else { " " };
+            s.push_str(&format!("    {mark} {:<14} {}\n", o.span(), o.description));
+        }
+    }
+    if let Some(lw) = &report.checkers.lost_writes {
+        s.push_str(&format!(
+            "\nlost-writes: {} ({} attempted, {} acknowledged: {} ok, {} lost, {} stale, {} never read; {} unexpected, {} duplicated)\n",
+            lw.verdict.as_str(),
+            lw.attempted,
+            lw.acknowledged,
+            lw.ok_count,
+            lw.lost_count,
+            lw.stale_count,
+            lw.never_read_count,
+            lw.unexpected.len(),
+            lw.duplicated.len()
+        ));
+        for e in lw.lost.iter().chain(&lw.stale).take(10) {
+            s.push_str(&format!(
+                "  key {:?} element {}: {:?} (added at index {:?}, last seen {:?}, last missing {:?})\n",
+                e.key, e.element, e.outcome, e.add_index, e.last_present_index, e.last_absent_index
+            ));
+        }
+        for u in lw.unexpected.iter().take(10) {
+            s.push_str(&format!(
+                "  key {:?} element {}: unexpected (read at index {:?}{})\n",
+                u.key,
+                u.element,
+                u.read_index,
+                u.failed_add_index
+                    .map_or(String::new(), |i| format!(", its add at index {i} failed"))
+            ));
+        }
+        for d in lw.duplicated.iter().take(10) {
+            s.push_str(&format!(
+                "  key {:?} element {}: {} times in the read at index {:?}\n",
+                d.key, d.element, d.count, d.read_index
+            ));
+        }
+    }
+    s
+}

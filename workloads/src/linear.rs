@@ -1,0 +1,391 @@
+//! The linearizability search: Wing & Gong's algorithm with Lowe's improvements, as in
+//! Porcupine, for one independent part (one key) of a history.
+//!
+//! # How it works
+//!
+//! The operations' invocations ("calls") and completions ("returns") become entries of a
+//! doubly-linked list in history order. The search walks the list from its head. At a
+//! call it tries to *linearize* that operation now: if the model can step from the
+//! current state, it *lifts* the operation (unlinks its call and return entries), pushes
+//! the old state on a stack and restarts from the head. At a return entry it is stuck:
+//! that operation returned without being linearized, so the last choice is undone
+//! (*unlift*, pop) and the walk goes on after it. The search succeeds when every
+//! operation that has a return has been linearized, and fails when it is stuck with an
+//! empty stack.
+//!
+//! Lowe's cache remembers every (set of linearized operations, model state) pair already
+//! reached; reaching one again cannot lead anywhere new, so that branch is skipped. The
+//! set is a bitset whose hash is kept incrementally (one random word per operation,
+//! XOR-ed in and out), so a probe costs one hash lookup and, on a hit, one comparison.
+//!
+//! # Indeterminate operations
+//!
+//! An `info` (or never completed) operation has no return entry: it may be linearized at
+//! any point after its call, or never. Before searching, [`prune`] removes indeterminate
+//! operations that cannot matter: reads (they change nothing), and writes whose written
+//! value (or element) nothing ever observes — if a linearization uses such a write, the
+//! same linearization without it is still valid, because no later operation looked at
+//! the value it wrote. With the unique values of our workloads this removes almost every
+//! `info` write that did not take effect, which is what otherwise makes the search blow up.
+//!
+//! # Budget
+//!
+//! Every few hundred steps the search checks a shared cancel flag, the deadline and the
+//! bytes its cache holds (added into a total shared by all parts searched in parallel);
+//! when any is exceeded it stops with [`Search::Unknown`] instead of running out of time
+//! or memory.
+//!
+//! # Counterexamples
+//!
+//! While searching it remembers the furthest return entry it got stuck at: the history
+//! before that point has a linearization (one is kept, with the distinct model states
+//! reached there), and the operation returning there cannot be linearized after it.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::model::{Input, Model, Operation, Output};
+
+/// Limits shared by all the searches of one check.
+#[derive(Debug)]
+pub struct Budget {
+    /// When to give up.
+    pub deadline: Instant,
+    /// Most bytes all caches together may hold.
+    pub max_bytes: usize,
+    /// Bytes currently held by all caches.
+    pub used_bytes: AtomicUsize,
+    /// Set to stop every search (budget exhausted elsewhere, or the caller gave up).
+    pub cancel: AtomicBool,
+}
+
+impl Budget {
+    /// A budget ending at `deadline` with at most `max_bytes` of cache.
+    pub fn new(deadline: Instant, max_bytes: usize) -> Budget {
+        Budget {
+            deadline,
+            max_bytes,
+            used_bytes: AtomicUsize::new(0),
+            cancel: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Why a search ended without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownReason {
+    /// The time limit was reached.
+    TimeLimit,
+    /// The memory limit was reached.
+    MemoryLimit,
+    /// Another part exhausted the budget, or the caller cancelled.
+    Cancelled,
+}
+
+impl UnknownReason {
+    /// A short description.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnknownReason::TimeLimit => "time limit reached",
+            UnknownReason::MemoryLimit => "memory limit reached",
+            UnknownReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Where a non-linearizable history gets stuck.
+#[derive(Debug, Clone)]
+pub struct Failure<S> {
+    /// Id of the operation whose return could not be reached linearized.
+    pub op: usize,
+    /// Ids of one linearization of everything before that return, in order.
+    pub prefix: Vec<usize>,
+    /// Distinct model states reachable at that point (at most [`MAX_STATES`]).
+    pub states: Vec<S>,
+}
+
+/// How many distinct frontier states a [`Failure`] keeps.
+pub const MAX_STATES: usize = 8;
+
+/// The outcome of one search.
+#[derive(Debug, Clone)]
+pub enum Search<S> {
+    /// A linearization exists.
+    Linearizable,
+    /// None exists.
+    Illegal(Failure<S>),
+    /// The budget ran out first.
+    Unknown(UnknownReason),
+}
+
+/// Removes indeterminate operations that cannot change the verdict (see the module
+/// docs) and renumbers the rest densely.
+pub fn prune(mut ops: Vec<Operation>) -> Vec<Operation> {
+    loop {
+        let mut observed: HashSet<i64> = HashSet::new();
+        for op in &ops {
+            match (&op.input, &op.output) {
+                (_, Output::Value(Some(v))) => {
+                    observed.insert(*v);
+                }
+                (_, Output::Elems(e)) => observed.extend(e.iter().copied()),
+                (Input::Cas(a, _), _) => {
+                    observed.insert(*a);
+                }
+                _ => {}
+            }
+        }
+        let before = ops.len();
+        ops.retain(|op| {
+            if !op.is_indeterminate() {
+                return true;
+            }
+            match op.input {
+                Input::Read => false,
+                Input::Write(v) | Input::Cas(_, v) | Input::Add(v) | Input::Append(v) => {
+                    observed.contains(&v)
+                }
+            }
+        });
+        if ops.len() == before {
+            break;
+        }
+    }
+    for (i, op) in ops.iter_mut().enumerate() {
+        op.id = i;
+    }
+    ops
+}
+
+/// A hasher for keys that already are good hashes.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// A random-looking word per operation id (splitmix64), for the incremental bitset hash.
+fn zobrist(id: usize) -> u64 {
+    let mut z = (id as u64)
+        .wrapping_add(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// The call/return entries as a doubly-linked list with "dancing links" removal.
+struct Entries {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Operation id of each entry (entry 0 is the head sentinel).
+    op: Vec<u32>,
+    /// Whether each entry is a call.
+    is_call: Vec<bool>,
+    /// Return entry of each operation, or NIL if indeterminate.
+    ret_of: Vec<u32>,
+}
+
+impl Entries {
+    fn new(ops: &[Operation]) -> Entries {
+        let mut events: Vec<(u64, bool, u32)> = Vec::with_capacity(ops.len() * 2);
+        for op in ops {
+            events.push((op.call, true, op.id as u32));
+            if !op.is_indeterminate() {
+                assert!(op.ret > op.call, "an operation returns after its call");
+                events.push((op.ret, false, op.id as u32));
+            }
+        }
+        events.sort_unstable_by_key(|&(pos, is_call, _)| (pos, !is_call));
+        let n = events.len() + 1;
+        let mut e = Entries {
+            next: vec![NIL; n],
+            prev: vec![NIL; n],
+            op: vec![NIL; n],
+            is_call: vec![false; n],
+            ret_of: vec![NIL; ops.len()],
+        };
+        for (i, &(_, is_call, id)) in events.iter().enumerate() {
+            let idx = i + 1;
+            e.op[idx] = id;
+            e.is_call[idx] = is_call;
+            if !is_call {
+                e.ret_of[id as usize] = idx as u32;
+            }
+        }
+        for i in 0..n {
+            e.prev[i] = if i == 0 { NIL } else { (i - 1) as u32 };
+            e.next[i] = if i + 1 < n { (i + 1) as u32 } else { NIL };
+        }
+        e
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (p, n) = (self.prev[i as usize], self.next[i as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, i: u32) {
+        let (p, n) = (self.prev[i as usize], self.next[i as usize]);
+        self.next[p as usize] = i;
+        if n != NIL {
+            self.prev[n as usize] = i;
+        }
+    }
+
+    /// Removes a call entry and its return entry.
+    fn lift(&mut self, call: u32) {
+        self.unlink(call);
+        let r = self.ret_of[self.op[call as usize] as usize];
+        if r != NIL {
+            self.unlink(r);
+        }
+    }
+
+    /// Undoes [`Entries::lift`] (in reverse order).
+    fn unlift(&mut self, call: u32) {
+        let r = self.ret_of[self.op[call as usize] as usize];
+        if r != NIL {
+            self.relink(r);
+        }
+        self.relink(call);
+    }
+}
+
+type Cache<S> = HashMap<u64, Vec<(Box<[u64]>, S)>, BuildHasherDefault<IdHasher>>;
+
+/// Searches for a linearization of `ops` (one partition, ids `0..ops.len()`).
+pub fn search<M: Model>(model: &M, ops: &[Operation], budget: &Budget) -> Search<M::State> {
+    for (i, op) in ops.iter().enumerate() {
+        assert_eq!(op.id, i, "operation ids are dense positions");
+    }
+    let mut entries = Entries::new(ops);
+    let words = ops.len().div_ceil(64).max(1);
+    let entry_bytes = 64 + words * 8 + std::mem::size_of::<M::State>();
+    let mut bits = vec![0u64; words];
+    let mut zh: u64 = 0;
+    let mut cache: Cache<M::State> = HashMap::default();
+    let mut cache_bytes: usize = 0;
+    let mut reported: usize = 0;
+    let mut remaining = ops.iter().filter(|o| !o.is_indeterminate()).count();
+    let mut state = model.init();
+    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    let mut best: Option<(u64, Failure<M::State>)> = None;
+    let mut entry = entries.next[HEAD as usize];
+    let mut steps: u64 = 0;
+    let finish = |reported: usize| {
+        budget.used_bytes.fetch_sub(reported, Ordering::Relaxed);
+    };
+    loop {
+        steps += 1;
+        if steps & 255 == 0 {
+            let reason = if budget.cancel.load(Ordering::Relaxed) {
+                Some(UnknownReason::Cancelled)
+            } else if Instant::now() >= budget.deadline {
+                Some(UnknownReason::TimeLimit)
+            } else {
+                let total = budget
+                    .used_bytes
+                    .fetch_add(cache_bytes - reported, Ordering::Relaxed)
+                    + (cache_bytes - reported);
+                reported = cache_bytes;
+                (total > budget.max_bytes).then_some(UnknownReason::MemoryLimit)
+            };
+            if let Some(reason) = reason {
+                budget.cancel.store(true, Ordering::Relaxed);
+                finish(reported);
+                return Search::Unknown(reason);
+            }
+        }
+        if remaining == 0 {
+            finish(reported);
+            return Search::Linearizable;
+        }
+        assert!(
+            entry != NIL,
+            "an unlinearized operation's return entry lies ahead"
+        );
+        let id = entries.op[entry as usize] as usize;
+        if entries.is_call[entry as usize] {
+            if let Some(next) = model.step(&state, &ops[id]) {
+                bits[id / 64] |= 1 << (id % 64);
+                zh ^= zobrist(id);
+                let bucket = cache.entry(zh).or_default();
+                let seen = bucket.iter().any(|(b, s)| **b == *bits && *s == next);
+                if !seen {
+                    cache_bytes += entry_bytes + model.state_heap_bytes(&next);
+                    bucket.push((bits.clone().into_boxed_slice(), next.clone()));
+                    stack.push((entry, std::mem::replace(&mut state, next)));
+                    entries.lift(entry);
+                    if !ops[id].is_indeterminate() {
+                        remaining -= 1;
+                    }
+                    entry = entries.next[HEAD as usize];
+                    continue;
+                }
+                bits[id / 64] &= !(1 << (id % 64));
+                zh ^= zobrist(id);
+            }
+            entry = entries.next[entry as usize];
+        } else {
+            let pos = ops[id].ret;
+            match &mut best {
+                Some((p, f)) if *p == pos => {
+                    if f.states.len() < MAX_STATES && !f.states.contains(&state) {
+                        f.states.push(state.clone());
+                    }
+                }
+                Some((p, _)) if *p > pos => {}
+                _ => {
+                    let prefix = stack
+                        .iter()
+                        .map(|&(e, _)| entries.op[e as usize] as usize)
+                        .collect();
+                    let states = vec![state.clone()];
+                    best = Some((
+                        pos,
+                        Failure {
+                            op: id,
+                            prefix,
+                            states,
+                        },
+                    ));
+                }
+            }
+            let Some((call, prev)) = stack.pop() else {
+                finish(reported);
+                let (_, failure) = best.expect("stuck at a return entry");
+                return Search::Illegal(failure);
+            };
+            state = prev;
+            let lid = entries.op[call as usize] as usize;
+            bits[lid / 64] &= !(1 << (lid % 64));
+            zh ^= zobrist(lid);
+            entries.unlift(call);
+            if !ops[lid].is_indeterminate() {
+                remaining += 1;
+            }
+            entry = entries.next[call as usize];
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The linearizability checker against two independent oracles, on thousands of small
+//! random CAS-register histories (valid and invalid, with `fail` and `info` operations):
+//! stateright's `LinearizabilityTester`, and a brute-force search over every order (and
+//! every subset of indeterminate operations) written here.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
+use workloads::check::{check_history, CheckOptions, Verdict};
+use workloads::history::{Op, OpType, Process, Value};
+use workloads::model::{CasRegister, Input, Model, ModelKind, Operation};
+use workloads::prepare::prepare;
+
+/// A CAS register as a stateright sequential specification.
+#[derive(Clone, Debug, Default)]
+struct Reg(Option<i64>);
+
+#[derive(Clone, Debug)]
+enum ROp {
+    Read,
+    Write(i64),
+    Cas(i64, i64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum RRet {
+    Read(Option<i64>),
+    Written,
+    CasOk,
+    CasFailed,
+}
+
+impl SequentialSpec for Reg {
+    type Op = ROp;
+    type Ret = RRet;
+    fn invoke(&mut self, op: &ROp) -> RRet {
+        match op {
+            ROp::Read => RRet::Read(self.0),
+            ROp::Write(v) => {
+                self.0 = Some(*v);
+                RRet::Written
+            }
+            ROp::Cas(a, b) if self.0 == Some(*a) => {
+                self.0 = Some(*b);
+                RRet::CasOk
+            }
+            ROp::Cas(..) => RRet::CasFailed,
+        }
+    }
+}
+
+fn line(index: usize, p: u64, t: OpType, f: &str, value: Value) -> Op {
+    Op {
+        index: index as u64,
+        time: index as u64,
+        process: Process::Client(p),
+        op_type: t,
+        f: f.to_string(),
+        key: None,
+        value,
+        error: None,
+    }
+}
+
+/// A random history of at most `max_ops` operations on one register, with 1–4
+/// concurrent processes. Half the time completions are produced by a real register
+/// (linearized at completion) with occasional corruption; otherwise outcomes are random.
+fn random_history(rng: &mut ChaCha8Rng, max_ops: usize) -> Vec<Op> {
+    let procs = rng.random_range(1..=4u64);
+    let faithful = rng.random_bool(0.5);
+    let mut next_proc = procs;
+    let mut active: Vec<u64> = (0..procs).collect();
+    let mut pending: Vec<Option<(String, Value)>> = vec![None; 64];
+    let mut state: Option<i64> = None;
+    let mut h = Vec::new();
+    let mut started = 0;
+    let n_ops = rng.random_range(1..=max_ops);
+    while started < n_ops || pending.iter().any(Option::is_some) {
+        let slot = rng.random_range(0..active.len());
+        let p = active[slot];
+        match pending[p as usize].take() {
+            None if started < n_ops => {
+                started += 1;
+                let (f, v) = match rng.random_range(0..3) {
+                    0 => ("read", Value::Null),
+                    1 => ("write", Value::Int(rng.random_range(0..3))),
+                    _ => (
+                        "cas",
+                        Value::Ints(vec![rng.random_range(0..3), rng.random_range(0..3)]),
+                    ),
+                };
+                h.push(line(h.len(), p, OpType::Invoke, f, v.clone()));
+                pending[p as usize] = Some((f.to_string(), v));
+            }
+            None => {}
+            Some((f, v)) => {
+                let roll = rng.random_range(0..10);
+                if roll == 0 && next_proc < 63 {
+                    // Indeterminate: maybe applied, process retired.
+                    if faithful && rng.random_bool(0.5) {
+                        apply(&mut state, &f, &v);
+                    }
+                    h.push(line(h.len(), p, OpType::Info, &f, v));
+                    active[slot] = next_proc;
+                    next_proc += 1;
+                    continue;
+                }
+                let (t, out) = if faithful {
+                    let ok = apply(&mut state, &f, &v);
+                    let mut out = if f == "read" { Value::from(state) } else { v };
+                    if f == "read" && rng.random_range(0..8) == 0 {
+                        out = Value::Int(rng.random_range(0..3));
+                    }
+                    (if ok { OpType::Ok } else { OpType::Fail }, out)
+                } else {
+                    let t = if f == "cas" && rng.random_bool(0.4) {
+                        OpType::Fail
+                    } else {
+                        OpType::Ok
+                    };
+                    let out = if f == "read" {
+                        match rng.random_range(0..4) {
+                            3 => Value::Null,
+                            x => Value::Int(x),
+                        }
+                    } else {
+                        v
+                    };
+                    (t, out)
+                };
+                h.push(line(h.len(), p, t, &f, out));
+            }
+        }
+    }
+    h
+}
+
+fn apply(state: &mut Option<i64>, f: &str, v: &Value) -> bool {
+    match (f, v) {
+        ("write", Value::Int(x)) => {
+            *state = Some(*x);
+            true
+        }
+        ("cas", Value::Ints(ab)) if *state == Some(ab[0]) => {
+            *state = Some(ab[1]);
+            true
+        }
+        ("cas", _) => false,
+        _ => true,
+    }
+}
+
+/// Brute force: tries every order of every subset of indeterminate operations.
+fn brute_force(ops: &[Operation]) -> bool {
+    fn go(ops: &[Operation], placed: &mut Vec<bool>, state: Option<i64>) -> bool {
+        let model = CasRegister::default();
+        if ops
+            .iter()
+            .zip(placed.iter())
+            .all(|(o, &p)| p || o.is_indeterminate())
+        {
+            return true;
+        }
+        for (i, op) in ops.iter().enumerate() {
+            if placed[i] {
+                continue;
+            }
+            // Every unplaced operation that returned before this one began must go first.
+            let blocked = ops
+                .iter()
+                .enumerate()
+                .any(|(j, o)| !placed[j] && j != i && o.ret < op.call);
+            if blocked {
+                continue;
+            }
+            if let Some(next) = model.step(&state, op) {
+                placed[i] = true;
+                if go(ops, placed, next) {
+                    return true;
+                }
+                placed[i] = false;
+            }
+        }
+        false
+    }
+    // Indeterminate operations never block others (their return is infinite), so
+    // leaving one unplaced is the same as dropping it.
+    go(ops, &mut vec![false; ops.len()], None)
+}
+
+fn stateright_verdict(h: &[Op]) -> bool {
+    let mut t = LinearizabilityTester::new(Reg::default());
+    // Failed operations did not happen: leave them out. Replay in history order.
+    let failed: std::collections::HashSet<u64> = {
+        let mut open: std::collections::HashMap<u64, usize> = Default::default();
+        let mut failed = std::collections::HashSet::new();
+        for (i, op) in h.iter().enumerate() {
+            if let Process::Client(p) = op.process {
+                match op.op_type {
+                    OpType::Invoke => {
+                        open.insert(p, i);
+                    }
+                    OpType::Fail => {
+                        failed.insert(open[&p] as u64);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        failed
+    };
+    let mut open: std::collections::HashMap<u64, usize> = Default::default();
+    for (i, op) in h.iter().enumerate() {
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        match op.op_type {
+            OpType::Invoke => {
+                open.insert(p, i);
+                if !failed.contains(&(i as u64)) {
+                    let rop = match (op.f.as_str(), &op.value) {
+                        ("read", _) => ROp::Read,
+                        ("write", Value::Int(v)) => ROp::Write(*v),
+                        (_, Value::Ints(ab)) => ROp::Cas(ab[0], ab[1]),
+                        other => panic!("unexpected op {other:?}"),
+                    };
+                    t.on_invoke(p, rop).expect("valid history shape");
+                }
+            }
+            OpType::Ok => {
+                let ret = match (op.f.as_str(), &op.value) {
+                    ("read", v) => RRet::Read(v.as_int()),
+                    ("write", _) => RRet::Written,
+                    _ => RRet::CasOk,
+                };
+                t.on_return(p, ret).expect("valid history shape");
+            }
+            OpType::Fail | OpType::Info => {}
+        }
+    }
+    t.is_consistent()
+}
+
+#[test]
+fn agrees_with_stateright_and_brute_force() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let opts = CheckOptions {
+        model: Some(ModelKind::CasRegister),
+        ..CheckOptions::default()
+    };
+    let (mut valid, mut invalid) = (0, 0);
+    for case in 0..3000 {
+        let h = random_history(&mut rng, 7);
+        let report = check_history(&h, &opts).expect("well-formed history");
+        let ours = match report.verdict {
+            Verdict::Valid => true,
+            Verdict::Invalid => false,
+            Verdict::Unknown => panic!("case {case}: unknown on a tiny history"),
+        };
+        let prepared = prepare(&h, ModelKind::CasRegister).unwrap();
+        let brute = brute_force(&prepared.ops);
+        let sr = stateright_verdict(&h);
+        assert_eq!(ours, brute, "case {case}: brute force disagrees on {h:#?}");
+        assert_eq!(ours, sr, "case {case}: stateright disagrees on {h:#?}");
+        if ours {
+            valid += 1;
+        } else {
+            invalid += 1;
+            assert!(!report.checkers.linearizable.counterexamples.is_empty());
+        }
+    }
+    assert!(
+        valid > 500 && invalid > 500,
+        "both verdicts are exercised: {valid} valid, {invalid} invalid"
+    );
+}
+
+#[test]
+fn larger_histories_agree_with_brute_force() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let opts = CheckOptions {
+        model: Some(ModelKind::CasRegister),
+        ..CheckOptions::default()
+    };
+    for case in 0..300 {
+        let h = random_history(&mut rng, 11);
+        let ours = check_history(&h, &opts).unwrap().verdict == Verdict::Valid;
+        let prepared = prepare(&h, ModelKind::CasRegister).unwrap();
+        assert_eq!(ours, brute_force(&prepared.ops), "case {case}: {h:#?}");
+    }
+}
+
+#[test]
+fn operations_keep_their_inputs() {
+    let h = vec![
+        line(0, 1, OpType::Invoke, "cas", Value::Ints(vec![1, 2])),
+        line(1, 1, OpType::Ok, "cas", Value::Ints(vec![1, 2])),
+    ];
+    let p = prepare(&h, ModelKind::CasRegister).unwrap();
+    assert_eq!(p.ops[0].input, Input::Cas(1, 2));
+}
