@@ -7,6 +7,10 @@
 //! exits 3.
 
 mod cli;
+mod client;
+mod db;
+mod run;
+mod store;
 
 use std::process::ExitCode;
 

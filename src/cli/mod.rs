@@ -2,12 +2,15 @@
 //! function returning the process exit code.
 
 pub mod cleanup;
+pub mod test;
 
 /// The subcommands of faultline.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Remove what crashed runs left behind: processes, iptables rules, namespaces, bridges.
     Cleanup(cleanup::CleanupArgs),
+    /// Run a test: start a cluster, drive clients while injecting faults, check the history.
+    Test(test::TestArgs),
 }
 
 impl Command {
@@ -15,6 +18,7 @@ impl Command {
     pub fn run(self) -> anyhow::Result<u8> {
         match self {
             Command::Cleanup(args) => cleanup::run(args),
+            Command::Test(args) => test::run(args),
         }
     }
 }

@@ -1,0 +1,233 @@
+//! `faultline test`: the main job. Parses flags into a resolved [`TestConfig`] (every
+//! default filled in, the seed chosen, the host mode decided, impossible combinations
+//! refused) before any work starts, then hands it to the controller in `crate::run`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+use crate::client::ReadConsistency;
+use crate::run::config::{HostsFlag, MixConfig, TestConfig, WorkloadName};
+
+/// Flags of `faultline test`.
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// The workload: `register` (linearizability) or `set` (lost writes).
+    #[arg(long, value_enum, default_value = "register")]
+    pub workload: WorkloadName,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Seconds of client load (the main phase).
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
+    /// Concurrent logical client processes.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Target total request rate in ops/s (default: as fast as the cluster answers).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seed of every random choice (default: chosen from the clock and printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Faults: `none`, a comma-separated list of `kill`, `pause`, `partition`, or `all`.
+    #[arg(long, default_value = "none")]
+    pub nemesis: String,
+    /// Mean seconds between fault starts.
+    #[arg(long, default_value_t = 10.0)]
+    pub nemesis_interval: f64,
+    /// Deadline of one client operation, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub op_timeout_ms: u64,
+    /// How reads are served (`serializable` is fast but not linearizable).
+    #[arg(long, value_enum, default_value = "linearizable")]
+    pub read_consistency: ReadConsistency,
+    /// Keys in use at once.
+    #[arg(long, default_value_t = 8)]
+    pub keys: usize,
+    /// Upper bound on operations per key (keys rotate after it).
+    #[arg(long, default_value_t = 300)]
+    pub ops_per_key: usize,
+    /// Register mix as `read:write:cas` weights.
+    #[arg(long, default_value = "1:1:1")]
+    pub mix: String,
+    /// Seconds the cluster gets to recover after healing, before final reads.
+    #[arg(long, default_value_t = 5.0)]
+    pub recovery_time: f64,
+    /// Seconds to wait for the first leader.
+    #[arg(long, default_value_t = 30.0)]
+    pub leader_timeout: f64,
+    /// Where nodes run: `auto` (namespaces when root), `namespaces` or `loopback`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub hosts: HostsFlag,
+    /// Folder for run folders.
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Test name (default: `raftkv-<workload>`).
+    #[arg(long)]
+    pub test_name: Option<String>,
+    /// Program started as `<binary> node ...` per node (default: this faultline).
+    #[arg(long)]
+    pub node_binary: Option<PathBuf>,
+    /// Extra argument for every node (repeatable), e.g. a bug switch.
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
+}
+
+/// Fault kinds `--nemesis` accepts.
+const FAULTS: [&str; 3] = ["kill", "pause", "partition"];
+
+impl TestArgs {
+    /// Resolves and validates the flags.
+    pub fn resolve(self) -> anyhow::Result<TestConfig> {
+        if self.nodes == 0 {
+            bail!("--nodes must be at least 1");
+        }
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if !(self.time_limit.is_finite() && self.time_limit > 0.0) {
+            bail!("--time-limit must be a positive number of seconds");
+        }
+        if let Some(r) = self.rate {
+            if !(r.is_finite() && r > 0.0) {
+                bail!("--rate must be a positive number of ops/s");
+            }
+        }
+        if self.op_timeout_ms == 0 {
+            bail!("--op-timeout-ms must be positive");
+        }
+        if !(self.recovery_time.is_finite() && self.recovery_time >= 0.0) {
+            bail!("--recovery-time must be a non-negative number of seconds");
+        }
+        if !(self.nemesis_interval.is_finite() && self.nemesis_interval > 0.0) {
+            bail!("--nemesis-interval must be a positive number of seconds");
+        }
+        let mut nemesis = Vec::new();
+        for word in self
+            .nemesis
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            match word {
+                "none" => {}
+                "all" => nemesis.extend(FAULTS.iter().map(|f| f.to_string())),
+                f if FAULTS.contains(&f) => nemesis.push(f.to_string()),
+                other => bail!(
+                    "--nemesis: unknown fault {other:?} (expected none, all, or a list of kill, pause, partition)"
+                ),
+            }
+        }
+        nemesis.sort();
+        nemesis.dedup();
+        let mix = parse_mix(&self.mix)?;
+        let root = nix::unistd::geteuid().is_root();
+        let hosts = match self.hosts {
+            HostsFlag::Auto if root => "namespaces",
+            HostsFlag::Auto | HostsFlag::Loopback => "loopback",
+            HostsFlag::Namespaces if root => "namespaces",
+            HostsFlag::Namespaces => {
+                bail!("--hosts namespaces needs root (network namespaces and veth pairs)")
+            }
+        };
+        if hosts == "loopback" && nemesis.iter().any(|f| f == "partition") {
+            bail!(
+                "the partition fault needs network namespaces, which need root; run as root, \
+                 or choose --nemesis kill,pause"
+            );
+        }
+        let kinds = nemesis::FaultKind::parse_list(&nemesis.join(","))
+            .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
+        nemesis::check_capabilities(&kinds).map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
+        let generator_ok = workloads::generator::GeneratorConfig {
+            kind: workloads::generator::WorkloadKind::Register,
+            seed: 0,
+            threads: self.concurrency,
+            keys_per_epoch: self.keys,
+            ops_per_key: self.ops_per_key,
+            mix: workloads::generator::Mix {
+                read: mix.read,
+                write: mix.write,
+                cas: mix.cas,
+            },
+        }
+        .validate();
+        if let Err(e) = generator_ok {
+            bail!("workload options: {e} (see --keys, --ops-per-key, --concurrency, --mix)");
+        }
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64 % 1_000_000_000)
+                .unwrap_or(1)
+        });
+        let node_binary = match self.node_binary {
+            Some(p) => p,
+            None => std::env::current_exe().context("locating the faultline binary")?,
+        };
+        Ok(TestConfig {
+            test_name: self
+                .test_name
+                .unwrap_or_else(|| format!("raftkv-{}", self.workload.as_str())),
+            workload: self.workload,
+            nodes: self.nodes,
+            time_limit_s: self.time_limit,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            seed,
+            nemesis,
+            nemesis_interval_s: self.nemesis_interval,
+            op_timeout_ms: self.op_timeout_ms,
+            read_consistency: self.read_consistency,
+            keys_per_epoch: self.keys,
+            ops_per_key: self.ops_per_key,
+            mix,
+            recovery_s: self.recovery_time,
+            leader_timeout_s: self.leader_timeout,
+            hosts: hosts.to_string(),
+            node_binary,
+            node_args: self.node_args,
+            results_dir: self.results_dir,
+        })
+    }
+}
+
+/// Parses `read:write:cas` weights.
+fn parse_mix(text: &str) -> anyhow::Result<MixConfig> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let bad = || format!("--mix {text:?}: expected three weights read:write:cas, e.g. 1:1:1");
+    if parts.len() != 3 {
+        bail!(bad());
+    }
+    let w = parts
+        .iter()
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(bad)?;
+    Ok(MixConfig {
+        read: w[0],
+        write: w[1],
+        cas: w[2],
+    })
+}
+
+/// Runs `faultline test`.
+pub fn run(args: TestArgs) -> anyhow::Result<u8> {
+    let config = args.resolve()?;
+    let command_line: Vec<String> = std::env::args().collect();
+    crate::run::run_test(config, command_line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mix() {
+        let m = parse_mix("2:1:0").unwrap();
+        assert_eq!((m.read, m.write, m.cas), (2, 1, 0));
+        assert!(parse_mix("1:1").is_err());
+        assert!(parse_mix("a:1:1").is_err());
+    }
+}

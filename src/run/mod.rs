@@ -1,0 +1,510 @@
+//! The controller: one `faultline test` run from resolved configuration to verdict.
+//!
+//! Phases, in order, each timed and recorded in `results.json`:
+//!
+//! 1. **setup** — run folder, `test.json`, cleanup journal, hosts (network namespaces
+//!    when root, loopback ports otherwise), nodes started, a leader elected. A cluster
+//!    that cannot start ends the run with exit code 3 and the reason (the node's exit
+//!    status and log tail).
+//! 2. **main** — client workers issue the seeded op stream for `--time-limit` seconds
+//!    while the nemesis injects faults.
+//! 3. **heal** — the nemesis stops and heals everything (partitions removed, paused
+//!    nodes resumed, killed nodes restarted).
+//! 4. **recovery** — the cluster gets `--recovery-time` seconds to converge (set
+//!    workload, or whenever faults were injected).
+//! 5. **final-reads** — set workload: every key read on every node.
+//! 6. **teardown** — nodes killed, namespaces and bridge removed (cleanup journal).
+//! 7. **check** — the history is read back from disk and checked.
+//! 8. **report** — `results.json`, and a summary on stderr.
+//!
+//! Heal, teardown, check and report run also after a harness error or Ctrl-C/SIGTERM.
+//! The verdict is then never `valid`: an interrupted or broken run is `unknown` unless
+//! the checker proved it `invalid`.
+
+pub mod check;
+pub mod config;
+pub mod progress;
+pub mod recorder;
+pub mod results;
+pub mod workers;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nemesis::{HostMode, Journal, Network, JOURNAL_FILE};
+use tokio::sync::watch;
+use workloads::generator::{GeneratorConfig, Mix, WorkloadKind};
+
+use crate::client::Cluster;
+use crate::db::raftkv::RaftkvDb;
+use crate::db::Db;
+use crate::store::{RunDir, HISTORY_FILE, RESULTS_FILE, TEST_FILE};
+use config::{TestConfig, WorkloadName};
+use progress::{Progress, ProgressState};
+use recorder::Recorder;
+use results::{FaultRecord, PhaseTiming, Results, Verdict};
+use workers::{Signal, WorkerParams};
+
+/// Exit code of a harness or usage error.
+pub const EXIT_HARNESS: u8 = 3;
+
+/// How the run was asked to stop early.
+struct Interrupt {
+    /// Set by SIGINT/SIGTERM.
+    flag: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Whether a signal arrived.
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+}
+
+/// What `test.json` holds.
+#[derive(serde::Serialize)]
+struct TestFile<'a> {
+    /// Format version of this file.
+    schema_version: u32,
+    /// The faultline version.
+    faultline_version: &'static str,
+    /// The run id (in namespace and interface names).
+    run_id: &'a str,
+    /// When the run started (RFC 3339, UTC).
+    started_at: &'a str,
+    /// The arguments the run was started with.
+    command_line: &'a [String],
+    /// The resolved configuration.
+    config: &'a TestConfig,
+}
+
+/// Runs one test and returns the exit code.
+pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result<u8> {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let wall_start = Instant::now();
+    let run = RunDir::create(&config.results_dir, &config.test_name)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let interrupt = Interrupt {
+        flag: Arc::new(AtomicBool::new(false)),
+    };
+    let (signal_tx, signal_rx) = watch::channel(Signal::Run);
+    let signal_tx = Arc::new(signal_tx);
+    install_signal_handlers(&runtime, interrupt.flag.clone(), signal_tx.clone())?;
+
+    let journal = Journal::create(&run.file(JOURNAL_FILE))
+        .with_context(|| format!("creating the cleanup journal in {}", run.path().display()))?;
+    let mode = if config.hosts == "namespaces" {
+        HostMode::Namespaces
+    } else {
+        HostMode::Loopback
+    };
+    let names: Vec<String> = (1..=config.nodes).map(|i| format!("n{i}")).collect();
+    let network = Arc::new(
+        Network::create(journal, &names, mode).context("creating the hosts of the nodes")?,
+    );
+    run.write_json(
+        TEST_FILE,
+        &TestFile {
+            schema_version: 1,
+            faultline_version: env!("CARGO_PKG_VERSION"),
+            run_id: network.run_id(),
+            started_at: &started_at,
+            command_line: &command_line,
+            config: &config,
+        },
+    )?;
+
+    let mut results = Results::new(&config, network.run_id(), &started_at);
+    let mut phases = Phases::default();
+    let progress_state = Arc::new(Mutex::new(ProgressState::default()));
+    let recorder = Recorder::create(&run.file(HISTORY_FILE))?;
+    let flusher_stop = Arc::new(AtomicBool::new(false));
+    let flusher = recorder::spawn_flusher(recorder.clone(), flusher_stop.clone());
+
+    // Setup.
+    phases.begin("setup", &progress_state);
+    let db: Result<Arc<RaftkvDb>, anyhow::Error> = RaftkvDb::setup(
+        network.clone(),
+        &run,
+        config.node_binary.clone(),
+        config.node_args.clone(),
+        config.seed,
+        runtime.handle().clone(),
+    )
+    .map(Arc::new);
+    if let Ok(db) = &db {
+        eprintln!(
+            "faultline: {} on {} {} nodes ({} hosts), seed {}, run folder {}",
+            config.workload.as_str(),
+            config.nodes,
+            db.name(),
+            config.hosts,
+            config.seed,
+            run.path().display()
+        );
+    }
+    let setup = db.and_then(|db| {
+        db.start_all()?;
+        let leader = db.wait_for_leader(Duration::from_secs_f64(config.leader_timeout_s))?;
+        Ok((db, leader))
+    });
+    phases.end();
+    let (db, setup_ok) = match setup {
+        Ok((db, leader)) => {
+            eprintln!("faultline: cluster up, leader {leader}");
+            (Some(db), true)
+        }
+        Err(e) => {
+            let msg = format!("the cluster could not start: {e:#}");
+            eprintln!("error: {msg}");
+            results.harness_errors.push(msg);
+            (None, false)
+        }
+    };
+
+    let fault_log = Arc::new(Mutex::new(Vec::new()));
+    let progress = Progress::start(recorder.clone(), progress_state.clone());
+    let mut last_process = 0;
+    if let (Some(db), true) = (&db, setup_ok) {
+        if !interrupt.is_set() {
+            match main_phases(
+                &config,
+                db,
+                &runtime,
+                &recorder,
+                &signal_tx,
+                signal_rx.clone(),
+                &mut phases,
+                &progress_state,
+                &interrupt,
+                network.journal(),
+                &fault_log,
+            ) {
+                Ok(p) => last_process = p,
+                Err(e) => results.harness_errors.push(format!("{e:#}")),
+            }
+        }
+    }
+    progress.finish();
+
+    // Teardown: always.
+    phases.begin("teardown", &progress_state);
+    let teardown = match &db {
+        Some(db) => db.teardown(),
+        None => network
+            .teardown()
+            .map_err(anyhow::Error::from)
+            .and_then(|r| {
+                if r.failed.is_empty() {
+                    Ok(())
+                } else {
+                    anyhow::bail!("teardown left things behind: {}", r.failed.join("; "))
+                }
+            }),
+    };
+    if let Err(e) = teardown {
+        results.harness_errors.push(format!("{e:#}"));
+    }
+    phases.end();
+    drop(runtime);
+
+    flusher_stop.store(true, Ordering::Relaxed);
+    let _ = flusher.join();
+    let summary = recorder.finish();
+    if let Some(e) = &summary.write_error {
+        results
+            .harness_errors
+            .push(format!("writing the history: {e}"));
+    }
+
+    // Check.
+    phases.begin("check", &progress_state);
+    let checks = if setup_ok {
+        check::check_run(&run.file(HISTORY_FILE), config.workload)
+    } else {
+        Vec::new()
+    };
+    phases.end();
+
+    results.interrupted = interrupt.is_set();
+    results.faults = std::mem::take(&mut *fault_log.lock().unwrap_or_else(|p| p.into_inner()));
+    results.finish(
+        checks,
+        summary,
+        phases.done,
+        wall_start.elapsed().as_secs_f64(),
+        last_process,
+        db.as_deref().map(|d| d.logs()).unwrap_or_default(),
+        run.path(),
+    );
+    run.write_json(RESULTS_FILE, &results)?;
+    results.print_summary(run.path());
+    Ok(if !setup_ok {
+        EXIT_HARNESS
+    } else {
+        results.verdict.exit_code()
+    })
+}
+
+/// Phases 2–5: main, heal, recovery, final reads. Returns the highest client process
+/// id used.
+#[allow(clippy::too_many_arguments)]
+fn main_phases(
+    config: &TestConfig,
+    db: &Arc<RaftkvDb>,
+    runtime: &tokio::runtime::Runtime,
+    recorder: &Arc<Recorder>,
+    signal_tx: &Arc<watch::Sender<Signal>>,
+    signal_rx: watch::Receiver<Signal>,
+    phases: &mut Phases,
+    progress: &Arc<Mutex<ProgressState>>,
+    interrupt: &Interrupt,
+    journal: &Arc<Journal>,
+    fault_log: &Arc<Mutex<Vec<FaultRecord>>>,
+) -> anyhow::Result<u64> {
+    let generator = GeneratorConfig {
+        kind: match config.workload {
+            WorkloadName::Register => WorkloadKind::Register,
+            WorkloadName::Set => WorkloadKind::Set,
+        },
+        seed: config.seed,
+        threads: config.concurrency,
+        keys_per_epoch: config.keys_per_epoch,
+        ops_per_key: config.ops_per_key,
+        mix: Mix {
+            read: config.mix.read,
+            write: config.mix.write,
+            cas: config.mix.cas,
+        },
+    };
+    let streams = generator.streams().context("configuring the generator")?;
+    let cluster = {
+        let _guard = runtime.enter();
+        Arc::new(Cluster::new(
+            &db.client_addrs(),
+            config.concurrency.clamp(1, 4),
+            config.read_consistency,
+        )?)
+    };
+    let params = Arc::new(WorkerParams {
+        cluster: cluster.clone(),
+        recorder: recorder.clone(),
+        concurrency: config.concurrency,
+        op_timeout: Duration::from_millis(config.op_timeout_ms),
+        rate: config.rate,
+    });
+
+    let nemesis = if config.nemesis.is_empty() {
+        None
+    } else {
+        let faults = nemesis::FaultKind::parse_list(&config.nemesis.join(","))
+            .context("parsing the nemesis faults")?;
+        let nemesis_config = nemesis::NemesisConfig::new(
+            faults,
+            Duration::from_secs_f64(config.nemesis_interval_s),
+            config.seed,
+        );
+        let control: Arc<dyn nemesis::ClusterControl> = db.clone();
+        let sink = fault_sink(recorder.clone(), fault_log.clone());
+        Some(nemesis::Nemesis::start(
+            nemesis_config,
+            control,
+            journal.clone(),
+            sink,
+        ))
+    };
+    phases.begin("main", progress);
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(slot, stream)| {
+            runtime.spawn(workers::run_slot(
+                slot,
+                stream,
+                params.clone(),
+                signal_rx.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs_f64(config.time_limit_s);
+    while Instant::now() < deadline && !interrupt.is_set() {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(n) = &nemesis {
+            let active: Vec<String> = n.active().iter().map(|f| f.to_string()).collect();
+            progress.lock().unwrap_or_else(|p| p.into_inner()).faults = active;
+        }
+    }
+    if !interrupt.is_set() {
+        let _ = signal_tx.send(Signal::Drain);
+    }
+    let mut keys_touched = 0;
+    let mut last_process = 0;
+    for task in tasks {
+        let (stream, process) = runtime.block_on(task).context("a client worker panicked")?;
+        keys_touched = keys_touched.max(stream.keys_touched());
+        last_process = last_process.max(process);
+    }
+    phases.end();
+
+    if let Some(n) = nemesis {
+        phases.begin("heal", progress);
+        let healed = n.stop();
+        progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .faults
+            .clear();
+        phases.end();
+        healed.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))?;
+    }
+    if interrupt.is_set() {
+        return Ok(last_process);
+    }
+    if config.workload == WorkloadName::Set || !config.nemesis.is_empty() {
+        phases.begin("recovery", progress);
+        sleep_unless(Duration::from_secs_f64(config.recovery_s), interrupt);
+        phases.end();
+        if config.workload == WorkloadName::Set && !interrupt.is_set() {
+            phases.begin("final-reads", progress);
+            let keys: Vec<String> = (0..keys_touched).map(|k| generator.key_name(k)).collect();
+            let first = last_process + 1;
+            runtime.block_on(workers::final_reads(
+                cluster,
+                recorder.clone(),
+                keys,
+                first,
+                Duration::from_millis(config.op_timeout_ms.max(2000)),
+            ));
+            last_process = first + db.node_names().len() as u64 - 1;
+            phases.end();
+        }
+    }
+    Ok(last_process)
+}
+
+/// The nemesis's sink: every op goes into the history; completions also into the fault
+/// list of results.json (a stop closes the oldest open fault of its kind).
+fn fault_sink(recorder: Arc<Recorder>, log: Arc<Mutex<Vec<FaultRecord>>>) -> nemesis::OpSink {
+    Box::new(move |op: nemesis::NemesisOp| {
+        let op_type = match op.kind {
+            nemesis::OpType::Invoke => workloads::history::OpType::Invoke,
+            nemesis::OpType::Ok => workloads::history::OpType::Ok,
+            nemesis::OpType::Info => workloads::history::OpType::Info,
+        };
+        recorder.nemesis(op_type, &op.f, op.value.clone(), op.at);
+        if op_type == workloads::history::OpType::Invoke {
+            return;
+        }
+        let at_s = recorder.nanos(op.at) as f64 / 1e9;
+        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+        let start_of = match op.f.as_str() {
+            "restart" => Some("kill"),
+            "resume" => Some("pause"),
+            "heal" => Some("partition"),
+            _ => None,
+        };
+        match start_of {
+            Some(kind) => {
+                if let Some(open) = log.iter_mut().find(|r| r.f == kind && r.end_s.is_none()) {
+                    open.end_s = Some(at_s);
+                }
+            }
+            None => {
+                let outcome = op.value["outcome"]
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_string();
+                // A skipped fault changed nothing and will see no stop.
+                let end_s = (outcome == "skipped").then_some(at_s);
+                log.push(FaultRecord {
+                    f: op.f.clone(),
+                    start_s: at_s,
+                    end_s,
+                    outcome,
+                    value: op.value,
+                });
+            }
+        }
+    })
+}
+
+/// Sleeps for `d`, waking early on an interrupt.
+fn sleep_unless(d: Duration, interrupt: &Interrupt) {
+    let until = Instant::now() + d;
+    while Instant::now() < until && !interrupt.is_set() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGINT and SIGTERM set the flag and tell the workers to abort.
+fn install_signal_handlers(
+    runtime: &tokio::runtime::Runtime,
+    flag: Arc<AtomicBool>,
+    tx: Arc<watch::Sender<Signal>>,
+) -> anyhow::Result<()> {
+    let _guard = runtime.enter();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    runtime.spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        eprintln!("\nfaultline: {name} received: stopping, healing and tearing down");
+        flag.store(true, Ordering::Relaxed);
+        let _ = tx.send(Signal::Abort);
+    });
+    Ok(())
+}
+
+/// Phase timings.
+#[derive(Default)]
+struct Phases {
+    /// Finished phases.
+    done: Vec<PhaseTiming>,
+    /// The phase in progress and its start.
+    current: Option<(String, Instant, f64)>,
+    /// Time zero for offsets.
+    zero: Option<Instant>,
+}
+
+impl Phases {
+    /// Starts a phase (ending the previous one).
+    fn begin(&mut self, name: &str, progress: &Arc<Mutex<ProgressState>>) {
+        self.end();
+        let zero = *self.zero.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        self.current = Some((name.to_string(), now, (now - zero).as_secs_f64()));
+        progress.lock().unwrap_or_else(|p| p.into_inner()).phase = name.to_string();
+    }
+
+    /// Ends the current phase.
+    fn end(&mut self) {
+        if let Some((name, start, offset)) = self.current.take() {
+            self.done.push(PhaseTiming {
+                name,
+                start_s: offset,
+                duration_s: start.elapsed().as_secs_f64(),
+            });
+        }
+    }
+}
+
+impl Verdict {
+    /// The process exit code of a verdict.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Valid => 0,
+            Verdict::Invalid => 1,
+            Verdict::Unknown => 2,
+        }
+    }
+}

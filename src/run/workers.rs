@@ -1,0 +1,173 @@
+//! The client workers of the main phase and the final reads.
+//!
+//! One tokio task per worker slot. A slot draws its operations from its own seeded
+//! [`ThreadStream`], so which operation comes next never depends on timing. It records
+//! the invocation, performs the operation through its [`Client`], records the
+//! completion, and when that completion is `info` retires the logical process: the
+//! next process on the slot is `process + concurrency` with a fresh client (Jepsen's
+//! rule: an indeterminate operation may still take effect, so its process can never
+//! invoke again).
+//!
+//! With `--rate R`, slot `k` issues on a fixed grid (`period = concurrency / R`, offset
+//! by `k * period / concurrency`); a slot that falls behind skips the missed ticks rather
+//! than bursting. Without a rate, slots issue as soon as the previous op completes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use workloads::generator::{OpSpec, ThreadStream};
+use workloads::history::{OpType, Value};
+
+use super::recorder::Recorder;
+use crate::client::{decode_set, Client, Cluster, Completion};
+
+/// What the workers are told to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// Keep issuing.
+    Run,
+    /// Stop issuing; let operations in flight complete.
+    Drain,
+    /// Stop now; operations in flight are recorded as `info` ("interrupted").
+    Abort,
+}
+
+/// Shared parameters of the workers.
+pub struct WorkerParams {
+    /// The cluster's channels.
+    pub cluster: Arc<Cluster>,
+    /// Where operations are recorded.
+    pub recorder: Arc<Recorder>,
+    /// Number of slots (the process id step on retirement).
+    pub concurrency: usize,
+    /// Per-operation deadline.
+    pub op_timeout: Duration,
+    /// Target total rate, if any.
+    pub rate: Option<f64>,
+}
+
+/// The history form of a generated operation: `(f, key, invoke value)`.
+pub fn describe(op: &OpSpec) -> (&'static str, &str, Value) {
+    match op {
+        OpSpec::Read { key } => ("read", key, Value::Null),
+        OpSpec::Write { key, value } => ("write", key, Value::Int(*value as i64)),
+        OpSpec::Cas { key, expected, new } => {
+            ("cas", key, Value::Ints(vec![*expected as i64, *new as i64]))
+        }
+        OpSpec::Add { key, element } => ("add", key, Value::Int(*element as i64)),
+    }
+}
+
+/// Runs one slot until told to stop; returns its stream (to learn the keys it touched)
+/// and the highest process id it used.
+pub async fn run_slot(
+    slot: usize,
+    mut stream: ThreadStream,
+    params: Arc<WorkerParams>,
+    mut signal: watch::Receiver<Signal>,
+) -> (ThreadStream, u64) {
+    let mut process = slot as u64;
+    let mut client = Client::new(params.cluster.clone(), process, params.op_timeout);
+    let period = params
+        .rate
+        .map(|r| Duration::from_secs_f64(params.concurrency as f64 / r));
+    let mut next_tick =
+        period.map(|p| Instant::now() + p.mul_f64(slot as f64 / params.concurrency as f64));
+    loop {
+        if *signal.borrow() != Signal::Run {
+            break;
+        }
+        if let (Some(p), Some(tick)) = (period, next_tick.as_mut()) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(*tick) => {}
+                _ = signal.changed() => continue,
+            }
+            let now = Instant::now();
+            *tick += p;
+            if *tick < now {
+                *tick = now + p;
+            }
+        }
+        let op = stream.next_op();
+        let (f, key, value) = describe(&op);
+        let invoked = params.recorder.invoke(process, f, key, value.clone());
+        let completion = tokio::select! {
+            c = client.invoke(&op) => c,
+            _ = wait_for(&mut signal, Signal::Abort) => Completion::Info("interrupted".into()),
+        };
+        let (op_type, out_value, error) = match completion {
+            Completion::Ok(read) => (OpType::Ok, if f == "read" { read } else { value }, None),
+            Completion::Fail(why) => (OpType::Fail, value, Some(why)),
+            Completion::Info(why) => (OpType::Info, value, Some(why)),
+        };
+        params
+            .recorder
+            .complete(process, op_type, f, key, out_value, error, invoked);
+        if op_type == OpType::Info {
+            process += params.concurrency as u64;
+            client = Client::new(params.cluster.clone(), process, params.op_timeout);
+        }
+    }
+    (stream, process)
+}
+
+/// Resolves once the signal is `target` (or the sender is gone).
+async fn wait_for(signal: &mut watch::Receiver<Signal>, target: Signal) {
+    loop {
+        if *signal.borrow_and_update() == target {
+            return;
+        }
+        if signal.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Final reads of the set workload: every key in `keys` on every node, each node as
+/// its own fresh process (`first_process + node index`), serializable (the node's own
+/// state, which after recovery must hold every acknowledged element).
+pub async fn final_reads(
+    cluster: Arc<Cluster>,
+    recorder: Arc<Recorder>,
+    keys: Vec<String>,
+    first_process: u64,
+    timeout: Duration,
+) {
+    let mut tasks = Vec::new();
+    for node in 0..cluster.len() {
+        let cluster = cluster.clone();
+        let recorder = recorder.clone();
+        let keys = keys.clone();
+        let process = first_process + node as u64;
+        tasks.push(tokio::spawn(async move {
+            for key in &keys {
+                let invoked = recorder.invoke(process, "read", key, Value::Null);
+                let (op_type, value, error) = match cluster.read_local(node, key, timeout).await {
+                    Ok(None) => (OpType::Ok, Value::Ints(Vec::new()), None),
+                    Ok(Some(bytes)) => match decode_set(&bytes) {
+                        Some(mut elements) => {
+                            elements.sort_unstable();
+                            (OpType::Ok, Value::Ints(elements), None)
+                        }
+                        None => (
+                            OpType::Ok,
+                            Value::Json(String::from_utf8_lossy(&bytes).into_owned().into()),
+                            None,
+                        ),
+                    },
+                    Err(why) => (
+                        OpType::Fail,
+                        Value::Null,
+                        Some(format!("final read on {}: {why}", cluster.node_id(node))),
+                    ),
+                };
+                recorder.complete(process, op_type, "read", key, value, error, invoked);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}

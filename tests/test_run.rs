@@ -1,0 +1,280 @@
+//! End-to-end tests of `faultline test`: real node processes (network namespaces when
+//! the tests run as root, loopback ports otherwise), short runs of a 3-node cluster.
+//! Each test has its own results folder and its own cleanup-journal index
+//! (`FAULTLINE_JOURNAL_INDEX`), so tests running in parallel never see each other.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+/// A temporary results folder and journal index for one test.
+struct Sandbox {
+    /// Holds everything.
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn results(&self) -> PathBuf {
+        self.dir.path().join("results")
+    }
+
+    /// `faultline <args>` with this sandbox's journal index.
+    fn faultline(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("faultline").unwrap();
+        cmd.args(args)
+            .env("FAULTLINE_JOURNAL_INDEX", self.dir.path().join("journals"));
+        cmd
+    }
+
+    /// `faultline test` with the common short-run flags plus `extra`.
+    fn test_cmd(&self, extra: &[&str]) -> Command {
+        let results = self.results();
+        let mut args = vec![
+            "test",
+            "--nodes",
+            "3",
+            "--concurrency",
+            "4",
+            "--results-dir",
+            results.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.faultline(&args)
+    }
+
+    /// The run folder `results/latest` points at.
+    fn latest(&self) -> PathBuf {
+        std::fs::canonicalize(self.results().join("latest")).unwrap()
+    }
+}
+
+/// Runs a command to completion; returns exit code and stderr.
+fn run(mut cmd: Command) -> (i32, String) {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn history(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Client invocations per process: `(f, key, value)` in order.
+fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, String)>> {
+    let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+    for op in ops {
+        if op["type"] == "invoke" {
+            if let Some(p) = op["process"].as_u64() {
+                out.entry(p).or_default().push((
+                    op["f"].to_string(),
+                    op["key"].to_string(),
+                    op["value"].to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn three_nodes_without_faults_are_valid_and_the_history_matches_the_summary() {
+    let sb = Sandbox::new();
+    let (code, stderr) = run(sb.test_cmd(&["--time-limit", "5", "--seed", "11"]));
+    assert_eq!(code, 0, "a fault-free run must be valid; stderr:\n{stderr}");
+    let run_dir = sb.latest();
+    let results = read_json(&run_dir.join("results.json"));
+    assert_eq!(results["schema_version"], 1);
+    assert_eq!(results["verdict"], "valid");
+    assert_eq!(results["seed"], 11);
+    let test = read_json(&run_dir.join("test.json"));
+    assert_eq!(test["config"]["seed"], 11);
+
+    // Count the history by hand and compare with results.json and the console summary.
+    let ops = history(&run_dir);
+    let count = |t: &str| {
+        ops.iter()
+            .filter(|o| o["type"] == t && o["process"].is_u64())
+            .count() as u64
+    };
+    let (invoke, ok, fail, info) = (count("invoke"), count("ok"), count("fail"), count("info"));
+    assert!(ok > 100, "a 5 s run completes more than 100 ops, got {ok}");
+    let total = &results["ops"]["total"];
+    assert_eq!(total["invoke"], invoke);
+    assert_eq!(total["ok"], ok);
+    assert_eq!(total["fail"], fail);
+    assert_eq!(total["info"], info);
+    assert_eq!(results["ops"]["history_lines"], ops.len() as u64);
+    let claim = format!("{invoke} ops ({ok} ok, {fail} fail, {info} info)");
+    assert!(
+        stderr.contains(&claim),
+        "summary should say {claim:?}:\n{stderr}"
+    );
+    assert!(stderr.contains("verdict: VALID"), "{stderr}");
+    assert!(run_dir.join("nodes/n1/node.log").is_file());
+    assert!(results["latency_ms"]["read"]["p99"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn the_same_seed_issues_the_same_op_stream() {
+    let sb = Sandbox::new();
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let (code, stderr) =
+            run(sb.test_cmd(&["--time-limit", "3", "--seed", "4242", "--rate", "400"]));
+        assert_eq!(code, 0, "{stderr}");
+        streams.push(invokes_by_process(&history(&sb.latest())));
+    }
+    let (a, b) = (&streams[0], &streams[1]);
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "same processes"
+    );
+    for (p, ops_a) in a {
+        let ops_b = &b[p];
+        let n = ops_a.len().min(ops_b.len());
+        assert!(n > 50, "process {p} issued only {n} ops");
+        // Timing decides how many ops each run got through, never which ones.
+        assert_eq!(ops_a[..n], ops_b[..n], "process {p} diverged");
+    }
+}
+
+#[test]
+fn a_cluster_that_cannot_start_exits_3_with_a_clear_message() {
+    let sb = Sandbox::new();
+    // A node binary that exits at once.
+    let (code, stderr) = run(sb.test_cmd(&[
+        "--time-limit",
+        "3",
+        "--node-binary",
+        "/bin/false",
+        "--leader-timeout",
+        "10",
+    ]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("could not start"), "{stderr}");
+    assert!(stderr.contains("node n1 exited"), "{stderr}");
+    let results = read_json(&sb.latest().join("results.json"));
+    assert_eq!(results["verdict"], "unknown");
+    assert!(!results["harness_errors"].as_array().unwrap().is_empty());
+
+    // A node binary that does not exist.
+    let (code, stderr) = run(sb.test_cmd(&[
+        "--time-limit",
+        "3",
+        "--node-binary",
+        "/nonexistent/faultline",
+    ]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("/nonexistent/faultline"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_3() {
+    let sb = Sandbox::new();
+    let (code, stderr) = run(sb.test_cmd(&["--nemesis", "flood"]));
+    assert_eq!(code, 3);
+    assert!(stderr.contains("flood"), "{stderr}");
+    let (code, _) = run(sb.test_cmd(&["--mix", "1:2"]));
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn a_sigkilled_controller_leaves_a_checkable_history_and_cleanup_removes_everything() {
+    let sb = Sandbox::new();
+    let mut child = sb
+        .test_cmd(&["--time-limit", "60", "--seed", "5"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the main phase has written a good part of the history.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run_dir = loop {
+        assert!(Instant::now() < deadline, "the run never got going");
+        std::thread::sleep(Duration::from_millis(200));
+        if let Ok(dir) = std::fs::canonicalize(sb.results().join("latest")) {
+            let h = dir.join("history.jsonl");
+            if std::fs::metadata(&h)
+                .map(|m| m.len() > 20_000)
+                .unwrap_or(false)
+            {
+                break dir;
+            }
+        }
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let test = read_json(&run_dir.join("test.json"));
+    let run_id = test["run_id"].as_str().unwrap().to_string();
+    let pids = journal_pids(&run_dir);
+    assert!(!pids.is_empty(), "the journal lists the node processes");
+    assert!(
+        pids.iter().any(|&p| alive(p)),
+        "nodes outlive the controller"
+    );
+
+    // The history on disk is readable and checkable.
+    let (code, stderr) =
+        run(sb.faultline(&["check", run_dir.join("history.jsonl").to_str().unwrap()]));
+    assert!(
+        code == 0 || code == 2,
+        "check of a cut history: {code}\n{stderr}"
+    );
+
+    // Cleanup removes every process and namespace of the run.
+    let (code, stderr) = run(sb.faultline(&["cleanup"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(pids.iter().all(|&p| !alive(p)), "processes left: {pids:?}");
+    let netns = Command::new("ip").args(["netns", "list"]).output();
+    if let Ok(out) = netns {
+        let list = String::from_utf8_lossy(&out.stdout);
+        assert!(!list.contains(&run_id), "namespaces left:\n{list}");
+    }
+}
+
+/// Pids of the processes the run's cleanup journal recorded.
+fn journal_pids(run: &Path) -> Vec<i32> {
+    std::fs::read_to_string(run.join("cleanup-journal.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "do" && e["action"]["kind"] == "process")
+        .filter_map(|e| e["action"]["pid"].as_i64().map(|p| p as i32))
+        .collect()
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
