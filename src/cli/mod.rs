@@ -2,11 +2,17 @@
 //! function returning the process exit code.
 
 pub mod cleanup;
+pub mod kv;
+pub mod node;
 pub mod test;
 
 /// The subcommands of faultline.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
+    /// Run one raftkv node (the bundled Raft key-value server).
+    Node(node::NodeArgs),
+    /// Talk to a raftkv cluster: get, put, delete, cas, append, status.
+    Kv(kv::KvArgs),
     /// Remove what crashed runs left behind: processes, iptables rules, namespaces, bridges.
     Cleanup(cleanup::CleanupArgs),
     /// Run a test: start a cluster, drive clients while injecting faults, check the history.
@@ -17,6 +23,8 @@ impl Command {
     /// Runs the subcommand and returns the exit code.
     pub fn run(self) -> anyhow::Result<u8> {
         match self {
+            Command::Node(args) => node::run(args),
+            Command::Kv(args) => kv::run(args),
             Command::Cleanup(args) => cleanup::run(args),
             Command::Test(args) => test::run(args),
         }

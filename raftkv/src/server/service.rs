@@ -1,0 +1,288 @@
+//! The gRPC services: the client API (`proto/kv.proto`) and the peer RPC
+//! (`proto/raft.proto`). Both only validate, translate and queue events for the
+//! node task ([`super::node`]); neither touches Raft state directly.
+//!
+//! Limits: keys are 1 to [`MAX_KEY_BYTES`] bytes, values (and CAS expectations)
+//! at most [`MAX_VALUE_BYTES`]; larger requests are INVALID_ARGUMENT. Appends can
+//! make a stored value grow past the value limit; reads still return it as long as
+//! it fits [`MAX_CLIENT_MESSAGE_BYTES`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::node::{Event, NodeStatus};
+use super::state_machine::{Command, Request as KvRequest};
+use super::Cluster;
+use crate::proto::kv::kv_server::Kv;
+use crate::proto::kv::{
+    AppendRequest, CasRequest, DeleteRequest, GetRequest, GetResponse, PutRequest, RequestHeader,
+    StatusRequest, StatusResponse, WriteResponse,
+};
+use crate::proto::message_from_proto;
+use crate::proto::raft::raft_server::Raft;
+use crate::proto::raft::{MessageBatch, SendResponse};
+use crate::raft::NodeId;
+
+/// Largest key accepted.
+pub const MAX_KEY_BYTES: usize = 4096;
+/// Largest value accepted in one request.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Largest client message the server reads or writes.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 << 20;
+
+/// FAILED_PRECONDITION "not leader", with the leader's name and address when known.
+pub fn not_leader(cluster: &Cluster, leader: Option<NodeId>) -> Status {
+    let mut status = Status::failed_precondition("not leader");
+    if let Some(id) = leader.filter(|&id| id != cluster.self_id) {
+        if let (Some(name), Some(addr)) = (cluster.name(id), cluster.addr(id)) {
+            if let (Ok(name), Ok(addr)) =
+                (MetadataValue::try_from(name), MetadataValue::try_from(addr))
+            {
+                status.metadata_mut().insert("leader-id", name);
+                status.metadata_mut().insert("leader-addr", addr);
+            }
+        }
+    }
+    status
+}
+
+/// The client API.
+pub struct KvService {
+    /// Queue of the node task.
+    events: mpsc::Sender<Event>,
+    /// The node's latest status.
+    status: watch::Receiver<NodeStatus>,
+    /// Names and addresses of the voters.
+    cluster: Arc<Cluster>,
+    /// How long a request may wait for the node task.
+    timeout: Duration,
+}
+
+impl KvService {
+    /// A service queueing events on `events`.
+    pub fn new(
+        events: mpsc::Sender<Event>,
+        status: watch::Receiver<NodeStatus>,
+        cluster: Cluster,
+        timeout: Duration,
+    ) -> KvService {
+        KvService {
+            events,
+            status,
+            cluster: Arc::new(cluster),
+            timeout,
+        }
+    }
+
+    /// Queues an event built around a reply channel and waits for the answer.
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Status>>) -> Event,
+    ) -> Result<T, Status> {
+        let (tx, rx) = oneshot::channel();
+        self.events
+            .send(make(tx))
+            .await
+            .map_err(|_| Status::unavailable("node is shutting down"))?;
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Status::unavailable(
+                "node is shutting down; outcome unknown",
+            )),
+            Err(_) => Err(Status::deadline_exceeded(
+                "no outcome within the server's request timeout",
+            )),
+        }
+    }
+
+    /// Validates and proposes a write.
+    async fn write(
+        &self,
+        header: Option<RequestHeader>,
+        command: Command,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let header = header.ok_or_else(|| {
+            Status::invalid_argument("missing request header (client id, sequence)")
+        })?;
+        let request = KvRequest {
+            client_id: header.client_id,
+            sequence: header.sequence,
+            command,
+        };
+        let data = request.encode();
+        let outcome = self.call(|reply| Event::Write { data, reply }).await?;
+        Ok(Response::new(WriteResponse {
+            succeeded: outcome.succeeded,
+            index: outcome.index,
+        }))
+    }
+}
+
+/// Rejects an empty or oversized key.
+fn check_key(key: &[u8]) -> Result<(), Status> {
+    if key.is_empty() {
+        return Err(Status::invalid_argument("empty key"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "key of {} bytes exceeds {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Rejects an oversized value.
+fn check_value(value: &[u8]) -> Result<(), Status> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "value of {} bytes exceeds {MAX_VALUE_BYTES}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let GetRequest { key, serializable } = request.into_inner();
+        check_key(&key)?;
+        let outcome = self
+            .call(|reply| Event::Read {
+                key,
+                serializable,
+                reply,
+            })
+            .await?;
+        Ok(Response::new(GetResponse {
+            found: outcome.value.is_some(),
+            value: outcome.value.unwrap_or_default(),
+            index: outcome.index,
+        }))
+    }
+
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<WriteResponse>, Status> {
+        let PutRequest { header, key, value } = request.into_inner();
+        check_key(&key)?;
+        check_value(&value)?;
+        self.write(header, Command::Put { key, value }).await
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let DeleteRequest { header, key } = request.into_inner();
+        check_key(&key)?;
+        self.write(header, Command::Delete { key }).await
+    }
+
+    async fn cas(&self, request: Request<CasRequest>) -> Result<Response<WriteResponse>, Status> {
+        let CasRequest {
+            header,
+            key,
+            expected,
+            new_value,
+        } = request.into_inner();
+        check_key(&key)?;
+        check_value(&new_value)?;
+        if let Some(expected) = &expected {
+            check_value(expected)?;
+        }
+        self.write(
+            header,
+            Command::Cas {
+                key,
+                expected,
+                new_value,
+            },
+        )
+        .await
+    }
+
+    async fn append(
+        &self,
+        request: Request<AppendRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let AppendRequest { header, key, value } = request.into_inner();
+        check_key(&key)?;
+        check_value(&value)?;
+        self.write(header, Command::Append { key, value }).await
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let status = self.status.borrow().clone();
+        let cluster = &self.cluster;
+        let name = |id: Option<NodeId>| {
+            id.and_then(|id| cluster.name(id))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let addr = |id: Option<NodeId>| {
+            id.and_then(|id| cluster.addr(id))
+                .unwrap_or_default()
+                .to_string()
+        };
+        Ok(Response::new(StatusResponse {
+            node_id: name(Some(cluster.self_id)),
+            role: status.role.to_string(),
+            term: status.term,
+            leader_id: name(status.leader),
+            commit_index: status.commit,
+            applied_index: status.applied,
+            last_log_index: status.last_index,
+            leader_addr: addr(status.leader),
+        }))
+    }
+}
+
+/// The peer RPC: forwards received message batches to the node task.
+pub struct RaftService {
+    /// Queue of the node task.
+    events: mpsc::Sender<Event>,
+    /// This node's id; messages addressed elsewhere are dropped.
+    self_id: NodeId,
+}
+
+impl RaftService {
+    /// A service queueing peer messages on `events`.
+    pub fn new(events: mpsc::Sender<Event>, self_id: NodeId) -> RaftService {
+        RaftService { events, self_id }
+    }
+}
+
+#[tonic::async_trait]
+impl Raft for RaftService {
+    async fn send(
+        &self,
+        request: Request<Streaming<MessageBatch>>,
+    ) -> Result<Response<SendResponse>, Status> {
+        let mut stream = request.into_inner();
+        while let Some(batch) = stream.message().await? {
+            let mut messages = Vec::with_capacity(batch.messages.len());
+            for m in batch.messages {
+                let m = message_from_proto(m)
+                    .ok_or_else(|| Status::invalid_argument("message without a body"))?;
+                if m.to == self.self_id {
+                    messages.push(m);
+                }
+            }
+            if messages.is_empty() {
+                continue;
+            }
+            self.events
+                .send(Event::Peer(messages))
+                .await
+                .map_err(|_| Status::unavailable("node is shutting down"))?;
+        }
+        Ok(Response::new(SendResponse {}))
+    }
+}

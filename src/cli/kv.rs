@@ -1,0 +1,153 @@
+//! `faultline kv`: a command-line client of raftkv (its etcdctl).
+//!
+//! It follows leader hints across `--endpoints`, prints results plainly and
+//! exits 0 on success, 1 when a key is absent or a CAS did not hold, and 3 on
+//! errors, whose message says whether the operation was certainly rejected or
+//! its outcome is unknown.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use raftkv::client::KvClient;
+
+/// Flags of `faultline kv`.
+#[derive(clap::Args, Debug)]
+pub struct KvArgs {
+    /// Node addresses, comma-separated (HOST:PORT,...).
+    #[arg(long, default_value = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003")]
+    pub endpoints: String,
+    /// Deadline of the operation, retries included, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+    /// The operation.
+    #[command(subcommand)]
+    pub op: KvOp,
+}
+
+/// One key-value operation.
+#[derive(clap::Subcommand, Debug)]
+pub enum KvOp {
+    /// Print the value of KEY (linearizable unless --serializable).
+    Get {
+        /// The key.
+        key: String,
+        /// Read one node's local state without confirming leadership.
+        #[arg(long)]
+        serializable: bool,
+    },
+    /// Set KEY to VALUE.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove KEY.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Set KEY to NEW if it holds --expected (or is absent when --expected is not given).
+    Cas {
+        /// The key.
+        key: String,
+        /// The new value.
+        new: String,
+        /// The value KEY must hold; omit to require that KEY is absent.
+        #[arg(long)]
+        expected: Option<String>,
+    },
+    /// Append VALUE to the value of KEY.
+    Append {
+        /// The key.
+        key: String,
+        /// The bytes to append.
+        value: String,
+    },
+    /// Print every endpoint's view of the cluster.
+    Status,
+}
+
+/// Runs one operation.
+pub fn run(args: KvArgs) -> anyhow::Result<u8> {
+    let endpoints: Vec<String> = args
+        .endpoints
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let client = KvClient::new(endpoints.clone(), fresh_client_id())
+        .context("--endpoints")?
+        .with_timeout(Duration::from_millis(args.timeout_ms));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        match args.op {
+            KvOp::Get { key, serializable } => match client.get(key.as_bytes(), serializable).await? {
+                Some(value) => {
+                    println!("{}", String::from_utf8_lossy(&value));
+                    Ok(0)
+                }
+                None => {
+                    eprintln!("{key}: not found");
+                    Ok(1)
+                }
+            },
+            KvOp::Put { key, value } => {
+                client.put(key.as_bytes(), value.as_bytes()).await?;
+                println!("OK");
+                Ok(0)
+            }
+            KvOp::Delete { key } => {
+                client.delete(key.as_bytes()).await?;
+                println!("OK");
+                Ok(0)
+            }
+            KvOp::Append { key, value } => {
+                client.append(key.as_bytes(), value.as_bytes()).await?;
+                println!("OK");
+                Ok(0)
+            }
+            KvOp::Cas { key, new, expected } => {
+                if client.cas(key.as_bytes(), expected.as_deref().map(str::as_bytes), new.as_bytes()).await? {
+                    println!("OK");
+                    Ok(0)
+                } else {
+                    println!("FAILED: {key} did not hold the expected value");
+                    Ok(1)
+                }
+            }
+            KvOp::Status => {
+                for endpoint in &endpoints {
+                    match client.status(endpoint).await {
+                        Ok(s) => println!(
+                            "{endpoint} {} role={} term={} leader={} leader_addr={} commit={} applied={} last={}",
+                            s.node_id,
+                            s.role,
+                            s.term,
+                            if s.leader_id.is_empty() { "none" } else { &s.leader_id },
+                            if s.leader_addr.is_empty() { "none" } else { &s.leader_addr },
+                            s.commit_index,
+                            s.applied_index,
+                            s.last_log_index
+                        ),
+                        Err(e) => println!("{endpoint} unreachable ({e})"),
+                    }
+                }
+                Ok(0)
+            }
+        }
+    })
+}
+
+/// A client id unlikely to collide with any other invocation's.
+fn fresh_client_id() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 40)
+}

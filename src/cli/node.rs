@@ -1,0 +1,101 @@
+//! `faultline node`: runs one raftkv node (the bundled Raft key-value server).
+//!
+//! The listen address serves both the client API and the peer RPC. Node names
+//! in `--peers` map to the Raft core's ids by sorted order, so every node must
+//! be given the same peer list. SIGTERM or SIGINT stops the node cleanly (all
+//! acknowledged state is already fsynced); SIGKILL is also safe, by design.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use raftkv::server::{self, NodeConfig};
+
+/// Flags of `faultline node`.
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    /// This node's name; must appear in --peers.
+    #[arg(long)]
+    pub id: String,
+    /// Address to serve clients and peers on (e.g. 0.0.0.0:7001 or 10.0.0.2:7001).
+    #[arg(long)]
+    pub listen: String,
+    /// All nodes, this one included: n1=HOST:PORT,n2=HOST:PORT,...
+    #[arg(long)]
+    pub peers: String,
+    /// Data directory for the write-ahead log and snapshots (created if missing).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Seed of the Raft core's randomness (election timeouts); mixed with the node id.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Length of one Raft tick in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+    /// Election timeout in milliseconds (randomized to [e, 2e)).
+    #[arg(long, default_value_t = 150)]
+    pub election_ms: u64,
+    /// Leader heartbeat interval in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub heartbeat_ms: u64,
+    /// Snapshot the state machine and compact the log every this many applied entries.
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_every: u64,
+}
+
+/// Runs the node until SIGTERM or SIGINT.
+pub fn run(args: NodeArgs) -> anyhow::Result<u8> {
+    init_logging();
+    let listen = resolve(&args.listen).with_context(|| format!("--listen {}", args.listen))?;
+    let peers = server::parse_peers(&args.peers).context("--peers")?;
+    if args.tick_ms == 0
+        || args.heartbeat_ms < args.tick_ms
+        || args.election_ms <= args.heartbeat_ms
+    {
+        bail!("need 0 < --tick-ms <= --heartbeat-ms < --election-ms");
+    }
+    let mut config = NodeConfig::new(args.id, listen, peers, args.data);
+    config.seed = args.seed;
+    config.tick = Duration::from_millis(args.tick_ms);
+    config.election_timeout = Duration::from_millis(args.election_ms);
+    config.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
+    config.snapshot_every = args.snapshot_every;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        server::run(config, shutdown).await.context("raftkv node")
+    })?;
+    Ok(0)
+}
+
+/// Resolves `host:port` to one socket address.
+fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .context("expected HOST:PORT")?
+        .next()
+        .context("the address resolved to nothing")
+}
+
+/// Logs to stderr with timestamps; `RUST_LOG` overrides the default `info` level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,h2=warn,tower=warn,hyper=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
