@@ -12,3 +12,6 @@ pub use message::{Entry, HardState, Message, MessageBody, NodeId, Snapshot, Snap
 pub use node::{
     Config, ConfigError, NotLeader, RaftNode, ReadState, Ready, Restored, Role, Status,
 };
+
+#[cfg(test)]
+mod tests;

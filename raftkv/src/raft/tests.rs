@@ -1,0 +1,794 @@
+//! Scenario tests of the Raft core over an in-memory cluster: a harness that
+//! plays storage, network (with partitions and drops), clock and state machine
+//! for a handful of [`RaftNode`]s, and scripts that drive it through the cases
+//! the Raft paper warns about.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::node::{Config, RaftNode, ReadState, Restored, Role};
+use super::{Entry, HardState, Message, MessageBody, NodeId, Snapshot, SnapshotMeta};
+
+/// What one node's storage holds.
+#[derive(Clone, Debug, Default)]
+struct Disk {
+    hard_state: HardState,
+    snapshot: Option<Snapshot>,
+    entries: Vec<Entry>,
+}
+
+/// An in-memory cluster with a controllable network.
+struct Cluster {
+    configs: BTreeMap<NodeId, Config>,
+    nodes: BTreeMap<NodeId, RaftNode>,
+    disks: BTreeMap<NodeId, Disk>,
+    /// Each node's applied commands, by index (index 1 first).
+    applied: BTreeMap<NodeId, Vec<Entry>>,
+    network: VecDeque<Message>,
+    /// Nodes that can reach no one (and no one them).
+    isolated: BTreeSet<NodeId>,
+    /// Crashed nodes: not ticked, messages to them dropped.
+    down: BTreeSet<NodeId>,
+    read_states: BTreeMap<NodeId, Vec<ReadState>>,
+    aborted: BTreeMap<NodeId, Vec<u64>>,
+    /// AppendEntries sent by these nodes are lost.
+    drop_appends_from: BTreeSet<NodeId>,
+    /// Every message ever delivered, for counting.
+    delivered: Vec<Message>,
+}
+
+impl Cluster {
+    fn new(n: u64, tweak: impl Fn(&mut Config)) -> Cluster {
+        let peers: Vec<NodeId> = (1..=n).collect();
+        let mut c = Cluster {
+            configs: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            disks: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            network: VecDeque::new(),
+            isolated: BTreeSet::new(),
+            down: BTreeSet::new(),
+            read_states: BTreeMap::new(),
+            aborted: BTreeMap::new(),
+            drop_appends_from: BTreeSet::new(),
+            delivered: Vec::new(),
+        };
+        for &id in &peers {
+            let mut config = Config::new(id, peers.clone(), 1000 + id);
+            tweak(&mut config);
+            c.nodes
+                .insert(id, RaftNode::new(config.clone(), Restored::default()));
+            c.configs.insert(id, config);
+            c.disks.insert(id, Disk::default());
+            c.applied.insert(id, Vec::new());
+        }
+        c
+    }
+
+    fn node(&self, id: NodeId) -> &RaftNode {
+        &self.nodes[&id]
+    }
+
+    /// Persists, sends and applies everything node `id` has ready.
+    fn process(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        while node.has_ready() {
+            let ready = node.ready();
+            let disk = self.disks.get_mut(&id).expect("disk exists");
+            let sm = self.applied.get_mut(&id).expect("state machine exists");
+            if let Some(snapshot) = ready.snapshot {
+                *sm = serde_json::from_slice(&snapshot.data).expect("snapshot decodes");
+                disk.entries.clear();
+                disk.snapshot = Some(snapshot);
+            }
+            if let Some(first) = ready.entries.first() {
+                disk.entries.retain(|e| e.index < first.index);
+                disk.entries.extend(ready.entries.iter().cloned());
+            }
+            if let Some(hs) = ready.hard_state {
+                disk.hard_state = hs;
+            }
+            for m in ready.messages {
+                if !self.isolated.contains(&m.from) && !self.isolated.contains(&m.to) {
+                    self.network.push_back(m);
+                }
+            }
+            for e in ready.committed {
+                assert_eq!(e.index, sm.len() as u64 + 1, "node {id} applies in order");
+                sm.push(e);
+            }
+            self.read_states
+                .entry(id)
+                .or_default()
+                .extend(ready.read_states);
+            self.aborted
+                .entry(id)
+                .or_default()
+                .extend(ready.aborted_reads);
+        }
+    }
+
+    /// Delivers queued messages (and the ones they cause) until the network is
+    /// quiet, dropping those that cross a partition or reach a crashed node.
+    fn deliver_all(&mut self) {
+        let mut budget = 100_000;
+        while self.deliver_one() {
+            budget -= 1;
+            assert!(budget > 0, "the cluster keeps talking forever");
+        }
+    }
+
+    /// Delivers (or drops) the oldest queued message; false if none is queued.
+    fn deliver_one(&mut self) -> bool {
+        let Some(m) = self.network.pop_front() else {
+            return false;
+        };
+        let lost = self.isolated.contains(&m.from)
+            || self.isolated.contains(&m.to)
+            || self.down.contains(&m.to)
+            || (self.drop_appends_from.contains(&m.from)
+                && matches!(m.body, MessageBody::AppendEntries { .. }));
+        if !lost {
+            let to = m.to;
+            self.delivered.push(m.clone());
+            self.nodes.get_mut(&to).expect("node exists").step(m);
+            self.process(to);
+        }
+        true
+    }
+
+    /// Ticks every running node once, then lets the network settle.
+    fn tick(&mut self) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            if !self.down.contains(&id) {
+                self.nodes.get_mut(&id).expect("node exists").tick();
+                self.process(id);
+            }
+        }
+        self.deliver_all();
+    }
+
+    fn ticks(&mut self, n: usize) {
+        for _ in 0..n {
+            self.tick();
+        }
+    }
+
+    /// Ticks only node `id` until its role changes (bounded), then settles.
+    fn tick_until_campaign(&mut self, id: NodeId) {
+        let before = self.node(id).role();
+        for _ in 0..100 {
+            self.nodes.get_mut(&id).expect("node exists").tick();
+            self.process(id);
+            if self.node(id).role() != before {
+                break;
+            }
+        }
+        self.deliver_all();
+    }
+
+    /// Ticks until a leader that every running, connected node follows exists.
+    fn elect(&mut self) -> NodeId {
+        for _ in 0..200 {
+            self.tick();
+            if let Some(l) = self.stable_leader() {
+                return l;
+            }
+        }
+        panic!("no leader emerged");
+    }
+
+    /// The leader all running, connected nodes agree on, if any.
+    fn stable_leader(&self) -> Option<NodeId> {
+        let live: Vec<&RaftNode> = self
+            .nodes
+            .values()
+            .filter(|n| !self.down.contains(&n.id()) && !self.isolated.contains(&n.id()))
+            .collect();
+        let leader = live.iter().find(|n| n.role() == Role::Leader)?;
+        let term = leader.status().term;
+        live.iter()
+            .all(|n| n.status().leader == Some(leader.id()) && n.status().term == term)
+            .then(|| leader.id())
+    }
+
+    fn leaders(&self) -> Vec<NodeId> {
+        self.nodes
+            .values()
+            .filter(|n| n.role() == Role::Leader)
+            .map(|n| n.id())
+            .collect()
+    }
+
+    fn propose(&mut self, id: NodeId, data: &[u8]) -> (u64, u64) {
+        let r = self
+            .nodes
+            .get_mut(&id)
+            .expect("node exists")
+            .propose(data.to_vec())
+            .expect("proposing on the leader");
+        self.process(id);
+        r
+    }
+
+    /// Applied commands (data of non-empty entries) of node `id`.
+    fn commands(&self, id: NodeId) -> Vec<Vec<u8>> {
+        self.applied[&id]
+            .iter()
+            .filter(|e| !e.data.is_empty())
+            .map(|e| e.data.clone())
+            .collect()
+    }
+
+    /// Snapshots node `id`'s state machine at its applied index and compacts.
+    fn compact(&mut self, id: NodeId) {
+        let sm = &self.applied[&id];
+        let index = sm.len() as u64;
+        let term = sm.last().expect("something applied").term;
+        let snapshot = Snapshot {
+            meta: SnapshotMeta { index, term },
+            data: serde_json::to_vec(sm).expect("encodes"),
+        };
+        let disk = self.disks.get_mut(&id).expect("disk exists");
+        disk.entries.retain(|e| e.index > index);
+        disk.snapshot = Some(snapshot.clone());
+        self.nodes
+            .get_mut(&id)
+            .expect("node exists")
+            .compact(snapshot);
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        self.down.insert(id);
+    }
+
+    /// Restarts node `id` from its disk; its state machine is rebuilt from the
+    /// snapshot and re-applied entries.
+    fn restart(&mut self, id: NodeId) {
+        let disk = self.disks[&id].clone();
+        let sm = match &disk.snapshot {
+            Some(s) => serde_json::from_slice(&s.data).expect("snapshot decodes"),
+            None => Vec::new(),
+        };
+        self.applied.insert(id, sm);
+        let restored = Restored {
+            hard_state: disk.hard_state,
+            snapshot: disk.snapshot,
+            entries: disk.entries,
+        };
+        self.nodes
+            .insert(id, RaftNode::new(self.configs[&id].clone(), restored));
+        self.down.remove(&id);
+    }
+
+    /// Asserts that no two nodes applied different entries at one index.
+    fn assert_state_machines_agree(&self) {
+        let longest = self
+            .applied
+            .values()
+            .max_by_key(|v| v.len())
+            .expect("nodes");
+        for (id, sm) in &self.applied {
+            assert_eq!(sm[..], longest[..sm.len()], "node {id} diverged");
+        }
+    }
+
+    fn count_delivered(&self, pred: impl Fn(&Message) -> bool) -> usize {
+        self.delivered.iter().filter(|m| pred(m)).count()
+    }
+}
+
+fn no_prevote_no_lease(c: &mut Config) {
+    c.pre_vote = false;
+    c.check_quorum = false;
+}
+
+#[test]
+fn three_nodes_elect_exactly_one_leader() {
+    let mut c = Cluster::new(3, |_| {});
+    let leader = c.elect();
+    assert_eq!(c.leaders(), vec![leader]);
+    let term = c.node(leader).status().term;
+    assert_eq!(term, 1, "pre-vote keeps the first election at term 1");
+    // Heartbeats keep it in place.
+    c.ticks(100);
+    assert_eq!(c.stable_leader(), Some(leader));
+    assert_eq!(c.node(leader).status().term, term);
+}
+
+#[test]
+fn single_node_commits_alone() {
+    let mut c = Cluster::new(1, |_| {});
+    let leader = c.elect();
+    let (index, term) = c.propose(leader, b"x");
+    assert_eq!((index, term), (2, 1), "after the no-op");
+    c.process(leader);
+    assert_eq!(c.commands(leader), vec![b"x".to_vec()]);
+}
+
+#[test]
+fn entries_replicate_and_apply_everywhere() {
+    let mut c = Cluster::new(5, |_| {});
+    let leader = c.elect();
+    for i in 0..20u8 {
+        c.propose(leader, &[i]);
+    }
+    c.deliver_all();
+    c.ticks(3);
+    let want: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i]).collect();
+    for id in 1..=5 {
+        assert_eq!(c.commands(id), want, "node {id}");
+    }
+    c.assert_state_machines_agree();
+}
+
+#[test]
+fn followers_refuse_proposals_and_reads_with_a_leader_hint() {
+    let mut c = Cluster::new(3, |_| {});
+    let leader = c.elect();
+    let follower = (1..=3).find(|&i| i != leader).expect("a follower");
+    let node = c.nodes.get_mut(&follower).expect("node");
+    assert_eq!(
+        node.propose(b"x".to_vec()).unwrap_err().leader,
+        Some(leader)
+    );
+    assert_eq!(node.read_index(7).unwrap_err().leader, Some(leader));
+}
+
+#[test]
+fn split_vote_is_resolved_in_a_later_term() {
+    let mut c = Cluster::new(3, no_prevote_no_lease);
+    // Node 3 is unreachable; 1 and 2 both campaign in term 1 and vote for
+    // themselves, so neither can win.
+    c.isolated.insert(3);
+    c.nodes.get_mut(&1).expect("node").tick();
+    for _ in 0..100 {
+        if c.node(1).role() == Role::Candidate {
+            break;
+        }
+        c.nodes.get_mut(&1).expect("node").tick();
+    }
+    for _ in 0..100 {
+        if c.node(2).role() == Role::Candidate {
+            break;
+        }
+        c.nodes.get_mut(&2).expect("node").tick();
+    }
+    c.process(1);
+    c.process(2);
+    c.deliver_all();
+    assert_eq!(c.node(1).status().term, 1);
+    assert_eq!(c.node(2).status().term, 1);
+    assert!(c.leaders().is_empty(), "a split vote elects no one");
+    c.isolated.clear();
+    let leader = c.elect();
+    assert!(c.node(leader).status().term >= 2);
+    assert_eq!(c.leaders(), vec![leader]);
+}
+
+#[test]
+fn randomized_timeouts_depend_only_on_the_seed() {
+    let run = || {
+        let mut c = Cluster::new(5, |_| {});
+        let leader = c.elect();
+        (leader, c.delivered.len())
+    };
+    assert_eq!(run(), run());
+}
+
+fn is_append_rejection(m: &Message) -> bool {
+    matches!(
+        m.body,
+        MessageBody::AppendEntriesResponse { success: false, .. }
+    )
+}
+
+#[test]
+fn diverged_log_is_repaired_with_fast_back_off() {
+    let mut c = Cluster::new(5, |_| {});
+    let old = c.elect();
+    // The old leader is cut off and appends 30 entries nobody else sees.
+    c.isolated.insert(old);
+    for i in 0..30u8 {
+        c.propose(old, &[b'o', i]);
+    }
+    let new = c.elect();
+    assert_ne!(new, old);
+    for i in 0..30u8 {
+        c.propose(new, &[b'n', i]);
+    }
+    c.deliver_all();
+    c.ticks(2);
+    let repair = |m: &Message| m.from == old && m.to == new && is_append_rejection(m);
+    let rejections_before = c.count_delivered(repair);
+    c.isolated.clear();
+    c.ticks(30);
+    assert_eq!(c.stable_leader(), Some(new), "the healed node follows");
+    let want: Vec<Vec<u8>> = (0..30u8).map(|i| vec![b'n', i]).collect();
+    assert_eq!(c.commands(old), want, "the stale suffix was replaced");
+    c.assert_state_machines_agree();
+    let rejections = c.count_delivered(repair) - rejections_before;
+    // One rejection per conflicting term (plus one for the stale heartbeat),
+    // not one per conflicting entry.
+    assert!(
+        rejections <= 3,
+        "{rejections} rejections to repair a 30-entry divergence"
+    );
+}
+
+#[test]
+fn figure_8_old_term_entry_is_not_committed_by_counting_replicas() {
+    let mut c = Cluster::new(5, |cfg| {
+        no_prevote_no_lease(cfg);
+        cfg.max_entries_per_message = 1;
+    });
+    // Term 1: node 1 leads and commits its no-op everywhere.
+    c.tick_until_campaign(1);
+    assert_eq!(c.leaders(), vec![1]);
+    c.ticks(3);
+    // Node 1 replicates entry 2 (term 1) to node 2 only, then crashes.
+    c.isolated.extend([3, 4, 5]);
+    c.propose(1, b"a");
+    c.deliver_all();
+    c.crash(1);
+    // Node 5 wins term 2 with votes from 3 and 4 and appends its no-op at
+    // index 2, which nobody receives; then it crashes too.
+    c.isolated = BTreeSet::from([2]);
+    c.drop_appends_from.insert(5);
+    c.tick_until_campaign(5);
+    assert_eq!(c.node(5).role(), Role::Leader);
+    assert_eq!(c.node(5).status().last_index, 2);
+    c.crash(5);
+    c.drop_appends_from.clear();
+    c.isolated.clear();
+    // Node 1 comes back and is elected (needs term 3, after learning term 2).
+    c.restart(1);
+    c.network.clear();
+    for _ in 0..5 {
+        if c.node(1).role() == Role::Leader {
+            break;
+        }
+        let before = c.node(1).status().term;
+        for _ in 0..100 {
+            c.nodes.get_mut(&1).expect("node").tick();
+            c.process(1);
+            if c.node(1).status().term != before {
+                break;
+            }
+        }
+        // Deliver one at a time: entry 2 reaches node 3 alone first.
+        while c.deliver_one() {
+            let st = c.node(1).status();
+            assert_ne!(
+                st.commit, 2,
+                "entry 2 of term 1 sits on a majority but must not commit by counting"
+            );
+        }
+    }
+    let st = c.node(1).status();
+    assert_eq!(st.role, Role::Leader);
+    assert!(st.term >= 3);
+    assert_eq!(st.commit, 3, "committed together with the new term's no-op");
+    assert_eq!(c.commands(1), vec![b"a".to_vec()]);
+    c.restart(5);
+    c.ticks(10);
+    assert_eq!(
+        c.commands(5),
+        vec![b"a".to_vec()],
+        "node 5's index 2 was overwritten"
+    );
+    c.assert_state_machines_agree();
+}
+
+#[test]
+fn prevote_keeps_a_rejoining_node_from_disrupting_the_leader() {
+    let mut c = Cluster::new(3, |_| {});
+    let leader = c.elect();
+    let term = c.node(leader).status().term;
+    let loner = (1..=3).find(|&i| i != leader).expect("a follower");
+    c.isolated.insert(loner);
+    c.ticks(100);
+    assert_eq!(
+        c.node(loner).status().term,
+        term,
+        "pre-votes never raise the term"
+    );
+    assert_ne!(c.node(loner).role(), Role::Leader);
+    c.isolated.clear();
+    c.ticks(20);
+    assert_eq!(c.stable_leader(), Some(leader));
+    assert_eq!(c.node(leader).status().term, term);
+}
+
+#[test]
+fn without_prevote_a_rejoining_node_deposes_the_leader() {
+    let mut c = Cluster::new(3, no_prevote_no_lease);
+    let leader = c.elect();
+    let term = c.node(leader).status().term;
+    let loner = (1..=3).find(|&i| i != leader).expect("a follower");
+    c.isolated.insert(loner);
+    c.ticks(100);
+    assert!(
+        c.node(loner).status().term > term + 1,
+        "terms inflate in isolation"
+    );
+    c.isolated.clear();
+    c.elect();
+    assert!(
+        c.node(leader).status().term > term,
+        "the healthy leader was disrupted"
+    );
+}
+
+#[test]
+fn check_quorum_makes_an_isolated_leader_step_down() {
+    let mut c = Cluster::new(3, |_| {});
+    let leader = c.elect();
+    c.isolated.insert(leader);
+    // Within two election timeouts the lonely leader notices.
+    c.ticks(2 * 10 + 1);
+    assert_eq!(c.node(leader).role(), Role::Follower);
+    assert_eq!(c.node(leader).status().leader, None);
+    let node = c.nodes.get_mut(&leader).expect("node");
+    assert!(node.propose(b"x".to_vec()).is_err());
+}
+
+#[test]
+fn leader_lease_rejects_votes_while_the_leader_is_alive() {
+    let mut c = Cluster::new(3, |cfg| cfg.pre_vote = false);
+    let leader = c.elect();
+    let term = c.node(leader).status().term;
+    let other = (1..=3).find(|&i| i != leader).expect("a follower");
+    let follower = (1..=3)
+        .find(|&i| i != leader && i != other)
+        .expect("a follower");
+    // A candidate with a higher term and a good log asks the follower for its vote.
+    let status = c.node(follower).status();
+    c.nodes.get_mut(&follower).expect("node").step(Message {
+        from: other,
+        to: follower,
+        term: term + 5,
+        body: MessageBody::RequestVote {
+            last_log_index: status.last_index,
+            last_log_term: term,
+        },
+    });
+    let ready = c.nodes.get_mut(&follower).expect("node").ready();
+    assert_eq!(ready.hard_state, None, "neither term nor vote changed");
+    assert!(matches!(
+        ready.messages[..],
+        [Message { body: MessageBody::RequestVoteResponse { granted: false }, term: t, .. }] if t == term
+    ));
+}
+
+#[test]
+fn read_index_is_served_after_a_heartbeat_round() {
+    let mut c = Cluster::new(3, |_| {});
+    let leader = c.elect();
+    c.propose(leader, b"w");
+    c.deliver_all();
+    let commit = c.node(leader).status().commit;
+    c.nodes
+        .get_mut(&leader)
+        .expect("node")
+        .read_index(9)
+        .expect("leader");
+    c.process(leader);
+    assert!(
+        c.read_states.get(&leader).is_none_or(|r| r.is_empty()),
+        "needs a quorum first"
+    );
+    c.deliver_all();
+    assert_eq!(
+        c.read_states[&leader],
+        vec![ReadState {
+            request_id: 9,
+            index: commit
+        }]
+    );
+}
+
+#[test]
+fn read_index_waits_for_the_new_leaders_first_commit() {
+    let mut c = Cluster::new(3, |_| {});
+    while c.node(1).role() == Role::Follower {
+        c.nodes.get_mut(&1).expect("node").tick();
+    }
+    c.process(1);
+    // Deliver until node 1 leads, but not yet its no-op's acknowledgements.
+    while c.node(1).role() != Role::Leader {
+        assert!(c.deliver_one(), "node 1 wins");
+    }
+    assert_eq!(c.node(1).status().commit, 0);
+    let node = c.nodes.get_mut(&1).expect("node");
+    node.read_index(5).expect("leader");
+    c.process(1);
+    assert!(c.read_states.get(&1).is_none_or(|r| r.is_empty()));
+    c.deliver_all();
+    assert_eq!(c.node(1).status().commit, 1, "the no-op committed");
+    let want = ReadState {
+        request_id: 5,
+        index: 1,
+    };
+    assert_eq!(c.read_states[&1], vec![want]);
+}
+
+#[test]
+fn deposed_leader_aborts_reads_instead_of_answering_them() {
+    let mut c = Cluster::new(3, |_| {});
+    let old = c.elect();
+    c.isolated.insert(old);
+    c.nodes
+        .get_mut(&old)
+        .expect("node")
+        .read_index(42)
+        .expect("still leader");
+    c.process(old);
+    let new = c.elect();
+    c.propose(new, b"after");
+    c.deliver_all();
+    c.ticks(2 * 10 + 1);
+    assert_eq!(c.node(old).role(), Role::Follower);
+    assert!(
+        c.read_states.get(&old).is_none_or(|r| r.is_empty()),
+        "no stale read index"
+    );
+    assert_eq!(c.aborted[&old], vec![42]);
+}
+
+#[test]
+fn lagging_follower_catches_up_by_snapshot_after_compaction() {
+    let mut c = Cluster::new(3, |_| {});
+    let leader = c.elect();
+    let lagger = (1..=3).find(|&i| i != leader).expect("a follower");
+    c.isolated.insert(lagger);
+    for i in 0..20u8 {
+        c.propose(leader, &[i]);
+    }
+    c.deliver_all();
+    c.ticks(2);
+    c.compact(leader);
+    assert!(c.node(leader).status().snapshot_index >= 21);
+    c.isolated.clear();
+    c.ticks(10);
+    let snapshots = c.count_delivered(|m| matches!(m.body, MessageBody::InstallSnapshot { .. }));
+    assert!(snapshots >= 1, "the follower needed the snapshot");
+    assert_eq!(
+        c.node(lagger).status().snapshot_index,
+        c.node(leader).status().snapshot_index
+    );
+    c.propose(leader, b"later");
+    c.deliver_all();
+    c.ticks(2);
+    let mut want: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i]).collect();
+    want.push(b"later".to_vec());
+    assert_eq!(c.commands(lagger), want);
+    c.assert_state_machines_agree();
+    // It restarts from its own persisted snapshot.
+    c.crash(lagger);
+    c.restart(lagger);
+    c.ticks(5);
+    assert_eq!(c.commands(lagger), want);
+}
+
+#[test]
+fn whole_cluster_restart_keeps_committed_entries() {
+    let mut c = Cluster::new(3, |_| {});
+    let leader = c.elect();
+    for i in 0..5u8 {
+        c.propose(leader, &[i]);
+    }
+    c.deliver_all();
+    c.ticks(2);
+    for id in 1..=3 {
+        c.crash(id);
+    }
+    c.network.clear();
+    for id in 1..=3 {
+        c.restart(id);
+    }
+    let leader = c.elect();
+    c.propose(leader, b"x");
+    c.deliver_all();
+    c.ticks(2);
+    let mut want: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i]).collect();
+    want.push(b"x".to_vec());
+    for id in 1..=3 {
+        assert_eq!(c.commands(id), want);
+    }
+}
+
+/// A seeded storm of drops, duplicates, reordering, partitions and crashes:
+/// no panic, and the state machines never disagree.
+#[test]
+fn random_faults_never_break_state_machine_safety() {
+    use rand::{Rng, SeedableRng};
+    for seed in 0..8u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut c = Cluster::new(5, |cfg| {
+            cfg.seed ^= seed << 8;
+            cfg.max_entries_per_message = 3;
+            cfg.max_inflight_messages = 2;
+        });
+        let mut proposed = 0u32;
+        for step in 0..3000 {
+            match rng.random_range(0..100) {
+                0..=39 => {
+                    if !c.network.is_empty() {
+                        let i = rng.random_range(0..c.network.len());
+                        let m = c.network.remove(i).expect("in range");
+                        if rng.random_bool(0.1) {
+                            c.network.push_back(m.clone());
+                        }
+                        c.network.push_front(m);
+                        c.deliver_one();
+                    }
+                }
+                40..=49 => {
+                    if !c.network.is_empty() {
+                        let i = rng.random_range(0..c.network.len());
+                        c.network.remove(i);
+                    }
+                }
+                50..=79 => {
+                    let id = rng.random_range(1..=5);
+                    if !c.down.contains(&id) {
+                        c.nodes.get_mut(&id).expect("node").tick();
+                        c.process(id);
+                    }
+                }
+                80..=89 => {
+                    for id in c.leaders() {
+                        if !c.down.contains(&id) {
+                            let n = c.nodes.get_mut(&id).expect("node");
+                            n.propose(proposed.to_be_bytes().to_vec()).expect("leader");
+                            proposed += 1;
+                            if rng.random_bool(0.3) {
+                                n.read_index(step).expect("leader");
+                            }
+                            c.process(id);
+                        }
+                    }
+                }
+                90..=93 => {
+                    let id = rng.random_range(1..=5);
+                    if c.down.contains(&id) {
+                        c.restart(id);
+                    } else if c.down.len() < 2 {
+                        c.crash(id);
+                    }
+                }
+                94..=96 => {
+                    let id = rng.random_range(1..=5);
+                    if !c.isolated.remove(&id) {
+                        c.isolated.insert(id);
+                    }
+                }
+                _ => {
+                    let id = rng.random_range(1..=5);
+                    if !c.down.contains(&id) && c.applied[&id].len() > 2 {
+                        c.compact(id);
+                    }
+                }
+            }
+            c.assert_state_machines_agree();
+        }
+        // Heal everything; the cluster converges.
+        c.isolated.clear();
+        for id in c.down.clone() {
+            c.restart(id);
+        }
+        let leader = c.elect();
+        c.propose(leader, b"final");
+        c.deliver_all();
+        c.ticks(5);
+        c.assert_state_machines_agree();
+        for id in 1..=5 {
+            assert_eq!(
+                c.commands(id).last().map(|d| &d[..]),
+                Some(&b"final"[..]),
+                "seed {seed} node {id}"
+            );
+        }
+    }
+}
