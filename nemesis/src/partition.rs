@@ -168,7 +168,8 @@ pub struct InstalledRule {
 }
 
 /// Adds the DROP rules for `grudge`. Returns the rules added so far and, if one
-/// failed, the error (the partition is then only partly in place).
+/// failed, the error (the partition is then only partly in place, or not at all when
+/// no rule was added).
 pub fn install(
     grudge: &Grudge,
     control: &dyn ClusterControl,
@@ -220,7 +221,11 @@ fn add_rule(journal: &Journal, namespace: &str, args: &[String]) -> Result<u64> 
     })?;
     let mut full = vec!["-w", "-A"];
     full.extend(args.iter().map(String::as_str));
-    sys::run("iptables", &full, Some(namespace))?;
+    if let Err(e) = sys::run("iptables", &full, Some(namespace)) {
+        // iptables waited for its lock (-w) and refused: the rule is not there.
+        journal.undone(id)?;
+        return Err(e);
+    }
     Ok(id)
 }
 

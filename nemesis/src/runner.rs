@@ -326,6 +326,10 @@ impl Runner {
                 value["rules"] = json!(rules);
                 let outcome = match err {
                     None => Outcome::Installed,
+                    Some(e) if rules.is_empty() => {
+                        value["reason"] = json!(e.to_string());
+                        Outcome::Skipped
+                    }
                     Some(e) => {
                         value["error"] = json!(e.to_string());
                         Outcome::Indeterminate
@@ -336,6 +340,9 @@ impl Runner {
             }
         };
         self.complete(f, value, outcome);
+        if outcome == Outcome::Skipped {
+            return; // nothing was done, nothing to heal
+        }
         self.running.push(Running {
             deadline,
             undo,

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,10 +35,25 @@ fn in_netns<T: Send + 'static>(ns: Option<String>, f: impl FnOnce() -> T + Send 
     .unwrap()
 }
 
-/// Starts a TCP listener on `ip:PORT` inside `ns` that accepts forever.
+/// Starts a TCP echo server on `ip:PORT` inside `ns` that serves forever.
 fn listen(ns: Option<String>, ip: IpAddr) {
     let listener = in_netns(ns, move || TcpListener::bind((ip, PORT)).unwrap());
-    std::thread::spawn(move || for _ in listener.incoming() {});
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = conn.try_clone().unwrap();
+                let _ = std::io::copy(&mut reader, &mut conn);
+            });
+        }
+    });
+}
+
+/// Whether one byte sent on `conn` comes back within 300 ms.
+fn echoes(conn: &mut TcpStream) -> bool {
+    conn.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    conn.write_all(b"x").is_ok() && conn.read_exact(&mut buf).is_ok()
 }
 
 /// Whether a TCP connection from inside `ns` to `to` succeeds within 300 ms.
@@ -87,6 +103,13 @@ fn partition_blocks_exactly_the_cut_links_and_heals() {
     listen(None, controller);
     let root_rules = rules_in(None);
     assert!(connects(ns("n1"), ip("n2")) && connects(ns("n2"), ip("n3")));
+    assert!(connects(None, ip("n2")), "the controller reaches the nodes");
+    // A connection established before the partition, from n2 to n1.
+    let n1 = ip("n1");
+    let mut old_conn = in_netns(ns("n2"), move || {
+        TcpStream::connect_timeout(&SocketAddr::new(n1, PORT), Duration::from_millis(300)).unwrap()
+    });
+    assert!(echoes(&mut old_conn));
 
     // Isolate n1 (the "leader" shape with n1 as leader).
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -108,6 +131,8 @@ fn partition_blocks_exactly_the_cut_links_and_heals() {
         connects(ns("n1"), controller),
         "the controller stays reachable"
     );
+    assert!(connects(None, ip("n1")), "the controller still reaches n1");
+    assert!(!echoes(&mut old_conn), "existing connections are cut too");
     assert_eq!(rules_in(None), root_rules, "no rule in the root namespace");
 
     let failed = partition::heal(&rules, &journal);

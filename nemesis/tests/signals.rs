@@ -136,3 +136,42 @@ fn handle_free_journal(cluster: &TestCluster) -> bool {
         .iter()
         .all(|(_, a)| matches!(a, nemesis::Action::Process { .. }))
 }
+
+#[test]
+fn partition_on_loopback_hosts_is_skipped_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
+    let sink_ops = Arc::clone(&ops);
+    let config = NemesisConfig::new(vec![FaultKind::Partition], Duration::from_millis(50), 3);
+    let control: Arc<dyn ClusterControl> = cluster.clone();
+    let handle = Nemesis::start(
+        config,
+        control,
+        cluster.network.journal().clone(),
+        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    handle.stop().unwrap();
+    let ops = ops.lock().unwrap();
+    let done: Vec<_> = ops
+        .iter()
+        .filter(|o| o.f == "partition" && o.kind == OpType::Ok)
+        .collect();
+    assert!(!done.is_empty(), "{ops:#?}");
+    for op in done {
+        assert_eq!(op.value["outcome"], "skipped", "{op:?}");
+        let reason = op.value["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("namespace") || reason.contains("nodes"),
+            "{reason}"
+        );
+    }
+    assert!(
+        ops.iter()
+            .all(|o| o.f != "heal" || o.value["final"] == true),
+        "nothing to heal"
+    );
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
