@@ -39,6 +39,12 @@ pub fn is_same_process(pid: i32, start_time: u64) -> bool {
     matches!(proc_stat(pid), Some(s) if s.start_time == start_time && s.state != 'Z')
 }
 
+/// True when `pid` exists and is not a zombie (a killed node not yet reaped is not
+/// running).
+pub fn is_running(pid: i32) -> bool {
+    matches!(proc_stat(pid), Some(s) if s.state != 'Z')
+}
+
 /// Sends `sig` to `pid`, or to its whole process group when `pid` leads one.
 /// A process that is already gone (ESRCH) is not an error.
 pub fn send_signal(pid: i32, sig: Signal) -> Result<()> {

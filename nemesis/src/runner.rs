@@ -362,7 +362,7 @@ impl Runner {
         let mut not_running = Vec::new();
         let mut errors = BTreeMap::new();
         for node in nodes {
-            match self.control.pid(node) {
+            match self.control.pid(node).filter(|p| process::is_running(*p)) {
                 None => not_running.push(node.clone()),
                 Some(pid) => {
                     pids.insert(node.clone(), pid);
@@ -397,7 +397,7 @@ impl Runner {
         let mut not_running = Vec::new();
         let mut errors = BTreeMap::new();
         for node in nodes {
-            let Some(pid) = self.control.pid(node) else {
+            let Some(pid) = self.control.pid(node).filter(|p| process::is_running(*p)) else {
                 not_running.push(node.clone());
                 continue;
             };

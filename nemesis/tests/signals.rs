@@ -175,3 +175,45 @@ fn partition_on_loopback_hosts_is_skipped_with_a_reason() {
     cluster.kill_all();
     assert!(cluster.network.teardown().unwrap().is_clean());
 }
+
+#[test]
+fn pausing_a_killed_but_unreaped_node_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 1, HostMode::Loopback);
+    let pid = cluster.pid("n1").unwrap();
+    process::send_signal(pid, Signal::SIGKILL).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while process::is_running(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        process::proc_stat(pid).unwrap().state,
+        'Z',
+        "a zombie until reaped"
+    );
+    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
+    let sink_ops = Arc::clone(&ops);
+    let mut config = NemesisConfig::new(vec![FaultKind::Pause], Duration::from_millis(50), 8);
+    config.targets = vec![nemesis::Target::One];
+    let control: Arc<dyn ClusterControl> = cluster.clone();
+    let handle = Nemesis::start(
+        config,
+        control,
+        cluster.network.journal().clone(),
+        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    handle.stop().unwrap();
+    let ops = ops.lock().unwrap();
+    let pauses: Vec<_> = ops
+        .iter()
+        .filter(|o| o.f == "pause" && o.kind == OpType::Ok)
+        .collect();
+    assert!(!pauses.is_empty(), "{ops:#?}");
+    for op in pauses {
+        assert_eq!(op.value["outcome"], "skipped", "{op:?}");
+        assert_eq!(op.value["not_running"][0], "n1", "{op:?}");
+    }
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
