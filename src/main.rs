@@ -9,6 +9,7 @@
 mod cli;
 mod client;
 mod db;
+mod report;
 mod run;
 mod store;
 

@@ -4,6 +4,7 @@
 pub mod cleanup;
 pub mod kv;
 pub mod node;
+pub mod report;
 pub mod test;
 
 /// The subcommands of faultline.
@@ -17,6 +18,10 @@ pub enum Command {
     Cleanup(cleanup::CleanupArgs),
     /// Run a test: start a cluster, drive clients while injecting faults, check the history.
     Test(test::TestArgs),
+    /// Rebuild a run's report.html and junit.xml (or, with --index, the list of runs).
+    Report(report::ReportArgs),
+    /// Measure report rendering on a large synthetic run and print the figures.
+    BenchReport(report::BenchReportArgs),
 }
 
 impl Command {
@@ -27,6 +32,8 @@ impl Command {
             Command::Kv(args) => kv::run(args),
             Command::Cleanup(args) => cleanup::run(args),
             Command::Test(args) => test::run(args),
+            Command::Report(args) => report::run(args),
+            Command::BenchReport(args) => report::bench(args),
         }
     }
 }

@@ -1,0 +1,138 @@
+//! Reports of a run, rebuilt from the run folder's files alone: `report.html` (one
+//! self-contained page), `junit.xml` (one test case per checker), the `figures`
+//! section of `results.json` (counts, latency quantiles, throughput, faults,
+//! availability; see `docs/results.schema.json`), and `results/index.html` listing
+//! every run.
+//!
+//! The controller calls [`render_run`] at the end of each test and then
+//! [`render_index`] on the results folder; `faultline report` calls the same
+//! functions on folders written earlier, so a report can always be regenerated (or
+//! recomputed after a checker improved) without rerunning the test.
+//!
+//! The page is built to stay fast for long runs: the history is read once (in
+//! parallel), figures are computed in linear time plus sorting latencies, the
+//! timeline draws a bounded window of operations, and the latency plot a bounded
+//! number of points, so the page size does not grow with the run.
+
+mod charts;
+mod escape;
+mod figures;
+mod html;
+mod index;
+mod junit;
+mod run;
+pub mod synth;
+mod timeline;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+pub use index::render_index;
+pub use run::Verdict;
+
+/// How to render a run.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Recompute `figures` in `results.json` even when present (it is always added
+    /// when missing).
+    pub recompute: bool,
+}
+
+/// What [`render_run`] produced.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The overall verdict shown.
+    pub verdict: Verdict,
+    /// Path of `report.html`.
+    pub report: PathBuf,
+    /// Size of `report.html` in bytes.
+    pub report_bytes: usize,
+    /// Path of `junit.xml`.
+    pub junit: PathBuf,
+    /// Whether `results.json` was updated with figures.
+    pub figures_written: bool,
+    /// Number of history lines read.
+    pub ops: usize,
+    /// Time spent reading the history.
+    pub load_time: Duration,
+    /// Total time.
+    pub total_time: Duration,
+}
+
+/// Writes a file via a temporary file and a rename, so readers never see half of it.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Renders `report.html` and `junit.xml` of the run in `run_dir`, and adds the
+/// computed figures to its `results.json` when missing (or when asked to recompute).
+pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> anyhow::Result<Rendered> {
+    let started = Instant::now();
+    let mut run = run::Run::load(run_dir)?;
+    let load_time = started.elapsed();
+    let paired = figures::pair(&run.ops);
+    let fig = figures::compute(&run.ops, &paired);
+    let mut figures_written = false;
+    if let Some(results) = run.results.as_object_mut() {
+        if opts.recompute || !results.contains_key("figures") {
+            results.insert(
+                "figures".to_string(),
+                serde_json::to_value(&fig).context("cannot serialise the figures")?,
+            );
+            let text =
+                serde_json::to_vec_pretty(&run.results).context("cannot serialise results.json")?;
+            write_atomic(&run_dir.join("results.json"), &text)?;
+            figures_written = true;
+        }
+    }
+
+    let checkers = run.checkers();
+    let verdict = run.verdict();
+    let windows = figures::windows(&fig.faults, paired.end_time);
+    let focus = html::focus(&run.ops, &checkers);
+    let (timeline, latency, throughput) = std::thread::scope(|s| {
+        let lat = s.spawn(|| charts::latency_svg(&run.ops, &paired, &windows));
+        let thr = s.spawn(|| charts::throughput_svg(&run.ops, &paired, &windows));
+        let workers = run.field("concurrency").and_then(|c| c.as_u64());
+        let tl = timeline::render(&run.ops, &paired, &windows, &focus, workers);
+        let join = |h: std::thread::ScopedJoinHandle<'_, anyhow::Result<String>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a plot thread panicked")))
+        };
+        (tl, join(lat), join(thr))
+    });
+    let page = html::render(&html::Page {
+        run: &run,
+        verdict,
+        checkers: &checkers,
+        figures: &fig,
+        timeline,
+        latency: latency?,
+        throughput: throughput?,
+    });
+    let report = run_dir.join("report.html");
+    write_atomic(&report, page.as_bytes())?;
+    let junit_path = run_dir.join("junit.xml");
+    let xml = junit::render(
+        &run.name(),
+        verdict,
+        &checkers,
+        &run.harness_errors(),
+        fig.throughput.duration_s,
+    );
+    write_atomic(&junit_path, xml.as_bytes())?;
+    Ok(Rendered {
+        verdict,
+        report,
+        report_bytes: page.len(),
+        junit: junit_path,
+        figures_written,
+        ops: run.ops.len(),
+        load_time,
+        total_time: started.elapsed(),
+    })
+}

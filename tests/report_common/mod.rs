@@ -1,0 +1,204 @@
+//! Helpers shared by the report tests: synthetic run folders (test.json,
+//! history.jsonl, results.json, nodes/) built from small known histories, and a way
+//! to run the faultline binary on them.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value as Json};
+use workloads::history::{HistoryWriter, Op, OpType, Process, Value};
+
+/// One history line.
+pub fn op(
+    index: u64,
+    time_ms: u64,
+    process: Process,
+    op_type: OpType,
+    f: &str,
+    key: Option<&str>,
+    value: Value,
+) -> Op {
+    Op {
+        index,
+        time: time_ms * 1_000_000,
+        process,
+        op_type,
+        f: f.to_string(),
+        key: key.map(str::to_string),
+        value,
+        error: None,
+    }
+}
+
+/// A register history on key `k1` with a kill/restart: write 1, write 2, reads of 2.
+pub fn valid_history() -> Vec<Op> {
+    use OpType::*;
+    let c = Process::Client;
+    let n = Process::Nemesis;
+    let k = Some("k1");
+    let lines = vec![
+        (0, c(0), Invoke, "write", k, Value::Int(1)),
+        (2, c(0), Ok, "write", k, Value::Int(1)),
+        (
+            3,
+            n,
+            Invoke,
+            "kill",
+            None,
+            Value::Json(json!({"node": "n2"})),
+        ),
+        (
+            4,
+            n,
+            Ok,
+            "kill",
+            None,
+            Value::Json(json!({"node": "n2", "outcome": "installed"})),
+        ),
+        (5, c(1), Invoke, "write", k, Value::Int(2)),
+        (7, c(1), Ok, "write", k, Value::Int(2)),
+        (8, c(0), Invoke, "read", k, Value::Null),
+        (9, c(0), Ok, "read", k, Value::Int(2)),
+        (10, c(2), Invoke, "cas", k, Value::Ints(vec![2, 3])),
+        (12, c(2), Info, "cas", k, Value::Ints(vec![2, 3])),
+        (
+            13,
+            n,
+            Invoke,
+            "restart",
+            None,
+            Value::Json(json!({"node": "n2"})),
+        ),
+        (
+            14,
+            n,
+            Ok,
+            "restart",
+            None,
+            Value::Json(json!({"node": "n2", "outcome": "installed"})),
+        ),
+        (15, c(1), Invoke, "read", k, Value::Null),
+        (16, c(1), Ok, "read", k, Value::Int(3)),
+    ];
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, p, ty, f, key, v))| op(i as u64, t, p, ty, f, key, v))
+        .collect()
+}
+
+/// A known-bad register history: after write 2 completed, a read returns the old 1.
+/// Index 7 (the read's completion) is the stale read.
+pub fn stale_read_history() -> Vec<Op> {
+    use OpType::*;
+    let c = Process::Client;
+    let k = Some("k1");
+    let lines = vec![
+        (0, c(0), Invoke, "write", k, Value::Int(1)),
+        (2, c(0), Ok, "write", k, Value::Int(1)),
+        (3, c(1), Invoke, "write", k, Value::Int(2)),
+        (5, c(1), Ok, "write", k, Value::Int(2)),
+        (6, c(2), Invoke, "read", Some("k2"), Value::Null),
+        (6, c(0), Invoke, "read", k, Value::Null),
+        (7, c(2), Ok, "read", Some("k2"), Value::Null),
+        (8, c(0), Ok, "read", k, Value::Int(1)),
+    ];
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, p, ty, f, key, v))| op(i as u64, t, p, ty, f, key, v))
+        .collect()
+}
+
+/// The linearizability counterexample of [`stale_read_history`], as a checker
+/// records it.
+pub fn stale_read_counterexample() -> Json {
+    json!({
+        "key": "k1",
+        "op": {"index": 7, "process": 0, "f": "read", "value": 1},
+        "explanation": "process 0 read 1 from k1, but write 2 (index 3) had completed before the read began: no order of the operations explains that read (a stale read)",
+        "prefix": [1, 3],
+        "states": [{"value": 2}],
+    })
+}
+
+/// Writes a run folder.
+pub fn write_run(dir: &Path, test: &Json, results: Option<&Json>, ops: &[Op]) {
+    std::fs::create_dir_all(dir.join("nodes/n1")).unwrap();
+    std::fs::write(dir.join("nodes/n1/node.log"), "n1 started\n").unwrap();
+    std::fs::write(
+        dir.join("test.json"),
+        serde_json::to_vec_pretty(test).unwrap(),
+    )
+    .unwrap();
+    if let Some(r) = results {
+        std::fs::write(
+            dir.join("results.json"),
+            serde_json::to_vec_pretty(r).unwrap(),
+        )
+        .unwrap();
+    }
+    let mut w = HistoryWriter::create(dir.join("history.jsonl")).unwrap();
+    for o in ops {
+        w.append(o).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+/// The test spec of a synthetic run.
+pub fn test_spec(name: &str, seed: u64) -> Json {
+    json!({"name": name, "seed": seed, "workload": "register", "concurrency": 3, "nemesis": "kill"})
+}
+
+/// results.json of a valid run.
+pub fn valid_results(seed: u64) -> Json {
+    json!({
+        "schema_version": 1,
+        "seed": seed,
+        "verdict": "valid",
+        "checkers": {"linearizable": {"verdict": "valid"}, "lost-writes": {"verdict": "valid", "lost": []}},
+        "harness_errors": [],
+    })
+}
+
+/// results.json of the stale-read run.
+pub fn invalid_results(seed: u64) -> Json {
+    let cx = stale_read_counterexample();
+    json!({
+        "schema_version": 1,
+        "seed": seed,
+        "verdict": "invalid",
+        "checkers": {
+            "linearizable": {"verdict": "invalid", "explanation": cx["explanation"], "counterexample": cx},
+            "lost-writes": {"verdict": "invalid", "explanation": "1 acknowledged write was lost",
+                            "lost": [{"key": "k1", "value": 2, "index": 3}]},
+        },
+        "harness_errors": [],
+    })
+}
+
+/// results.json of a run whose checker ran out of budget.
+pub fn unknown_results(seed: u64) -> Json {
+    json!({
+        "schema_version": 1,
+        "seed": seed,
+        "verdict": "unknown",
+        "checkers": {"linearizable": {"verdict": "unknown", "explanation": "search budget of 1 s exhausted on key k1"}},
+        "harness_errors": ["node n3 did not stop within 5 s"],
+    })
+}
+
+/// Runs the faultline binary.
+pub fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("the faultline binary runs")
+}
+
+/// Reads a file of a run folder.
+pub fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}

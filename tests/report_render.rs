@@ -1,0 +1,205 @@
+//! `faultline report` on synthetic run folders: a valid run, an invalid run (a known
+//! stale read) and an unknown run; their banners, counterexample, lost writes,
+//! junit.xml, the figures added to results.json, the results index and its order,
+//! and clear errors for bad folders.
+
+mod report_common;
+
+use report_common::*;
+use serde_json::Value as Json;
+
+/// Renders one run folder and returns (report.html, junit.xml).
+fn render(dir: &std::path::Path) -> (String, String) {
+    let out = faultline(&["report", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (read(dir, "report.html"), read(dir, "junit.xml"))
+}
+
+#[test]
+fn valid_run_shows_valid_banner_and_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reg/20261121T100000Z");
+    write_run(
+        &dir,
+        &test_spec("reg", 7),
+        Some(&valid_results(7)),
+        &valid_history(),
+    );
+    let (html, junit) = render(&dir);
+    assert!(html
+        .contains("<header id=\"verdict\" class=\"banner valid\"><div class=\"big\">VALID</div>"));
+    assert!(html.contains("seed <b>7</b>"));
+    assert!(!html.contains("id=\"counterexample\""));
+    assert!(html.contains("id=\"timeline\""));
+    assert!(html.contains("href=\"nodes/n1/node.log\""));
+    assert!(html.contains("faultline test --replay"));
+    for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(
+            !html.contains(external),
+            "no network access: found {external}"
+        );
+    }
+    assert!(!junit.contains("<failure"));
+    assert!(junit.contains("tests=\"2\" failures=\"0\" errors=\"0\""));
+
+    // The figures were added to results.json, computed from the history.
+    let results: Json = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    let fig = &results["figures"];
+    assert_eq!(fig["ops"]["total"]["invoke"], 5);
+    assert_eq!(fig["ops"]["total"]["ok"], 4);
+    assert_eq!(fig["ops"]["total"]["info"], 1);
+    assert_eq!(fig["ops"]["by_f"]["read"]["ok"], 2);
+    assert_eq!(fig["faults"][0]["f"], "kill");
+    assert_eq!(fig["faults"][0]["outcome"], "installed");
+    assert_eq!(fig["faults"][0]["healed_by"], "restart");
+    assert_eq!(fig["availability"]["during_faults"]["total"], 3);
+    assert_eq!(fig["availability"]["during_faults"]["ok"], 2);
+    assert_eq!(fig["availability"]["after_faults"]["total"], 1);
+    assert_eq!(fig["latency_ms"]["write"]["max"], 2.0);
+    assert_eq!(
+        results["verdict"], "valid",
+        "the controller's fields are kept"
+    );
+}
+
+#[test]
+fn invalid_run_shows_counterexample_lost_writes_and_junit_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reg/20261121T110000Z");
+    write_run(
+        &dir,
+        &test_spec("reg", 9),
+        Some(&invalid_results(9)),
+        &stale_read_history(),
+    );
+    let (html, junit) = render(&dir);
+    assert!(html.contains("class=\"banner invalid\"><div class=\"big\">INVALID</div>"));
+    assert!(html.contains("Invalid: linearizable, lost-writes found a violation."));
+    assert!(html.contains("<section id=\"counterexample\"><h2>Counterexample (linearizable)</h2>"));
+    assert!(html.contains("a stale read"));
+    assert!(html.contains("Operations on key <code>k1</code> around the failure"));
+    // Only k1's lines are listed (k2's read is not), the stale read is marked.
+    let cx = &html[html.find("id=\"counterexample\"").unwrap()..html.find("id=\"lost\"").unwrap()];
+    assert!(!cx.contains("<td>k2</td>"));
+    assert!(cx.contains("<tr class=\"fail-row\"><td>7</td>"));
+    assert!(cx.contains("Longest linearizable prefix"));
+    assert!(cx.contains("States the prefix reaches"));
+    assert!(html.contains("<section id=\"lost\"><h2>Lost writes (lost-writes)</h2>"));
+    // The timeline outlines the counterexample's operations.
+    assert!(html.contains("class=\"focus\""));
+    assert!(junit.contains("failures=\"2\""));
+    assert!(junit.contains("<failure message=\"process 0 read 1 from k1"));
+    assert!(junit.contains("<failure message=\"1 acknowledged write was lost\" type=\"invalid\">"));
+}
+
+#[test]
+fn unknown_run_says_it_proves_nothing_and_errors_in_junit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reg/20261121T120000Z");
+    write_run(
+        &dir,
+        &test_spec("reg", 11),
+        Some(&unknown_results(11)),
+        &valid_history(),
+    );
+    let (html, junit) = render(&dir);
+    assert!(html.contains("class=\"banner unknown\"><div class=\"big\">UNKNOWN</div>"));
+    assert!(html.contains("this run proves nothing"));
+    assert!(html.contains("node n3 did not stop within 5 s"));
+    assert!(junit
+        .contains("<error message=\"search budget of 1 s exhausted on key k1\" type=\"unknown\">"));
+    assert!(junit.contains("name=\"harness\""));
+    assert!(junit.contains("errors=\"2\""));
+}
+
+#[test]
+fn run_without_results_json_is_unknown_and_noted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reg/20261121T130000Z");
+    write_run(&dir, &test_spec("reg", 1), None, &valid_history());
+    let (html, junit) = render(&dir);
+    assert!(html.contains("class=\"banner unknown\""));
+    assert!(html.contains("results.json is missing"));
+    assert!(junit.contains("no checker verdict was recorded"));
+}
+
+#[test]
+fn index_lists_runs_newest_first_coloured_by_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path();
+    let runs = [
+        ("reg", "20261121T100000Z", valid_results(1)),
+        ("set", "20261121T120000Z", unknown_results(2)),
+        ("reg", "20261121T110000Z", invalid_results(3)),
+    ];
+    for (test, stamp, r) in &runs {
+        let dir = results.join(test).join(stamp);
+        write_run(&dir, &test_spec(test, 1), Some(r), &valid_history());
+        render(&dir);
+    }
+    let out = faultline(&["report", "--index", results.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = read(results, "index.html");
+    let pos = |s: &str| {
+        index
+            .find(s)
+            .unwrap_or_else(|| panic!("{s} missing from the index"))
+    };
+    let unknown = pos("<tr class=\"unknown\">");
+    let invalid = pos("<tr class=\"invalid\">");
+    let valid = pos("<tr class=\"valid\">");
+    assert!(unknown < invalid && invalid < valid, "newest first");
+    assert!(index.contains("href=\"set/20261121T120000Z/report.html\""));
+    assert!(index.contains("3 runs, newest first."));
+}
+
+#[test]
+fn bad_folders_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = faultline(&["report", tmp.path().join("nope").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a run folder"));
+
+    let dir = tmp.path().join("bad");
+    write_run(
+        &dir,
+        &test_spec("bad", 1),
+        Some(&valid_results(1)),
+        &valid_history(),
+    );
+    let mut history = read(&dir, "history.jsonl");
+    history.push_str("{\"index\":14,\"time\":1,\"process\":0,\"type\":\"bogus\",\"f\":\"read\"}\n");
+    std::fs::write(dir.join("history.jsonl"), history).unwrap();
+    let out = faultline(&["report", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("history.jsonl:15"),
+        "names file and line: {err}"
+    );
+}
+
+#[test]
+fn truncated_last_line_is_dropped_and_noted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cut");
+    write_run(
+        &dir,
+        &test_spec("cut", 1),
+        Some(&valid_results(1)),
+        &valid_history(),
+    );
+    let mut history = read(&dir, "history.jsonl");
+    history.push_str("{\"index\":14,\"time\":17000000,\"proc");
+    std::fs::write(dir.join("history.jsonl"), history).unwrap();
+    let (html, _) = render(&dir);
+    assert!(html.contains("was truncated"));
+}
