@@ -235,8 +235,7 @@ impl Client {
                 return Completion::Fail(format!("not applied before the deadline: {last_reason}"));
             }
             let attempt =
-                tokio::time::timeout(deadline - now, self.attempt(target, op, header))
-                    .await;
+                tokio::time::timeout(deadline - now, self.attempt(target, op, header)).await;
             match attempt {
                 Err(_) if is_read => return Completion::Fail("timeout".into()),
                 Err(_) => return Completion::Info("timeout".into()),

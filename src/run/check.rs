@@ -9,27 +9,35 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use workloads::check::{check_history, CheckOptions};
 use workloads::history::{read_jsonl_lenient, Op, OpType, Process};
+use workloads::model::ModelKind;
 
 use super::config::WorkloadName;
 use super::results::{CheckerResult, Verdict};
 
-/// Reads the history and runs every checker of `workload`.
-pub fn check_run(history: &Path, workload: WorkloadName) -> Vec<CheckerResult> {
+/// Reads the history and runs every checker of `workload`. Returns the per-checker
+/// results and the workload checker's whole report (for `results.json`).
+pub fn check_run(
+    history: &Path,
+    workload: WorkloadName,
+) -> (Vec<CheckerResult>, Option<serde_json::Value>) {
     let ops = match read_jsonl_lenient(history) {
         Ok((ops, _)) => ops,
         Err(e) => {
-            return vec![CheckerResult {
+            let result = CheckerResult {
                 name: "history".into(),
                 verdict: Verdict::Unknown,
                 report: serde_json::json!({ "error": e.to_string() }),
                 summary: format!("cannot read the history: {e}"),
-            }]
+            };
+            return (vec![result], None);
         }
     };
     let mut out = vec![well_formed(&ops)];
-    out.extend(workload_checkers(&ops, workload));
-    out
+    let (checkers, report) = workload_checkers(&ops, workload);
+    out.extend(checkers);
+    (out, report)
 }
 
 /// The recording self-check (see the module docs).
@@ -91,7 +99,69 @@ fn well_formed(ops: &[Op]) -> CheckerResult {
     }
 }
 
-/// The workload's checkers.
-fn workload_checkers(_ops: &[Op], _workload: WorkloadName) -> Vec<CheckerResult> {
-    Vec::new()
+/// The workload's checkers: linearizability against the workload's model, plus lost
+/// writes for sets. Returns the per-checker results and the whole report.
+fn workload_checkers(
+    ops: &[Op],
+    workload: WorkloadName,
+) -> (Vec<CheckerResult>, Option<serde_json::Value>) {
+    let model = match workload {
+        WorkloadName::Register => ModelKind::CasRegister,
+        WorkloadName::Set => ModelKind::Set,
+    };
+    let opts = CheckOptions {
+        model: Some(model),
+        ..CheckOptions::default()
+    };
+    let report = match check_history(ops, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            let result = CheckerResult {
+                name: "linearizable".into(),
+                verdict: Verdict::Unknown,
+                report: serde_json::json!({ "error": e.to_string() }),
+                summary: format!("cannot interpret the history: {e}"),
+            };
+            return (vec![result], None);
+        }
+    };
+    let lin = &report.checkers.linearizable;
+    let mut out = vec![CheckerResult {
+        name: "linearizable".into(),
+        verdict: verdict(lin.verdict),
+        report: serde_json::to_value(lin).unwrap_or_default(),
+        summary: format!(
+            "{} keys checked, {} invalid, {} unknown ({} model, {} ms){}",
+            lin.keys_checked,
+            lin.invalid_keys.len(),
+            lin.unknown_keys.len(),
+            report.model.as_str(),
+            report.stats.elapsed_ms,
+            lin.counterexamples
+                .first()
+                .map(|c| format!(": {}", c.summary))
+                .unwrap_or_default()
+        ),
+    }];
+    if let Some(lost) = &report.checkers.lost_writes {
+        out.push(CheckerResult {
+            name: "lost-writes".into(),
+            verdict: verdict(lost.verdict),
+            report: serde_json::to_value(lost).unwrap_or_default(),
+            summary: format!(
+                "{} acknowledged adds, {} lost, {} stale, {} never read",
+                lost.acknowledged, lost.lost_count, lost.stale_count, lost.never_read_count
+            ),
+        });
+    }
+    (out, serde_json::to_value(&report).ok())
+}
+
+/// The checker's verdict in the controller's terms.
+fn verdict(v: workloads::check::Verdict) -> Verdict {
+    match v {
+        workloads::check::Verdict::Valid => Verdict::Valid,
+        workloads::check::Verdict::Invalid => Verdict::Invalid,
+        workloads::check::Verdict::Unknown => Verdict::Unknown,
+    }
 }

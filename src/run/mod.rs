@@ -225,11 +225,12 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
 
     // Check.
     phases.begin("check", &progress_state);
-    let checks = if setup_ok {
+    let (checks, check_report) = if setup_ok {
         check::check_run(&run.file(HISTORY_FILE), config.workload)
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
+    results.check = check_report;
     phases.end();
 
     results.interrupted = interrupt.is_set();
@@ -374,6 +375,13 @@ fn main_phases(
             phases.begin("final-reads", progress);
             let keys: Vec<String> = (0..keys_touched).map(|k| generator.key_name(k)).collect();
             let first = last_process + 1;
+            let converge = Duration::from_secs_f64(config.recovery_s.max(10.0));
+            if !runtime.block_on(workers::wait_converged(&cluster, converge)) {
+                eprintln!(
+                    "faultline: the nodes did not converge within {:.0} s; reading anyway",
+                    converge.as_secs_f64()
+                );
+            }
             runtime.block_on(workers::final_reads(
                 cluster,
                 recorder.clone(),
@@ -442,7 +450,8 @@ fn sleep_unless(d: Duration, interrupt: &Interrupt) {
     }
 }
 
-/// SIGINT and SIGTERM set the flag and tell the workers to abort.
+/// SIGINT and SIGTERM set the flag and tell the workers to abort; a second signal exits
+/// at once (the cleanup journal still lists everything for `faultline cleanup`).
 fn install_signal_handlers(
     runtime: &tokio::runtime::Runtime,
     flag: Arc<AtomicBool>,
@@ -458,9 +467,20 @@ fn install_signal_handlers(
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        eprintln!("\nfaultline: {name} received: stopping, healing and tearing down");
+        eprintln!(
+            "\nfaultline: {name} received: stopping, healing and tearing down \
+             (send it again to exit at once)"
+        );
         flag.store(true, Ordering::Relaxed);
         let _ = tx.send(Signal::Abort);
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!(
+            "faultline: exiting without teardown; run `faultline cleanup` to remove what is left"
+        );
+        std::process::exit(EXIT_HARNESS.into());
     });
     Ok(())
 }

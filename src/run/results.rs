@@ -5,8 +5,11 @@
 //!   (RFC 3339), `duration_s`, `config` (the resolved [`TestConfig`], as in test.json);
 //! - `verdict`: `valid | invalid | unknown` over all checkers; never `valid` when the run
 //!   was `interrupted` or `harness_errors` is not empty;
-//! - `checkers`: one entry per checker: `name`, `verdict`, `report` (the checker's own
-//!   report, verbatim);
+//! - `checkers`: one entry per checker: `name` (`history`: the controller's own
+//!   well-formedness check of the recording; `linearizable`; `lost-writes` for sets),
+//!   `verdict`, `report` (that checker's part of the check report, verbatim);
+//! - `check`: the whole `CheckReport` of the workload checker (verdict, model, stats,
+//!   checkers), or null when the history was never checked;
 //! - `ops`: `total` and `by_f` counts (`invoke`, `ok`, `fail`, `info`) of client ops,
 //!   `history_lines` (client and nemesis lines in history.jsonl), `processes` (highest
 //!   client process id + 1);
@@ -148,6 +151,9 @@ pub struct Results {
     pub harness_errors: Vec<String>,
     /// Per-checker results.
     pub checkers: Vec<CheckerResult>,
+    /// The workload checker's whole report (`CheckReport`: verdict, model, stats,
+    /// checkers with counterexamples), as `faultline check` would print it.
+    pub check: Option<serde_json::Value>,
     /// Op counts.
     pub ops: OpStats,
     /// Latency quantiles per function (ms).
@@ -189,6 +195,7 @@ impl Results {
             interrupted: false,
             harness_errors: Vec::new(),
             checkers: Vec::new(),
+            check: None,
             ops: OpStats::default(),
             latency_ms: BTreeMap::new(),
             throughput: Throughput::default(),

@@ -125,6 +125,28 @@ async fn wait_for(signal: &mut watch::Receiver<Signal>, target: Signal) {
     }
 }
 
+/// Waits until every node answers Status and has applied everything the most advanced
+/// node committed (so final reads see the converged state), or until `timeout`.
+/// Returns whether the nodes converged.
+pub async fn wait_converged(cluster: &Cluster, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let mut applied = Vec::with_capacity(cluster.len());
+        let mut commit = 0;
+        for node in 0..cluster.len() {
+            if let Ok(s) = cluster.status(node, Duration::from_millis(500)).await {
+                applied.push(s.applied_index);
+                commit = commit.max(s.commit_index);
+            }
+        }
+        if applied.len() == cluster.len() && applied.iter().all(|&a| a >= commit) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// Final reads of the set workload: every key in `keys` on every node, each node as
 /// its own fresh process (`first_process + node index`), serializable (the node's own
 /// state, which after recovery must hold every acknowledged element).
