@@ -44,7 +44,8 @@ fn valid_run_shows_valid_banner_and_figures() {
         );
     }
     assert!(!junit.contains("<failure"));
-    assert!(junit.contains("tests=\"2\" failures=\"0\" errors=\"0\""));
+    assert!(junit.contains("tests=\"1\" failures=\"0\" errors=\"0\""));
+    assert!(junit.contains("name=\"linearizable\""));
 
     // The figures were added to results.json, computed from the history.
     let results: Json = serde_json::from_str(&read(&dir, "results.json")).unwrap();
@@ -67,9 +68,10 @@ fn valid_run_shows_valid_banner_and_figures() {
 }
 
 #[test]
-fn invalid_run_shows_counterexample_lost_writes_and_junit_failure() {
+fn invalid_run_shows_counterexample_and_junit_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("reg/20261121T110000Z");
+    // The stale read of k1, checked by the real checker.
     write_run(
         &dir,
         &test_spec("reg", 9),
@@ -78,22 +80,54 @@ fn invalid_run_shows_counterexample_lost_writes_and_junit_failure() {
     );
     let (html, junit) = render(&dir);
     assert!(html.contains("class=\"banner invalid\"><div class=\"big\">INVALID</div>"));
-    assert!(html.contains("Invalid: linearizable, lost-writes found a violation."));
+    assert!(html.contains("Invalid: linearizable found a violation."));
     assert!(html.contains("<section id=\"counterexample\"><h2>Counterexample (linearizable)</h2>"));
-    assert!(html.contains("a stale read"));
-    assert!(html.contains("Operations on key <code>k1</code> around the failure"));
-    // Only k1's lines are listed (k2's read is not), the stale read is marked.
-    let cx = &html[html.find("id=\"counterexample\"").unwrap()..html.find("id=\"lost\"").unwrap()];
+    let cx = &html[html.find("id=\"counterexample\"").unwrap()
+        ..html.find("id=\"timeline-section\"").unwrap()];
+    // The checker's one-line summary, and the account in plain words.
+    assert!(cx.contains("<p class=\"explain\"><b>"));
+    assert!(cx.contains("p0 read → 1"));
+    assert!(cx.contains("The longest linearizable prefix of key k1&#39;s history holds 2 operations; after it the key can be in state 2."));
+    // The key's history lines around the failure: only k1 (k2's read is left out),
+    // the failing completion (index 7) in red.
+    assert!(cx.contains("Operations on key <code>k1</code> around the failure"));
     assert!(!cx.contains("<td>k2</td>"));
     assert!(cx.contains("<tr class=\"fail-row\"><td>7</td>"));
+    assert!(cx.contains("The failing operation and the operations concurrent with it"));
     assert!(cx.contains("Longest linearizable prefix"));
+    assert!(cx.contains("It holds 2 operations"));
+    assert!(cx.contains("p1 write 2"));
     assert!(cx.contains("States the prefix reaches"));
-    assert!(html.contains("<section id=\"lost\"><h2>Lost writes (lost-writes)</h2>"));
     // The timeline outlines the counterexample's operations.
     assert!(html.contains("class=\"focus\""));
-    assert!(junit.contains("failures=\"2\""));
-    assert!(junit.contains("<failure message=\"process 0 read 1 from k1"));
-    assert!(junit.contains("<failure message=\"1 acknowledged write was lost\" type=\"invalid\">"));
+    assert!(junit.contains("tests=\"1\" failures=\"1\""));
+    assert!(junit.contains("<failure message=\"key k1: lost write: p0 read → 1"));
+}
+
+#[test]
+fn lost_write_run_lists_the_lost_elements() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set/20261121T110000Z");
+    let ops = lost_add_history();
+    let results = checked_results(&ops, workloads::model::ModelKind::Set, 4);
+    write_run(&dir, &test_spec("set", 4), Some(&results), &ops);
+    let (html, junit) = render(&dir);
+    assert!(html.contains("class=\"banner invalid\""));
+    assert!(html.contains("<section id=\"lost\"><h2>Lost writes (lost-writes)</h2>"));
+    let lost =
+        &html[html.find("id=\"lost\"").unwrap()..html.find("id=\"timeline-section\"").unwrap()];
+    assert!(lost.contains("1 of 2 acknowledged writes were lost"));
+    assert!(lost.contains("<h3>lost (1)</h3>"));
+    assert!(lost.contains("<th>element</th>"));
+    let row = lost
+        .split("<tr>")
+        .find(|r| r.contains("<td>lost</td>"))
+        .expect("a row for the lost element");
+    assert!(
+        row.contains("<td>s1</td>") && row.contains("<td>2</td>"),
+        "{row}"
+    );
+    assert!(junit.contains("<failure message=\"1 of 2 acknowledged writes lost, 0 read stale, 0 never read\" type=\"invalid\">"));
 }
 
 #[test]
@@ -110,8 +144,9 @@ fn unknown_run_says_it_proves_nothing_and_errors_in_junit() {
     assert!(html.contains("class=\"banner unknown\"><div class=\"big\">UNKNOWN</div>"));
     assert!(html.contains("this run proves nothing"));
     assert!(html.contains("node n3 did not stop within 5 s"));
-    assert!(junit
-        .contains("<error message=\"search budget of 1 s exhausted on key k1\" type=\"unknown\">"));
+    assert!(junit.contains(
+        "<error message=\"undecided (time limit): 1 keys could not be checked\" type=\"unknown\">"
+    ));
     assert!(junit.contains("name=\"harness\""));
     assert!(junit.contains("errors=\"2\""));
 }

@@ -67,7 +67,7 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
         .enumerate()
         .filter_map(|(i, p)| {
             p.latency()
-                .map(|l| (i, ns_to_secs(p.start), (l as f64 / 1e6).max(0.01)))
+                .map(|l| (i, ns_to_secs(p.start), (l as f64 / 1e6).max(0.001)))
         })
         .collect();
     let y_max = completed
@@ -75,7 +75,12 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
         .map(|c| c.2)
         .fold(1.0f64, f64::max)
         .mul_add(1.5, 0.0);
-    let y_min = 0.01f64;
+    let y_min = completed
+        .iter()
+        .map(|c| c.2)
+        .fold(f64::INFINITY, f64::min)
+        .mul_add(0.7, 0.0)
+        .clamp(0.001, 1.0);
 
     // Functions in order of first appearance decide marker shapes.
     let mut fs: Vec<&str> = Vec::new();

@@ -53,28 +53,37 @@ pub struct Page<'a> {
     pub throughput: String,
 }
 
-/// The counterexample of the first invalid checker that has one.
-pub fn counterexample(checkers: &[CheckerResult]) -> Option<(&CheckerResult, &Json)> {
+/// The counterexamples of the first invalid checker that has any: its
+/// `counterexamples` list (the checker's shape) or its single `counterexample`.
+pub fn counterexamples(checkers: &[CheckerResult]) -> Option<(&CheckerResult, Vec<&Json>)> {
     checkers
         .iter()
         .filter(|c| c.verdict == Verdict::Invalid)
         .find_map(|c| {
-            c.detail
-                .get("counterexample")
-                .filter(|x| !x.is_null())
-                .map(|x| (c, x))
+            let list: Vec<&Json> = match (
+                c.detail.get("counterexamples"),
+                c.detail.get("counterexample"),
+            ) {
+                (Some(Json::Array(items)), _) if !items.is_empty() => items.iter().collect(),
+                (_, Some(x)) if !x.is_null() => vec![x],
+                _ => return None,
+            };
+            Some((c, list))
         })
 }
 
-/// The history index of the failing operation of a counterexample.
+/// The history index of the failing operation of a counterexample: its completion
+/// when it has one, else its invocation.
 fn failing_index(cx: &Json) -> Option<u64> {
+    let fields = ["complete_index", "index", "invoke_index"];
     for k in ["op", "failing_op", "failed_op", "operation", "failure"] {
-        if let Some(i) = cx
-            .get(k)
-            .and_then(|o| o.get("index"))
-            .and_then(Json::as_u64)
-        {
-            return Some(i);
+        if let Some(op) = cx.get(k) {
+            if let Some(i) = fields
+                .iter()
+                .find_map(|f| op.get(*f).and_then(Json::as_u64))
+            {
+                return Some(i);
+            }
         }
     }
     ["index", "op_index", "failing_index"]
@@ -82,7 +91,8 @@ fn failing_index(cx: &Json) -> Option<u64> {
         .find_map(|k| cx.get(*k).and_then(Json::as_u64))
 }
 
-/// Every `index` number inside a JSON value (the operations a counterexample names).
+/// Every history index inside a JSON value (`index`, `invoke_index`,
+/// `complete_index`): the operations a counterexample names.
 fn indices(v: &Json, out: &mut BTreeSet<u64>) {
     if out.len() > 10_000 {
         return;
@@ -91,7 +101,7 @@ fn indices(v: &Json, out: &mut BTreeSet<u64>) {
         Json::Object(map) => {
             for (k, x) in map {
                 match (k.as_str(), x.as_u64()) {
-                    ("index", Some(i)) => {
+                    ("index" | "invoke_index" | "complete_index", Some(i)) => {
                         out.insert(i);
                     }
                     _ => indices(x, out),
@@ -112,7 +122,8 @@ fn position(ops: &[Op], index: u64) -> Option<usize> {
 /// Where the timeline should look: the counterexample's operations and failure time.
 pub fn focus(ops: &[Op], checkers: &[CheckerResult]) -> Focus {
     let mut f = Focus::default();
-    if let Some((_, cx)) = counterexample(checkers) {
+    if let Some((_, list)) = counterexamples(checkers) {
+        let cx = list[0];
         indices(cx, &mut f.indices);
         let fail = failing_index(cx).or_else(|| f.indices.last().copied());
         f.time = fail.and_then(|i| position(ops, i)).map(|p| ops[p].time);
@@ -135,10 +146,32 @@ fn short(v: &Json) -> String {
     }
 }
 
+/// Columns that come first in JSON tables, when present.
+const COLUMN_ORDER: [&str; 8] = [
+    "key",
+    "element",
+    "outcome",
+    "process",
+    "description",
+    "invoke_index",
+    "complete_index",
+    "index",
+];
+
 /// A table of JSON items: objects become rows with the union of their keys as columns.
 fn json_table(items: &[Json]) -> String {
     let mut out = String::new();
+    // Identifying columns first, in a fixed order; the rest as they come.
     let mut cols: Vec<&str> = Vec::new();
+    for preferred in COLUMN_ORDER {
+        if items
+            .iter()
+            .take(MAX_ROWS)
+            .any(|i| i.get(preferred).is_some())
+        {
+            cols.push(preferred);
+        }
+    }
     for item in items.iter().take(MAX_ROWS) {
         if let Json::Object(map) = item {
             for k in map.keys() {
@@ -216,22 +249,86 @@ fn first<'a>(v: &'a Json, keys: &[&str]) -> Option<&'a Json> {
     keys.iter().find_map(|k| v.get(*k).filter(|x| !x.is_null()))
 }
 
+/// The plain-words account of a counterexample, built from its fields.
+fn plain_words(cx: &Json) -> Option<String> {
+    let key = cx.get("key").map(short)?;
+    let op = ["op", "failing_op", "operation"]
+        .iter()
+        .find_map(|k| cx.get(*k))
+        .and_then(|o| o.get("description").and_then(Json::as_str));
+    let mut words = String::new();
+    if let Some(n) = cx.get("prefix_len").and_then(Json::as_u64) {
+        let _ = write!(
+            words,
+            "The longest linearizable prefix of key {key}'s history holds {n} operations"
+        );
+        match cx.get("states").and_then(Json::as_array) {
+            Some(states) if !states.is_empty() => {
+                let states: Vec<String> = states.iter().take(8).map(short).collect();
+                let _ = write!(
+                    words,
+                    "; after it the key can be in state {}",
+                    states.join(" or ")
+                );
+            }
+            _ => {}
+        }
+        words.push_str(". ");
+    }
+    if let Some(op) = op {
+        let _ = write!(
+            words,
+            "The operation {op} cannot take effect in any of those states, and no other order of the concurrent operations lets it: no single copy of the data could have produced these results."
+        );
+    }
+    (!words.is_empty()).then_some(words)
+}
+
 /// The counterexample section.
 fn counterexample_section(out: &mut String, run: &Run, checkers: &[CheckerResult]) {
-    let Some((checker, cx)) = counterexample(checkers) else {
+    let Some((checker, list)) = counterexamples(checkers) else {
         return;
     };
+    let cx = list[0];
     let _ = write!(
         out,
         "<section id=\"counterexample\"><h2>Counterexample ({})</h2>",
         text(&checker.name)
     );
-    let words = first(cx, &["explanation", "message", "description"])
+    if list.len() > 1 {
+        let _ = write!(
+            out,
+            "<p>{} counterexamples; the first is shown in full. The others:</p><ul>",
+            list.len()
+        );
+        for other in &list[1..] {
+            let _ = write!(
+                out,
+                "<li>key <code>{}</code>: {}</li>",
+                text(&other.get("key").map(short).unwrap_or_default()),
+                text(
+                    &first(other, &["summary", "explanation"])
+                        .map(short)
+                        .unwrap_or_default()
+                )
+            );
+        }
+        out.push_str("</ul>");
+    }
+    let words = first(cx, &["explanation", "summary", "message", "description"])
         .and_then(Json::as_str)
         .map(str::to_string)
         .or_else(|| checker.explanation.clone());
+    let anomaly = cx
+        .get("anomaly")
+        .and_then(Json::as_str)
+        .map(|a| format!("<b>{}</b>: ", text(&a.replace('-', " "))))
+        .unwrap_or_default();
     if let Some(words) = words {
-        let _ = write!(out, "<p class=\"explain\">{}</p>", text(&words));
+        let _ = write!(out, "<p class=\"explain\">{anomaly}{}</p>", text(&words));
+    }
+    if let Some(plain) = plain_words(cx) {
+        let _ = write!(out, "<p>{}</p>", text(&plain));
     }
     let key = first(cx, &["key"]).map(short);
     let fail = failing_index(cx);
@@ -257,11 +354,30 @@ fn counterexample_section(out: &mut String, run: &Run, checkers: &[CheckerResult
         );
         out.push_str(&ops_table(&on_key[lo..hi], &mark, fail));
     }
-    if let Some(prefix) = first(cx, &["prefix", "longest_prefix", "linearizable_prefix"]) {
+    if let Some(Json::Array(window)) = cx
+        .get("window")
+        .filter(|w| w.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        out.push_str("<h3>The failing operation and the operations concurrent with it</h3>");
+        out.push_str(&json_table(window));
+    }
+    if let Some(prefix) = first(
+        cx,
+        &[
+            "prefix_tail",
+            "prefix",
+            "longest_prefix",
+            "linearizable_prefix",
+        ],
+    ) {
         out.push_str("<h3>Longest linearizable prefix</h3>");
         out.push_str(
-            "<p class=\"hint\">The longest sequence of operations that a single copy of the data could have performed in this order; the next operation cannot follow it from any reachable state.</p>",
+            "<p class=\"hint\">The longest sequence of operations that a single copy of the data could have performed in this order; the next operation cannot follow it from any reachable state.",
         );
+        if let Some(n) = cx.get("prefix_len").and_then(Json::as_u64) {
+            let _ = write!(out, " It holds {n} operations; its last ones, in order:");
+        }
+        out.push_str("</p>");
         match prefix {
             Json::Array(items) if items.is_empty() => {
                 out.push_str("<p>The prefix is empty: the history goes wrong from its first operation on this key.</p>");
@@ -293,7 +409,7 @@ fn counterexample_section(out: &mut String, run: &Run, checkers: &[CheckerResult
     let _ = write!(
         out,
         "<details><summary>Everything the checker recorded</summary><pre>{}</pre></details></section>",
-        text(&pretty(cx))
+        text(&pretty(&checker.detail))
     );
 }
 
@@ -308,6 +424,30 @@ fn pretty(v: &Json) -> String {
     }
 }
 
+/// The element lists a lost-write checker reports, with what each means.
+const ELEMENT_LISTS: [(&str, &str); 5] = [
+    (
+        "lost",
+        "Lost: acknowledged, then missing from the final reads.",
+    ),
+    (
+        "stale",
+        "Stale: missing from some read after it was known, present again later.",
+    ),
+    (
+        "unexpected",
+        "Unexpected: read although no add of it succeeded or was pending.",
+    ),
+    (
+        "duplicated",
+        "Duplicated: appears more than once in one read.",
+    ),
+    (
+        "never_read",
+        "Never read: no read happened after it was known.",
+    ),
+];
+
 /// The lost-write tables of the checkers that report lost writes.
 fn lost_section(out: &mut String, checkers: &[CheckerResult]) {
     for c in checkers {
@@ -320,15 +460,37 @@ fn lost_section(out: &mut String, checkers: &[CheckerResult]) {
             "<section id=\"lost\"><h2>Lost writes ({})</h2>",
             text(&c.name)
         );
-        if lost.is_empty() {
-            out.push_str("<p>No acknowledged write was lost.</p>");
-        } else {
+        let count = |k: &str| c.detail.get(k).and_then(Json::as_u64);
+        match (count("acknowledged"), count("lost_count")) {
+            (Some(ack), Some(n)) => {
+                let _ = write!(
+                    out,
+                    "<p class=\"explain\">{n} of {ack} acknowledged writes were lost: the database confirmed them, then they were missing from the final reads.</p>"
+                );
+            }
+            _ if lost.is_empty() => out.push_str("<p>No acknowledged write was lost.</p>"),
+            _ => {
+                let _ = write!(
+                    out,
+                    "<p class=\"explain\">{} acknowledged writes are missing from the final reads: the database confirmed them, then lost them.</p>",
+                    lost.len()
+                );
+            }
+        }
+        for (field, meaning) in ELEMENT_LISTS {
+            let Some(Json::Array(items)) = c.detail.get(field) else {
+                continue;
+            };
+            if items.is_empty() {
+                continue;
+            }
             let _ = write!(
                 out,
-                "<p class=\"explain\">{} acknowledged writes are missing from the final reads: the database confirmed them, then lost them.</p>",
-                lost.len()
+                "<h3>{} ({})</h3><p class=\"hint\">{meaning}</p>",
+                text(field),
+                items.len()
             );
-            out.push_str(&json_table(lost));
+            out.push_str(&json_table(items));
         }
         out.push_str("</section>");
     }

@@ -254,7 +254,8 @@ pub fn checkers_of(results: &Json) -> Vec<CheckerResult> {
                             .map(move |k| x.get(*k))
                     })
                     .find_map(|e| e.and_then(|e| e.as_str()))
-                    .map(str::to_string),
+                    .map(str::to_string)
+                    .or_else(|| derived_explanation(detail)),
                 detail: detail.clone(),
             }
         })
@@ -280,4 +281,42 @@ pub fn verdict_of(results: &Json) -> Verdict {
                 Verdict::Valid
             }
         })
+}
+
+/// An explanation built from a checker report's fields when it has none in words: the
+/// first counterexample's summary, the lost-write counts, or why it is undecided.
+fn derived_explanation(detail: &Json) -> Option<String> {
+    if let Some(summary) = detail
+        .get("counterexamples")
+        .and_then(|c| c.get(0))
+        .and_then(|c| c.get("summary"))
+        .and_then(Json::as_str)
+    {
+        let key = detail
+            .get("counterexamples")
+            .and_then(|c| c.get(0))
+            .and_then(|c| c.get("key"))
+            .and_then(Json::as_str);
+        return Some(match key {
+            Some(k) => format!("key {k}: {summary}"),
+            None => summary.to_string(),
+        });
+    }
+    let count = |k: &str| detail.get(k).and_then(Json::as_u64);
+    if let (Some(ack), Some(lost)) = (count("acknowledged"), count("lost_count")) {
+        return Some(format!(
+            "{lost} of {ack} acknowledged writes lost, {} read stale, {} never read",
+            count("stale_count").unwrap_or(0),
+            count("never_read_count").unwrap_or(0)
+        ));
+    }
+    let reason = detail.get("unknown_reason").and_then(Json::as_str)?;
+    let keys = detail
+        .get("unknown_keys")
+        .and_then(Json::as_array)
+        .map_or(0, Vec::len);
+    Some(format!(
+        "undecided ({}): {keys} keys could not be checked",
+        reason.replace('-', " ")
+    ))
 }

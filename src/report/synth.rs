@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::json;
+use serde_json::{json, Value as Json};
 use workloads::history::{HistoryWriter, Op, OpType, Process, Value};
 
 /// What to generate.
@@ -36,6 +36,8 @@ struct Flight {
     key: String,
     /// Its invocation value.
     value: Value,
+    /// History index of its invocation.
+    invoke_index: u64,
     /// Completion time, ns.
     done: u64,
 }
@@ -149,6 +151,7 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
                     f,
                     key,
                     value,
+                    invoke_index: index - 1,
                     done: t + latency,
                 });
             }
@@ -187,15 +190,36 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
                             && index as usize >= stale_at =>
                     {
                         let stale = current.map_or(9, |v| v + 7);
+                        let p = process[wi];
+                        let describe = |i: &u64| {
+                            json!({
+                                "process": p, "description": format!("ok #{i}"),
+                                "invoke_index": i, "complete_index": i, "indeterminate": false,
+                            })
+                        };
+                        let tail: Vec<Json> = last_ok
+                            .get(&op.key)
+                            .map(|v| v.iter().map(describe).collect())
+                            .unwrap_or_default();
+                        let state = current.map_or("nil".to_string(), |v| v.to_string());
                         counterexample = Some(json!({
                             "key": op.key,
-                            "op": {"index": index},
-                            "explanation": format!(
-                                "process {} read {} from {} at index {}, but the last value written to {} was {}: no order of the concurrent operations explains that read (a stale read)",
-                                process[wi], stale, op.key, index, op.key,
-                                current.map_or("nothing".to_string(), |v| v.to_string())),
-                            "prefix": last_ok.get(&op.key).cloned().unwrap_or_default(),
-                            "states": [{"value": current}],
+                            "anomaly": "stale-read",
+                            "summary": format!(
+                                "p{p} read {stale}, but {} held {state} when the read began",
+                                op.key
+                            ),
+                            "op": {
+                                "process": p,
+                                "description": format!("p{p} read → {stale}"),
+                                "invoke_index": op.invoke_index,
+                                "complete_index": index,
+                                "indeterminate": false,
+                            },
+                            "window": [],
+                            "prefix_len": tail.len(),
+                            "prefix_tail": tail,
+                            "states": [state],
                         }));
                         (ty, Value::Int(stale), error)
                     }
@@ -231,26 +255,48 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
     }
     w.flush()?;
 
+    // test.json as the controller writes it: the resolved configuration under `config`.
     let test = json!({
-        "name": "synthetic-register",
-        "seed": spec.seed,
-        "workload": "register",
-        "concurrency": c,
-        "nemesis": "kill",
-        "ops": spec.ops,
+        "schema_version": 1,
+        "started_at": "2026-01-01T00:00:00.000Z",
+        "command_line": ["faultline", "bench-report", "--ops", spec.ops.to_string(),
+                         "--seed", spec.seed.to_string()],
+        "config": {
+            "test_name": "synthetic-register",
+            "seed": spec.seed,
+            "workload": "register",
+            "concurrency": c,
+            "nemesis": ["kill"],
+            "nodes": 3,
+        },
     });
-    let checkers = match &counterexample {
-        Some(cx) => json!({
-            "linearizable": {"verdict": "invalid", "explanation": cx["explanation"], "counterexample": cx},
-        }),
-        None => json!({"linearizable": {"verdict": "valid"}}),
+    // results.json as the controller writes it: one {name, verdict, report} per
+    // checker, the report in the checker's own shape.
+    let verdict = if counterexample.is_some() {
+        "invalid"
+    } else {
+        "valid"
     };
+    let invalid_keys: Vec<&Json> = counterexample.iter().map(|c| &c["key"]).collect();
     let results = json!({
         "schema_version": 1,
-        "test": test,
+        "test_name": "synthetic-register",
         "seed": spec.seed,
-        "verdict": if counterexample.is_some() { "invalid" } else { "valid" },
-        "checkers": checkers,
+        "workload": "register",
+        "verdict": verdict,
+        "checkers": [{
+            "name": "linearizable",
+            "verdict": verdict,
+            "report": {
+                "verdict": verdict,
+                "keys_checked": invoked / 2000 + 1,
+                "keys_valid": invoked / 2000 + 1 - invalid_keys.len(),
+                "invalid_keys": invalid_keys,
+                "unknown_keys": [],
+                "unknown_reason": null,
+                "counterexamples": counterexample.iter().collect::<Vec<_>>(),
+            },
+        }],
         "harness_errors": [],
     });
     for (name, value) in [("test.json", &test), ("results.json", &results)] {

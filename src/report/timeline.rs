@@ -118,18 +118,6 @@ pub fn render(
         out,
         r#"<g clip-path="url(#tl-clip)"><g id="tl-zoom" transform="translate({LEFT} 0)">"#
     );
-    for &(s, e) in windows {
-        if e < t0 || s > t1 {
-            continue;
-        }
-        let _ = write!(
-            out,
-            r##"<rect x="{:.2}" y="{TOP}" width="{:.2}" height="{:.1}" fill="#ff8c3c" fill-opacity="0.16"/>"##,
-            x(s),
-            (x(e) - x(s)).max(0.5),
-            height - TOP
-        );
-    }
     for a in &paired.actions {
         if a.end < t0 || a.start > t1 {
             continue;
@@ -212,6 +200,21 @@ pub fn render(
                 ""
             },
             attr(&detail)
+        );
+    }
+    // Fault windows: a solid strip above the lanes and a tint over them, on top of
+    // the bars so that dense lanes do not hide them.
+    for &(s, e) in windows {
+        if e < t0 || s > t1 {
+            continue;
+        }
+        let _ = write!(
+            out,
+            r##"<rect x="{x0:.2}" y="{:.1}" width="{w:.2}" height="4" fill="#ff8c3c"/><rect x="{x0:.2}" y="{TOP}" width="{w:.2}" height="{:.1}" fill="#ff8c3c" fill-opacity="0.18" pointer-events="none"/>"##,
+            TOP - 5.0,
+            height - TOP,
+            x0 = x(s),
+            w = (x(e) - x(s)).max(0.5),
         );
     }
     out.push_str("</g></g></svg></div>");
