@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{read_counter, TestCluster};
+use common::{eventually, read_counter, TestCluster};
 use nemesis::{
     process, ClusterControl, FaultKind, HostMode, Nemesis, NemesisConfig, NemesisOp, OpType,
 };
@@ -19,12 +19,12 @@ fn paused_process_makes_no_progress_until_resumed() {
     let cluster = TestCluster::start(dir.path(), 1, HostMode::Loopback);
     let file = cluster.counter_file("n1");
     let pid = cluster.pid("n1").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(read_counter(&file) > 0, "the node runs");
+    assert!(eventually(|| read_counter(&file) > 0), "the node runs");
 
     process::send_signal(pid, Signal::SIGSTOP).unwrap();
+    assert!(eventually(|| process::proc_stat(pid).unwrap().state == 'T'));
+    // Let a write that was in flight settle before taking the reference value.
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(process::proc_stat(pid).unwrap().state, 'T');
     let frozen = read_counter(&file);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -34,8 +34,10 @@ fn paused_process_makes_no_progress_until_resumed() {
     );
 
     process::send_signal(pid, Signal::SIGCONT).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(read_counter(&file) > frozen, "it resumes after SIGCONT");
+    assert!(
+        eventually(|| read_counter(&file) > frozen),
+        "it resumes after SIGCONT"
+    );
     cluster.kill_all();
     assert!(cluster.network.teardown().unwrap().is_clean());
 }
@@ -56,8 +58,10 @@ fn killed_process_is_gone_and_restarts() {
     assert_ne!(new, old);
     let file = cluster.counter_file("n1");
     std::fs::remove_file(&file).ok();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(read_counter(&file) > 0, "the restarted node runs");
+    assert!(
+        eventually(|| read_counter(&file) > 0),
+        "the restarted node runs"
+    );
     cluster.kill_all();
     let report = cluster.network.teardown().unwrap();
     assert!(report.is_clean() && report.removed.is_empty(), "{report:?}");
@@ -182,10 +186,7 @@ fn pausing_a_killed_but_unreaped_node_is_skipped() {
     let cluster = TestCluster::start(dir.path(), 1, HostMode::Loopback);
     let pid = cluster.pid("n1").unwrap();
     process::send_signal(pid, Signal::SIGKILL).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while process::is_running(pid) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(eventually(|| !process::is_running(pid)));
     assert_eq!(
         process::proc_stat(pid).unwrap().state,
         'Z',

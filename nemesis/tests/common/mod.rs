@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use nemesis::{ClusterControl, Host, HostMode, Journal, Network, NodeProcess, JOURNAL_FILE};
 
@@ -59,6 +60,8 @@ pub struct TestCluster {
     pub restarts: AtomicUsize,
     /// The node `leader()` reports.
     pub leader: Option<String>,
+    /// Set by [`TestCluster::simulate_crash`]: dropping leaves everything behind.
+    crashed: AtomicBool,
 }
 
 impl TestCluster {
@@ -73,6 +76,7 @@ impl TestCluster {
             procs: Mutex::new(BTreeMap::new()),
             restarts: AtomicUsize::new(0),
             leader: Some("n1".into()),
+            crashed: AtomicBool::new(false),
         };
         for name in &names {
             let p = cluster.spawn(name);
@@ -96,11 +100,43 @@ impl TestCluster {
         .expect("spawn")
     }
 
+    /// Makes the next drop behave like a controller killed with SIGKILL: nothing is
+    /// healed, killed or removed (the journal lock is still released).
+    pub fn simulate_crash(&self) {
+        self.crashed.store(true, Ordering::SeqCst);
+    }
+
     /// Kills every node process.
     pub fn kill_all(&self) {
         for p in self.procs.lock().unwrap().values_mut() {
             p.kill().expect("kill");
         }
+    }
+}
+
+impl Drop for TestCluster {
+    /// A failing test still removes what it started.
+    fn drop(&mut self) {
+        if !self.crashed.load(Ordering::SeqCst) {
+            for p in self.procs.get_mut().unwrap().values_mut() {
+                let _ = p.kill();
+            }
+            let _ = self.network.teardown();
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms for up to 5 s; true as soon as it holds.
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
