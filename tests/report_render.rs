@@ -85,7 +85,7 @@ fn invalid_run_shows_counterexample_and_junit_failure() {
     let cx = &html[html.find("id=\"counterexample\"").unwrap()
         ..html.find("id=\"timeline-section\"").unwrap()];
     // The checker's one-line summary, and the account in plain words.
-    assert!(cx.contains("<p class=\"explain\"><b>"));
+    assert!(cx.contains("<p class=\"explain\">lost write: p0 read → 1"));
     assert!(cx.contains("p0 read → 1"));
     assert!(cx.contains("The longest linearizable prefix of key k1&#39;s history holds 2 operations; after it the key can be in state 2."));
     // The key's history lines around the failure: only k1 (k2's read is left out),

@@ -127,15 +127,25 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
             }
         }
     }
-    let mut lines: [Vec<(f64, f64)>; 3] = Default::default();
+    // One line segment per run of consecutive non-empty buckets: a gap (nothing
+    // succeeded, e.g. while the cluster had no quorum) stays a gap.
+    let mut lines: [Vec<Vec<(f64, f64)>>; 3] = Default::default();
+    let mut previous: Option<usize> = None;
     for (b, lat) in buckets.iter_mut().enumerate() {
         if lat.is_empty() {
             continue;
         }
         lat.sort_unstable();
         let x = ns_to_secs(b as u64 * width + width / 2);
-        for (line, q) in lines.iter_mut().zip([0.5, 0.95, 0.99]) {
-            line.push((x, (quantile(lat, q) as f64 / 1e6).max(y_min)));
+        let fresh = previous.is_none_or(|p| p + 1 != b);
+        previous = Some(b);
+        for (segments, q) in lines.iter_mut().zip([0.5, 0.95, 0.99]) {
+            if fresh {
+                segments.push(Vec::new());
+            }
+            if let Some(seg) = segments.last_mut() {
+                seg.push((x, (quantile(lat, q) as f64 / 1e6).max(y_min)));
+            }
         }
     }
 
@@ -184,14 +194,17 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
             RGBColor(120, 60, 160),
             RGBColor(200, 30, 30),
         ];
-        for ((line, name), c) in lines.iter().zip(["p50", "p95", "p99"]).zip(line_colors) {
-            chart
-                .draw_series(LineSeries::new(line.iter().copied(), c.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
-                });
+        for ((segments, name), c) in lines.iter().zip(["p50", "p95", "p99"]).zip(line_colors) {
+            for (i, seg) in segments.iter().enumerate() {
+                let anno = chart
+                    .draw_series(LineSeries::new(seg.iter().copied(), c.stroke_width(2)))
+                    .map_err(plot_err)?;
+                if i == 0 {
+                    anno.label(name).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                    });
+                }
+            }
         }
         chart
             .configure_series_labels()

@@ -319,12 +319,15 @@ fn counterexample_section(out: &mut String, run: &Run, checkers: &[CheckerResult
         .and_then(Json::as_str)
         .map(str::to_string)
         .or_else(|| checker.explanation.clone());
-    let anomaly = cx
-        .get("anomaly")
-        .and_then(Json::as_str)
-        .map(|a| format!("<b>{}</b>: ", text(&a.replace('-', " "))))
-        .unwrap_or_default();
     if let Some(words) = words {
+        // The anomaly's name in bold, unless the words already start with it.
+        let anomaly = cx
+            .get("anomaly")
+            .and_then(Json::as_str)
+            .map(|a| a.replace('-', " "))
+            .filter(|a| !words.starts_with(a.as_str()))
+            .map(|a| format!("<b>{}</b>: ", text(&a)))
+            .unwrap_or_default();
         let _ = write!(out, "<p class=\"explain\">{anomaly}{}</p>", text(&words));
     }
     if let Some(plain) = plain_words(cx) {
@@ -672,7 +675,11 @@ pub fn render(p: &Page<'_>) -> String {
         p.figures.faults.len(),
         p.figures.throughput.duration_s,
     );
-    out.push_str("<nav><a href=\"#checkers\">checkers</a> <a href=\"#counterexample\">counterexample</a> <a href=\"#timeline-section\">timeline</a> <a href=\"#latency\">latency</a> <a href=\"#throughput\">throughput</a> <a href=\"#figures\">figures</a> <a href=\"#logs\">logs</a> <a href=\"history.jsonl\">history.jsonl</a> <a href=\"results.json\">results.json</a> <a href=\"junit.xml\">junit.xml</a></nav>");
+    out.push_str("<nav><a href=\"#checkers\">checkers</a> ");
+    if counterexamples(p.checkers).is_some() {
+        out.push_str("<a href=\"#counterexample\">counterexample</a> ");
+    }
+    out.push_str("<a href=\"#timeline-section\">timeline</a> <a href=\"#latency\">latency</a> <a href=\"#throughput\">throughput</a> <a href=\"#figures\">figures</a> <a href=\"#logs\">logs</a> <a href=\"history.jsonl\">history.jsonl</a> <a href=\"results.json\">results.json</a> <a href=\"junit.xml\">junit.xml</a></nav>");
     if !run.notes.is_empty() {
         out.push_str("<section class=\"notes\"><h2>Notes</h2><ul>");
         for n in &run.notes {

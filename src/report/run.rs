@@ -310,7 +310,23 @@ fn derived_explanation(detail: &Json) -> Option<String> {
             count("never_read_count").unwrap_or(0)
         ));
     }
-    let reason = detail.get("unknown_reason").and_then(Json::as_str)?;
+    if let Some(Json::Array(problems)) = detail.get("problems") {
+        return Some(match problems.first() {
+            None => format!("{} history lines well-formed", count("ops").unwrap_or(0)),
+            Some(p) => format!(
+                "{} recording problems, the first: {}",
+                problems.len(),
+                p.as_str().map_or_else(|| p.to_string(), str::to_string)
+            ),
+        });
+    }
+    let Some(reason) = detail.get("unknown_reason").and_then(Json::as_str) else {
+        let checked = count("keys_checked")?;
+        return Some(format!(
+            "{checked} keys checked: {} linearizable",
+            count("keys_valid").unwrap_or(0)
+        ));
+    };
     let keys = detail
         .get("unknown_keys")
         .and_then(Json::as_array)
