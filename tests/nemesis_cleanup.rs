@@ -6,6 +6,10 @@ use std::process::Command;
 use assert_cmd::cargo::CommandCargoExt;
 use nemesis::{process, HostMode, Journal, Network, JOURNAL_FILE};
 
+/// `faultline cleanup` without a run folder cleans every dead run in the index, which
+/// would include the other tests' runs: the tests of this file run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Starts `sleep` on every host of a fresh network and "crashes" (drops every handle).
 /// Returns the processes (pid, start time) and the run id.
 fn crashed_run(dir: &std::path::Path, mode: HostMode) -> (Vec<(i32, u64)>, String) {
@@ -26,6 +30,7 @@ fn crashed_run(dir: &std::path::Path, mode: HostMode) -> (Vec<(i32, u64)>, Strin
 
 #[test]
 fn cleanup_of_a_run_folder_kills_its_processes_and_removes_its_network() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let mode = if process::is_root() && nemesis::sys::has_program("ip") {
         HostMode::Namespaces
@@ -85,6 +90,7 @@ fn cleanup_of_a_run_folder_kills_its_processes_and_removes_its_network() {
 
 #[test]
 fn cleanup_without_argument_walks_the_journal_index() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let (procs, _) = crashed_run(&run, HostMode::Loopback);
@@ -121,4 +127,50 @@ fn cleanup_without_argument_walks_the_journal_index() {
             std::fs::remove_file(entry.path()).unwrap();
         }
     }
+}
+
+#[test]
+fn cleanup_orphans_removes_unjournaled_namespaces_and_bridges() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !process::is_root() || !nemesis::sys::has_program("ip") {
+        eprintln!("cleanup_orphans...: skipped, needs root and `ip` to create namespaces");
+        return;
+    }
+    // Names of a run whose folder (and journal) is gone.
+    let id = format!("{:06x}", std::process::id() & 0xff_ffff);
+    let (ns, bridge) = (format!("fl-{id}-n1"), format!("flb-{id}"));
+    nemesis::sys::run("ip", &["netns", "add", &ns], None).unwrap();
+    nemesis::sys::run("ip", &["link", "add", &bridge, "type", "bridge"], None).unwrap();
+
+    let listed = Command::cargo_bin("faultline")
+        .unwrap()
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        stdout.contains(&format!("orphan (no journal): network namespace {ns}")),
+        "{stdout}"
+    );
+    assert!(
+        nemesis::sys::netns_exists(&ns),
+        "without --orphans nothing is removed"
+    );
+
+    let removed = Command::cargo_bin("faultline")
+        .unwrap()
+        .args(["cleanup", "--orphans"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&removed.stdout);
+    assert_eq!(removed.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("orphan: removed network namespace {ns}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("orphan: removed bridge {bridge}")),
+        "{stdout}"
+    );
+    assert!(!nemesis::sys::netns_exists(&ns) && !nemesis::sys::link_exists(&bridge));
 }

@@ -473,6 +473,78 @@ impl Cleanup {
     }
 }
 
+/// Network namespaces and interfaces named like faultline's (`fl-XXXXXX-nN`,
+/// `flb-XXXXXX`, `flv-XXXXXX-N`) that no journal in the index mentions: left by a run
+/// whose folder (and journal) was deleted before it was cleaned up. Returned in undo
+/// order; [`Action::undo`] removes one (a namespace after killing what runs in it).
+pub fn orphans() -> Result<Vec<Action>> {
+    let mut known = std::collections::BTreeSet::new();
+    if let Ok(links) = std::fs::read_dir(index_dir()) {
+        for link in links.flatten() {
+            let Ok(target) = std::fs::read_link(link.path()) else {
+                continue;
+            };
+            for entry in read_entries(&target).unwrap_or_default() {
+                if let Entry::Do {
+                    action:
+                        Action::Bridge { name } | Action::Namespace { name } | Action::Veth { name },
+                    ..
+                } = entry
+                {
+                    known.insert(name);
+                }
+            }
+        }
+    }
+    let names = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let mut found = Vec::new();
+    for name in names(sys::NETNS_DIR) {
+        if is_faultline_name(&name, "fl-", "-n") && !known.contains(&name) {
+            found.push(Action::Namespace { name });
+        }
+    }
+    for name in names("/sys/class/net") {
+        if known.contains(&name) {
+            continue;
+        }
+        if is_faultline_name(&name, "flv-", "-") {
+            found.push(Action::Veth { name });
+        } else if is_faultline_name(&name, "flb-", "") {
+            found.push(Action::Bridge { name });
+        }
+    }
+    found.sort_by_key(Action::undo_rank);
+    Ok(found)
+}
+
+/// True for `<prefix><6 hex><sep><digits>` (or `<prefix><6 hex>` when `sep` is empty).
+fn is_faultline_name(name: &str, prefix: &str, sep: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    if rest.len() < 6 || !rest.is_char_boundary(6) {
+        return false;
+    }
+    let (id, tail) = rest.split_at(6);
+    let hex = id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+    if sep.is_empty() {
+        return hex && tail.is_empty();
+    }
+    hex && tail
+        .strip_prefix(sep)
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// The folder of the global journal index (see the module docs).
 pub fn index_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FAULTLINE_JOURNAL_INDEX") {
@@ -519,6 +591,18 @@ fn unregister(journal: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_faultline_names_only() {
+        assert!(is_faultline_name("fl-1a2b3c-n12", "fl-", "-n"));
+        assert!(is_faultline_name("flv-1a2b3c-3", "flv-", "-"));
+        assert!(is_faultline_name("flb-1a2b3c", "flb-", ""));
+        assert!(!is_faultline_name("flb-1a2b3c-x", "flb-", ""));
+        assert!(!is_faultline_name("fl-1A2B3C-n1", "fl-", "-n"));
+        assert!(!is_faultline_name("fl-other-n1", "fl-", "-n"));
+        assert!(!is_faultline_name("fl-1a2b3c-n", "fl-", "-n"));
+        assert!(!is_faultline_name("eth0", "flv-", "-"));
+    }
 
     #[test]
     fn outstanding_skips_undone_and_torn_tail() {

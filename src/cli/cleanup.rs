@@ -4,7 +4,9 @@
 //! It replays the run's cleanup journal (`RUN_DIR/cleanup-journal.jsonl`, see the
 //! `nemesis::journal` docs). Without an argument it walks the global journal index
 //! (`/run/faultline/journals/` as root) and cleans every run that is no longer alive;
-//! runs still in progress hold their journal locked and are left alone.
+//! runs still in progress hold their journal locked and are left alone. It also lists
+//! namespaces and interfaces named like faultline's that no journal mentions (their
+//! run folder was deleted first); `--orphans` removes those too.
 //!
 //! Exit code: 0 when nothing is left, 1 when something could not be removed (the
 //! journal keeps it for the next attempt), 3 on a usage error.
@@ -19,6 +21,10 @@ use nemesis::{Cleanup, CleanupReport};
 pub struct CleanupArgs {
     /// A run folder (or its cleanup-journal.jsonl); all known runs when omitted.
     pub run_dir: Option<PathBuf>,
+    /// Also remove namespaces and interfaces named like faultline's that no journal
+    /// mentions (their run folder was deleted); without it they are only listed.
+    #[arg(long)]
+    pub orphans: bool,
 }
 
 /// Runs the cleanup and prints what was removed.
@@ -45,7 +51,30 @@ pub fn run(args: CleanupArgs) -> anyhow::Result<u8> {
         print_report(report);
         failed |= !report.failed.is_empty();
     }
+    if args.run_dir.is_none() {
+        failed |= !orphans(args.orphans)?;
+    }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// Lists (or, with `remove`, removes) leftovers no journal knows; false if a removal failed.
+fn orphans(remove: bool) -> anyhow::Result<bool> {
+    let found = nemesis::journal::orphans().context("looking for unjournaled leftovers")?;
+    let mut ok = true;
+    for action in &found {
+        if !remove {
+            println!("orphan (no journal): {action}; `faultline cleanup --orphans` removes it");
+            continue;
+        }
+        match action.undo() {
+            Ok(()) => println!("orphan: removed {action}"),
+            Err(e) => {
+                ok = false;
+                println!("orphan: FAILED to remove {action}: {e}");
+            }
+        }
+    }
+    Ok(ok)
 }
 
 /// Prints one journal's outcome.
