@@ -36,7 +36,9 @@ fn valid_run_shows_valid_banner_and_figures() {
     assert!(!html.contains("id=\"counterexample\""));
     assert!(html.contains("id=\"timeline\""));
     assert!(html.contains("href=\"nodes/n1/node.log\""));
-    assert!(html.contains("faultline test --replay"));
+    assert!(
+        html.contains("faultline test --workload register --concurrency 3 --seed 7 --nemesis kill")
+    );
     for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
         assert!(
             !html.contains(external),
@@ -237,4 +239,41 @@ fn truncated_last_line_is_dropped_and_noted() {
     std::fs::write(dir.join("history.jsonl"), history).unwrap();
     let (html, _) = render(&dir);
     assert!(html.contains("was truncated"));
+}
+
+#[test]
+fn rerun_command_uses_flags_that_faultline_test_accepts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reg/20261121T140000Z");
+    // test.json as the controller writes it: the resolved configuration under `config`.
+    let test = serde_json::json!({
+        "schema_version": 1,
+        "command_line": ["faultline", "test", "--time-limit", "8"],
+        "config": {
+            "test_name": "reg", "workload": "register", "nodes": 5, "time_limit_s": 8.0,
+            "concurrency": 10, "rate": null, "seed": 42, "nemesis": ["kill", "pause"],
+            "nemesis_interval_s": 2.0, "op_timeout_ms": 1000, "read_consistency": "linearizable",
+            "keys_per_epoch": 8, "ops_per_key": 300, "mix": {"read": 1, "write": 1, "cas": 1},
+            "recovery_s": 2.0, "leader_timeout_s": 30.0, "hosts": "loopback",
+            "node_binary": "/x/faultline", "node_args": ["--bug-x"], "results_dir": "results"
+        }
+    });
+    write_run(&dir, &test, Some(&valid_results(42)), &valid_history());
+    let (html, _) = render(&dir);
+    let expected = "faultline test --test-name reg --workload register --nodes 5 --time-limit 8.0 \
+                    --concurrency 10 --seed 42 --nemesis kill,pause --nemesis-interval 2.0 \
+                    --op-timeout-ms 1000 --read-consistency linearizable --keys 8 --ops-per-key 300 \
+                    --recovery-time 2.0 --leader-timeout 30.0 --mix 1:1:1 --hosts loopback \
+                    --node-arg=--bug-x";
+    assert!(html.contains(expected), "rerun command missing");
+    assert!(
+        html.contains("faultline test --time-limit 8</pre>"),
+        "original command line"
+    );
+    let help = faultline(&["test", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in expected.split_whitespace().filter(|w| w.starts_with("--")) {
+        let name = flag.split('=').next().unwrap();
+        assert!(help.contains(name), "faultline test has no flag {name}");
+    }
 }

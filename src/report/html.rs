@@ -499,20 +499,76 @@ fn lost_section(out: &mut String, checkers: &[CheckerResult]) {
     }
 }
 
-/// The command lines that rerun the test with the same seed.
-fn rerun(run: &Run) -> Vec<String> {
-    let dir = run.dir.display().to_string();
-    let mut cmds = vec![format!("faultline test --replay {}", shell_quote(&dir))];
-    let argv = first(&run.test, &["command_line", "argv", "command"]);
-    match argv {
-        Some(Json::Array(words)) => cmds.push(
+/// How `faultline test` flags follow from the resolved configuration in test.json:
+/// (config field, flag). The machine-specific fields (`node_binary`, `results_dir`)
+/// are left out so the command runs anywhere; `mix` and `node_args` are special.
+const CONFIG_FLAGS: [(&str, &str); 15] = [
+    ("test_name", "--test-name"),
+    ("workload", "--workload"),
+    ("nodes", "--nodes"),
+    ("time_limit_s", "--time-limit"),
+    ("concurrency", "--concurrency"),
+    ("rate", "--rate"),
+    ("seed", "--seed"),
+    ("nemesis", "--nemesis"),
+    ("nemesis_interval_s", "--nemesis-interval"),
+    ("op_timeout_ms", "--op-timeout-ms"),
+    ("read_consistency", "--read-consistency"),
+    ("keys_per_epoch", "--keys"),
+    ("ops_per_key", "--ops-per-key"),
+    ("recovery_s", "--recovery-time"),
+    ("leader_timeout_s", "--leader-timeout"),
+];
+
+/// The `faultline test` command that reruns a test with its recorded configuration
+/// and seed, if test.json holds a configuration.
+fn rerun_command(config: &Json) -> Option<String> {
+    config.get("seed")?;
+    let mut words = vec!["faultline".to_string(), "test".to_string()];
+    for (field, flag) in CONFIG_FLAGS {
+        let value = match config.get(field) {
+            None | Some(Json::Null) => continue,
+            Some(Json::Array(items)) if items.is_empty() => "none".to_string(),
+            Some(Json::Array(items)) => items.iter().map(short).collect::<Vec<_>>().join(","),
+            Some(v) => short(v),
+        };
+        words.push(flag.to_string());
+        words.push(shell_quote(&value));
+    }
+    if let Some(mix) = config.get("mix") {
+        let w = |k: &str| mix.get(k).map(short).unwrap_or_else(|| "0".to_string());
+        words.push("--mix".to_string());
+        words.push(format!("{}:{}:{}", w("read"), w("write"), w("cas")));
+    }
+    if let Some(hosts) = config.get("hosts").and_then(Json::as_str) {
+        words.push("--hosts".to_string());
+        words.push(shell_quote(hosts));
+    }
+    if let Some(Json::Array(args)) = config.get("node_args") {
+        for a in args {
+            words.push(shell_quote(&format!("--node-arg={}", short(a))));
+        }
+    }
+    Some(words.join(" "))
+}
+
+/// The command lines that rerun the test with the same seed: the flags rebuilt from
+/// the recorded configuration, and the command line the run was started with.
+fn rerun(run: &Run) -> Vec<(&'static str, String)> {
+    let mut cmds = Vec::new();
+    if let Some(cmd) = rerun_command(run.config()) {
+        cmds.push(("Same configuration and seed:", cmd));
+    }
+    match first(&run.test, &["command_line", "argv", "command"]) {
+        Some(Json::Array(words)) => cmds.push((
+            "As originally started (the seed may have been chosen then):",
             words
                 .iter()
                 .map(|w| shell_quote(&short(w)))
                 .collect::<Vec<_>>()
                 .join(" "),
-        ),
-        Some(Json::String(s)) => cmds.push(s.clone()),
+        )),
+        Some(Json::String(s)) => cmds.push(("As originally started:", s.clone())),
         _ => {}
     }
     cmds
@@ -737,8 +793,16 @@ pub fn render(p: &Page<'_>) -> String {
     out.push_str("<section id=\"params\"><h2>Test parameters</h2>");
     out.push_str(&params_table(run.config()));
     out.push_str("<h3>Rerun with the same seed</h3>");
-    for cmd in rerun(run) {
-        let _ = write!(out, "<pre class=\"cmd\">{}</pre>", text(&cmd));
+    let cmds = rerun(run);
+    if cmds.is_empty() {
+        out.push_str("<p>test.json records no configuration to rerun.</p>");
+    }
+    for (label, cmd) in cmds {
+        let _ = write!(
+            out,
+            "<p class=\"hint\">{label}</p><pre class=\"cmd\">{}</pre>",
+            text(&cmd)
+        );
     }
     out.push_str("</section>");
 
