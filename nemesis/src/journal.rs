@@ -536,7 +536,9 @@ fn is_faultline_name(name: &str, prefix: &str, sep: &str) -> bool {
         return false;
     }
     let (id, tail) = rest.split_at(6);
-    let hex = id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+    let hex = id
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
     if sep.is_empty() {
         return hex && tail.is_empty();
     }

@@ -18,6 +18,40 @@
 //!
 //! This crate never depends on the server under test nor on the CLI; it is blocking
 //! code (threads, no async runtime).
+//!
+//! How a controller uses it:
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use std::time::Duration;
+//! # fn demo(control: Arc<dyn nemesis::ClusterControl>) -> Result<(), Box<dyn std::error::Error>> {
+//! use nemesis::{FaultKind, HostMode, Journal, Nemesis, NemesisConfig, Network, JOURNAL_FILE};
+//!
+//! let run_dir = std::path::Path::new("results/demo/1");
+//! let faults = FaultKind::parse_list("kill,pause,partition")?;
+//! nemesis::check_capabilities(&faults)?; // says what to install when it cannot work
+//! let journal = Journal::create(&run_dir.join(JOURNAL_FILE))?;
+//! let names = vec!["n1".to_string(), "n2".to_string(), "n3".to_string()];
+//! let network = Network::create(Arc::clone(&journal), &names, HostMode::auto())?;
+//! let host = network.host("n1").expect("n1 is a node");
+//! let mut node = host.spawn(std::process::Command::new("raftkv"), &run_dir.join("n1.log"))?;
+//! // ... start the other nodes; `control` answers pid/ip/namespace/restart/leader ...
+//! let config = NemesisConfig::new(faults, Duration::from_secs(5), 42);
+//! let nemesis = Nemesis::start(config, control, Arc::clone(&journal), Box::new(|op| {
+//!     // write {"process":"nemesis","type":op.kind,"f":op.f,"value":op.value,...}
+//!     let _ = op;
+//! }));
+//! // ... run the workload; nemesis.active() feeds the progress line ...
+//! nemesis.stop()?; // heals everything
+//! node.kill()?;
+//! network.teardown()?; // namespaces, bridge, anything left in the journal
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Machine requirements: kill and pause need nothing; partitions need root, `ip`
+//! (iproute2) and `iptables` (`apt-get install -y iproute2 iptables`). The tests that
+//! need them print why they are skipped when run without.
 
 pub mod control;
 pub mod error;
