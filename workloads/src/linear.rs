@@ -17,6 +17,8 @@
 //! reached; reaching one again cannot lead anywhere new, so that branch is skipped. The
 //! set is a bitset whose hash is kept incrementally (one random word per operation,
 //! XOR-ed in and out), so a probe costs one hash lookup and, on a hit, one comparison.
+//! The cache lives in flat arrays (no allocation per entry) so that it fills, grows and
+//! is dropped quickly even with millions of entries.
 //!
 //! # Indeterminate operations
 //!
@@ -41,8 +43,7 @@
 //! before that point has a linearization (one is kept, with the distinct model states
 //! reached there), and the operation returning there cannot be linearized after it.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -160,24 +161,6 @@ pub fn prune(mut ops: Vec<Operation>) -> Vec<Operation> {
     ops
 }
 
-/// A hasher for keys that already are good hashes.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
 /// A random-looking word per operation id (splitmix64), for the incremental bitset hash.
 fn zobrist(id: usize) -> u64 {
     let mut z = (id as u64)
@@ -272,7 +255,92 @@ impl Entries {
     }
 }
 
-type Cache<S> = HashMap<u64, Vec<(Box<[u64]>, S)>, BuildHasherDefault<IdHasher>>;
+/// Lowe's cache: the set of (linearized bitset, state) pairs seen, as a chained hash
+/// table over flat arrays (no allocation per entry, so it fills and drops fast). It
+/// grows by re-threading its chains, a pass that gives up when the deadline passes.
+struct Cache<S> {
+    /// Bucket heads (entry numbers), a power of two of them.
+    heads: Vec<u32>,
+    /// Per entry: the next entry of its bucket.
+    chain: Vec<u32>,
+    /// Per entry: the bitset's hash.
+    hashes: Vec<u64>,
+    /// All bitsets, `words` per entry.
+    bits: Vec<u64>,
+    /// Per entry: the model state.
+    states: Vec<S>,
+    /// Words per bitset.
+    words: usize,
+}
+
+impl<S: Eq + Clone> Cache<S> {
+    fn new(words: usize) -> Cache<S> {
+        Cache {
+            heads: vec![NIL; 1024],
+            chain: Vec::new(),
+            hashes: Vec::new(),
+            bits: Vec::new(),
+            states: Vec::new(),
+            words,
+        }
+    }
+
+    fn bucket(&self, hash: u64) -> usize {
+        (hash as usize) & (self.heads.len() - 1)
+    }
+
+    /// Inserts the pair unless present; returns whether it was new. `None` when the
+    /// table had to grow and the deadline passed meanwhile.
+    fn insert(&mut self, hash: u64, bits: &[u64], state: &S, deadline: Instant) -> Option<bool> {
+        let mut e = self.heads[self.bucket(hash)];
+        while e != NIL {
+            let i = e as usize;
+            if self.hashes[i] == hash
+                && self.bits[i * self.words..(i + 1) * self.words] == *bits
+                && self.states[i] == *state
+            {
+                return Some(false);
+            }
+            e = self.chain[i];
+        }
+        if self.states.len() >= self.heads.len() * 2 {
+            self.grow(deadline)?;
+        }
+        assert!(self.states.len() < NIL as usize, "cache entries fit in u32");
+        let n = self.states.len() as u32;
+        let b = self.bucket(hash);
+        self.chain.push(self.heads[b]);
+        self.heads[b] = n;
+        self.hashes.push(hash);
+        self.bits.extend_from_slice(bits);
+        self.states.push(state.clone());
+        Some(true)
+    }
+
+    fn grow(&mut self, deadline: Instant) -> Option<()> {
+        let mut heads = vec![NIL; self.heads.len() * 2];
+        let mask = heads.len() - 1;
+        for (i, &h) in self.hashes.iter().enumerate() {
+            if i % 65_536 == 65_535 && Instant::now() >= deadline {
+                return None;
+            }
+            let b = (h as usize) & mask;
+            self.chain[i] = heads[b];
+            heads[b] = i as u32;
+        }
+        self.heads = heads;
+        Some(())
+    }
+
+    /// Bytes held, not counting what states own on the heap.
+    fn bytes(&self) -> usize {
+        self.heads.capacity() * 4
+            + self.chain.capacity() * 4
+            + self.hashes.capacity() * 8
+            + self.bits.capacity() * 8
+            + self.states.capacity() * std::mem::size_of::<S>()
+    }
+}
 
 /// Searches for a linearization of `ops` (one partition, ids `0..ops.len()`).
 pub fn search<M: Model>(model: &M, ops: &[Operation], budget: &Budget) -> Search<M::State> {
@@ -281,11 +349,10 @@ pub fn search<M: Model>(model: &M, ops: &[Operation], budget: &Budget) -> Search
     }
     let mut entries = Entries::new(ops);
     let words = ops.len().div_ceil(64).max(1);
-    let entry_bytes = 64 + words * 8 + std::mem::size_of::<M::State>();
     let mut bits = vec![0u64; words];
     let mut zh: u64 = 0;
-    let mut cache: Cache<M::State> = HashMap::default();
-    let mut cache_bytes: usize = 0;
+    let mut cache: Cache<M::State> = Cache::new(words);
+    let mut heap_bytes: usize = 0;
     let mut reported: usize = 0;
     let mut remaining = ops.iter().filter(|o| !o.is_indeterminate()).count();
     let mut state = model.init();
@@ -304,6 +371,7 @@ pub fn search<M: Model>(model: &M, ops: &[Operation], budget: &Budget) -> Search
             } else if Instant::now() >= budget.deadline {
                 Some(UnknownReason::TimeLimit)
             } else {
+                let cache_bytes = cache.bytes() + heap_bytes;
                 let total = budget
                     .used_bytes
                     .fetch_add(cache_bytes - reported, Ordering::Relaxed)
@@ -330,18 +398,24 @@ pub fn search<M: Model>(model: &M, ops: &[Operation], budget: &Budget) -> Search
             if let Some(next) = model.step(&state, &ops[id]) {
                 bits[id / 64] |= 1 << (id % 64);
                 zh ^= zobrist(id);
-                let bucket = cache.entry(zh).or_default();
-                let seen = bucket.iter().any(|(b, s)| **b == *bits && *s == next);
-                if !seen {
-                    cache_bytes += entry_bytes + model.state_heap_bytes(&next);
-                    bucket.push((bits.clone().into_boxed_slice(), next.clone()));
-                    stack.push((entry, std::mem::replace(&mut state, next)));
-                    entries.lift(entry);
-                    if !ops[id].is_indeterminate() {
-                        remaining -= 1;
+                let heap = model.state_heap_bytes(&next);
+                match cache.insert(zh, &bits, &next, budget.deadline) {
+                    None => {
+                        budget.cancel.store(true, Ordering::Relaxed);
+                        finish(reported);
+                        return Search::Unknown(UnknownReason::TimeLimit);
                     }
-                    entry = entries.next[HEAD as usize];
-                    continue;
+                    Some(true) => {
+                        heap_bytes += heap;
+                        stack.push((entry, std::mem::replace(&mut state, next)));
+                        entries.lift(entry);
+                        if !ops[id].is_indeterminate() {
+                            remaining -= 1;
+                        }
+                        entry = entries.next[HEAD as usize];
+                        continue;
+                    }
+                    Some(false) => {}
                 }
                 bits[id / 64] &= !(1 << (id % 64));
                 zh ^= zobrist(id);

@@ -1,0 +1,586 @@
+//! Import of Jepsen / Knossos histories written in EDN.
+//!
+//! The reader covers the subset of EDN that histories use: maps, vectors, lists, sets
+//! (`#{}`), keywords, symbols, integers, floats, strings, characters, `nil`, `true`,
+//! `false`, comments (`;`), discards (`#_`) and tagged elements (`#jepsen.history.Op{...}`,
+//! whose tag is dropped). Every error names the file, line and column.
+//!
+//! A history is either one vector or list of operation maps, or a sequence of maps (one
+//! per line, as Jepsen's `history.edn`). Each map has `:process`, `:type`, `:f`, `:value`
+//! and optionally `:index`, `:time`, `:error`. Independent-key histories (`:value [k v]`
+//! on every client operation) are split into `key` and `value`; this is detected when
+//! every client operation's value is a two-element vector, and can be forced either way.
+
+use std::path::{Path, PathBuf};
+
+use crate::history::{HistoryError, Op, OpType, Process, Value};
+
+/// A parsed EDN value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edn {
+    /// `nil`.
+    Nil,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A character (`\a`).
+    Char(char),
+    /// A keyword, without its colon.
+    Keyword(String),
+    /// A symbol.
+    Symbol(String),
+    /// `[...]`.
+    Vector(Vec<Edn>),
+    /// `(...)`.
+    List(Vec<Edn>),
+    /// `#{...}`.
+    Set(Vec<Edn>),
+    /// `{...}`, in source order.
+    Map(Vec<(Edn, Edn)>),
+}
+
+impl Edn {
+    fn items(&self) -> Option<&[Edn]> {
+        match self {
+            Edn::Vector(v) | Edn::List(v) | Edn::Set(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The value as JSON (keywords become strings, maps objects with printed keys).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Edn::Nil => J::Null,
+            Edn::Bool(b) => J::Bool(*b),
+            Edn::Int(i) => J::from(*i),
+            Edn::Float(f) => J::from(*f),
+            Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => J::String(s.clone()),
+            Edn::Char(c) => J::String(c.to_string()),
+            Edn::Vector(v) | Edn::List(v) | Edn::Set(v) => {
+                J::Array(v.iter().map(Edn::to_json).collect())
+            }
+            Edn::Map(m) => J::Object(
+                m.iter()
+                    .map(|(k, v)| (k.key_string(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The value printed as a key or message: strings and keywords bare, else EDN-ish.
+    pub fn key_string(&self) -> String {
+        match self {
+            Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => s.clone(),
+            Edn::Int(i) => i.to_string(),
+            other => other.to_json().to_string(),
+        }
+    }
+}
+
+/// Where a value starts in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+}
+
+struct Reader<'a> {
+    src: &'a [u8],
+    at: usize,
+    line: usize,
+    col: usize,
+    path: &'a Path,
+}
+
+const MAX_DEPTH: usize = 256;
+
+impl<'a> Reader<'a> {
+    fn pos(&self) -> Pos {
+        Pos {
+            line: self.line,
+            column: self.col,
+        }
+    }
+
+    fn err_at(&self, pos: Pos, message: impl Into<String>) -> HistoryError {
+        HistoryError::Parse {
+            path: self.path.to_path_buf(),
+            line: pos.line,
+            column: pos.column,
+            message: message.into(),
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.at).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        if b == b'\n' {
+            self.line += 1;
+            self.col = 1;
+        } else if b & 0xC0 != 0x80 {
+            self.col += 1;
+        }
+        Some(b)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b) = self.peek() {
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' | b',' => {
+                    self.bump();
+                }
+                b';' => {
+                    while let Some(c) = self.bump() {
+                        if c == b'\n' {
+                            break;
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The next form, or `None` at the end of input.
+    fn next_form(&mut self, depth: usize) -> Result<Option<(Pos, Edn)>, HistoryError> {
+        self.skip_ws();
+        let pos = self.pos();
+        let Some(b) = self.peek() else {
+            return Ok(None);
+        };
+        if depth > MAX_DEPTH {
+            return Err(self.err_at(pos, "nesting too deep"));
+        }
+        let value = match b {
+            b'[' => {
+                self.bump();
+                Edn::Vector(self.seq(b']', pos, depth)?)
+            }
+            b'(' => {
+                self.bump();
+                Edn::List(self.seq(b')', pos, depth)?)
+            }
+            b'{' => {
+                self.bump();
+                self.map(pos, depth)?
+            }
+            b'#' => {
+                self.bump();
+                match self.peek() {
+                    Some(b'{') => {
+                        self.bump();
+                        Edn::Set(self.seq(b'}', pos, depth)?)
+                    }
+                    Some(b'_') => {
+                        self.bump();
+                        self.required(depth + 1, pos, "a form after #_")?;
+                        return self.next_form(depth);
+                    }
+                    Some(c) if c.is_ascii_alphabetic() => {
+                        self.token();
+                        return match self.next_form(depth + 1)? {
+                            Some(tagged) => Ok(Some((pos, tagged.1))),
+                            None => Err(self.err_at(pos, "a tag without a value")),
+                        };
+                    }
+                    _ => return Err(self.err_at(pos, "unsupported dispatch after '#'")),
+                }
+            }
+            b'"' => self.string(pos)?,
+            b'\\' => {
+                self.bump();
+                let tok = self.token();
+                let c = match tok.as_str() {
+                    "newline" => '\n',
+                    "space" => ' ',
+                    "tab" => '\t',
+                    "return" => '\r',
+                    t if t.chars().count() == 1 => t.chars().next().unwrap_or(' '),
+                    "" => match self.bump() {
+                        Some(c) => c as char,
+                        None => return Err(self.err_at(pos, "a character literal is cut off")),
+                    },
+                    t => return Err(self.err_at(pos, format!("unknown character \\{t}"))),
+                };
+                Edn::Char(c)
+            }
+            b')' | b']' | b'}' => {
+                return Err(self.err_at(pos, format!("unexpected '{}'", b as char)))
+            }
+            b':' => {
+                self.bump();
+                let tok = self.token();
+                if tok.is_empty() {
+                    return Err(self.err_at(pos, "an empty keyword"));
+                }
+                Edn::Keyword(tok)
+            }
+            _ => {
+                let tok = self.token();
+                if tok.is_empty() {
+                    return Err(self.err_at(pos, format!("unexpected character {:?}", b as char)));
+                }
+                self.atom(&tok, pos)?
+            }
+        };
+        Ok(Some((pos, value)))
+    }
+
+    fn required(&mut self, depth: usize, open: Pos, what: &str) -> Result<Edn, HistoryError> {
+        match self.next_form(depth)? {
+            Some((_, v)) => Ok(v),
+            None => Err(self.err_at(open, format!("input ends before {what}"))),
+        }
+    }
+
+    fn token(&mut self) -> String {
+        let start = self.at;
+        while let Some(b) = self.peek() {
+            if b.is_ascii_whitespace() || b",()[]{}\";".contains(&b) {
+                break;
+            }
+            self.bump();
+        }
+        String::from_utf8_lossy(&self.src[start..self.at]).into_owned()
+    }
+
+    fn atom(&self, tok: &str, pos: Pos) -> Result<Edn, HistoryError> {
+        Ok(match tok {
+            "nil" => Edn::Nil,
+            "true" => Edn::Bool(true),
+            "false" => Edn::Bool(false),
+            _ => {
+                let first = tok.as_bytes()[0];
+                let numeric = first.is_ascii_digit()
+                    || ((first == b'-' || first == b'+')
+                        && tok.len() > 1
+                        && tok.as_bytes()[1].is_ascii_digit());
+                if numeric {
+                    let t = tok.trim_end_matches('N');
+                    if let Ok(i) = t.parse::<i64>() {
+                        Edn::Int(i)
+                    } else if let Ok(f) = tok.trim_end_matches('M').parse::<f64>() {
+                        Edn::Float(f)
+                    } else {
+                        return Err(self.err_at(pos, format!("bad number {tok:?}")));
+                    }
+                } else {
+                    Edn::Symbol(tok.to_string())
+                }
+            }
+        })
+    }
+
+    fn string(&mut self, open: Pos) -> Result<Edn, HistoryError> {
+        self.bump();
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let Some(b) = self.bump() else {
+                return Err(self.err_at(open, "unterminated string"));
+            };
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let esc = self.pos();
+                    match self.bump() {
+                        Some(b'n') => out.push(b'\n'),
+                        Some(b't') => out.push(b'\t'),
+                        Some(b'r') => out.push(b'\r'),
+                        Some(b'"') => out.push(b'"'),
+                        Some(b'\\') => out.push(b'\\'),
+                        Some(b'u') => {
+                            let mut code = String::new();
+                            for _ in 0..4 {
+                                match self.bump() {
+                                    Some(h) => code.push(h as char),
+                                    None => return Err(self.err_at(esc, "unterminated string")),
+                                }
+                            }
+                            let c = u32::from_str_radix(&code, 16)
+                                .ok()
+                                .and_then(char::from_u32)
+                                .ok_or_else(|| self.err_at(esc, format!("bad escape \\u{code}")))?;
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                        }
+                        _ => return Err(self.err_at(esc, "unknown escape in string")),
+                    }
+                }
+                _ => out.push(b),
+            }
+        }
+        Ok(Edn::Str(String::from_utf8_lossy(&out).into_owned()))
+    }
+
+    fn seq(&mut self, close: u8, open: Pos, depth: usize) -> Result<Vec<Edn>, HistoryError> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None => {
+                    return Err(self.err_at(
+                        open,
+                        format!("unclosed collection (expected '{}')", close as char),
+                    ))
+                }
+                Some(b) if b == close => {
+                    self.bump();
+                    return Ok(items);
+                }
+                _ => items.push(self.required(depth + 1, open, "the collection closes")?),
+            }
+        }
+    }
+
+    fn map(&mut self, open: Pos, depth: usize) -> Result<Edn, HistoryError> {
+        let mut items = self.seq(b'}', open, depth)?;
+        if items.len() % 2 != 0 {
+            return Err(self.err_at(open, "a map needs an even number of forms"));
+        }
+        let mut pairs = Vec::with_capacity(items.len() / 2);
+        let mut it = items.drain(..);
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            pairs.push((k, v));
+        }
+        Ok(Edn::Map(pairs))
+    }
+}
+
+/// Parses every top-level form of `src`, with where each starts.
+pub fn parse_all(src: &[u8], path: &Path) -> Result<Vec<(Pos, Edn)>, HistoryError> {
+    let mut r = Reader {
+        src,
+        at: 0,
+        line: 1,
+        col: 1,
+        path,
+    };
+    let mut out = Vec::new();
+    while let Some(form) = r.next_form(0)? {
+        out.push(form);
+    }
+    Ok(out)
+}
+
+/// How to import.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Whether values are `[key value]` tuples; detected when `None`.
+    pub independent: Option<bool>,
+}
+
+/// Reads an EDN history file.
+pub fn read_edn(path: impl AsRef<Path>, opts: ImportOptions) -> Result<Vec<Op>, HistoryError> {
+    let path = path.as_ref();
+    let bytes = crate::history::read_file(path)?;
+    parse_edn(&bytes, path, opts)
+}
+
+/// Imports an EDN history from bytes; `path` names the source in errors.
+pub fn parse_edn(src: &[u8], path: &Path, opts: ImportOptions) -> Result<Vec<Op>, HistoryError> {
+    let forms = parse_all(src, path)?;
+    let maps: Vec<(Pos, Edn)> = match forms.as_slice() {
+        [(pos, Edn::Vector(items) | Edn::List(items))] => {
+            items.iter().map(|i| (*pos, i.clone())).collect()
+        }
+        _ => forms,
+    };
+    let err = |pos: Pos, message: String| HistoryError::Parse {
+        path: PathBuf::from(path),
+        line: pos.line,
+        column: pos.column,
+        message,
+    };
+    let mut ops: Vec<(Op, Edn)> = Vec::with_capacity(maps.len());
+    for (n, (pos, form)) in maps.iter().enumerate() {
+        let Edn::Map(fields) = form else {
+            return Err(err(*pos, format!("operation {n} is not a map")));
+        };
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| matches!(k, Edn::Keyword(s) if s == name))
+                .map(|(_, v)| v)
+        };
+        let process = match get("process") {
+            Some(Edn::Int(p)) if *p >= 0 => Process::Client(*p as u64),
+            Some(Edn::Keyword(_)) | Some(Edn::Symbol(_)) | Some(Edn::Str(_)) => Process::Nemesis,
+            other => {
+                return Err(err(
+                    *pos,
+                    format!("operation {n}: bad or missing :process {other:?}"),
+                ))
+            }
+        };
+        let op_type = match get("type") {
+            Some(Edn::Keyword(t)) => match t.as_str() {
+                "invoke" => OpType::Invoke,
+                "ok" => OpType::Ok,
+                "fail" => OpType::Fail,
+                "info" => OpType::Info,
+                other => return Err(err(*pos, format!("operation {n}: unknown :type :{other}"))),
+            },
+            other => {
+                return Err(err(
+                    *pos,
+                    format!("operation {n}: bad or missing :type {other:?}"),
+                ))
+            }
+        };
+        let f = match get("f") {
+            Some(v @ (Edn::Keyword(_) | Edn::Str(_) | Edn::Symbol(_))) => v.key_string(),
+            None if process == Process::Nemesis => String::new(),
+            other => {
+                return Err(err(
+                    *pos,
+                    format!("operation {n}: bad or missing :f {other:?}"),
+                ))
+            }
+        };
+        let int = |name: &str| match get(name) {
+            Some(Edn::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            None | Some(Edn::Nil) => Ok(None),
+            Some(other) => Err(err(*pos, format!("operation {n}: bad :{name} {other:?}"))),
+        };
+        let raw = get("value").cloned().unwrap_or(Edn::Nil);
+        ops.push((
+            Op {
+                index: int("index")?.unwrap_or(n as u64),
+                time: int("time")?.unwrap_or(0),
+                process,
+                op_type,
+                f,
+                key: None,
+                value: edn_value(&raw),
+                error: get("error").map(Edn::key_string),
+            },
+            raw,
+        ));
+    }
+    let independent = opts.independent.unwrap_or_else(|| {
+        let mut clients = ops.iter().filter(|(o, _)| !o.is_nemesis()).peekable();
+        clients.peek().is_some()
+            && clients.all(|(_, raw)| matches!(raw, Edn::Vector(v) if v.len() == 2))
+    });
+    ops.into_iter()
+        .enumerate()
+        .map(|(n, (mut op, raw))| {
+            if independent && !op.is_nemesis() {
+                let Edn::Vector(kv) = raw else {
+                    return Err(err(
+                        maps[n].0,
+                        format!("operation {n}: :value is not a [key value] tuple"),
+                    ));
+                };
+                op.key = Some(kv[0].key_string());
+                op.value = edn_value(&kv[1]);
+            }
+            Ok(op)
+        })
+        .collect()
+}
+
+fn edn_value(e: &Edn) -> Value {
+    match e {
+        Edn::Nil => Value::Null,
+        Edn::Int(i) => Value::Int(*i),
+        other => match other.items() {
+            Some(items) if items.iter().all(|i| matches!(i, Edn::Int(_))) => Value::Ints(
+                items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Edn::Int(v) => Some(*v),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => Value::from_json(other.to_json()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Vec<Op>, HistoryError> {
+        parse_edn(s.as_bytes(), Path::new("h.edn"), ImportOptions::default())
+    }
+
+    #[test]
+    fn reads_a_knossos_vector() {
+        let ops = parse(
+            "; a comment\n[{:process 0, :type :invoke, :f :write, :value 3}\n \
+             {:process 0 :type :ok :f :write :value 3 :time 12}\n \
+             {:process :nemesis :type :info :f :start :value #{:n1 \"n2\"}}\n \
+             {:process 1 :type :invoke :f :cas :value [3 4]}\n \
+             #jepsen.history.Op{:process 1 :type :fail :f :cas :value [3 4] :error [:timeout \"x\"]}]",
+        )
+        .unwrap();
+        assert_eq!(ops.len(), 5);
+        assert_eq!(ops[1].time, 12);
+        assert_eq!(ops[2].process, Process::Nemesis);
+        assert_eq!(ops[3].value, Value::Ints(vec![3, 4]));
+        assert_eq!(ops[4].op_type, OpType::Fail);
+        assert_eq!(ops[4].error.as_deref(), Some(r#"["timeout","x"]"#));
+        assert_eq!(ops[3].key, None);
+    }
+
+    #[test]
+    fn splits_independent_keys() {
+        let ops = parse(
+            "{:process 0 :type :invoke :f :read :value [:k1 nil] :index 4}\n\
+             {:process 0 :type :ok :f :read :value [:k1 7]}\n\
+             {:process 1 :type :invoke :f :cas :value [\"k2\" [1 2]]}\n",
+        )
+        .unwrap();
+        assert_eq!(ops[0].index, 4);
+        assert_eq!(ops[1].index, 1);
+        assert_eq!(ops[1].key.as_deref(), Some("k1"));
+        assert_eq!(ops[1].value, Value::Int(7));
+        assert_eq!(ops[2].value, Value::Ints(vec![1, 2]));
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = parse("[{:process 0 :type :invoke\n  :f :read :value }]").unwrap_err();
+        assert!(e.to_string().starts_with("h.edn:1:2:"), "{e}");
+        let e = parse("[{:process 0, :type :bogus, :f :read}]").unwrap_err();
+        assert!(e.to_string().contains(":bogus"), "{e}");
+        let e = parse("[\n  {:process 0 :type :ok :f \"unterminated}]").unwrap_err();
+        assert!(e.to_string().starts_with("h.edn:2:"), "{e}");
+        let e = parse("}").unwrap_err();
+        assert!(e.to_string().starts_with("h.edn:1:1:"), "{e}");
+        assert!(parse(&"[".repeat(10_000)).is_err());
+    }
+
+    #[test]
+    fn never_panics_on_garbage() {
+        let samples = [
+            "#", "\\", ":", "#_", "#{", "{:a}", "\"\\u12", "-", "+x", "#tag",
+        ];
+        for s in samples {
+            assert!(parse(s).is_err(), "{s:?} is rejected");
+        }
+        let full = "[{:process 0 :type :invoke :f :write :value 1}]";
+        for len in 1..full.len() {
+            assert!(
+                parse(&full[..len]).is_err(),
+                "a cut-off history is rejected"
+            );
+        }
+        assert_eq!(parse(full).unwrap().len(), 1);
+    }
+}
