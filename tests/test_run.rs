@@ -278,3 +278,52 @@ fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+#[test]
+fn a_set_run_with_kills_and_pauses_records_faults_and_checks_lost_writes() {
+    let sb = Sandbox::new();
+    let (code, stderr) = run(sb.test_cmd(&[
+        "--workload",
+        "set",
+        "--time-limit",
+        "8",
+        "--nemesis",
+        "kill,pause",
+        "--nemesis-interval",
+        "2",
+        "--recovery-time",
+        "2",
+        "--seed",
+        "8",
+    ]));
+    assert!(
+        code == 0 || code == 1,
+        "a verdict, not a harness error:\n{stderr}"
+    );
+    let run_dir = sb.latest();
+    let results = read_json(&run_dir.join("results.json"));
+    let faults = results["faults"].as_array().unwrap();
+    assert!(!faults.is_empty(), "the nemesis injected faults");
+    assert!(faults.iter().all(|f| f["f"] == "kill" || f["f"] == "pause"));
+    let names: Vec<&str> = results["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"lost-writes"), "{names:?}");
+    // Fault operations are in the history, and final reads ran on all three nodes.
+    let ops = history(&run_dir);
+    assert!(ops
+        .iter()
+        .any(|o| o["process"] == "nemesis" && o["f"] == "kill"
+            || o["process"] == "nemesis" && o["f"] == "pause"));
+    let readers: std::collections::BTreeSet<u64> = ops
+        .iter()
+        .filter(|o| o["f"] == "read" && o["type"] == "ok")
+        .filter_map(|o| o["process"].as_u64())
+        .collect();
+    assert_eq!(readers.len(), 3, "one final-read process per node");
+    // Teardown removed every node process.
+    assert!(journal_pids(&run_dir).iter().all(|&p| !alive(p)));
+}

@@ -15,7 +15,8 @@
 //! 5. **final-reads** — set workload: every key read on every node.
 //! 6. **teardown** — nodes killed, namespaces and bridge removed (cleanup journal).
 //! 7. **check** — the history is read back from disk and checked.
-//! 8. **report** — `results.json`, and a summary on stderr.
+//! 8. **report** — `results.json`, then `report.html`, `junit.xml` and the results
+//!    index (rendered from the files by `crate::report`), and a summary on stderr.
 //!
 //! Heal, teardown, check and report run also after a harness error or Ctrl-C/SIGTERM.
 //! The verdict is then never `valid`: an interrupted or broken run is `unknown` unless
@@ -124,6 +125,7 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
     let mut phases = Phases::default();
     let progress_state = Arc::new(Mutex::new(ProgressState::default()));
     let recorder = Recorder::create(&run.file(HISTORY_FILE))?;
+    phases.zero = Some(recorder.start());
     let flusher_stop = Arc::new(AtomicBool::new(false));
     let flusher = recorder::spawn_flusher(recorder.clone(), flusher_stop.clone());
 
@@ -245,7 +247,17 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
         run.path(),
     );
     run.write_json(RESULTS_FILE, &results)?;
+    // Report: rendered from the run folder's files, like `faultline report` does.
+    let report = crate::report::render_run(run.path(), &crate::report::RenderOptions::default())
+        .and_then(|r| {
+            crate::report::render_index(&config.results_dir)?;
+            Ok(r.report)
+        });
     results.print_summary(run.path());
+    match report {
+        Ok(path) => eprintln!("report:  {}", path.display()),
+        Err(e) => eprintln!("faultline: the report could not be rendered: {e:#}"),
+    }
     Ok(if !setup_ok {
         EXIT_HARNESS
     } else {
@@ -492,7 +504,7 @@ struct Phases {
     done: Vec<PhaseTiming>,
     /// The phase in progress and its start.
     current: Option<(String, Instant, f64)>,
-    /// Time zero for offsets.
+    /// Time zero for offsets (the history's time zero).
     zero: Option<Instant>,
 }
 

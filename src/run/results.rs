@@ -19,8 +19,8 @@
 //!   `[ok, fail, info]` completions in each second since the history's time zero;
 //! - `faults`: the nemesis operations, paired start/stop: `f`, `start_s`, `end_s`
 //!   (null if never stopped), `value` (what was done) and `outcome`;
-//! - `phases`: `name`, `start_s`, `duration_s` of setup, main, heal, recovery,
-//!   final-reads, teardown, check;
+//! - `phases`: `name`, `start_s` (seconds since the history's time zero, like
+//!   `faults`), `duration_s` of setup, main, heal, recovery, final-reads, teardown, check;
 //! - `nodes`: per node, `log` and `data` paths relative to the run folder;
 //! - `files`: the run folder's files (`test`, `history`, `journal`).
 
@@ -74,7 +74,7 @@ pub struct CheckerResult {
 pub struct PhaseTiming {
     /// Phase name.
     pub name: String,
-    /// Seconds since setup began.
+    /// Seconds since the history's time zero (just before setup).
     pub start_s: f64,
     /// How long it took.
     pub duration_s: f64,
