@@ -2,6 +2,8 @@
 //! function returning the process exit code.
 
 pub mod cleanup;
+pub mod bench;
+pub mod cluster;
 pub mod kv;
 pub mod node;
 pub mod report;
@@ -14,6 +16,10 @@ pub enum Command {
     Node(node::NodeArgs),
     /// Talk to a raftkv cluster: get, put, delete, cas, append, status.
     Kv(kv::KvArgs),
+    /// Start a local raftkv cluster on loopback to play with (Ctrl-C stops it).
+    Cluster(cluster::ClusterArgs),
+    /// Measure raftkv write and read throughput and latency on a local cluster.
+    Bench(bench::BenchArgs),
     /// Remove what crashed runs left behind: processes, iptables rules, namespaces, bridges.
     Cleanup(cleanup::CleanupArgs),
     /// Run a test: start a cluster, drive clients while injecting faults, check the history.
@@ -30,6 +36,8 @@ impl Command {
         match self {
             Command::Node(args) => node::run(args),
             Command::Kv(args) => kv::run(args),
+            Command::Cluster(args) => cluster::run(args),
+            Command::Bench(args) => bench::run(args),
             Command::Cleanup(args) => cleanup::run(args),
             Command::Test(args) => test::run(args),
             Command::Report(args) => report::run(args),

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::block_in_place;
 use tokio::time::MissedTickBehavior;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt;
 use tonic::Status;
 
 use super::peers::{Peers, MAX_PEER_MESSAGE_BYTES};
@@ -231,6 +232,13 @@ pub async fn run(
         config.request_timeout,
     );
     let raft_service = RaftService::new(events_tx, cluster.self_id);
+    // Accepted connections need TCP_NODELAY too: small responses must not wait
+    // for Nagle's algorithm and the peer's delayed ACK (a 40 ms stall).
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        let stream = stream?;
+        stream.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(stream)
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut server_stop = stop_rx.clone();
     let server = tonic::transport::Server::builder()
@@ -245,7 +253,7 @@ pub async fn run(
                 .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             let _ = server_stop.changed().await;
         });
     let server = tokio::spawn(server);
