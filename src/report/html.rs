@@ -465,6 +465,12 @@ fn lost_section(out: &mut String, checkers: &[CheckerResult]) {
         );
         let count = |k: &str| c.detail.get(k).and_then(Json::as_u64);
         match (count("acknowledged"), count("lost_count")) {
+            (Some(ack), Some(0)) => {
+                let _ = write!(
+                    out,
+                    "<p>None of the {ack} acknowledged writes was lost.</p>"
+                );
+            }
             (Some(ack), Some(n)) => {
                 let _ = write!(
                     out,
