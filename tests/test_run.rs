@@ -316,8 +316,7 @@ fn a_set_run_with_kills_and_pauses_records_faults_and_checks_lost_writes() {
     let ops = history(&run_dir);
     assert!(ops
         .iter()
-        .any(|o| o["process"] == "nemesis" && o["f"] == "kill"
-            || o["process"] == "nemesis" && o["f"] == "pause"));
+        .any(|o| o["process"] == "nemesis" && (o["f"] == "kill" || o["f"] == "pause")));
     let readers: std::collections::BTreeSet<u64> = ops
         .iter()
         .filter(|o| o["f"] == "read" && o["type"] == "ok")
