@@ -77,20 +77,20 @@ fn orphans(remove: bool) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-/// Prints one journal's outcome.
+/// Prints one journal's outcome: a header line, then one indented line per item.
 fn print_report(report: &CleanupReport) {
-    let journal = report.journal.display();
+    println!("{}:", report.journal.display());
     if let Some(why) = &report.skipped {
-        println!("{journal}: skipped: {why}");
+        println!("  skipped: {why}");
         return;
     }
     if report.removed.is_empty() && report.failed.is_empty() {
-        println!("{journal}: nothing left to remove");
+        println!("  nothing left to remove");
     }
     for item in &report.removed {
-        println!("{journal}: removed {item}");
+        println!("  removed {item}");
     }
     for item in &report.failed {
-        println!("{journal}: FAILED to remove {item}");
+        println!("  FAILED to remove {item}");
     }
 }
