@@ -277,3 +277,15 @@ fn rerun_command_uses_flags_that_faultline_test_accepts() {
         assert!(help.contains(name), "faultline test has no flag {name}");
     }
 }
+
+#[test]
+fn run_that_recorded_nothing_still_gets_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("early");
+    write_run(&dir, &test_spec("early", 1), Some(&unknown_results(1)), &[]);
+    std::fs::remove_file(dir.join("history.jsonl")).unwrap();
+    let (html, junit) = render(&dir);
+    assert!(html.contains("history.jsonl is missing"));
+    assert!(html.contains("The history has no operations."));
+    assert!(junit.contains("type=\"unknown\""));
+}

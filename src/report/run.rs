@@ -88,8 +88,9 @@ fn read_json(path: &Path) -> anyhow::Result<Option<Json>> {
 }
 
 impl Run {
-    /// Loads a run folder. `history.jsonl` is required; a truncated last line (a
-    /// killed writer) is dropped and noted.
+    /// Loads a run folder. A missing file is noted on the report (a run that failed
+    /// early still gets one); a truncated last line of the history (a killed writer)
+    /// is dropped and noted; any other malformed line is an error naming it.
     pub fn load(dir: &Path) -> anyhow::Result<Run> {
         anyhow::ensure!(dir.is_dir(), "{} is not a run folder", dir.display());
         let mut notes = Vec::new();
@@ -102,8 +103,13 @@ impl Run {
             Json::Null
         });
         let history = dir.join("history.jsonl");
-        let (ops, truncation) = read_jsonl_lenient(&history)
-            .with_context(|| format!("cannot read the history of {}", dir.display()))?;
+        let (ops, truncation) = if history.exists() {
+            read_jsonl_lenient(&history)
+                .with_context(|| format!("cannot read the history of {}", dir.display()))?
+        } else {
+            notes.push("history.jsonl is missing: the run recorded no operation".to_string());
+            (Vec::new(), None)
+        };
         if let Some(t) = truncation {
             notes.push(format!(
                 "history.jsonl line {} was truncated ({} bytes) and ignored",
