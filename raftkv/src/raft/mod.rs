@@ -10,7 +10,7 @@ mod progress;
 
 pub use message::{Entry, HardState, Message, MessageBody, NodeId, Snapshot, SnapshotMeta};
 pub use node::{
-    Config, ConfigError, NotLeader, RaftNode, ReadState, Ready, Restored, Role, Status,
+    Bugs, Config, ConfigError, NotLeader, RaftNode, ReadState, Ready, Restored, Role, Status,
 };
 
 #[cfg(test)]

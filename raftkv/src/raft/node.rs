@@ -140,6 +140,25 @@ pub struct Config {
     pub max_inflight_messages: usize,
     /// Seed of the election-timeout generator.
     pub seed: u64,
+    /// Deliberate bugs to switch on (all off by default).
+    pub bugs: Bugs,
+}
+
+/// Deliberately broken behaviours, each reproducing a known class of Raft
+/// bug so that faultline can prove it catches the anomaly it causes. All are
+/// off by default; a cluster with any of them on is not safe.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Bugs {
+    /// Grant votes and pre-votes without the up-to-date-log rule (§5.4.1): a
+    /// node missing committed entries can win and overwrite them (lost writes).
+    pub vote_without_log_check: bool,
+    /// Commit entries of earlier terms by counting replicas (Figure 8): an
+    /// entry reported committed can later be overwritten by another leader.
+    pub commit_old_term: bool,
+    /// Answer ReadIndex at once with the leader's commit index, without a
+    /// heartbeat round: a deposed leader that does not know it yet serves
+    /// stale reads.
+    pub leader_local_read: bool,
 }
 
 /// Why a [`Config`] cannot be used.
@@ -184,6 +203,7 @@ impl Config {
             max_entries_per_message: 256,
             max_inflight_messages: 64,
             seed,
+            bugs: Bugs::default(),
         }
     }
 
@@ -545,6 +565,13 @@ impl RaftNode {
                 leader: self.leader,
             });
         };
+        if self.config.bugs.leader_local_read {
+            self.read_states.push(ReadState {
+                request_id,
+                index: commit,
+            });
+            return Ok(());
+        }
         ls.read_round += 1;
         ls.reads.push_back(PendingRead {
             request_id,
@@ -620,7 +647,7 @@ impl RaftNode {
                 let can_vote = msg.term > self.term
                     || self.vote == Some(from)
                     || (self.vote.is_none() && self.leader.is_none());
-                let granted = can_vote && self.log.is_up_to_date(last_log_index, last_log_term);
+                let granted = can_vote && self.log_ok(last_log_index, last_log_term);
                 let term = if granted { msg.term } else { self.term };
                 self.send(from, term, MessageBody::PreVoteResponse { granted });
             }
@@ -630,7 +657,7 @@ impl RaftNode {
             } => {
                 let can_vote =
                     self.vote == Some(from) || (self.vote.is_none() && self.leader.is_none());
-                let granted = can_vote && self.log.is_up_to_date(last_log_index, last_log_term);
+                let granted = can_vote && self.log_ok(last_log_index, last_log_term);
                 if granted {
                     self.vote = Some(from);
                     self.reset_election_timer();
@@ -1144,7 +1171,8 @@ impl RaftNode {
         matched.push(self.log.stable_last.min(self.log.last_index()));
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let index = matched[self.config.quorum() - 1];
-        if index > self.log.commit && self.log.term(index) == Some(self.term) {
+        let in_term = self.log.term(index) == Some(self.term);
+        if index > self.log.commit && (in_term || self.config.bugs.commit_old_term) {
             self.log.commit = index;
             self.release_reads();
         }
@@ -1280,6 +1308,12 @@ impl RaftNode {
     }
 
     // ---- reads ----
+
+    /// The up-to-date-log rule for (pre-)votes, unless switched off as a bug.
+    fn log_ok(&self, last_log_index: u64, last_log_term: u64) -> bool {
+        self.config.bugs.vote_without_log_check
+            || self.log.is_up_to_date(last_log_index, last_log_term)
+    }
 
     fn committed_in_term(&self) -> bool {
         self.log.term(self.log.commit) == Some(self.term)

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::node::{Config, RaftNode, ReadState, Restored, Role};
+use super::node::{Bugs, Config, RaftNode, ReadState, Restored, Role};
 use super::{Entry, HardState, Message, MessageBody, NodeId, Snapshot, SnapshotMeta};
 
 /// What one node's storage holds.
@@ -416,11 +416,15 @@ fn diverged_log_is_repaired_with_fast_back_off() {
     );
 }
 
-#[test]
-fn figure_8_old_term_entry_is_not_committed_by_counting_replicas() {
+/// Figure 8 of the Raft paper, up to the point where node 1, back as leader
+/// of term 3 or later, is about to re-replicate its term-1 entry at index 2
+/// (which node 2 holds) one entry per message, while node 5's conflicting
+/// term-2 entry sits at index 2 on node 5's disk.
+fn figure_8_setup(bugs: Bugs) -> Cluster {
     let mut c = Cluster::new(5, |cfg| {
         no_prevote_no_lease(cfg);
         cfg.max_entries_per_message = 1;
+        cfg.bugs = bugs;
     });
     // Term 1: node 1 leads and commits its no-op everywhere.
     c.tick_until_campaign(1);
@@ -441,30 +445,62 @@ fn figure_8_old_term_entry_is_not_committed_by_counting_replicas() {
     c.crash(5);
     c.drop_appends_from.clear();
     c.isolated.clear();
-    // Node 1 comes back and is elected (needs term 3, after learning term 2).
     c.restart(1);
     c.network.clear();
+    c
+}
+
+/// Lets node 1 campaign (repeatedly, as terms require) until it leads,
+/// delivering one message at a time and calling `watch` after each delivery;
+/// stops early when `watch` returns true.
+fn campaign_step_by_step(c: &mut Cluster, id: NodeId, mut watch: impl FnMut(&Cluster) -> bool) {
     for _ in 0..5 {
-        if c.node(1).role() == Role::Leader {
-            break;
+        if c.node(id).role() == Role::Leader {
+            return;
         }
-        let before = c.node(1).status().term;
+        let before = c.node(id).status().term;
         for _ in 0..100 {
-            c.nodes.get_mut(&1).expect("node").tick();
-            c.process(1);
-            if c.node(1).status().term != before {
+            c.nodes.get_mut(&id).expect("node").tick();
+            c.process(id);
+            if c.node(id).status().term != before {
                 break;
             }
         }
-        // Deliver one at a time: entry 2 reaches node 3 alone first.
         while c.deliver_one() {
-            let st = c.node(1).status();
-            assert_ne!(
-                st.commit, 2,
-                "entry 2 of term 1 sits on a majority but must not commit by counting"
-            );
+            if watch(c) {
+                return;
+            }
         }
     }
+}
+
+/// Whether entry 2 of term 1 is stored by a majority of the five disks.
+fn old_entry_on_majority(c: &Cluster) -> bool {
+    let holders = c
+        .disks
+        .values()
+        .filter(|d| d.entries.iter().any(|e| e.index == 2 && e.term == 1))
+        .count();
+    holders >= 3
+}
+
+#[test]
+fn figure_8_old_term_entry_is_not_committed_by_counting_replicas() {
+    let mut c = figure_8_setup(Bugs::default());
+    let mut seen_on_majority_uncommitted = false;
+    campaign_step_by_step(&mut c, 1, |c| {
+        let commit = c.node(1).status().commit;
+        assert_ne!(
+            commit, 2,
+            "entry 2 of term 1 sits on a majority but must not commit by counting"
+        );
+        seen_on_majority_uncommitted |= old_entry_on_majority(c) && commit < 2;
+        false
+    });
+    assert!(
+        seen_on_majority_uncommitted,
+        "the scenario reached the Figure 8 state"
+    );
     let st = c.node(1).status();
     assert_eq!(st.role, Role::Leader);
     assert!(st.term >= 3);
@@ -478,6 +514,96 @@ fn figure_8_old_term_entry_is_not_committed_by_counting_replicas() {
         "node 5's index 2 was overwritten"
     );
     c.assert_state_machines_agree();
+}
+
+#[test]
+fn bug_commit_old_term_loses_a_committed_entry() {
+    let mut c = figure_8_setup(Bugs {
+        commit_old_term: true,
+        ..Bugs::default()
+    });
+    campaign_step_by_step(&mut c, 1, |c| c.node(1).status().commit == 2);
+    assert_eq!(
+        c.node(1).status().commit,
+        2,
+        "committed by counting replicas"
+    );
+    assert_eq!(c.commands(1), vec![b"a".to_vec()], "and applied");
+    // Node 1 crashes before its term's no-op spreads; node 5, whose last
+    // term (2) beats everyone's, wins and overwrites index 2.
+    c.crash(1);
+    c.network.clear();
+    c.restart(5);
+    for _ in 0..5 {
+        if c.node(5).role() == Role::Leader {
+            break;
+        }
+        c.tick_until_campaign(5);
+    }
+    assert_eq!(c.node(5).role(), Role::Leader);
+    c.ticks(3);
+    assert_eq!(c.applied[&1][1].data, b"a".to_vec());
+    assert!(c.applied[&2].len() >= 2);
+    assert_ne!(
+        c.applied[&2][1], c.applied[&1][1],
+        "state machines diverged at index 2"
+    );
+}
+
+#[test]
+fn bug_leader_local_read_serves_a_stale_read_index() {
+    let mut c = Cluster::new(3, |cfg| {
+        cfg.bugs.leader_local_read = true;
+    });
+    let old = c.elect();
+    c.isolated.insert(old);
+    let new = c.elect();
+    c.propose(new, b"after");
+    c.deliver_all();
+    let new_commit = c.node(new).status().commit;
+    // The old leader has not noticed yet and answers from its own commit index.
+    assert_eq!(c.node(old).role(), Role::Leader);
+    c.nodes
+        .get_mut(&old)
+        .expect("node")
+        .read_index(7)
+        .expect("thinks it leads");
+    c.process(old);
+    let read = c.read_states[&old][0].clone();
+    assert_eq!(read.request_id, 7);
+    assert!(
+        read.index < new_commit,
+        "a read that misses a committed write"
+    );
+}
+
+#[test]
+fn bug_vote_without_log_check_elects_a_leader_missing_committed_entries() {
+    let mut c = Cluster::new(3, |cfg| {
+        cfg.check_quorum = false;
+        cfg.bugs.vote_without_log_check = true;
+    });
+    let leader = c.elect();
+    let stale = (1..=3).find(|&i| i != leader).expect("a follower");
+    c.isolated.insert(stale);
+    c.propose(leader, b"w");
+    c.deliver_all();
+    c.ticks(2);
+    assert_eq!(c.commands(leader), vec![b"w".to_vec()], "committed");
+    // The leader goes away; the stale node comes back and wins anyway.
+    c.isolated = BTreeSet::from([leader]);
+    for _ in 0..5 {
+        if c.node(stale).role() == Role::Leader {
+            break;
+        }
+        c.tick_until_campaign(stale);
+    }
+    assert_eq!(c.node(stale).role(), Role::Leader);
+    let entry_2 = c.disks[&stale].entries.iter().find(|e| e.index == 2);
+    assert!(
+        entry_2.is_some_and(|e| e.data.is_empty()),
+        "the new leader's index 2 is its own no-op, not the committed write"
+    );
 }
 
 #[test]
