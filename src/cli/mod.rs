@@ -1,6 +1,8 @@
 //! One module per subcommand. Each defines its flags (`clap::Args`) and a `run`
 //! function returning the process exit code.
 
+pub mod bench_check;
+pub mod check;
 pub mod cleanup;
 pub mod bench;
 pub mod cluster;
@@ -26,6 +28,10 @@ pub enum Command {
     Test(test::TestArgs),
     /// Rebuild a run's report.html and junit.xml (or, with --index, the list of runs).
     Report(report::ReportArgs),
+    /// Check a history file for linearizability and lost writes (exit 0 valid, 1 invalid, 2 unknown).
+    Check(check::CheckArgs),
+    /// Measure the checker on generated histories and print the figures.
+    BenchCheck(bench_check::BenchCheckArgs),
     /// Measure report rendering on a large synthetic run and print the figures.
     BenchReport(report::BenchReportArgs),
 }
@@ -35,6 +41,8 @@ impl Command {
     pub fn run(self) -> anyhow::Result<u8> {
         match self {
             Command::Node(args) => node::run(args),
+            Command::Check(args) => check::run(args),
+            Command::BenchCheck(args) => bench_check::run(args),
             Command::Kv(args) => kv::run(args),
             Command::Cluster(args) => cluster::run(args),
             Command::Bench(args) => bench::run(args),

@@ -1,0 +1,176 @@
+//! `faultline bench-check`: measures the checker on generated histories and prints the
+//! figures (benchmarks print numbers; they assert nothing):
+//!
+//! - `parse`: JSONL parsing of a written register history, in lines per second;
+//! - `register`: a multi-key register history (default 1M operations over 1,000 keys,
+//!   64 processes, 2% info), checked end to end;
+//! - `single-key`: one key, 10,000 operations, 16 processes;
+//! - `explode`: a history built to explode the search, which must end `unknown`
+//!   within its time limit.
+//!
+//! Peak memory is the process's VmHWM (from /proc/self/status), which only grows: run
+//! one benchmark at a time with `--only` to attribute it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use workloads::check::{check_history, CheckOptions, Verdict};
+use workloads::history::{read_jsonl, HistoryWriter};
+use workloads::synth::{explosive_history, register_history, SynthConfig};
+
+/// Flags of `faultline bench-check`.
+#[derive(clap::Args, Debug)]
+pub struct BenchCheckArgs {
+    /// Operations of the multi-key register history.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub ops: usize,
+    /// Keys of the multi-key register history.
+    #[arg(long, default_value_t = 1_000)]
+    pub keys: usize,
+    /// Processes of the multi-key register history.
+    #[arg(long, default_value_t = 64)]
+    pub processes: usize,
+    /// Operations of the single-key history.
+    #[arg(long, default_value_t = 10_000)]
+    pub single_key_ops: usize,
+    /// Concurrent writers and readers of the explosive history.
+    #[arg(long, default_value_t = 40)]
+    pub explode_width: usize,
+    /// Time limit given to the explosive history.
+    #[arg(long, default_value = "2s", value_parser = super::check::parse_duration)]
+    pub explode_limit: Duration,
+    /// Seed of the generated histories.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run only this benchmark: parse, register, single-key or explode.
+    #[arg(long)]
+    pub only: Option<String>,
+}
+
+/// The process's peak resident memory in MiB, if /proc tells it.
+fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn peak() -> String {
+    peak_mib().map_or_else(|| "n/a".to_string(), |m| format!("{m:.0} MiB"))
+}
+
+/// Runs `faultline bench-check`.
+pub fn run(args: BenchCheckArgs) -> anyhow::Result<u8> {
+    let want = |name: &str| args.only.as_deref().is_none_or(|o| o == name);
+    println!(
+        "bench-check on {} threads",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let big = SynthConfig {
+        seed: args.seed,
+        ops: args.ops,
+        keys: args.keys,
+        processes: args.processes,
+        info_rate: 0.02,
+    };
+    if want("parse") {
+        let ops = register_history(&big);
+        let path = std::env::temp_dir().join(format!(
+            "faultline-bench-check-{}.jsonl",
+            std::process::id()
+        ));
+        let mut w = HistoryWriter::create(&path)?;
+        let started = Instant::now();
+        for op in &ops {
+            w.append(op)?;
+        }
+        w.flush()?;
+        let write = started.elapsed();
+        drop(ops);
+        let size = std::fs::metadata(&path)?.len();
+        let started = Instant::now();
+        let read = read_jsonl(&path);
+        let parse = started.elapsed();
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        let read = read?;
+        println!(
+            "parse: {} lines ({:.0} MiB): write {:.2} s ({:.2} M lines/s), parse {:.2} s ({:.2} M lines/s); peak {}",
+            read.len(),
+            size as f64 / (1 << 20) as f64,
+            write.as_secs_f64(),
+            read.len() as f64 / write.as_secs_f64() / 1e6,
+            parse.as_secs_f64(),
+            read.len() as f64 / parse.as_secs_f64() / 1e6,
+            peak()
+        );
+    }
+    if want("register") {
+        let ops = register_history(&big);
+        let started = Instant::now();
+        let report = check_history(&ops, &CheckOptions::default())?;
+        let took = started.elapsed();
+        println!(
+            "register: {} operations, {} keys, {} processes, {} indeterminate ({} pruned): {} in {:.2} s ({:.0} ops/s); peak {}",
+            report.stats.operations,
+            report.stats.keys,
+            args.processes,
+            report.stats.indeterminate,
+            report.stats.pruned,
+            report.verdict.as_str(),
+            took.as_secs_f64(),
+            report.stats.operations as f64 / took.as_secs_f64(),
+            peak()
+        );
+    }
+    if want("single-key") {
+        let ops = register_history(&SynthConfig {
+            seed: args.seed,
+            ops: args.single_key_ops,
+            keys: 1,
+            processes: 16,
+            info_rate: 0.02,
+        });
+        let started = Instant::now();
+        let report = check_history(&ops, &CheckOptions::default())?;
+        let took = started.elapsed();
+        println!(
+            "single-key: {} operations, 16 processes, {} indeterminate: {} in {:.3} s; peak {}",
+            report.stats.operations,
+            report.stats.indeterminate,
+            report.verdict.as_str(),
+            took.as_secs_f64(),
+            peak()
+        );
+    }
+    if want("explode") {
+        let ops = explosive_history(args.explode_width);
+        let started = Instant::now();
+        let report = check_history(
+            &ops,
+            &CheckOptions {
+                time_limit: args.explode_limit,
+                ..CheckOptions::default()
+            },
+        )?;
+        let took = started.elapsed();
+        let overrun = took.saturating_sub(args.explode_limit);
+        println!(
+            "explode: {} concurrent writes and reads: {} ({}) after {:.3} s with a {:.3} s limit (overrun {} ms); peak {}",
+            args.explode_width,
+            report.verdict.as_str(),
+            report
+                .checkers
+                .linearizable
+                .unknown_reason
+                .map_or("decided", |r| r.as_str()),
+            took.as_secs_f64(),
+            args.explode_limit.as_secs_f64(),
+            overrun.as_millis(),
+            peak()
+        );
+        if report.verdict != Verdict::Unknown {
+            println!("explode: expected unknown");
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,146 @@
+//! `faultline check FILE`: checks a recorded history (JSONL, or Jepsen/Knossos EDN) for
+//! linearizability and lost writes, prints the verdict and any counterexample (or the
+//! whole report as JSON with `--json`), and exits 0 valid, 1 invalid, 2 unknown, 3 on
+//! bad input.
+//!
+//! The format comes from `--format`, else the extension (`.edn`, `.jsonl`/`.json`),
+//! else the first character of the file. A truncated last JSONL line (the recorder was
+//! killed mid-write) is dropped with a warning, or is an error with `--strict`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use workloads::check::{check_history, render_text, CheckOptions};
+use workloads::edn::{read_edn, ImportOptions};
+use workloads::history::{read_jsonl, read_jsonl_lenient, Op};
+use workloads::model::ModelKind;
+
+/// History file formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON operation per line (faultline's history.jsonl).
+    Jsonl,
+    /// Jepsen / Knossos EDN.
+    Edn,
+}
+
+/// Flags of `faultline check`.
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The history file.
+    pub file: PathBuf,
+    /// Its format (default: from the extension, else from the content).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// The model: register, cas-register, kv, set or list (default: from the operations).
+    #[arg(long)]
+    pub model: Option<ModelKind>,
+    /// Initial value of the registers (default: nil).
+    #[arg(long, allow_hyphen_values = true)]
+    pub initial: Option<i64>,
+    /// Time budget of the search, e.g. 30s, 500ms, 2m; past it the verdict is unknown.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub time_limit: Duration,
+    /// Memory budget of the search in MiB; past it the verdict is unknown.
+    #[arg(long, default_value_t = 1024)]
+    pub memory_limit: usize,
+    /// For EDN: whether values are [key value] tuples (default: detected).
+    #[arg(long)]
+    pub independent: Option<bool>,
+    /// Treat a truncated last JSONL line as an error instead of dropping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the full report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (e.g. 30s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("bad duration unit {unit:?} (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Picks the format from the extension, else from the first non-blank character.
+fn detect_format(path: &Path) -> anyhow::Result<Format> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("edn") => return Ok(Format::Edn),
+        Some("jsonl") | Some("json") => return Ok(Format::Jsonl),
+        _ => {}
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rest = bytes.iter().skip_while(|b| b.is_ascii_whitespace());
+    Ok(match (rest.next(), rest.next()) {
+        (Some(b'{'), Some(b'"')) => Format::Jsonl,
+        (Some(b'[' | b'(' | b'{' | b';' | b'#'), _) => Format::Edn,
+        (None, _) => Format::Jsonl,
+        _ => bail!(
+            "{}: cannot tell the format (neither JSONL nor EDN); use --format",
+            path.display()
+        ),
+    })
+}
+
+/// Loads a history, warning about a dropped truncated tail.
+pub fn load(
+    path: &Path,
+    format: Option<Format>,
+    strict: bool,
+    independent: Option<bool>,
+) -> anyhow::Result<Vec<Op>> {
+    let format = match format {
+        Some(f) => f,
+        None => detect_format(path)?,
+    };
+    Ok(match format {
+        Format::Edn => read_edn(path, ImportOptions { independent })?,
+        Format::Jsonl if strict => read_jsonl(path)?,
+        Format::Jsonl => {
+            let (ops, truncated) = read_jsonl_lenient(path)?;
+            if let Some(t) = truncated {
+                eprintln!(
+                    "warning: {}:{}: ignored a truncated last line ({} bytes; the recorder was probably killed mid-write)",
+                    path.display(),
+                    t.line,
+                    t.bytes
+                );
+            }
+            ops
+        }
+    })
+}
+
+/// Runs `faultline check`.
+pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    let ops = load(&args.file, args.format, args.strict, args.independent)?;
+    let opts = CheckOptions {
+        model: args.model,
+        initial: args.initial,
+        time_limit: args.time_limit,
+        memory_limit: args.memory_limit.saturating_mul(1 << 20),
+        ..CheckOptions::default()
+    };
+    let report = check_history(&ops, &opts)
+        .with_context(|| format!("{}: cannot check this history", args.file.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_text(&report));
+    }
+    Ok(report.verdict.exit_code())
+}
