@@ -185,6 +185,20 @@ fn a_cluster_that_cannot_start_exits_3_with_a_clear_message() {
     ]));
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("/nonexistent/faultline"), "{stderr}");
+
+    // A results folder that cannot be created (its parent is a file).
+    let blocker = sb.dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let bad = blocker.join("results");
+    let (code, stderr) = run(sb.faultline(&[
+        "test",
+        "--nodes",
+        "3",
+        "--results-dir",
+        bad.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("creating results folder"), "{stderr}");
 }
 
 #[test]

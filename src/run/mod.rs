@@ -106,9 +106,20 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
         HostMode::Loopback
     };
     let names: Vec<String> = (1..=config.nodes).map(|i| format!("n{i}")).collect();
-    let network = Arc::new(
-        Network::create(journal, &names, mode).context("creating the hosts of the nodes")?,
-    );
+    let network = match Network::create(journal, &names, mode) {
+        Ok(n) => Arc::new(n),
+        Err(e) => {
+            // Nothing ran: record why, so the run folder still says what happened.
+            let msg = format!("creating the hosts of the nodes: {e}");
+            let mut results = Results::new(&config, "", &started_at);
+            results.harness_errors.push(msg.clone());
+            results.duration_s = wall_start.elapsed().as_secs_f64();
+            run.write_json(RESULTS_FILE, &results)?;
+            eprintln!("error: {msg}");
+            eprintln!("results: {}", run.path().display());
+            return Ok(EXIT_HARNESS);
+        }
+    };
     run.write_json(
         TEST_FILE,
         &TestFile {
