@@ -68,6 +68,6 @@ pub use control::{ClusterControl, NemesisOp, OpType, Outcome};
 pub use error::{Error, Result};
 pub use host::{Host, HostMode, Network, NodeProcess};
 pub use journal::{Action, Cleanup, CleanupReport, Journal, JOURNAL_FILE};
-pub use preflight::check_capabilities;
+pub use preflight::{check_capabilities, check_capabilities_on};
 pub use runner::{ActiveFault, Nemesis, NemesisHandle, OpSink};
 pub use schedule::{FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Shape, Target};

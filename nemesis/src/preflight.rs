@@ -3,6 +3,7 @@
 //! run started itself and always work; partitions need root (network namespaces and
 //! iptables inside them), `ip` from iproute2 and `iptables`.
 
+use crate::host::HostMode;
 use crate::process;
 use crate::schedule::FaultKind;
 use crate::sys;
@@ -36,6 +37,19 @@ pub fn check_capabilities(faults: &[FaultKind]) -> Result<(), String> {
     }
 }
 
+/// Like [`check_capabilities`], for a run whose hosts are already chosen: loopback
+/// hosts share one network stack and cannot be partitioned at all.
+pub fn check_capabilities_on(faults: &[FaultKind], mode: HostMode) -> Result<(), String> {
+    if mode == HostMode::Loopback && faults.contains(&FaultKind::Partition) {
+        return Err(
+            "the partition fault needs namespace hosts (one network namespace per node, as \
+             root); loopback hosts share one network stack and cannot be partitioned"
+                .to_string(),
+        );
+    }
+    check_capabilities(faults)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +60,14 @@ mod tests {
             check_capabilities(&[FaultKind::Kill, FaultKind::Pause]),
             Ok(())
         );
+        let signals = [FaultKind::Kill, FaultKind::Pause];
+        assert_eq!(check_capabilities_on(&signals, HostMode::Loopback), Ok(()));
+    }
+
+    #[test]
+    fn loopback_hosts_cannot_be_partitioned() {
+        let err = check_capabilities_on(&FaultKind::ALL, HostMode::Loopback).unwrap_err();
+        assert!(err.contains("namespace hosts"), "{err}");
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct ActiveFault {
     pub of: String,
     /// The nodes affected.
     pub nodes: Vec<String>,
+    /// For a partition: nodes grouped by what they can see (one group per distinct
+    /// view); empty for kills and pauses.
+    pub groups: Vec<Vec<String>>,
     /// When it started.
     #[serde(skip)]
     pub since: Instant,
@@ -45,7 +48,11 @@ pub struct ActiveFault {
 
 impl fmt::Display for ActiveFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({}) {}", self.f, self.of, self.nodes.join(","))
+        if self.groups.is_empty() {
+            return write!(f, "{}({}) {}", self.f, self.of, self.nodes.join(","));
+        }
+        let groups: Vec<String> = self.groups.iter().map(|g| g.join(",")).collect();
+        write!(f, "{}({}) {}", self.f, self.of, groups.join(" | "))
     }
 }
 
@@ -295,6 +302,7 @@ impl Runner {
         };
         self.emit(OpType::Invoke, f, value.clone());
         let deadline = Instant::now() + planned.duration;
+        let mut groups = Vec::new();
         let (undo, nodes, outcome) = match planned.spec {
             FaultSpec::Kill(target) | FaultSpec::Pause(target) => {
                 let nodes = match self.resolve(target, &mut rng) {
@@ -336,6 +344,15 @@ impl Runner {
                     }
                 };
                 let cut: Vec<String> = grudge.keys().cloned().collect();
+                let mut views: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+                for (node, seen) in partition::visible(&nodes, &grudge) {
+                    views
+                        .entry(seen.into_iter().collect())
+                        .or_default()
+                        .push(node);
+                }
+                groups = views.into_values().collect();
+                groups.sort();
                 (Undo::Heal(rules), cut, outcome)
             }
         };
@@ -350,6 +367,7 @@ impl Runner {
                 f: f.to_string(),
                 of,
                 nodes,
+                groups,
                 since: Instant::now(),
             },
         });

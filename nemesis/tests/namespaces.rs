@@ -188,8 +188,18 @@ fn runner_partitions_and_heals_everything_at_stop() {
         cluster.network.journal().clone(),
         Box::new(move |op| sink_ops.lock().unwrap().push(op)),
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut shown = Vec::new();
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(100));
+        shown.extend(handle.active().iter().map(ToString::to_string));
+    }
     handle.stop().unwrap();
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.starts_with("partition(") && s.contains(" | ")),
+        "a partition shows its sides: {shown:?}"
+    );
     let ops = ops.lock().unwrap();
     let partitions: Vec<_> = ops
         .iter()
