@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::anyhow;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use workloads::history::Op;
 
@@ -24,6 +25,9 @@ const BUCKETS: u64 = 150;
 
 /// Plot size in pixels.
 const SIZE: (u32, u32) = (1300, 420);
+
+/// Room right of each plot for its legend, px (outside the data, never hiding it).
+const LEGEND_WIDTH: u32 = 150;
 
 /// Shading of fault windows.
 const FAULT_SHADE: RGBColor = RGBColor(255, 140, 60);
@@ -46,6 +50,47 @@ pub fn outcome_color(o: Outcome) -> RGBColor {
         Outcome::Fail => RGBColor(219, 68, 85),
         Outcome::Info | Outcome::Pending => RGBColor(240, 160, 20),
     }
+}
+
+/// The legend's chart: a plain area right of the plot, in pixels of its own.
+type Legend<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Adds one legend entry: an empty series carrying the label and its mark.
+macro_rules! entry {
+    ($legend:expr, $label:expr, $mark:expr) => {
+        $legend
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(plot_err)?
+            .label($label)
+            .legend($mark)
+    };
+}
+
+/// Splits a plot's canvas into the plotting part and the legend on its right.
+fn canvas<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+) -> anyhow::Result<(
+    DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    Legend<'a, 'b>,
+)> {
+    root.fill(&WHITE).map_err(plot_err)?;
+    let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+    let legend = ChartBuilder::on(&side)
+        .margin(12)
+        .build_cartesian_2d(0f64..1.0, 0f64..1.0)
+        .map_err(plot_err)?;
+    Ok((plot, legend))
+}
+
+/// Draws the legend's labels and marks.
+fn draw_legend<'a, 'b: 'a>(legend: &mut Legend<'a, 'b>) -> anyhow::Result<()> {
+    legend
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE)
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(plot_err)
 }
 
 /// Converts a plotters error.
@@ -152,8 +197,8 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, mut legend) = canvas(&root)?;
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
@@ -166,11 +211,11 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(plot_err)?;
-        shade(&mut chart, windows, y_min, y_max)?;
+        shade(&mut chart, &mut legend, windows, y_min, y_max)?;
         for ((fi, outcome), pts) in &series {
             let color = outcome_color(*outcome).mix(0.75).filled();
             let label = format!("{} {}", fs[*fi], outcome.as_str());
-            let anno = match fi % 3 {
+            match fi % 3 {
                 0 => chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color).into_dyn())),
                 1 => chart.draw_series(
                     pts.iter()
@@ -183,7 +228,7 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
             }
             .map_err(plot_err)?;
             let shape = fi % 3;
-            anno.label(label).legend(move |(x, y)| match shape {
+            entry!(legend, label, move |(x, y)| match shape {
                 0 => Circle::new((x + 8, y), 3, color).into_dyn(),
                 1 => TriangleMarker::new((x + 8, y), 4, color).into_dyn(),
                 _ => Cross::new((x + 8, y), 4, color).into_dyn(),
@@ -196,23 +241,17 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
         ];
         for ((segments, name), c) in lines.iter().zip(["p50", "p95", "p99"]).zip(line_colors) {
             for (i, seg) in segments.iter().enumerate() {
-                let anno = chart
+                chart
                     .draw_series(LineSeries::new(seg.iter().copied(), c.stroke_width(2)))
                     .map_err(plot_err)?;
                 if i == 0 {
-                    anno.label(name).legend(move |(x, y)| {
+                    entry!(legend, name, move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
                     });
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut legend)?;
         root.present().map_err(plot_err)?;
     }
     Ok(svg)
@@ -220,11 +259,8 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
 
 /// Shades fault windows across the whole y range.
 fn shade<Y>(
-    chart: &mut ChartContext<
-        '_,
-        SVGBackend<'_>,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
-    >,
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, Y>>,
+    legend: &mut Legend<'_, '_>,
     windows: &[(u64, u64)],
     y_min: Y::ValueType,
     y_max: Y::ValueType,
@@ -234,16 +270,17 @@ where
     Y::ValueType: Copy + 'static,
 {
     let style = FAULT_SHADE.mix(0.18).filled();
-    let mut drawn = false;
-    let anno = chart
-        .draw_series(windows.iter().map(|&(s, e)| {
-            drawn = true;
-            Rectangle::new([(ns_to_secs(s), y_min), (ns_to_secs(e), y_max)], style)
-        }))
+    chart
+        .draw_series(
+            windows.iter().map(|&(s, e)| {
+                Rectangle::new([(ns_to_secs(s), y_min), (ns_to_secs(e), y_max)], style)
+            }),
+        )
         .map_err(plot_err)?;
-    if drawn {
-        anno.label("fault in force")
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], style));
+    if !windows.is_empty() {
+        entry!(legend, "fault in force", move |(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 16, y + 5)], style)
+        });
     }
     Ok(())
 }
@@ -283,8 +320,8 @@ pub fn throughput_svg(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, mut legend) = canvas(&root)?;
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
@@ -298,7 +335,7 @@ pub fn throughput_svg(
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(plot_err)?;
-        shade(&mut chart, windows, 0.0, y_max)?;
+        shade(&mut chart, &mut legend, windows, 0.0, y_max)?;
         for ((f, outcome), counts) in &rates {
             let fi = fs.iter().position(|x| x == f).unwrap_or(0);
             let color: RGBColor = match outcome {
@@ -311,22 +348,20 @@ pub fn throughput_svg(
                 .map(|(b, &c)| (ns_to_secs(b as u64 * width + width / 2), c as f64 / width_s))
                 .collect();
             let style = color.stroke_width(2);
-            let anno = if *outcome == Outcome::Ok {
+            if *outcome == Outcome::Ok {
                 chart.draw_series(LineSeries::new(pts, style))
             } else {
                 chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))
             }
             .map_err(plot_err)?;
-            anno.label(format!("{f} {}", outcome.as_str()))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+            entry!(legend, format!("{f} {}", outcome.as_str()), move |(
+                x,
+                y,
+            )| {
+                PathElement::new(vec![(x, y), (x + 16, y)], style)
+            });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut legend)?;
         root.present().map_err(plot_err)?;
     }
     Ok(svg)
