@@ -97,6 +97,29 @@
 //! commit index; otherwise it discards its entire log, adopts the snapshot and
 //! hands it out in `Ready::snapshot` for the runtime to persist and load.
 //!
+//! # Deliberate bugs
+//!
+//! [`Bugs`] switches reproduce known classes of Raft bugs so that faultline
+//! can demonstrate that it catches them: granting votes without the
+//! up-to-date-log rule (`vote_without_log_check`, loses committed writes),
+//! committing earlier-term entries by counting replicas (`commit_old_term`,
+//! the Figure 8 anomaly), and answering ReadIndex locally on the leader
+//! (`leader_local_read`, stale reads from a deposed leader). All are off by
+//! default. Even with a bug on, the core never truncates entries it knows are
+//! committed and never panics on what a peer sends; the damage shows up where
+//! a real bug's would, in what clients observe.
+//!
+//! # How it is tested
+//!
+//! `tests.rs` drives an in-memory cluster (storage, network with partitions,
+//! crashes and restarts) through scripted scenarios — split votes, log repair
+//! with fast back-off, Figure 8, PreVote after a partition heals, CheckQuorum,
+//! ReadIndex on a deposed leader, snapshot catch-up — plus a seeded storm of
+//! random faults. `tests/raft_model.rs` model-checks a three-node cluster of
+//! these very nodes with stateright over a reordering network, checking
+//! Election Safety, Log Matching, Leader Completeness and State Machine Safety
+//! in every reachable state up to a bounded depth.
+//!
 //! # Left out, deliberately
 //!
 //! - Membership changes: the set of voters is fixed by [`Config::peers`].
@@ -589,6 +612,7 @@ impl RaftNode {
         if msg.to != self.config.id
             || msg.from == self.config.id
             || !self.config.peers.contains(&msg.from)
+            || !is_plausible(&msg)
         {
             return;
         }
@@ -1374,4 +1398,50 @@ impl RaftNode {
             body,
         });
     }
+}
+
+/// Terms and indexes beyond this are nonsense no real cluster reaches; a
+/// message carrying one is dropped so that arithmetic on them cannot overflow.
+const MAX_PLAUSIBLE: u64 = u64::MAX / 4;
+
+/// Whether every term and index in `msg` is below [`MAX_PLAUSIBLE`].
+fn is_plausible(msg: &Message) -> bool {
+    let ok = |v: u64| v < MAX_PLAUSIBLE;
+    ok(msg.term)
+        && match &msg.body {
+            MessageBody::PreVote {
+                last_log_index,
+                last_log_term,
+            }
+            | MessageBody::RequestVote {
+                last_log_index,
+                last_log_term,
+            } => ok(*last_log_index) && ok(*last_log_term),
+            MessageBody::PreVoteResponse { .. } | MessageBody::RequestVoteResponse { .. } => true,
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                read_round,
+            } => {
+                ok(*prev_log_index)
+                    && ok(*prev_log_term)
+                    && ok(*leader_commit)
+                    && ok(*read_round)
+                    && (entries.len() as u64) < MAX_PLAUSIBLE
+                    && entries.iter().all(|e| ok(e.index) && ok(e.term))
+            }
+            MessageBody::AppendEntriesResponse {
+                match_index,
+                conflict_index,
+                conflict_term,
+                read_round,
+                ..
+            } => ok(*match_index) && ok(*conflict_index) && ok(*conflict_term) && ok(*read_round),
+            MessageBody::InstallSnapshot { snapshot } => {
+                ok(snapshot.meta.index) && ok(snapshot.meta.term)
+            }
+            MessageBody::InstallSnapshotResponse { last_index } => ok(*last_index),
+        }
 }

@@ -918,3 +918,114 @@ fn random_faults_never_break_state_machine_safety() {
         }
     }
 }
+
+/// A random message from `from` to `to`, with small numbers (so that many of
+/// them are near the receiver's real state) or occasionally huge ones.
+fn random_message(rng: &mut rand_chacha::ChaCha8Rng, from: NodeId, to: NodeId) -> Message {
+    use rand::Rng;
+    let num = |rng: &mut rand_chacha::ChaCha8Rng| -> u64 {
+        match rng.random_range(0..10) {
+            0 => u64::MAX - rng.random_range(0..3),
+            1 => rng.random(),
+            _ => rng.random_range(0..8),
+        }
+    };
+    let body = match rng.random_range(0..8) {
+        0 => MessageBody::PreVote {
+            last_log_index: num(rng),
+            last_log_term: num(rng),
+        },
+        1 => MessageBody::PreVoteResponse {
+            granted: rng.random(),
+        },
+        2 => MessageBody::RequestVote {
+            last_log_index: num(rng),
+            last_log_term: num(rng),
+        },
+        3 => MessageBody::RequestVoteResponse {
+            granted: rng.random(),
+        },
+        4 => {
+            let prev_log_index = num(rng);
+            let n = rng.random_range(0..4u64);
+            let entries = (0..n)
+                .map(|i| Entry {
+                    term: num(rng),
+                    index: if rng.random_bool(0.8) {
+                        prev_log_index.wrapping_add(1 + i)
+                    } else {
+                        num(rng)
+                    },
+                    data: vec![i as u8],
+                })
+                .collect();
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term: num(rng),
+                entries,
+                leader_commit: num(rng),
+                read_round: num(rng),
+            }
+        }
+        5 => MessageBody::AppendEntriesResponse {
+            success: rng.random(),
+            match_index: num(rng),
+            conflict_index: num(rng),
+            conflict_term: num(rng),
+            read_round: num(rng),
+        },
+        6 => MessageBody::InstallSnapshot {
+            snapshot: Snapshot {
+                meta: SnapshotMeta {
+                    index: num(rng),
+                    term: num(rng),
+                },
+                data: b"[]".to_vec(),
+            },
+        },
+        _ => MessageBody::InstallSnapshotResponse {
+            last_index: num(rng),
+        },
+    };
+    Message {
+        from,
+        to,
+        term: num(rng),
+        body,
+    }
+}
+
+/// Whatever a peer sends — stale, future, contradictory or absurd — the core
+/// neither panics nor breaks its own invariants.
+#[test]
+fn garbage_from_peers_never_panics() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for round in 0..200 {
+        let mut c = Cluster::new(3, |_| {});
+        let leader = c.elect();
+        c.propose(leader, b"x");
+        c.deliver_all();
+        let target = (round % 3) + 1;
+        for _ in 0..50 {
+            let from = rng.random_range(1..=4);
+            let m = random_message(&mut rng, from, target);
+            let node = c.nodes.get_mut(&target).expect("node");
+            node.step(m);
+            if rng.random_bool(0.2) {
+                node.tick();
+            }
+            if rng.random_bool(0.1) && node.role() == Role::Leader {
+                node.propose(b"y".to_vec()).expect("leader");
+                node.read_index(1).expect("leader");
+            }
+            let ready = node.ready();
+            let status = node.status();
+            assert!(status.commit <= status.last_index);
+            assert!(status.applied <= status.commit);
+            for pair in ready.committed.windows(2) {
+                assert_eq!(pair[0].index + 1, pair[1].index);
+            }
+        }
+    }
+}
