@@ -133,8 +133,9 @@ impl TestArgs {
         };
         if hosts == "loopback" && nemesis.iter().any(|f| f == "partition") {
             bail!(
-                "the partition fault needs network namespaces, which need root; run as root, \
-                 or choose --nemesis kill,pause"
+                "the partition fault needs nodes in network namespaces, and these hosts are \
+                 loopback ports: run as root with --hosts auto or namespaces, or choose \
+                 --nemesis kill,pause"
             );
         }
         let kinds = nemesis::FaultKind::parse_list(&nemesis.join(","))
