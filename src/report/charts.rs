@@ -354,11 +354,16 @@ pub fn throughput_svg(
                 chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))
             }
             .map_err(plot_err)?;
+            let dashed = *outcome != Outcome::Ok;
             entry!(legend, format!("{f} {}", outcome.as_str()), move |(
                 x,
                 y,
             )| {
-                PathElement::new(vec![(x, y), (x + 16, y)], style)
+                // Dashed series get a dashed mark: two short strokes.
+                let (a, b) = if dashed { (6, 10) } else { (8, 8) };
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (a, 0)], style)
+                    + PathElement::new(vec![(b, 0), (16, 0)], style)
             });
         }
         draw_legend(&mut legend)?;
