@@ -11,6 +11,7 @@
 pub mod raftkv;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// One system under test, running on a set of hosts.
@@ -24,8 +25,9 @@ pub trait Db: Send + Sync {
     /// Starts every node.
     fn start_all(&self) -> anyhow::Result<()>;
     /// Waits until the cluster reports a leader and returns it; fails with a message
-    /// naming the cause (a node that exited, its log) when it cannot within `timeout`.
-    fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<String>;
+    /// naming the cause (a node that exited, its log) when it cannot within `timeout`,
+    /// or as soon as `cancel` is set (Ctrl-C).
+    fn wait_for_leader(&self, timeout: Duration, cancel: &AtomicBool) -> anyhow::Result<String>;
     /// SIGKILLs one node and reaps it.
     fn kill(&self, node: &str) -> anyhow::Result<()>;
     /// Starts a node that is not running (after a kill).

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -183,9 +184,12 @@ impl Db for RaftkvDb {
         Ok(())
     }
 
-    fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<String> {
+    fn wait_for_leader(&self, timeout: Duration, cancel: &AtomicBool) -> anyhow::Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
+            if cancel.load(Ordering::Relaxed) {
+                bail!("interrupted while waiting for a leader");
+            }
             let exited = self.exited_nodes();
             if !exited.is_empty() {
                 bail!("the cluster could not start:\n{}", exited.join("\n"));

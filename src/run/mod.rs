@@ -164,7 +164,10 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
     }
     let setup = db.and_then(|db| {
         db.start_all()?;
-        let leader = db.wait_for_leader(Duration::from_secs_f64(config.leader_timeout_s))?;
+        let leader = db.wait_for_leader(
+            Duration::from_secs_f64(config.leader_timeout_s),
+            &interrupt.flag,
+        )?;
         Ok((db, leader))
     });
     phases.end();
@@ -269,7 +272,9 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
         Ok(path) => eprintln!("report:  {}", path.display()),
         Err(e) => eprintln!("faultline: the report could not be rendered: {e:#}"),
     }
-    Ok(if !setup_ok {
+    // A cluster that could not start is a harness error, unless the user interrupted
+    // the setup: then the run is merely unknown.
+    Ok(if !setup_ok && !interrupt.is_set() {
         EXIT_HARNESS
     } else {
         results.verdict.exit_code()
