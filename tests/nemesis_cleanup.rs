@@ -98,6 +98,10 @@ fn cleanup_without_argument_walks_the_journal_index() {
     let index = dir.path().join("index");
     std::fs::create_dir_all(&index).unwrap();
     std::os::unix::fs::symlink(run.join(JOURNAL_FILE), index.join("run.jsonl")).unwrap();
+    // An unreadable journal listed first must not stop the good one from being cleaned.
+    let corrupt = dir.path().join("corrupt.jsonl");
+    std::fs::write(&corrupt, "not json\n{\"event\":\"undone\",\"id\":1}\n").unwrap();
+    std::os::unix::fs::symlink(&corrupt, index.join("a-corrupt.jsonl")).unwrap();
     let out = Command::cargo_bin("faultline")
         .unwrap()
         .arg("cleanup")
@@ -105,7 +109,15 @@ fn cleanup_without_argument_walks_the_journal_index() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the corrupt journal fails: {stdout}"
+    );
+    assert!(
+        stdout.contains("FAILED to remove") && stdout.contains("line 1"),
+        "{stdout}"
+    );
     for (pid, start) in &procs {
         assert!(
             stdout.contains(&format!("removed process {pid}")),
@@ -113,11 +125,11 @@ fn cleanup_without_argument_walks_the_journal_index() {
         );
         assert!(!process::is_same_process(*pid, *start));
     }
-    assert_eq!(
-        std::fs::read_dir(&index).unwrap().count(),
-        0,
-        "index entry dropped once clean"
-    );
+    let left: Vec<_> = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["a-corrupt.jsonl"], "only the clean entry is dropped");
     // The run also registered in the default index; drop that entry too.
     for entry in std::fs::read_dir(nemesis::journal::index_dir())
         .unwrap()

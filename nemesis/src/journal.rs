@@ -463,7 +463,12 @@ impl Cleanup {
                 let _ = std::fs::remove_file(&link);
                 continue;
             }
-            let report = Cleanup::from_journal(&target)?;
+            // One unreadable journal must not stop the others from being cleaned.
+            let report = Cleanup::from_journal(&target).unwrap_or_else(|e| CleanupReport {
+                journal: target.clone(),
+                failed: vec![e.to_string()],
+                ..CleanupReport::default()
+            });
             if report.is_clean() {
                 let _ = std::fs::remove_file(&link);
             }
