@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use workloads::check::{check_history, CheckOptions, Verdict};
-use workloads::history::{read_jsonl, HistoryWriter};
+use workloads::history::{read_jsonl, HistoryWriter, OpType};
 use workloads::synth::{explosive_history, register_history, SynthConfig};
 
 /// Flags of `faultline bench-check`.
@@ -141,6 +141,31 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<u8> {
             took.as_secs_f64(),
             peak()
         );
+        // The same history with one read in the middle returning an overwritten value.
+        let mut stale = ops.clone();
+        let reads: Vec<usize> = (0..stale.len())
+            .filter(|&i| stale[i].f == "read" && stale[i].op_type == OpType::Ok)
+            .filter(|&i| stale[i].value.as_int().is_some())
+            .collect();
+        if reads.len() >= 2 {
+            let (early, late) = (reads[reads.len() / 4], reads[reads.len() / 2]);
+            stale[late].value = stale[early].value.clone();
+            let started = Instant::now();
+            let report = check_history(&stale, &CheckOptions::default())?;
+            let took = started.elapsed();
+            let label = report
+                .checkers
+                .linearizable
+                .counterexamples
+                .first()
+                .map_or_else(String::new, |c| c.summary.clone());
+            println!(
+                "single-key with a stale read: {} in {:.3} s ({label}); peak {}",
+                report.verdict.as_str(),
+                took.as_secs_f64(),
+                peak()
+            );
+        }
     }
     if want("explode") {
         let ops = explosive_history(args.explode_width);

@@ -499,7 +499,12 @@ fn label(
                     Input::Write(n) | Input::Cas(_, n) => n,
                     _ => 0,
                 };
-                let (a, what) = if seen_later(newer) {
+                let overwritten_later = ops.iter().any(|o| {
+                    matches!(o.input, Input::Write(_) | Input::Cas(..))
+                        && !o.is_indeterminate()
+                        && o.call > w.ret
+                });
+                let (a, what) = if seen_later(newer) || overwritten_later {
                     (Anomaly::StaleRead, "stale: it had been overwritten by")
                 } else {
                     (
