@@ -28,6 +28,7 @@ pub(crate) struct RaftLog {
 
 impl RaftLog {
     /// A log restored from storage: everything in it is already durable.
+    /// Panics if the entries do not follow the snapshot contiguously.
     pub fn restore(snapshot: SnapshotMeta, entries: Vec<Entry>, commit: u64) -> RaftLog {
         for (i, entry) in entries.iter().enumerate() {
             assert_eq!(
@@ -37,10 +38,15 @@ impl RaftLog {
             );
         }
         let last = snapshot.index + entries.len() as u64;
-        assert!(
-            commit <= last,
-            "the persisted commit index {commit} lies beyond the persisted log end {last}"
-        );
+        // A commit index beyond the log means a crash tore an unsynced write
+        // (its entries are gone, and the ones left may be older versions of
+        // them). The commit index is only a hint: fall back to the snapshot,
+        // which certainly is committed, and let the leader tell the rest.
+        let commit = if commit > last {
+            snapshot.index
+        } else {
+            commit
+        };
         RaftLog {
             snapshot,
             entries,

@@ -475,15 +475,20 @@ impl RaftNode {
             .map(|s| s.meta)
             .unwrap_or_default();
         let log = RaftLog::restore(meta, restored.entries, restored.hard_state.commit);
-        assert!(
-            log.last_term() <= restored.hard_state.term,
-            "the log holds an entry of a term later than the persisted term"
-        );
+        // Entries of a later term than the persisted hard state come from a
+        // write that was torn before its fsync completed, so nothing that
+        // depended on it (no vote, no acknowledgement) was ever sent: adopt
+        // the term, with no vote in it.
+        let (term, vote) = if log.last_term() > restored.hard_state.term {
+            (log.last_term(), None)
+        } else {
+            (restored.hard_state.term, restored.hard_state.vote)
+        };
         let mut rng = ElectionRng(ChaCha8Rng::seed_from_u64(config.seed));
         let randomized_timeout = config.election_tick + rng.0.random_range(0..config.election_tick);
         let hard_state = HardState {
-            term: restored.hard_state.term,
-            vote: restored.hard_state.vote,
+            term,
+            vote,
             commit: log.commit,
         };
         RaftNode {
@@ -501,7 +506,7 @@ impl RaftNode {
             msgs: Vec::new(),
             read_states: Vec::new(),
             aborted_reads: Vec::new(),
-            prev_hard_state: hard_state,
+            prev_hard_state: restored.hard_state,
             prev_role: (Role::Follower, hard_state.term, None),
             config,
         }

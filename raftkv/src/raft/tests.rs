@@ -1029,3 +1029,43 @@ fn garbage_from_peers_never_panics() {
         }
     }
 }
+
+#[test]
+fn restart_tolerates_a_torn_unsynced_write() {
+    // The hard state says term 1 and commit 5, but only 2 entries survived,
+    // one of them of term 2 (its hard state record was the torn part): the
+    // commit hint is distrusted and the term adopted.
+    let entries = vec![
+        Entry {
+            term: 1,
+            index: 1,
+            data: Vec::new(),
+        },
+        Entry {
+            term: 2,
+            index: 2,
+            data: Vec::new(),
+        },
+    ];
+    let restored = Restored {
+        hard_state: HardState {
+            term: 1,
+            vote: Some(2),
+            commit: 5,
+        },
+        snapshot: None,
+        entries,
+    };
+    let mut node = RaftNode::new(Config::new(1, vec![1, 2, 3], 1), restored);
+    let status = node.status();
+    assert_eq!((status.term, status.commit, status.last_index), (2, 0, 2));
+    let ready = node.ready();
+    assert!(
+        ready.committed.is_empty(),
+        "nothing is applied on a torn hint"
+    );
+    let hs = ready
+        .hard_state
+        .expect("the adjusted hard state is persisted");
+    assert_eq!((hs.term, hs.vote, hs.commit), (2, None, 0));
+}
