@@ -61,22 +61,28 @@ impl ClientError {
 /// the sequence counter, the leader hint and the connections.
 #[derive(Clone)]
 pub struct KvClient {
-    /// Shared state.
+    /// Connections and leader hint (shared with clones and [`KvClient::with_client_id`]).
     inner: Arc<Inner>,
+    /// De-duplication identity (shared with clones only).
+    session: Arc<Session>,
     /// Deadline of one operation, retries included.
     timeout: Duration,
     /// Whether to retry on other nodes until the deadline (true) or make one attempt.
     retry: bool,
 }
 
-/// State shared by clones of one client.
-struct Inner {
-    /// The configured node addresses (`host:port`).
-    endpoints: Vec<String>,
+/// A client's de-duplication identity.
+struct Session {
     /// This client's de-duplication id.
     client_id: u64,
     /// Last sequence number used.
     sequence: AtomicU64,
+}
+
+/// Connections and leader knowledge, shareable between clients.
+struct Inner {
+    /// The configured node addresses (`host:port`).
+    endpoints: Vec<String>,
     /// Address of the node believed to lead, if any.
     leader: Mutex<Option<String>>,
     /// Round-robin position among `endpoints` when no leader is known.
@@ -111,10 +117,12 @@ impl KvClient {
                 .map_err(|e| ClientError::Rejected(format!("bad endpoint {endpoint:?}: {e}")))?;
         }
         Ok(KvClient {
-            inner: Arc::new(Inner {
-                endpoints,
+            session: Arc::new(Session {
                 client_id,
                 sequence: AtomicU64::new(0),
+            }),
+            inner: Arc::new(Inner {
+                endpoints,
                 leader: Mutex::new(None),
                 next_endpoint: AtomicUsize::new(0),
                 channels: Mutex::new(HashMap::new()),
@@ -137,9 +145,24 @@ impl KvClient {
         self
     }
 
+    /// A new client with its own id (and sequence numbers) that shares this
+    /// one's connections and leader hint: many logical clients over one HTTP/2
+    /// connection per node.
+    pub fn with_client_id(&self, client_id: u64) -> KvClient {
+        KvClient {
+            inner: Arc::clone(&self.inner),
+            session: Arc::new(Session {
+                client_id,
+                sequence: AtomicU64::new(0),
+            }),
+            timeout: self.timeout,
+            retry: self.retry,
+        }
+    }
+
     /// This client's de-duplication id.
     pub fn client_id(&self) -> u64 {
-        self.inner.client_id
+        self.session.client_id
     }
 
     /// The address of the node this client believes leads, if any.
@@ -249,8 +272,8 @@ impl KvClient {
     /// A fresh request header (next sequence number).
     fn header(&self) -> RequestHeader {
         RequestHeader {
-            client_id: self.inner.client_id,
-            sequence: self.inner.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+            client_id: self.session.client_id,
+            sequence: self.session.sequence.fetch_add(1, Ordering::Relaxed) + 1,
         }
     }
 

@@ -100,7 +100,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         for &n in &clients {
             for phase in [Phase::Write, Phase::Read] {
                 let result = run_phase(&cluster.endpoints, phase, n, duration, &args, base_id).await?;
-                base_id = base_id.wrapping_add(n as u64);
+                base_id = base_id.wrapping_add(n as u64 + 1);
                 let count = result.latency.len();
                 let ms = |q: f64| result.latency.value_at_quantile(q) as f64 / 1000.0;
                 println!(
@@ -140,9 +140,10 @@ async fn run_phase(
     let start = Instant::now();
     let end = start + duration;
     let mut tasks = Vec::new();
+    // The logical clients share one HTTP/2 connection per node.
+    let shared = KvClient::new(endpoints.to_vec(), base_id)?.with_timeout(Duration::from_secs(2));
     for i in 0..clients {
-        let client = KvClient::new(endpoints.to_vec(), base_id.wrapping_add(i as u64))?
-            .with_timeout(Duration::from_secs(2));
+        let client = shared.with_client_id(base_id.wrapping_add(i as u64 + 1));
         let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ ((i as u64) << 20));
         let keys = args.keys;
         let value = vec![b'v'; args.value_size];

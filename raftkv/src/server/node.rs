@@ -1,16 +1,17 @@
 //! The event loop that owns the Raft core, the storage and the state machine.
 //!
 //! See the module documentation of [`crate::server`] for the order in which a
-//! `Ready` is handled. Storage calls block (fsync); they run under
-//! `block_in_place`, and events arriving meanwhile queue up in the channel and
-//! form the next batch, which is how group commit happens.
+//! `Ready` is handled. The loop runs on a dedicated thread (with a
+//! single-threaded runtime for its timer and channels), so its storage calls may
+//! block on fsync without stalling the gRPC tasks; events arriving meanwhile
+//! queue up in the channel and form the next batch, which is how group commit
+//! happens.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::block_in_place;
 use tokio::time::MissedTickBehavior;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
@@ -146,7 +147,7 @@ pub async fn run(
         )));
     }
 
-    let (storage, recovered) = block_in_place(|| Storage::open(&config.data_dir))?;
+    let (storage, recovered) = tokio::task::block_in_place(|| Storage::open(&config.data_dir))?;
     if recovered.discarded_bytes > 0 {
         tracing::warn!(
             bytes = recovered.discarded_bytes,
@@ -257,7 +258,20 @@ pub async fn run(
             let _ = server_stop.changed().await;
         });
     let server = tokio::spawn(server);
-    let mut event_loop = tokio::spawn(node.run(events_rx, stop_rx, config.tick));
+    let (done_tx, mut event_loop) = oneshot::channel();
+    let tick = config.tick;
+    std::thread::Builder::new()
+        .name("raft-node".into())
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(node.run(events_rx, stop_rx, tick)),
+                Err(e) => Err(ServerError::Io(e)),
+            };
+            let _ = done_tx.send(result);
+        })?;
 
     let joined = tokio::select! {
         _ = shutdown => {
@@ -380,7 +394,7 @@ impl Node {
     fn process(&mut self, ready: Ready) -> Result<(), ServerError> {
         if let Some(snapshot) = &ready.snapshot {
             let kv = KvStore::from_snapshot(&snapshot.data)?;
-            block_in_place(|| self.storage.install_snapshot(snapshot))?;
+            self.storage.install_snapshot(snapshot)?;
             self.kv = kv;
             self.applied = snapshot.meta.index;
             self.applied_term = snapshot.meta.term;
@@ -391,10 +405,8 @@ impl Node {
             );
         }
         if ready.hard_state.is_some() || !ready.entries.is_empty() {
-            block_in_place(|| {
-                self.storage
-                    .persist(ready.hard_state.as_ref(), &ready.entries)
-            })?;
+            self.storage
+                .persist(ready.hard_state.as_ref(), &ready.entries)?;
         }
         if !ready.messages.is_empty() {
             self.peers.send(ready.messages);
@@ -510,7 +522,7 @@ impl Node {
             },
             data: self.kv.to_snapshot(),
         };
-        block_in_place(|| self.storage.compact(&snapshot))?;
+        self.storage.compact(&snapshot)?;
         tracing::info!(
             index = snapshot.meta.index,
             bytes = snapshot.data.len(),
