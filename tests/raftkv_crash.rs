@@ -3,7 +3,8 @@
 //! a restart of the killed node from its data directory, and then every
 //! acknowledged write must be readable (linearizably from the leader, and from
 //! the restarted node's own state once it caught up). Appends check that writes
-//! retried across the leader change were applied at most once.
+//! retried across the leader change were applied at most once. Snapshots are
+//! taken every 40 entries, so recovery and catch-up go through them too.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -70,7 +71,9 @@ impl Nodes {
                 "--peers",
                 &self.peers,
             ])
-            .args(["--seed", &i.to_string()])
+            // Frequent snapshots exercise compaction and, for the restarted node,
+            // catching up by InstallSnapshot.
+            .args(["--seed", &i.to_string(), "--snapshot-every", "40"])
             .arg("--data")
             .arg(self.dir.path().join(&name))
             .stdin(Stdio::null())
