@@ -78,6 +78,8 @@ struct Cluster {
     /// Ghost: every entry any node ever applied, by index.
     committed: BTreeMap<u64, Entry>,
     violations: Violations,
+    /// Ghost: how many snapshots nodes received from a leader.
+    snapshots_installed: u8,
     proposals: u8,
     restarts: u8,
     compactions: u8,
@@ -131,10 +133,31 @@ impl RaftModel {
             elected: BTreeSet::new(),
             committed: BTreeMap::new(),
             violations: Violations::default(),
+            snapshots_installed: 0,
             proposals: 0,
             restarts: 0,
             compactions: 0,
         }
+    }
+
+    /// Node 1 times out and wins term 1; the network delivers everything in
+    /// order (except to and from node 3 if `without_3`), three rounds.
+    fn elect_node_1(&self, pristine: &Cluster, without_3: bool) -> Cluster {
+        let mut s = pristine.clone();
+        for _ in 0..3 {
+            s = self.next_state(&s, Action::Timeout(0)).expect("acts");
+            while let Some(m) = s.network.first().cloned() {
+                s = if without_3 && (m.to == 3 || m.from == 3) {
+                    let mut t = s.clone();
+                    t.network.remove(&m);
+                    t
+                } else {
+                    self.next_state(&s, Action::Deliver(m)).expect("delivers")
+                };
+            }
+        }
+        assert_eq!(s.nodes[0].role(), Role::Leader, "node 1 won");
+        s
     }
 
     /// Persists, sends and applies what node `i` has ready, updating the ghosts.
@@ -149,6 +172,7 @@ impl RaftModel {
                     check_apply(&mut s.committed, &mut s.violations, e);
                 }
                 s.applied[i] = sm;
+                s.snapshots_installed += 1;
                 disk.entries.clear();
                 disk.snapshot = Some(snapshot);
             }
@@ -198,30 +222,30 @@ impl Model for RaftModel {
     type State = Cluster;
     type Action = Action;
 
-    /// Two starting points: a pristine cluster (explores elections), and the
+    /// Three starting points: a pristine cluster (explores elections); the
     /// same cluster after node 1 won term 1 and everyone applied its no-op
-    /// (spends the depth budget on replication, commits and leader changes).
+    /// (spends the depth budget on replication, commits and leader changes);
+    /// and one where node 3 missed all that and node 1 compacted its log
+    /// (explores InstallSnapshot).
     fn init_states(&self) -> Vec<Cluster> {
         let pristine = self.pristine();
-        let mut elected = pristine.clone();
-        for _ in 0..3 {
-            elected = self.next_state(&elected, Action::Timeout(0)).expect("acts");
-            while let Some(m) = elected.network.first().cloned() {
-                elected = self
-                    .next_state(&elected, Action::Deliver(m))
-                    .expect("delivers");
-            }
-        }
-        assert_eq!(elected.nodes[0].role(), Role::Leader, "node 1 won");
+        let elected = self.elect_node_1(&pristine, false);
         assert!(
             elected.applied.iter().all(|a| a.len() == 1),
             "the no-op is applied everywhere"
         );
         if self.elected_only {
-            vec![elected]
-        } else {
-            vec![pristine, elected]
+            return vec![elected];
         }
+        // Node 3 missed everything and node 1 compacted its log: catching
+        // node 3 up needs InstallSnapshot.
+        let mut lagging = self.elect_node_1(&pristine, true);
+        assert!(lagging.applied[2].is_empty(), "node 3 knows nothing");
+        lagging = self
+            .next_state(&lagging, Action::Compact(0))
+            .expect("compacts");
+        lagging.compactions = 0;
+        vec![pristine, elected, lagging]
     }
 
     fn actions(&self, s: &Cluster, actions: &mut Vec<Action>) {
@@ -351,6 +375,9 @@ impl Model for RaftModel {
             Property::sometimes("a proposal is applied", |_, s: &Cluster| {
                 s.committed.values().any(|e| !e.data.is_empty())
             }),
+            Property::sometimes("a snapshot is installed", |_, s: &Cluster| {
+                s.snapshots_installed > 0
+            }),
         ]
     }
 }
@@ -384,7 +411,7 @@ fn raft_core_is_safe_in_every_reachable_state() {
         started.elapsed()
     );
     checker.assert_properties();
-    assert!(states > 400_000, "the model explored only {states} states");
+    assert!(states > 600_000, "the model explored only {states} states");
 }
 
 /// The properties have teeth: with votes granted regardless of log freshness,
