@@ -27,6 +27,13 @@ pub fn can_use_namespaces(test: &str) -> bool {
             return false;
         }
     }
+    // Root without CAP_NET_ADMIN (some containers) cannot create namespaces.
+    let probe = format!("flprobe-{}", std::process::id());
+    if let Err(e) = nemesis::sys::run("ip", &["netns", "add", &probe], None) {
+        eprintln!("{test}: skipped, cannot create a network namespace: {e}");
+        return false;
+    }
+    let _ = nemesis::sys::run("ip", &["netns", "del", &probe], None);
     true
 }
 
