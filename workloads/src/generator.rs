@@ -7,22 +7,28 @@
 //! cluster behaves. (When a logical process is retired after an indeterminate completion, the
 //! fresh process that replaces it keeps drawing from the same slot's stream.)
 //!
-//! Key rotation keeps checking cheap: operations are grouped into *epochs*. In one epoch a
-//! slot issues exactly `per_thread` operations on each of the epoch's `keys_per_epoch` keys,
-//! in a seeded shuffled order, then moves on to the next epoch's fresh keys. A key therefore
-//! sees at most `threads * per_thread <= ops_per_key` operations, and the linearizability
-//! checker works on many short per-key histories instead of a few long ones.
+//! Key rotation keeps checking cheap: operations are grouped into *epochs*, each with
+//! `keys_per_epoch` fresh keys, and slots are split into groups (about three slots per
+//! group, at most one group per key). Slot `t` belongs to group `t % groups` and in one
+//! epoch works only on its group's keys (key `j` of the epoch belongs to group
+//! `j % groups`): exactly `per_thread = ops_per_key / members` operations on each, in a
+//! seeded shuffled order, then it moves on to the next epoch. A key therefore sees at most
+//! `members * per_thread <= ops_per_key` operations from a few concurrent slots, and the
+//! linearizability checker works on many short per-key histories.
 //!
 //! Written values are unique within a run: the value written by slot `t` as its `j`-th
-//! operation on the key with global index `k` is `(k * per_thread + j) * threads + t + 1`.
-//! A compare-and-set at position `j > 0` expects a value some slot may have written at
-//! position `j - 1` of the same key, and at position 0 one another slot may have written at
-//! position 0, so it succeeds now and then. Set elements follow the same formula, so every
-//! added element is unique too.
+//! operation on the key with global index `k` is `(k * ops_per_key + j) * threads + t + 1`.
+//! A compare-and-set at position `j > 0` expects a value some member of its group may have
+//! written at position `j - 1` of the same key (at position 0, at position 0), so with few
+//! slots per key it succeeds often enough to matter. Set elements follow the same formula,
+//! so every added element is unique too.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// Target number of slots sharing one key.
+const SLOTS_PER_KEY: usize = 3;
 
 /// Which workload the operations belong to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,9 +124,22 @@ impl GeneratorConfig {
         Ok(())
     }
 
-    /// Operations one slot issues on one key: `ops_per_key / threads`.
-    pub fn per_thread(&self) -> usize {
-        self.ops_per_key / self.threads
+    /// Number of slot groups: about three slots share a key, and every group has at
+    /// least one key per epoch.
+    pub fn groups(&self) -> usize {
+        (self.threads / SLOTS_PER_KEY).clamp(1, self.keys_per_epoch)
+    }
+
+    /// Slots in group `group`.
+    fn members(&self, group: usize) -> usize {
+        let groups = self.groups();
+        assert!(group < groups, "group index beyond the group count");
+        (self.threads - group).div_ceil(groups)
+    }
+
+    /// Operations a slot of group `group` issues on one key: `ops_per_key / members`.
+    fn per_thread(&self, group: usize) -> usize {
+        self.ops_per_key / self.members(group)
     }
 
     /// Builds one stream per worker slot.
@@ -141,7 +160,11 @@ impl GeneratorConfig {
 
     /// The unique value slot `thread` writes as its `position`-th operation on key `key`.
     fn value(&self, key: u64, position: usize, thread: usize) -> u64 {
-        (key * self.per_thread() as u64 + position as u64) * self.threads as u64 + thread as u64 + 1
+        assert!(
+            position < self.ops_per_key,
+            "a key sees at most ops_per_key ops"
+        );
+        (key * self.ops_per_key as u64 + position as u64) * self.threads as u64 + thread as u64 + 1
     }
 }
 
@@ -245,8 +268,11 @@ impl ThreadStream {
             if self.issued > 0 {
                 self.epoch += 1;
             }
-            let per_thread = self.config.per_thread();
+            let groups = self.config.groups();
+            let group = self.thread % groups;
+            let per_thread = self.config.per_thread(group);
             self.pending = (0..self.config.keys_per_epoch)
+                .filter(|slot| slot % groups == group)
                 .flat_map(|slot| std::iter::repeat_n(slot, per_thread))
                 .collect();
             self.pending.shuffle(&mut self.rng);
@@ -272,7 +298,10 @@ impl ThreadStream {
                 } else if roll < mix.read + mix.write {
                     OpSpec::Write { key, value }
                 } else {
-                    let other = self.rng.random_range(0..self.config.threads);
+                    let groups = self.config.groups();
+                    let group = self.thread % groups;
+                    let member = self.rng.random_range(0..self.config.members(group));
+                    let other = group + member * groups;
                     let expected = self
                         .config
                         .value(key_index, position.saturating_sub(1), other);
@@ -389,6 +418,28 @@ mod tests {
         assert!(
             hits > 0,
             "some CAS expectations match values somebody writes"
+        );
+    }
+
+    #[test]
+    fn few_slots_share_a_key() {
+        let cfg = GeneratorConfig {
+            threads: 10,
+            keys_per_epoch: 8,
+            ops_per_key: 300,
+            ..config(WorkloadKind::Register, 13)
+        };
+        assert_eq!(cfg.groups(), 3);
+        let mut users: HashMap<String, HashSet<usize>> = HashMap::new();
+        for (t, mut s) in cfg.streams().unwrap().into_iter().enumerate() {
+            for op in take(&mut s, 2000) {
+                users.entry(op.key().to_string()).or_default().insert(t);
+            }
+        }
+        assert!(users.values().all(|u| u.len() <= 4), "{users:?}");
+        assert!(
+            users.values().any(|u| u.len() > 1),
+            "keys are still contended"
         );
     }
 
