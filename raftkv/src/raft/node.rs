@@ -463,8 +463,14 @@ pub struct RaftNode {
 impl RaftNode {
     /// A node that resumes from what storage recovered.
     ///
+    /// The state machine is expected to hold the restored snapshot; the
+    /// committed entries after it are handed out again in `Ready::committed`
+    /// as the commit index becomes known (the persisted commit index is a
+    /// hint that is used at once when it lies within the restored log).
+    ///
     /// Panics if the configuration is invalid (check it with
-    /// [`Config::validate`] first) or the restored state is inconsistent.
+    /// [`Config::validate`] first) or the restored entries do not follow the
+    /// snapshot contiguously.
     pub fn new(config: Config, restored: Restored) -> RaftNode {
         if let Err(e) = config.validate() {
             panic!("invalid Raft configuration: {e}");

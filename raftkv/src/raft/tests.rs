@@ -829,7 +829,7 @@ fn whole_cluster_restart_keeps_committed_entries() {
 #[test]
 fn random_faults_never_break_state_machine_safety() {
     use rand::{Rng, SeedableRng};
-    for seed in 0..8u64 {
+    for seed in 0..32u64 {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut c = Cluster::new(5, |cfg| {
             cfg.seed ^= seed << 8;
@@ -907,7 +907,7 @@ fn random_faults_never_break_state_machine_safety() {
         let leader = c.elect();
         c.propose(leader, b"final");
         c.deliver_all();
-        c.ticks(5);
+        c.ticks(30);
         c.assert_state_machines_agree();
         for id in 1..=5 {
             assert_eq!(
@@ -1068,4 +1068,28 @@ fn restart_tolerates_a_torn_unsynced_write() {
         .hard_state
         .expect("the adjusted hard state is persisted");
     assert_eq!((hs.term, hs.vote, hs.commit), (2, None, 0));
+}
+
+#[test]
+fn healed_partition_deposes_the_old_leader_and_aborts_its_reads() {
+    // Without CheckQuorum the isolated leader only learns of its successor
+    // when the partition heals; its read must still never be answered.
+    let mut c = Cluster::new(3, |cfg| cfg.check_quorum = false);
+    let old = c.elect();
+    c.isolated.insert(old);
+    let node = c.nodes.get_mut(&old).expect("node");
+    node.read_index(11).expect("still leader");
+    c.process(old);
+    let new = c.elect();
+    c.propose(new, b"after");
+    c.deliver_all();
+    c.ticks(30);
+    assert_eq!(c.node(old).role(), Role::Leader, "it has not noticed");
+    assert!(c.read_states.get(&old).is_none_or(|r| r.is_empty()));
+    c.isolated.clear();
+    c.ticks(5);
+    assert_eq!(c.stable_leader(), Some(new));
+    assert!(c.read_states.get(&old).is_none_or(|r| r.is_empty()));
+    assert_eq!(c.aborted[&old], vec![11]);
+    assert_eq!(c.commands(old), vec![b"after".to_vec()]);
 }
