@@ -24,7 +24,7 @@ use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
 use crate::journal::{Action, Journal};
 use crate::partition::{self, InstalledRule};
 use crate::process;
-use crate::schedule::{FaultSpec, NemesisConfig, PlannedFault, Schedule, Target};
+use crate::schedule::{FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Target};
 
 /// Where the nemesis sends its history operations.
 pub type OpSink = Box<dyn FnMut(NemesisOp) + Send>;
@@ -463,9 +463,9 @@ impl Runner {
     /// Heals one fault and reports it.
     fn stop_fault(&mut self, running: Running) {
         let f = match running.undo {
-            Undo::Restart(_) => "restart",
-            Undo::Resume(_) => "resume",
-            Undo::Heal(_) => "heal",
+            Undo::Restart(_) => FaultKind::Kill.stop_f(),
+            Undo::Resume(_) => FaultKind::Pause.stop_f(),
+            Undo::Heal(_) => FaultKind::Partition.stop_f(),
         };
         let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
         self.emit(OpType::Invoke, f, value.clone());
