@@ -225,7 +225,7 @@ impl Runner {
             }
             if plan.peek().is_some_and(|p| start + p.at <= now) {
                 let planned = plan.next().expect("peeked");
-                self.start_fault(&planned);
+                self.start_fault(&planned, start);
             }
         }
         self.final_heal();
@@ -280,7 +280,10 @@ impl Runner {
     }
 
     /// Injects one planned fault and records it as running.
-    fn start_fault(&mut self, planned: &PlannedFault) {
+    /// The fault ends at its planned time (`start + at + duration`), not its
+    /// duration after a late start, so faults of one kind never overlap at run time
+    /// either.
+    fn start_fault(&mut self, planned: &PlannedFault, start: Instant) {
         let mut rng = ChaCha8Rng::seed_from_u64(planned.pick);
         let kind = planned.spec.kind();
         let f = kind.start_f();
@@ -301,7 +304,7 @@ impl Runner {
             }
         };
         self.emit(OpType::Invoke, f, value.clone());
-        let deadline = Instant::now() + planned.duration;
+        let deadline = start + planned.at + planned.duration;
         let mut groups = Vec::new();
         let (undo, nodes, outcome) = match planned.spec {
             FaultSpec::Kill(target) | FaultSpec::Pause(target) => {

@@ -106,6 +106,19 @@ fn runner_reports_every_fault_and_heals_at_the_end() {
         assert_eq!(pair[0].f, pair[1].f);
         assert!(pair[1].value.get("outcome").is_some(), "{pair:?}");
     }
+    // Faults of one kind never overlap: its starts and stops alternate.
+    for (start_f, stop_f) in [("kill", "restart"), ("pause", "resume")] {
+        let seq: Vec<&str> = ops
+            .iter()
+            .filter(|o| o.kind != OpType::Invoke && o.value["outcome"] != "skipped")
+            .map(|o| o.f.as_str())
+            .filter(|f| *f == start_f || *f == stop_f)
+            .collect();
+        for (i, f) in seq.iter().enumerate() {
+            let expected = if i % 2 == 0 { start_f } else { stop_f };
+            assert_eq!(*f, expected, "{start_f}/{stop_f} sequence {seq:?}");
+        }
+    }
     let fs: Vec<&str> = ops.iter().map(|o| o.f.as_str()).collect();
     assert!(fs.contains(&"kill") && fs.contains(&"pause"), "{fs:?}");
     let last = ops.last().unwrap();
