@@ -47,16 +47,16 @@ pub struct BenchCheckArgs {
     pub only: Option<String>,
 }
 
-/// The process's peak resident memory in MiB, if /proc tells it.
-fn peak_mib() -> Option<f64> {
+/// A memory figure of this process in MiB (`VmHWM`, `VmRSS`), if /proc tells it.
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
 
 fn peak() -> String {
-    peak_mib().map_or_else(|| "n/a".to_string(), |m| format!("{m:.0} MiB"))
+    status_mib("VmHWM:").map_or_else(|| "n/a".to_string(), |m| format!("{m:.0} MiB"))
 }
 
 /// Runs `faultline bench-check`.
@@ -106,11 +106,12 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<u8> {
     }
     if want("register") {
         let ops = register_history(&big);
+        let before = status_mib("VmRSS:").unwrap_or(0.0);
         let started = Instant::now();
         let report = check_history(&ops, &CheckOptions::default())?;
         let took = started.elapsed();
         println!(
-            "register: {} operations, {} keys, {} processes, {} indeterminate ({} pruned): {} in {:.2} s ({:.0} ops/s); peak {}",
+            "register: {} operations, {} keys, {} processes, {} indeterminate ({} pruned): {} in {:.2} s ({:.0} ops/s); resident before the check {before:.0} MiB (the history), peak {}",
             report.stats.operations,
             report.stats.keys,
             args.processes,
