@@ -505,7 +505,10 @@ fn label(
                         && o.call > w.ret
                 });
                 let (a, what) = if seen_later(newer) || overwritten_later {
-                    (Anomaly::StaleRead, "stale: it had been overwritten by")
+                    (
+                        Anomaly::StaleRead,
+                        "returned a value already overwritten by",
+                    )
                 } else {
                     (
                         Anomaly::LostWrite,
@@ -572,7 +575,7 @@ pub fn render_text(report: &CheckReport) -> String {
     let mut s = String::new();
     let st = &report.stats;
     s.push_str(&format!(
-        "{} ({} model; {} operations on {} keys: {} ok, {} failed, {} indeterminate; {} ms)\n",
+        "{} ({} model; {} operations on {} key(s): {} ok, {} failed, {} indeterminate; {} ms)\n",
         report.verdict.as_str().to_uppercase(),
         report.model,
         st.operations,
