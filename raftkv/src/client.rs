@@ -67,6 +67,8 @@ pub struct KvClient {
     session: Arc<Session>,
     /// Deadline of one operation, retries included.
     timeout: Duration,
+    /// Deadline of one attempt at one node (a paused node must not eat the whole budget).
+    attempt_timeout: Duration,
     /// Whether to retry on other nodes until the deadline (true) or make one attempt.
     retry: bool,
 }
@@ -128,6 +130,7 @@ impl KvClient {
                 channels: Mutex::new(HashMap::new()),
             }),
             timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(1),
             retry: true,
         })
     }
@@ -135,6 +138,14 @@ impl KvClient {
     /// Sets the deadline of each operation, retries included (default 5 s).
     pub fn with_timeout(mut self, timeout: Duration) -> KvClient {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the deadline of a single attempt at one node (default 1 s), after
+    /// which the client tries another node (with the same sequence number).
+    /// Without retries the single attempt gets the whole operation timeout.
+    pub fn with_attempt_timeout(mut self, attempt_timeout: Duration) -> KvClient {
+        self.attempt_timeout = attempt_timeout;
         self
     }
 
@@ -156,6 +167,7 @@ impl KvClient {
                 sequence: AtomicU64::new(0),
             }),
             timeout: self.timeout,
+            attempt_timeout: self.attempt_timeout,
             retry: self.retry,
         }
     }
@@ -302,8 +314,13 @@ impl KvClient {
             if remaining.is_zero() {
                 break;
             }
+            let limit = if self.retry {
+                remaining.min(self.attempt_timeout)
+            } else {
+                remaining
+            };
             let attempt = match self.connect(&endpoint) {
-                Ok(client) => match tokio::time::timeout(remaining, call(client)).await {
+                Ok(client) => match tokio::time::timeout(limit, call(client)).await {
                     Ok(result) => classify(result),
                     Err(_) => Attempt::Unknown("timed out".into()),
                 },
