@@ -17,8 +17,8 @@
 //! switches on a deliberate bug and expects the checker to find a
 //! counterexample, which shows that the properties can fail.
 //!
-//! `RAFT_MODEL_DEPTH` (default 9) deepens the first check; each extra level
-//! costs roughly four times the states and time.
+//! `RAFT_MODEL_DEPTH` (defaults 9 and 8) deepens the safety checks; each
+//! extra level costs roughly three to four times the states and time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -105,6 +105,8 @@ struct RaftModel {
     max_restarts: u8,
     /// Log compactions, in total.
     max_compactions: u8,
+    /// Whether nodes run a pre-vote round before campaigning.
+    pre_vote: bool,
     /// Whether nodes run CheckQuorum and honour the leader lease.
     check_quorum: bool,
     /// Bugs switched on in every node.
@@ -118,6 +120,7 @@ impl RaftModel {
         let mut config = Config::new(id, (1..=self.nodes).collect(), id);
         config.election_tick = 2;
         config.heartbeat_tick = 1;
+        config.pre_vote = self.pre_vote;
         config.check_quorum = self.check_quorum;
         config.bugs = self.bugs;
         config
@@ -385,22 +388,14 @@ impl Model for RaftModel {
     }
 }
 
-#[test]
-fn raft_core_is_safe_in_every_reachable_state() {
-    let model = RaftModel {
-        nodes: 3,
-        max_proposals: 2,
-        max_restarts: 1,
-        max_compactions: 1,
-        check_quorum: true,
-        bugs: Bugs::default(),
-        elected_only: false,
-    };
-    // RAFT_MODEL_DEPTH=10 explores about 2.6 million states (minutes).
+/// Explores the model breadth-first to `depth` (`RAFT_MODEL_DEPTH` overrides
+/// it), asserts every property and a lower bound on the number of states,
+/// and prints the figures.
+fn check_safety(name: &str, model: RaftModel, depth: usize, min_states: usize) {
     let depth: usize = std::env::var("RAFT_MODEL_DEPTH")
         .ok()
         .and_then(|d| d.parse().ok())
-        .unwrap_or(9);
+        .unwrap_or(depth);
     let started = std::time::Instant::now();
     let checker = model
         .checker()
@@ -410,12 +405,47 @@ fn raft_core_is_safe_in_every_reachable_state() {
         .join();
     let states = checker.unique_state_count();
     println!(
-        "raft model: {states} unique states ({} generated) to depth {depth} in {:.1?}",
+        "raft model ({name}): {states} unique states ({} generated) to depth {depth} in {:.1?}",
         checker.state_count(),
         started.elapsed()
     );
     checker.assert_properties();
-    assert!(states > 600_000, "the model explored only {states} states");
+    assert!(
+        states > min_states,
+        "the model explored only {states} states"
+    );
+}
+
+#[test]
+fn raft_core_is_safe_in_every_reachable_state() {
+    let model = RaftModel {
+        nodes: 3,
+        max_proposals: 2,
+        max_restarts: 1,
+        max_compactions: 1,
+        pre_vote: true,
+        check_quorum: true,
+        bugs: Bugs::default(),
+        elected_only: false,
+    };
+    // RAFT_MODEL_DEPTH=10 explores a few million states (minutes).
+    check_safety("pre-vote, check-quorum", model, 9, 600_000);
+}
+
+#[test]
+fn plain_raft_is_safe_in_every_reachable_state() {
+    let model = RaftModel {
+        nodes: 3,
+        max_proposals: 2,
+        max_restarts: 1,
+        max_compactions: 1,
+        pre_vote: false,
+        check_quorum: false,
+        bugs: Bugs::default(),
+        elected_only: false,
+    };
+    // Direct elections branch more: one level less keeps it as fast.
+    check_safety("plain", model, 8, 300_000);
 }
 
 /// The properties have teeth: with votes granted regardless of log freshness,
@@ -428,6 +458,7 @@ fn model_catches_votes_without_the_log_check() {
         max_restarts: 0,
         max_compactions: 0,
         // Without the lease the counterexample is one step shorter.
+        pre_vote: true,
         check_quorum: false,
         bugs: Bugs {
             vote_without_log_check: true,
