@@ -40,6 +40,14 @@ fn valid_history_exits_0() {
         .assert()
         .code(0)
         .stdout(contains("VALID"));
+    // A run directory stands for its history.jsonl.
+    write(dir.path(), "history.jsonl", &text);
+    faultline()
+        .arg("check")
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(contains("VALID"));
 }
 
 #[test]

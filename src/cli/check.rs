@@ -3,6 +3,7 @@
 //! whole report as JSON with `--json`), and exits 0 valid, 1 invalid, 2 unknown, 3 on
 //! bad input.
 //!
+//! FILE may also be a run directory, whose `history.jsonl` is checked.
 //! The format comes from `--format`, else the extension (`.edn`, `.jsonl`/`.json`),
 //! else the first character of the file. A truncated last JSONL line (the recorder was
 //! killed mid-write) is dropped with a warning, or is an error with `--strict`.
@@ -28,7 +29,7 @@ pub enum Format {
 /// Flags of `faultline check`.
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// The history file.
+    /// The history file, or a run directory holding `history.jsonl`.
     pub file: PathBuf,
     /// Its format (default: from the extension, else from the content).
     #[arg(long, value_enum)]
@@ -126,7 +127,10 @@ pub fn load(
 }
 
 /// Runs `faultline check`.
-pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+pub fn run(mut args: CheckArgs) -> anyhow::Result<u8> {
+    if args.file.is_dir() {
+        args.file = args.file.join("history.jsonl");
+    }
     let ops = load(&args.file, args.format, args.strict, args.independent)?;
     let opts = CheckOptions {
         model: args.model,
