@@ -1,20 +1,29 @@
 //! Opens a rendered report.html in headless Chromium (Debian's `chromium`; CI gets it
 //! from `scripts/setup.sh --with-browser`): the page's script must run without an
-//! uncaught error (it marks `<body data-ready="1">`), and the timeline, both plots and
-//! the counterexample must be in the rendered DOM. A screenshot is saved next to the
-//! report (and copied to `$FAULTLINE_SCREENSHOT_DIR` when set) for a human to look
-//! at. Without Chromium the test says why it is skipped.
+//! uncaught error (it marks `<body data-ready="1">`), the timeline, both plots and
+//! the counterexample must be in the rendered DOM, and hovering a timeline bar must
+//! show its tooltip and the wheel must zoom (the page's `#selftest` mode). A
+//! screenshot is saved next to the report (and copied with the page to
+//! `$FAULTLINE_SCREENSHOT_DIR` when set) for a human to look at. Without Chromium the
+//! test says why it is skipped; a Chromium run that hangs is killed after a deadline.
 
 mod report_common;
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use report_common::*;
 
-/// Chromium's flags: headless, no sandbox (CI runs as root), and no network or
-/// background activity of its own.
-fn chromium(profile: &Path, extra: &[String], page: &Path) -> std::process::Output {
+/// How long one Chromium run may take before it is killed (it renders in seconds).
+const CHROMIUM_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs Chromium once: headless, no sandbox (CI runs as root), no network or
+/// background activity of its own, in its own process group so that a hung browser
+/// and all its helpers can be killed. `None` if it missed the deadline.
+fn chromium_once(profile: &Path, extra: &[String], page: &Path) -> Option<Output> {
     let mut cmd = Command::new("chromium");
     cmd.args([
         "--headless",
@@ -25,13 +34,44 @@ fn chromium(profile: &Path, extra: &[String], page: &Path) -> std::process::Outp
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--disable-breakpad",
         "--enable-logging=stderr",
         "--v=0",
     ])
     .arg(format!("--user-data-dir={}", profile.display()))
     .args(extra)
-    .arg(format!("file://{}", page.display()));
-    cmd.output().expect("chromium runs")
+    .arg(format!("file://{}", page.display()))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
+    let child = cmd.spawn().expect("chromium starts");
+    let group = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(CHROMIUM_DEADLINE) {
+        Ok(out) => Some(out.expect("chromium runs")),
+        Err(_) => {
+            // SAFETY: kill(2) on the process group this test created for Chromium.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+            None
+        }
+    }
+}
+
+/// Runs Chromium, once more if the first run hung.
+fn chromium(profile: &Path, extra: &[String], page: &Path) -> Output {
+    for attempt in 1..=2 {
+        if let Some(out) = chromium_once(profile, extra, page) {
+            return out;
+        }
+        eprintln!(
+            "chromium did not finish within {CHROMIUM_DEADLINE:?} (attempt {attempt}); killed"
+        );
+    }
+    panic!("chromium hung twice on {}", page.display());
 }
 
 #[test]
@@ -84,6 +124,20 @@ fn report_renders_in_headless_chromium_without_errors() {
     assert!(html.matches("<svg").count() >= 3, "timeline and both plots");
     assert!(html.contains("<section id=\"counterexample\">"));
     assert!(html.contains("class=\"banner invalid\""));
+
+    // Hover and zoom: the page's self-test (report.html#selftest) hovers a bar and
+    // turns the wheel once, then records whether the tooltip showed and the axis zoomed.
+    let profile = tempfile::tempdir().unwrap();
+    let selftest = std::path::PathBuf::from(format!("{}#selftest", page.display()));
+    let dom = chromium(profile.path(), &["--dump-dom".to_string()], &selftest);
+    let html = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        html.contains("data-selftest=\"pass\""),
+        "hover and zoom work: {}",
+        html.lines()
+            .find(|l| l.contains("<body"))
+            .unwrap_or("no body")
+    );
 
     let profile = tempfile::tempdir().unwrap();
     let shot = dir.join("report.png");

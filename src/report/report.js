@@ -59,6 +59,22 @@
     });
     svg.addEventListener("dblclick", function () { k = 1; tx = 0; apply(); });
     apply();
+    // Opened as report.html#selftest (by the browser test): hover the first bar and
+    // zoom once, then record whether the tooltip showed and the axis zoomed.
+    if (location.hash === "#selftest") {
+      var bar = svg.querySelector("#tl-zoom rect[data-h]");
+      var hover = false;
+      if (bar) {
+        bar.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: 10, clientY: 10 }));
+        hover = tip.style.display === "block" && tip.textContent === bar.getAttribute("data-h");
+      }
+      var r = svg.getBoundingClientRect();
+      svg.dispatchEvent(new WheelEvent("wheel", {
+        deltaY: -100, clientX: r.left + r.width / 2, clientY: r.top + 30, bubbles: true, cancelable: true
+      }));
+      var zoomed = zoom.getAttribute("transform").indexOf("scale(1 1)") < 0;
+      document.body.setAttribute("data-selftest", hover && zoomed ? "pass" : "fail");
+    }
   }
   document.body.setAttribute("data-ready", "1");
 })();
