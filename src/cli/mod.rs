@@ -2,6 +2,7 @@
 //! function returning the process exit code.
 
 pub mod bench_check;
+pub mod campaign;
 pub mod check;
 pub mod cleanup;
 pub mod bench;
@@ -26,6 +27,8 @@ pub enum Command {
     Cleanup(cleanup::CleanupArgs),
     /// Run a test: start a cluster, drive clients while injecting faults, check the history.
     Test(test::TestArgs),
+    /// Run a campaign: a matrix of tests from a TOML file, with a summary, index and junit.xml.
+    Campaign(campaign::CampaignArgs),
     /// Rebuild a run's report.html and junit.xml (or, with --index, the list of runs).
     Report(report::ReportArgs),
     /// Check a history file for linearizability and lost writes (exit 0 valid, 1 invalid, 2 unknown).
@@ -48,6 +51,7 @@ impl Command {
             Command::Bench(args) => bench::run(args),
             Command::Cleanup(args) => cleanup::run(args),
             Command::Test(args) => test::run(args),
+            Command::Campaign(args) => campaign::run(args),
             Command::Report(args) => report::run(args),
             Command::BenchReport(args) => report::bench(args),
         }

@@ -72,6 +72,15 @@ pub struct TestArgs {
     /// Extra argument for every node (repeatable), e.g. a bug switch.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// Switch on a deliberate bug in every raftkv node (repeatable), e.g. `stale-read`;
+    /// see `faultline node --help` for the list. Recorded in test.json.
+    #[arg(long = "db-bug", value_name = "NAME")]
+    pub db_bugs: Vec<String>,
+    /// Rerun a stored run with the same configuration and seed (its test.json's
+    /// `config`), into the same results folder under the same test name. No other flag
+    /// may be given with it: a replay changes nothing.
+    #[arg(long, value_name = "RUN_DIR", exclusive = true)]
+    pub replay: Option<PathBuf>,
 }
 
 /// Fault kinds `--nemesis` accepts.
@@ -157,6 +166,10 @@ impl TestArgs {
         if let Err(e) = generator_ok {
             bail!("workload options: {e} (see --keys, --ops-per-key, --concurrency, --mix)");
         }
+        for bug in &self.db_bugs {
+            bug.parse::<raftkv::server::bugs::Bug>()
+                .map_err(|e| anyhow::anyhow!("--db-bug: {e}"))?;
+        }
         let seed = self.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -189,6 +202,7 @@ impl TestArgs {
             hosts: hosts.to_string(),
             node_binary,
             node_args: self.node_args,
+            db_bugs: self.db_bugs,
             results_dir: self.results_dir,
         })
     }
@@ -213,9 +227,41 @@ fn parse_mix(text: &str) -> anyhow::Result<MixConfig> {
     })
 }
 
+/// The configuration recorded in `<run_dir>/test.json`, for `--replay`.
+fn replay_config(run_dir: &std::path::Path) -> anyhow::Result<TestConfig> {
+    let path = run_dir.join(crate::store::TEST_FILE);
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "--replay: cannot read {} (is it a run folder?)",
+            path.display()
+        )
+    })?;
+    let test: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("--replay: {} is not valid JSON", path.display()))?;
+    let config = test
+        .get("config")
+        .with_context(|| format!("--replay: {} has no `config`", path.display()))?;
+    let config: TestConfig = serde_json::from_value(config.clone()).with_context(|| {
+        format!(
+            "--replay: the `config` of {} cannot be read",
+            path.display()
+        )
+    })?;
+    eprintln!(
+        "faultline: replaying {} (test {}, seed {})",
+        run_dir.display(),
+        config.test_name,
+        config.seed
+    );
+    Ok(config)
+}
+
 /// Runs `faultline test`.
 pub fn run(args: TestArgs) -> anyhow::Result<u8> {
-    let config = args.resolve()?;
+    let config = match &args.replay {
+        Some(dir) => replay_config(dir)?,
+        None => args.resolve()?,
+    };
     let command_line: Vec<String> = std::env::args().collect();
     crate::run::run_test(config, command_line)
 }

@@ -1,0 +1,334 @@
+//! End-to-end tests of `faultline campaign` and `faultline test --replay`: real node
+//! processes (network namespaces when root, loopback ports otherwise), 3-node clusters,
+//! runs of a few seconds. Each test has its own results folder and cleanup-journal
+//! index (`FAULTLINE_JOURNAL_INDEX`), so tests running in parallel never meet.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+/// A temporary folder for campaign files, results and the journal index.
+struct Sandbox {
+    /// Holds everything.
+    dir: tempfile::TempDir,
+}
+
+/// What a finished command printed.
+struct Output {
+    /// Exit code.
+    code: i32,
+    /// Standard output.
+    stdout: String,
+    /// Standard error.
+    stderr: String,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn results(&self) -> PathBuf {
+        self.dir.path().join("results")
+    }
+
+    /// Writes a campaign file and returns its path.
+    fn campaign_file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs `faultline <args>` to completion.
+    fn faultline(&self, args: &[&str]) -> Output {
+        let out = Command::cargo_bin("faultline")
+            .unwrap()
+            .args(args)
+            .env("FAULTLINE_JOURNAL_INDEX", self.dir.path().join("journals"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs `faultline campaign FILE --results-dir <sandbox> <extra>`.
+    fn campaign(&self, file: &Path, extra: &[&str]) -> Output {
+        let results = self.results();
+        let mut args = vec![
+            "campaign",
+            file.to_str().unwrap(),
+            "--results-dir",
+            results.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.faultline(&args)
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn a_two_run_campaign_exits_0_with_summary_index_and_junit() {
+    let sb = Sandbox::new();
+    let file = sb.campaign_file(
+        "two.toml",
+        r#"
+name = "two"
+[defaults]
+time_limit = 4
+concurrency = 4
+recovery_time = 1
+
+[[matrix]]
+workloads = ["register", "set"]
+seeds = [7]
+"#,
+    );
+    let out = sb.campaign(&file, &[]);
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 0,
+        "both runs of a fault-free campaign are valid:\n{all}"
+    );
+    let ids = ["r001-register-none-n3-s7", "r002-set-none-n3-s7"];
+    // Progress lines, then the summary table with one row per run.
+    assert!(out.stderr.contains(&format!("[1/2] {}", ids[0])), "{all}");
+    assert!(out.stderr.contains(&format!("[2/2] {}", ids[1])), "{all}");
+    let header = out.stdout.lines().next().unwrap();
+    for col in ["run", "params", "verdict", "ops", "duration", "report"] {
+        assert!(header.contains(col), "summary header lacks {col}: {header}");
+    }
+    for (id, params) in ids
+        .iter()
+        .zip(["register none n3 seed 7", "set none n3 seed 7"])
+    {
+        let row = out
+            .stdout
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("no summary row for {id}:\n{all}"));
+        assert!(row.contains(params) && row.contains("VALID"), "{row}");
+        assert!(row.contains("report.html"), "{row}");
+    }
+    assert!(out.stdout.contains("2 valid, 0 invalid"), "{all}");
+
+    let dir = sb.results().join("two");
+    let data = read_json(&dir.join("campaign.json"));
+    let runs = data["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for (run, id) in runs.iter().zip(ids) {
+        assert_eq!(run["id"], id);
+        assert_eq!(run["verdict"], "valid");
+        assert!(run["ops"].as_u64().unwrap() > 50, "{run}");
+        // The run folder is an ordinary `faultline test` folder.
+        let run_dir = PathBuf::from(run["run_dir"].as_str().unwrap());
+        assert!(run_dir.starts_with(dir.join(id)), "{}", run_dir.display());
+        let test = read_json(&run_dir.join("test.json"));
+        assert_eq!(test["config"]["seed"], 7);
+        assert_eq!(test["config"]["nodes"], 3);
+        assert_eq!(test["config"]["test_name"], id);
+        assert!(run_dir.join("report.html").is_file());
+    }
+
+    let index = read(&dir.join("index.html"));
+    for id in ids {
+        assert!(
+            index.contains(&format!("<td>{id}</td>")),
+            "index lacks {id}"
+        );
+    }
+    assert_eq!(index.matches("report.html\"").count(), 2, "{index}");
+
+    let junit = read(&dir.join("junit.xml"));
+    assert!(
+        junit.contains("tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"0\""),
+        "{junit}"
+    );
+    for id in ids {
+        assert!(junit.contains(&format!("name=\"{id}\"")), "{junit}");
+    }
+    assert_eq!(junit.matches("<testcase ").count(), 2);
+}
+
+#[test]
+fn a_bad_campaign_file_is_refused_with_its_file_and_line() {
+    let sb = Sandbox::new();
+    let file = sb.campaign_file(
+        "typo.toml",
+        "name = \"typo\"\n[defaults]\ntime_limit = 5\n[[matrix]]\nworkloads = [\"register\"]\nnemesis = [\"kill\"]\n",
+    );
+    let out = sb.campaign(&file, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("typo.toml"), "{}", out.stderr);
+    assert!(out.stderr.contains("line 6"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown field `nemesis`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sb.results().join("typo").exists(), "nothing ran");
+
+    // A value `faultline test` refuses is found before any run starts.
+    let file = sb.campaign_file(
+        "mix.toml",
+        "[[matrix]]\nseeds = [1, 2]\n[[matrix]]\noptions = { mix = \"1:2\" }\n",
+    );
+    let out = sb.campaign(&file, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("mix.toml"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("r003-register-none-n3-s1"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("line 3"), "{}", out.stderr);
+    assert!(out.stderr.contains("--mix"), "{}", out.stderr);
+    assert!(!sb.results().join("mix").exists(), "nothing ran");
+
+    let missing = sb.dir.path().join("missing.toml");
+    let out = sb.campaign(&missing, &[]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("missing.toml"), "{}", out.stderr);
+}
+
+#[test]
+fn fail_fast_stops_after_a_broken_run_and_junit_names_it() {
+    let sb = Sandbox::new();
+    // Nodes that exit at once: the cluster cannot start, a harness error (exit 3).
+    let file = sb.campaign_file(
+        "broken.toml",
+        r#"
+[defaults]
+time_limit = 3
+leader_timeout = 5
+node_binary = "/bin/false"
+
+[[matrix]]
+seeds = [1, 2]
+"#,
+    );
+    let out = sb.campaign(&file, &["--fail-fast"]);
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 3, "a harness error is exit 3:\n{all}");
+    assert!(out.stdout.contains("1 error, 1 not run"), "{all}");
+    assert!(
+        !out.stderr.contains("[2/2]"),
+        "the second run must not start:\n{all}"
+    );
+    let dir = sb.results().join("broken");
+    let junit = read(&dir.join("junit.xml"));
+    assert!(
+        junit.contains("tests=\"2\" failures=\"0\" errors=\"1\" skipped=\"1\""),
+        "{junit}"
+    );
+    assert!(
+        junit
+            .contains("message=\"run r001-register-none-n3-s1 (register none n3 seed 1) is error:"),
+        "{junit}"
+    );
+    assert!(junit.contains("could not start"), "{junit}");
+    assert!(
+        junit.contains("<skipped message=\"not run: --fail-fast"),
+        "{junit}"
+    );
+    let data = read_json(&dir.join("campaign.json"));
+    assert_eq!(data["runs"][0]["exit_code"], 3);
+    assert_eq!(data["runs"][1]["verdict"], "not run");
+}
+
+/// Client invocations per process: `(f, key, value)` in order.
+fn invokes_by_process(run: &Path) -> BTreeMap<u64, Vec<(String, String, String)>> {
+    let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+    for line in read(&run.join("history.jsonl")).lines() {
+        let op: Value = serde_json::from_str(line).unwrap();
+        if op["type"] == "invoke" {
+            if let Some(p) = op["process"].as_u64() {
+                out.entry(p).or_default().push((
+                    op["f"].to_string(),
+                    op["key"].to_string(),
+                    op["value"].to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn replay_reruns_the_same_config_and_op_stream() {
+    let sb = Sandbox::new();
+    let results = sb.results();
+    let out = sb.faultline(&[
+        "test",
+        "--nodes",
+        "3",
+        "--concurrency",
+        "4",
+        "--time-limit",
+        "3",
+        "--rate",
+        "400",
+        "--seed",
+        "9090",
+        "--results-dir",
+        results.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let original = std::fs::canonicalize(results.join("latest")).unwrap();
+
+    // Other flags are refused next to --replay: a replay changes nothing.
+    let out = sb.faultline(&[
+        "test",
+        "--replay",
+        original.to_str().unwrap(),
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("--replay"), "{}", out.stderr);
+    let out = sb.faultline(&["test", "--replay", sb.dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("test.json"), "{}", out.stderr);
+
+    let out = sb.faultline(&["test", "--replay", original.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("seed 9090"), "{}", out.stderr);
+    let replayed = std::fs::canonicalize(results.join("latest")).unwrap();
+    assert_ne!(replayed, original, "a replay is a new run folder");
+    assert_eq!(
+        replayed.parent(),
+        original.parent(),
+        "under the same test name"
+    );
+    let config = |run: &Path| read_json(&run.join("test.json"))["config"].clone();
+    assert_eq!(config(&replayed), config(&original));
+
+    let (a, b) = (invokes_by_process(&original), invokes_by_process(&replayed));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "same processes"
+    );
+    for (p, ops_a) in &a {
+        let ops_b = &b[p];
+        let n = ops_a.len().min(ops_b.len());
+        assert!(n > 50, "process {p} issued only {n} ops");
+        // Timing decides how many ops each run got through, never which ones.
+        assert_eq!(ops_a[..n], ops_b[..n], "process {p} diverged");
+    }
+}
