@@ -1,6 +1,11 @@
 //! `faultline test`: the main job. Parses flags into a resolved [`TestConfig`] (every
 //! default filled in, the seed chosen, the host mode decided, impossible combinations
 //! refused) before any work starts, then hands it to the controller in `crate::run`.
+//!
+//! `--replay RUN_DIR` skips the flags: the configuration is the `config` recorded in
+//! `RUN_DIR/test.json`, seed included, so the run issues the same op stream and fault
+//! schedule again (a new run folder next to the original). It must be given alone;
+//! combining it with any other flag is a usage error rather than a silent override.
 
 use std::path::PathBuf;
 
