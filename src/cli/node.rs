@@ -4,12 +4,17 @@
 //! in `--peers` map to the Raft core's ids by sorted order, so every node must
 //! be given the same peer list. SIGTERM or SIGINT stops the node cleanly (all
 //! acknowledged state is already fsynced); SIGKILL is also safe, by design.
+//!
+//! `--bug NAME` (repeatable) switches on a deliberate bug, so that faultline can
+//! prove it catches the anomaly; the switches are documented in
+//! `raftkv::server::bugs` and listed in `faultline node --help`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use raftkv::server::bugs::{Bug, BugSet};
 use raftkv::server::{self, NodeConfig};
 
 /// Flags of `faultline node`.
@@ -42,7 +47,28 @@ pub struct NodeArgs {
     /// Snapshot the state machine and compact the log every this many applied entries.
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: u64,
+    /// Switch on a deliberate bug (repeatable; all off by default). The node is then
+    /// NOT safe: these exist to prove that faultline catches them.
+    #[arg(long = "bug", value_name = "NAME", long_help = BUG_HELP)]
+    pub bugs: Vec<Bug>,
 }
+
+/// `--help` text of `--bug`.
+const BUG_HELP: &str = "Switch on a deliberate bug (repeatable; all off by default). \
+The node is then NOT safe: these exist to prove that faultline catches them.
+  stale-read              any node answers linearizable reads from its local state, \
+without ReadIndex (stale reads)
+  leader-local-read       the leader answers reads without confirming it still leads \
+(stale reads from a deposed leader)
+  ack-before-commit       the leader acknowledges a put/append once it is in its own log, \
+before a quorum has it (lost writes)
+  vote-without-log-check  votes are granted without the up-to-date-log rule (a leader \
+missing committed entries: lost writes)
+  forget-vote             term and vote are not persisted, so a restarted node may vote \
+twice in one term
+  commit-old-term         a leader commits earlier-term entries by counting replicas \
+(Raft Figure 8)
+  no-dedup                retried writes are applied again (duplicates)";
 
 /// Runs the node until SIGTERM or SIGINT.
 pub fn run(args: NodeArgs) -> anyhow::Result<u8> {
@@ -61,6 +87,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<u8> {
     config.election_timeout = Duration::from_millis(args.election_ms);
     config.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
     config.snapshot_every = args.snapshot_every;
+    config.bugs = BugSet::from_bugs(&args.bugs);
+    if !args.bugs.is_empty() {
+        tracing::warn!(bugs = ?args.bugs, "deliberate bugs switched on: this node is not safe");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -20,6 +20,16 @@
 //!   connection, `ABORTED` (leadership lost after proposing), `UNAVAILABLE` from a
 //!   connected node, unknown codes. The caller retires the process afterwards.
 //!
+//! Retries of ambiguous writes: a write answered ambiguously (`ABORTED`, a reset
+//! connection, `UNAVAILABLE` after sending, ...) is sent again, with the *same* client
+//! id and sequence number, to the next node, until the operation's deadline. This is
+//! what real clients do, and the server's de-duplication (client id + sequence) makes
+//! the retry apply at most once, so a correct server stays valid: a retry answered
+//! `ok` completes the operation as `ok`; when the deadline runs out first the
+//! completion is `info`, never `fail`, because an earlier attempt may still apply. A
+//! server without de-duplication applies such a write twice (the set checker reports
+//! the element as duplicated).
+//!
 //! Leader discovery: a "not leader" answer names the leader in its trailing metadata
 //! (`leader-id`); the client retries there at once, otherwise it walks the nodes in
 //! order, pausing briefly after each full round so an election can finish.
@@ -229,8 +239,13 @@ impl Client {
         let mut target = self.cluster.leader.load(Ordering::Relaxed) % n;
         let mut tried_in_round = 0;
         let mut last_reason = String::from("no node answered");
+        // Set once an attempt may have taken effect: the outcome can no longer be `fail`.
+        let mut ambiguous = false;
         loop {
             let now = Instant::now();
+            if now >= deadline && ambiguous {
+                return Completion::Info(format!("retried until the deadline: {last_reason}"));
+            }
             if now >= deadline {
                 return Completion::Fail(format!("not applied before the deadline: {last_reason}"));
             }
@@ -239,6 +254,15 @@ impl Client {
             match attempt {
                 Err(_) if is_read => return Completion::Fail("timeout".into()),
                 Err(_) => return Completion::Info("timeout".into()),
+                Ok(Attempt::Done(Completion::Info(reason))) if !is_read => {
+                    // Ambiguous: retry the same (client id, sequence) elsewhere.
+                    ambiguous = true;
+                    last_reason = reason;
+                    target = (target + 1) % n;
+                    let pause = Duration::from_millis(20);
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    tokio::time::sleep(pause.min(left)).await;
+                }
                 Ok(Attempt::Done(c)) => {
                     if matches!(c, Completion::Ok(_)) {
                         self.cluster.leader.store(target, Ordering::Relaxed);

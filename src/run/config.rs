@@ -29,6 +29,19 @@ impl WorkloadName {
     }
 }
 
+impl TestConfig {
+    /// Everything appended to each node's command line: `node_args`, then one
+    /// `--bug NAME` per entry of `db_bugs`.
+    pub fn node_command_args(&self) -> Vec<String> {
+        let mut args = self.node_args.clone();
+        for bug in &self.db_bugs {
+            args.push("--bug".into());
+            args.push(bug.clone());
+        }
+        args
+    }
+}
+
 /// Where nodes run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +106,10 @@ pub struct TestConfig {
     pub node_binary: PathBuf,
     /// Extra arguments given to every node.
     pub node_args: Vec<String>,
+    /// Deliberate bugs switched on in every node (`--db-bug`, passed as `--bug NAME`);
+    /// empty for the correct server.
+    #[serde(default)]
+    pub db_bugs: Vec<String>,
     /// The results folder.
     pub results_dir: PathBuf,
 }

@@ -146,7 +146,7 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
         network.clone(),
         &run,
         config.node_binary.clone(),
-        config.node_args.clone(),
+        config.node_command_args(),
         config.seed,
         runtime.handle().clone(),
     )

@@ -25,6 +25,7 @@
 //! FAILED_PRECONDITION "not leader" with the leader's name and address in the
 //! `leader-id` / `leader-addr` trailing metadata (see `proto/kv.proto`).
 
+pub mod bugs;
 pub mod node;
 pub mod peers;
 pub mod service;
@@ -86,6 +87,8 @@ pub struct NodeConfig {
     /// How long a client request may wait inside the node before it is answered
     /// DEADLINE_EXCEEDED (a write's outcome is then unknown).
     pub request_timeout: Duration,
+    /// Deliberate bugs switched on (none by default; see [`bugs`]).
+    pub bugs: bugs::BugSet,
 }
 
 impl NodeConfig {
@@ -109,6 +112,7 @@ impl NodeConfig {
             heartbeat_interval: Duration::from_millis(50),
             snapshot_every: 10_000,
             request_timeout: Duration::from_secs(10),
+            bugs: bugs::BugSet::default(),
         }
     }
 }

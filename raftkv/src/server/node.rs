@@ -17,9 +17,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 use tonic::Status;
 
+use super::bugs::BugSet;
 use super::peers::{Peers, MAX_PEER_MESSAGE_BYTES};
 use super::service::{not_leader, KvService, RaftService, MAX_CLIENT_MESSAGE_BYTES};
-use super::state_machine::{Applied, KvStore};
+use super::state_machine::{Applied, Command, KvStore, Request};
 use super::{Cluster, NodeConfig, ServerError};
 use crate::proto::kv::kv_server::KvServer;
 use crate::proto::raft::raft_server::RaftServer;
@@ -128,6 +129,8 @@ struct Node {
     status: watch::Sender<NodeStatus>,
     /// Role last logged.
     role: Role,
+    /// Deliberate bugs switched on (see [`super::bugs`]).
+    bugs: BugSet,
 }
 
 /// Opens storage, starts the gRPC server and the peer senders, and runs the
@@ -154,10 +157,32 @@ pub async fn run(
             "cut a torn tail off the write-ahead log"
         );
     }
-    let kv = match &recovered.snapshot {
+    let mut kv = match &recovered.snapshot {
         Some(snapshot) => KvStore::from_snapshot(&snapshot.data)?,
         None => KvStore::default(),
     };
+    if config.bugs.no_dedup {
+        kv.disable_dedup();
+    }
+    let mut hard_state = recovered.hard_state;
+    if config.bugs.forget_vote {
+        // The `forget-vote` bug: behave as if term and vote were never written,
+        // inferring the term from the log alone.
+        let log_term = recovered
+            .entries
+            .last()
+            .map(|e| e.term)
+            .or(recovered.snapshot.as_ref().map(|s| s.meta.term))
+            .unwrap_or(0);
+        tracing::warn!(
+            persisted_term = hard_state.term,
+            vote = ?hard_state.vote,
+            log_term,
+            "bug forget-vote: dropping the persisted term and vote"
+        );
+        hard_state.term = log_term;
+        hard_state.vote = None;
+    }
     let snapshot_meta = recovered
         .snapshot
         .as_ref()
@@ -166,7 +191,7 @@ pub async fn run(
     tracing::info!(
         node = %config.name,
         id = cluster.self_id,
-        term = recovered.hard_state.term,
+        term = hard_state.term,
         snapshot = snapshot_meta.index,
         entries = recovered.entries.len(),
         "recovered"
@@ -183,13 +208,14 @@ pub async fn run(
     raft_config.check_quorum = true;
     raft_config.max_entries_per_message = 1024;
     raft_config.max_inflight_messages = 64;
+    raft_config.bugs = config.bugs.core;
     raft_config
         .validate()
         .map_err(|e| ServerError::Config(e.to_string()))?;
     let raft = RaftNode::new(
         raft_config,
         raft::Restored {
-            hard_state: recovered.hard_state,
+            hard_state,
             snapshot: recovered.snapshot,
             entries: recovered.entries,
         },
@@ -222,6 +248,7 @@ pub async fn run(
         next_read_id: 1,
         status: status_tx,
         role: initial.role,
+        bugs: config.bugs,
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -353,20 +380,16 @@ impl Node {
             },
             Event::Read {
                 key,
-                serializable: true,
+                serializable,
                 reply,
-            } => {
+            } if serializable || self.bugs.stale_read => {
                 let value = self.kv.get(&key).map(<[u8]>::to_vec);
                 let _ = reply.send(Ok(ReadOutcome {
                     value,
                     index: self.applied,
                 }));
             }
-            Event::Read {
-                key,
-                serializable: false,
-                reply,
-            } => self.read_batch.push((key, reply)),
+            Event::Read { key, reply, .. } => self.read_batch.push((key, reply)),
         }
     }
 
@@ -393,7 +416,10 @@ impl Node {
     /// Handles one Ready in the order the core requires.
     fn process(&mut self, ready: Ready) -> Result<(), ServerError> {
         if let Some(snapshot) = &ready.snapshot {
-            let kv = KvStore::from_snapshot(&snapshot.data)?;
+            let mut kv = KvStore::from_snapshot(&snapshot.data)?;
+            if self.bugs.no_dedup {
+                kv.disable_dedup();
+            }
             self.storage.install_snapshot(snapshot)?;
             self.kv = kv;
             self.applied = snapshot.meta.index;
@@ -407,6 +433,9 @@ impl Node {
         if ready.hard_state.is_some() || !ready.entries.is_empty() {
             self.storage
                 .persist(ready.hard_state.as_ref(), &ready.entries)?;
+        }
+        if self.bugs.ack_before_commit {
+            self.ack_before_commit(&ready.entries);
         }
         if !ready.messages.is_empty() {
             self.peers.send(ready.messages);
@@ -476,6 +505,28 @@ impl Node {
         }
         self.serve_reads();
         Ok(())
+    }
+
+    /// The `ack-before-commit` bug: answers the writes among `entries` (just made
+    /// durable in this node's own log) as done, before a quorum has them. A CAS
+    /// still waits for its commit, since only applying it tells whether it held.
+    fn ack_before_commit(&mut self, entries: &[raft::Entry]) {
+        for entry in entries {
+            let is_plain_write = Request::decode(&entry.data)
+                .is_ok_and(|r| !matches!(r.command, Command::Cas { .. }));
+            let ours = self
+                .writes
+                .get(&entry.index)
+                .is_some_and(|w| w.term == entry.term);
+            if is_plain_write && ours {
+                if let Some(pending) = self.writes.remove(&entry.index) {
+                    let _ = pending.reply.send(Ok(WriteOutcome {
+                        succeeded: true,
+                        index: entry.index,
+                    }));
+                }
+            }
+        }
     }
 
     /// Answers reads whose read index has been applied.

@@ -180,6 +180,8 @@ pub struct KvStore {
     data: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Sessions by client id.
     sessions: HashMap<u64, Session>,
+    /// The `no-dedup` bug: apply every request, retried or not (never serialized).
+    no_dedup: bool,
 }
 
 impl KvStore {
@@ -198,6 +200,12 @@ impl KvStore {
         self.data.is_empty()
     }
 
+    /// Switches the `no-dedup` bug on: from now on every request is applied, also
+    /// a retry of one already applied.
+    pub fn disable_dedup(&mut self) {
+        self.no_dedup = true;
+    }
+
     /// Applies a committed entry.
     pub fn apply(&mut self, entry: &Entry) -> Applied {
         if entry.data.is_empty() {
@@ -208,6 +216,11 @@ impl KvStore {
             // that does not decode is skipped identically on every replica.
             return Applied::Nothing;
         };
+        if self.no_dedup {
+            return Applied::Done {
+                succeeded: apply_command(&mut self.data, request.command),
+            };
+        }
         let session = self.sessions.entry(request.client_id).or_default();
         if let Some(&succeeded) = session.results.get(&request.sequence) {
             return Applied::Duplicate { succeeded };
@@ -384,6 +397,23 @@ mod tests {
             assert_eq!(Request::decode(&request.encode()).unwrap(), request);
         }
         assert!(Request::decode(&[9, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn bug_no_dedup_applies_a_retried_write_twice() {
+        let mut kv = KvStore::default();
+        kv.disable_dedup();
+        let a1 = Command::Append {
+            key: b"l".to_vec(),
+            value: b"1,".to_vec(),
+        };
+        for index in 1..=2 {
+            assert_eq!(
+                kv.apply(&entry(index, 7, 1, a1.clone())),
+                Applied::Done { succeeded: true }
+            );
+        }
+        assert_eq!(kv.get(b"l"), Some(&b"1,1,"[..]));
     }
 
     #[test]

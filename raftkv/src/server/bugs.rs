@@ -1,0 +1,151 @@
+//! Deliberate bug switches of the node, for proving that faultline catches the
+//! anomalies real Raft systems shipped with.
+//!
+//! Every switch is off by default and turned on by name (`faultline node --bug
+//! NAME`, repeatable; `faultline test --db-bug NAME` passes it to every node). A
+//! node with any switch on is not safe. Three switches live in the Raft core
+//! ([`crate::raft::Bugs`]); the others are implemented here in the runtime:
+//!
+//! | name | where | what breaks | what a test sees |
+//! |---|---|---|---|
+//! | `stale-read` | runtime | every node, follower or leader, answers linearizable reads from its local state without ReadIndex | stale reads (register) |
+//! | `leader-local-read` | core | the leader answers ReadIndex with its commit index, without a heartbeat round confirming it still leads | stale reads from a deposed leader (register, partitions) |
+//! | `ack-before-commit` | runtime | the leader acknowledges a put/append/delete once the entry is in its own fsynced log, before a quorum has it (a CAS still waits: its outcome is only known once applied) | lost acknowledged writes (set, partitions) |
+//! | `vote-without-log-check` | core | votes and pre-votes are granted without the up-to-date-log rule | a leader missing committed entries: lost writes, stale reads |
+//! | `forget-vote` | runtime | term and vote are not persisted: on restart a node takes the term of its last log entry and no vote, so it may vote twice in one term | two leaders in one term (rare: needs a kill right after a vote) |
+//! | `commit-old-term` | core | a leader commits entries of earlier terms by counting replicas (Raft paper, Figure 8) | a committed entry overwritten (rare: needs the Figure 8 schedule) |
+//! | `no-dedup` | runtime | the state machine ignores the client id and sequence, so a retried write is applied again | duplicated set elements (set, kill/partition, retrying client) |
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::raft;
+
+/// One deliberate bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bug {
+    /// Any node serves linearizable reads from local state (no ReadIndex).
+    StaleRead,
+    /// The leader answers reads without confirming its leadership.
+    LeaderLocalRead,
+    /// The leader acknowledges writes once they are in its own log.
+    AckBeforeCommit,
+    /// Votes are granted without the up-to-date-log rule.
+    VoteWithoutLogCheck,
+    /// Term and vote are not persisted across restarts.
+    ForgetVote,
+    /// Earlier-term entries are committed by counting replicas (Figure 8).
+    CommitOldTerm,
+    /// Retried writes are applied again (no client request de-duplication).
+    NoDedup,
+}
+
+impl Bug {
+    /// Every switch, in documentation order.
+    pub const ALL: [Bug; 7] = [
+        Bug::StaleRead,
+        Bug::LeaderLocalRead,
+        Bug::AckBeforeCommit,
+        Bug::VoteWithoutLogCheck,
+        Bug::ForgetVote,
+        Bug::CommitOldTerm,
+        Bug::NoDedup,
+    ];
+
+    /// The switch's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::StaleRead => "stale-read",
+            Bug::LeaderLocalRead => "leader-local-read",
+            Bug::AckBeforeCommit => "ack-before-commit",
+            Bug::VoteWithoutLogCheck => "vote-without-log-check",
+            Bug::ForgetVote => "forget-vote",
+            Bug::CommitOldTerm => "commit-old-term",
+            Bug::NoDedup => "no-dedup",
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not a bug switch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bug {0:?} (expected one of: {names})", names = bug_names())]
+pub struct UnknownBug(pub String);
+
+/// The switch names, comma-separated.
+fn bug_names() -> String {
+    Bug::ALL.map(Bug::name).join(", ")
+}
+
+impl FromStr for Bug {
+    type Err = UnknownBug;
+
+    fn from_str(s: &str) -> Result<Bug, UnknownBug> {
+        Bug::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| UnknownBug(s.to_string()))
+    }
+}
+
+/// The switches a node runs with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BugSet {
+    /// Any node serves linearizable reads locally.
+    pub stale_read: bool,
+    /// Writes are acknowledged once in the leader's log.
+    pub ack_before_commit: bool,
+    /// Term and vote are dropped on restart.
+    pub forget_vote: bool,
+    /// The state machine does not de-duplicate retried writes.
+    pub no_dedup: bool,
+    /// The switches of the Raft core.
+    pub core: raft::Bugs,
+}
+
+impl BugSet {
+    /// The set with exactly `bugs` on.
+    pub fn from_bugs(bugs: &[Bug]) -> BugSet {
+        let mut set = BugSet::default();
+        for bug in bugs {
+            match bug {
+                Bug::StaleRead => set.stale_read = true,
+                Bug::LeaderLocalRead => set.core.leader_local_read = true,
+                Bug::AckBeforeCommit => set.ack_before_commit = true,
+                Bug::VoteWithoutLogCheck => set.core.vote_without_log_check = true,
+                Bug::ForgetVote => set.forget_vote = true,
+                Bug::CommitOldTerm => set.core.commit_old_term = true,
+                Bug::NoDedup => set.no_dedup = true,
+            }
+        }
+        set
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_map_to_one_switch_each() {
+        for bug in Bug::ALL {
+            assert_eq!(bug.name().parse::<Bug>(), Ok(bug));
+            let set = BugSet::from_bugs(&[bug]);
+            assert_ne!(set, BugSet::default(), "{bug} switches something on");
+        }
+        let err = "nope".parse::<Bug>().unwrap_err().to_string();
+        assert!(
+            err.contains("stale-read") && err.contains("no-dedup"),
+            "{err}"
+        );
+        let all = BugSet::from_bugs(&Bug::ALL);
+        assert!(all.stale_read && all.ack_before_commit && all.forget_vote && all.no_dedup);
+        assert!(all.core.leader_local_read && all.core.vote_without_log_check);
+        assert!(all.core.commit_old_term);
+    }
+}
