@@ -416,7 +416,7 @@ fn folders(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Why a run is not valid, from its `results.json`: harness errors, then each
-/// non-valid checker's own words.
+/// non-valid checker's explanation as the report shows it.
 fn explain(results: &Json) -> String {
     let mut parts: Vec<String> = results["harness_errors"]
         .as_array()
@@ -427,18 +427,14 @@ fn explain(results: &Json) -> String {
     if results["interrupted"] == true {
         parts.push("the run was interrupted".to_string());
     }
-    for c in results["checkers"].as_array().into_iter().flatten() {
-        let verdict = c["verdict"].as_str().unwrap_or("unknown");
-        if verdict == "valid" {
+    for c in crate::report::checkers_of(results) {
+        if c.verdict == crate::report::Verdict::Valid {
             continue;
         }
-        let name = c["name"].as_str().unwrap_or("checker");
-        let words = ["explanation", "message", "summary", "reason", "error"]
-            .iter()
-            .find_map(|k| c["report"][*k].as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("verdict {verdict}"));
-        parts.push(format!("{name}: {words}"));
+        let words = c
+            .explanation
+            .unwrap_or_else(|| format!("verdict {}", c.verdict.as_str()));
+        parts.push(format!("{}: {words}", c.name));
     }
     parts.join("\n")
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 pub use index::render_index;
-pub use run::Verdict;
+pub use run::{checkers_of, Verdict};
 
 /// How to render a run.
 #[derive(Debug, Clone, Default)]
