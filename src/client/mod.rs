@@ -2,7 +2,7 @@
 //! every completion is classified.
 //!
 //! A [`Cluster`] holds a few lazily connected gRPC channels per node (HTTP/2 multiplexes
-//! many concurrent requests over each) and a shared guess of who leads. A [`Client`] is
+//! many concurrent requests over each). A [`Client`] is
 //! one logical process: its own client id and write sequence numbers (the server's
 //! de-duplication key), its own notion of which node to try first, and a deadline per
 //! operation.
@@ -32,9 +32,12 @@
 //!
 //! Leader discovery: a "not leader" answer names the leader in its trailing metadata
 //! (`leader-id`); the client retries there at once, otherwise it walks the nodes in
-//! order, pausing briefly after each full round so an election can finish.
+//! order, pausing briefly after each full round so an election can finish. Each
+//! logical process keeps its own guess, starting at node `process % nodes` (as a
+//! Jepsen client is bound to one node): processes spread over the nodes, and a process
+//! keeps talking to a node it believes leads until that node says otherwise, which is
+//! how a deposed leader or a follower answering reads it should not gets exercised.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,13 +73,11 @@ struct NodeChannels {
     channels: Vec<KvClient<Channel>>,
 }
 
-/// The nodes of the cluster and the shared leader guess.
+/// The nodes of the cluster.
 #[derive(Debug)]
 pub struct Cluster {
     /// All nodes in the controller's order.
     nodes: Vec<NodeChannels>,
-    /// Index of the node most recently seen leading (a hint, not a fact).
-    leader: AtomicUsize,
     /// How reads are served.
     reads: ReadConsistency,
 }
@@ -117,11 +118,7 @@ impl Cluster {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Cluster {
-            nodes,
-            leader: AtomicUsize::new(0),
-            reads,
-        })
+        Ok(Cluster { nodes, reads })
     }
 
     /// Number of nodes.
@@ -203,6 +200,8 @@ pub struct Client {
     cluster: Arc<Cluster>,
     /// Which channel of each node this process uses.
     channel: usize,
+    /// Index of the node this process last saw leading (a hint, not a fact).
+    leader: usize,
     /// De-duplication id: unique per logical process within the run.
     client_id: u64,
     /// Sequence number of the next write.
@@ -215,9 +214,11 @@ impl Client {
     /// The client of logical process `process`.
     pub fn new(cluster: Arc<Cluster>, process: u64, timeout: Duration) -> Client {
         let channel = (process as usize) % cluster.nodes[0].channels.len();
+        let leader = (process as usize) % cluster.nodes.len();
         Client {
             cluster,
             channel,
+            leader,
             client_id: process + 1,
             sequence: 0,
             timeout,
@@ -236,7 +237,7 @@ impl Client {
         };
         let deadline = Instant::now() + self.timeout;
         let n = self.cluster.len();
-        let mut target = self.cluster.leader.load(Ordering::Relaxed) % n;
+        let mut target = self.leader % n;
         let mut tried_in_round = 0;
         let mut last_reason = String::from("no node answered");
         // Set once an attempt may have taken effect: the outcome can no longer be `fail`.
@@ -265,7 +266,7 @@ impl Client {
                 }
                 Ok(Attempt::Done(c)) => {
                     if matches!(c, Completion::Ok(_)) {
-                        self.cluster.leader.store(target, Ordering::Relaxed);
+                        self.leader = target;
                     }
                     return c;
                 }
@@ -273,7 +274,7 @@ impl Client {
                     last_reason = reason;
                     match hint {
                         Some(leader) if leader != target => {
-                            self.cluster.leader.store(leader, Ordering::Relaxed);
+                            self.leader = leader;
                             target = leader;
                         }
                         _ => {

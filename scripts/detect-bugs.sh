@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Runs every deliberate raftkv bug switch (`faultline test --db-bug NAME`) with the
+# workload and nemesis most likely to expose it, over several seeds, then the correct
+# server with all faults, and prints one table: bug, runs, detected (exit 1 = invalid),
+# median time to the first anomalous operation, and which checkers found it. The
+# correct server must have no invalid run (this script exits 1 if it has one).
+#
+# "Time to the first anomalous operation" is read from each run's results.json and
+# history.jsonl: the earliest history index among the linearizability checker's
+# counterexample operations (`op.invoke_index`: the stale read, the read missing a
+# write) and the lost-write checker's lost/stale adds (`add_index`), duplicated or
+# unexpected elements (`read_index`), converted to seconds since the test started.
+# It measures when the anomaly entered the history, not when the checker ran.
+#
+# Runs are bounded: --time (default 15 s, at most 60) of load per run, plus setup,
+# recovery and checking (a few seconds). Needs root (network namespaces) for the
+# partition fault; without root, partitions are dropped from each configuration.
+#
+# Usage: scripts/detect-bugs.sh [--runs N] [--time SECONDS] [--correct-runs N]
+#                               [--seed BASE] [--bugs "a b ..."] [--nodes N]
+#                               [--binary PATH] [--results DIR]
+set -euo pipefail
+
+RUNS=5
+TIME=15
+CORRECT_RUNS=""
+SEED=1000
+BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forget-vote commit-old-term no-dedup"
+NODES=3
+BIN=""
+RESULTS=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --time) TIME="$2"; shift 2 ;;
+    --correct-runs) CORRECT_RUNS="$2"; shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --bugs) BUGS="$2"; shift 2 ;;
+    --nodes) NODES="$2"; shift 2 ;;
+    --binary) BIN="$2"; shift 2 ;;
+    --results) RESULTS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "detect-bugs: unknown option $1 (see --help)" >&2; exit 3 ;;
+  esac
+done
+CORRECT_RUNS="${CORRECT_RUNS:-$RUNS}"
+if ! awk -v t="$TIME" 'BEGIN { exit !(t > 0 && t <= 60) }'; then
+  echo "detect-bugs: --time must be in (0, 60] seconds" >&2; exit 3
+fi
+cd "$(dirname "$0")/.."
+if [[ -z "$BIN" ]]; then
+  cargo build --release --quiet
+  BIN=target/release/faultline
+fi
+RESULTS="${RESULTS:-results/detect-bugs/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$RESULTS"
+ROOT=0; [[ "$(id -u)" == 0 ]] && ROOT=1
+
+# The configuration that exposes each bug best: workload, faults, mean seconds
+# between faults, and extra flags.
+config_for() {
+  case "$1" in
+    stale-read)             echo "register all 1" ;;
+    leader-local-read)      echo "register partition,pause 1" ;;
+    ack-before-commit)      echo "set all 1" ;;
+    vote-without-log-check) echo "set kill,partition 1" ;;
+    forget-vote)            echo "set kill 0.5" ;;
+    commit-old-term)        echo "set all 0.5" ;;
+    no-dedup)               echo "set kill,partition 1" ;;
+    correct-register)       echo "register all 1" ;;
+    correct-set)            echo "set all 1" ;;
+    *) echo "detect-bugs: no configuration for $1" >&2; exit 3 ;;
+  esac
+}
+
+# Runs one test; prints "exit_code run_dir".
+run_one() {
+  local label="$1" bug="$2" seed="$3"
+  read -r workload nemesis interval <<<"$(config_for "$label")"
+  if [[ $ROOT == 0 ]]; then
+    nemesis=$(echo "$nemesis" | tr ',' '\n' | { grep -v partition || true; } | paste -sd, -)
+    [[ "$nemesis" == all ]] && nemesis=kill,pause
+    nemesis="${nemesis:-kill}"
+  fi
+  local args=(test --workload "$workload" --nodes "$NODES" --time-limit "$TIME"
+    --nemesis "$nemesis" --nemesis-interval "$interval" --seed "$seed"
+    --recovery-time 2 --results-dir "$RESULTS" --test-name "$label")
+  [[ -n "$bug" ]] && args+=(--db-bug "$bug")
+  local code=0
+  "$BIN" "${args[@]}" >"$RESULTS/$label-$seed.log" 2>&1 || code=$?
+  local dir
+  dir=$(sed -n 's/^results: //p' "$RESULTS/$label-$seed.log" | tail -1)
+  echo "$code ${dir:-none}"
+}
+
+# Summarises one run folder: "first_anomaly_seconds checker,checker" (or "- -").
+summarise() {
+  python3 - "$1" <<'PY'
+import json, sys, os
+d = sys.argv[1]
+try:
+    res = json.load(open(os.path.join(d, "results.json")))
+except Exception:
+    print("- -"); sys.exit()
+found, idx = [], []
+for name, c in (res.get("check", {}).get("checkers") or {}).items():
+    if c.get("verdict") != "invalid":
+        continue
+    found.append(name)
+    for ce in c.get("counterexamples") or []:
+        op = ce.get("op") or {}
+        if op.get("invoke_index") is not None:
+            idx.append(op["invoke_index"])
+    for field in ("lost", "stale"):
+        idx += [e["add_index"] for e in c.get(field) or [] if e.get("add_index") is not None]
+    for field in ("duplicated", "unexpected"):
+        idx += [e["read_index"] for e in c.get(field) or [] if e.get("read_index") is not None]
+first = "-"
+if idx:
+    want = min(idx)
+    with open(os.path.join(d, "history.jsonl")) as f:
+        for line in f:
+            op = json.loads(line)
+            if op.get("index") == want:
+                first = "%.1f" % (op["time"] / 1e9)
+                break
+print(first, ",".join(found) or "-")
+PY
+}
+
+median() { sort -n | awk '{a[NR]=$1} END { if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+
+TABLE="$RESULTS/table.txt"
+printf "%-24s %-18s %4s %8s %8s %10s  %s\n" bug configuration runs detected unknown "median-s" checkers >"$TABLE"
+correct_invalid=0
+measure() {
+  local label="$1" bug="$2" runs="$3"
+  local detected=0 unknown=0 times=() checkers=()
+  for ((i = 0; i < runs; i++)); do
+    local seed=$((SEED + i))
+    read -r code dir <<<"$(run_one "$label" "$bug" "$seed")"
+    case "$code" in
+      1) detected=$((detected + 1))
+         read -r t found <<<"$(summarise "$dir")"
+         [[ "$t" != - ]] && times+=("$t")
+         checkers+=("$found") ;;
+      2) unknown=$((unknown + 1)) ;;
+      0) ;;
+      *) echo "detect-bugs: $label seed $seed: harness error (exit $code), see $RESULTS/$label-$seed.log" >&2 ;;
+    esac
+    echo "  $label seed $seed: exit $code ($dir)" >&2
+  done
+  local med
+  med=$(printf "%s\n" "${times[@]:-}" | { grep -v '^$' || true; } | median)
+  local found
+  found=$(printf "%s\n" "${checkers[@]:-}" | tr ',' '\n' | { grep -v '^-\?$' || true; } | sort | uniq -c | awk '{printf "%s%s(%s)", sep, $2, $1; sep=" "}')
+  read -r workload nemesis interval <<<"$(config_for "$label")"
+  printf "%-24s %-18s %4s %8s %8s %10s  %s\n" "${bug:-correct}" "$workload/$nemesis/${interval}s" \
+    "$runs" "$detected" "$unknown" "$med" "${found:--}" >>"$TABLE"
+  if [[ -z "$bug" ]]; then correct_invalid=$((correct_invalid + detected)); fi
+}
+
+for bug in $BUGS; do
+  measure "$bug" "$bug" "$RUNS"
+done
+if [[ "$CORRECT_RUNS" -gt 0 ]]; then
+  half=$(((CORRECT_RUNS + 1) / 2))
+  measure correct-register "" "$half"
+  measure correct-set "" $((CORRECT_RUNS - half))
+fi
+echo
+echo "runs of ${TIME}s load each, $NODES nodes, seeds from $SEED; results in $RESULTS"
+cat "$TABLE"
+if [[ $correct_invalid -gt 0 ]]; then
+  echo "detect-bugs: the correct server had $correct_invalid invalid run(s)" >&2
+  exit 1
+fi
