@@ -430,7 +430,7 @@ fn ctrl_c_stops_the_running_test_cleanly_and_starts_no_other() {
         "name = \"int\"\n[defaults]\ntime_limit = 60\nconcurrency = 2\n[[matrix]]\nseeds = [1, 2]\n",
     );
     let results = sb.results();
-    let mut child = Command::cargo_bin("faultline")
+    let child = Command::cargo_bin("faultline")
         .unwrap()
         .args(["campaign", file.to_str().unwrap(), "--results-dir"])
         .arg(&results)
