@@ -376,6 +376,14 @@ workloads = ["register"]
         .find(|l| l.contains("r002-register-none-n3-s1"))
         .unwrap();
     assert!(row.contains("VALID") && !row.contains("INVALID"), "{row}");
+    // Below the table, each run that is not valid with its explanation.
+    let why = out
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "not valid:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no explanation list:\n{all}"));
+    assert!(why.starts_with(&format!("  {bad}: ")), "{why}");
 
     let junit = read(&sb.results().join("bug/junit.xml"));
     assert!(

@@ -279,6 +279,16 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
     let index = crate::report::render_index(&campaign_dir)?;
 
     print!("{}", table(&results));
+    let failed: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| !matches!(r.outcome, Outcome::Valid | Outcome::NotRun))
+        .collect();
+    if !failed.is_empty() {
+        println!("not valid:");
+        for r in failed {
+            println!("  {}: {}", r.spec.id, first_line(&r.explanation));
+        }
+    }
     let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
     println!(
         "campaign {}: {} runs in {}: {} valid, {} invalid, {} unknown, {} error, {} not run",
