@@ -42,8 +42,29 @@ use serde_json::{json, Value as Json};
 use crate::run::EXIT_HARNESS;
 use spec::RunSpec;
 
+/// Format reminder shown by `faultline campaign --help`.
+const FORMAT_HELP: &str = r#"Campaign file (see campaigns/*.toml):
+  name = "smoke"                        # folder under --results-dir (default: file stem)
+  [defaults]                            # `faultline test` flags, `_` for `-`:
+  time_limit = 20                       #   time_limit, concurrency, rate, nemesis_interval,
+  recovery_time = 3                     #   op_timeout_ms, read_consistency, keys, ops_per_key,
+                                        #   mix, recovery_time, leader_timeout, hosts,
+                                        #   node_binary, node_args
+  [[matrix]]                            # one or more; each is a cross product
+  workloads = ["register", "set"]       # default register
+  nemeses = ["kill", "kill,partition"]  # default none
+  nodes = [3, 5]                        # default 3
+  seeds = [1, 2]                        # default 1
+  repetitions = 1                       # reruns of the same spec and seed
+  db_bugs = ["", "stale-read"]          # "" = the correct db; else --db-bug NAME
+  options = { time_limit = 30 }         # overrides [defaults] for this matrix
+
+Exit code: 1 if any run is invalid, else 3 if any run hit a harness error, else 2 if
+any run is unknown, else 0. Usage errors (a bad file) exit 3 before anything runs."#;
+
 /// Flags of `faultline campaign`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = FORMAT_HELP)]
 pub struct CampaignArgs {
     /// The campaign file (TOML).
     pub file: PathBuf,
