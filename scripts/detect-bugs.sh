@@ -61,9 +61,9 @@ ROOT=0; [[ "$(id -u)" == 0 ]] && ROOT=1
 config_for() {
   case "$1" in
     stale-read)             echo "register all 1" ;;
-    leader-local-read)      echo "register partition,pause 1" ;;
-    ack-before-commit)      echo "set all 1" ;;
-    vote-without-log-check) echo "set kill,partition 1" ;;
+    leader-local-read)      echo "register kill 1" ;;
+    ack-before-commit)      echo "set partition 1" ;;
+    vote-without-log-check) echo "register all 0.5" ;;
     forget-vote)            echo "set kill 0.5" ;;
     commit-old-term)        echo "set all 0.5" ;;
     no-dedup)               echo "set kill,partition 1" ;;
@@ -131,7 +131,7 @@ PY
 median() { sort -n | awk '{a[NR]=$1} END { if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 TABLE="$RESULTS/table.txt"
-printf "%-24s %-18s %4s %8s %8s %10s  %s\n" bug configuration runs detected unknown "median-s" checkers >"$TABLE"
+printf "%-24s %-22s %4s %8s %8s %10s  %s\n" bug configuration runs detected unknown "median-s" checkers >"$TABLE"
 correct_invalid=0
 measure() {
   local label="$1" bug="$2" runs="$3"
@@ -155,7 +155,7 @@ measure() {
   local found
   found=$(printf "%s\n" "${checkers[@]:-}" | tr ',' '\n' | { grep -v '^-\?$' || true; } | sort | uniq -c | awk '{printf "%s%s(%s)", sep, $2, $1; sep=" "}')
   read -r workload nemesis interval <<<"$(config_for "$label")"
-  printf "%-24s %-18s %4s %8s %8s %10s  %s\n" "${bug:-correct}" "$workload/$nemesis/${interval}s" \
+  printf "%-24s %-22s %4s %8s %8s %10s  %s\n" "${bug:-correct}" "$workload/$nemesis/${interval}s" \
     "$runs" "$detected" "$unknown" "$med" "${found:--}" >>"$TABLE"
   if [[ -z "$bug" ]]; then correct_invalid=$((correct_invalid + detected)); fi
 }

@@ -9,7 +9,7 @@
 //! | name | where | what breaks | what a test sees |
 //! |---|---|---|---|
 //! | `stale-read` | runtime | every node, follower or leader, answers linearizable reads from its local state without ReadIndex | stale reads (register) |
-//! | `leader-local-read` | core | the leader answers ReadIndex with its commit index, without a heartbeat round confirming it still leads | stale reads from a deposed leader (register, partitions) |
+//! | `leader-local-read` | core | the leader answers ReadIndex with its commit index, without a heartbeat round confirming it still leads | stale reads from a deposed leader, or from a new leader that has not learned the commit index yet (register, kills; rare) |
 //! | `ack-before-commit` | runtime | the leader acknowledges a put/append/delete once the entry is in its own fsynced log, before a quorum has it (a CAS still waits: its outcome is only known once applied) | lost acknowledged writes (set, partitions) |
 //! | `vote-without-log-check` | core | votes and pre-votes are granted without the up-to-date-log rule | a leader missing committed entries: lost writes, stale reads |
 //! | `forget-vote` | runtime | term and vote are not persisted: on restart a node takes the term of its last log entry and no vote, so it may vote twice in one term | two leaders in one term (rare: needs a kill right after a vote) |
