@@ -15,6 +15,12 @@
 //! | `forget-vote` | runtime | term and vote are not persisted: on restart a node takes the term of its last log entry and no vote, so it may vote twice in one term | two leaders in one term (rare: needs a kill right after a vote) |
 //! | `commit-old-term` | core | a leader commits entries of earlier terms by counting replicas (Raft paper, Figure 8) | a committed entry overwritten (rare: needs the Figure 8 schedule) |
 //! | `no-dedup` | runtime | the state machine ignores the client id and sequence, so a retried write is applied again | duplicated set elements (set, kill/partition, retrying client) |
+//!
+//! `scripts/detect-bugs.sh` runs each switch with the workload and faults most
+//! likely to expose it over several seeds and tabulates how often faultline
+//! catches it; `tests/bugs_detect.rs` pins the switches a short run catches. A
+//! `no-dedup` duplicate needs a client that retries an ambiguous write with the
+//! same sequence number, which faultline's client does (see `src/client`).
 
 use std::fmt;
 use std::str::FromStr;
