@@ -1,11 +1,11 @@
 //! One module per subcommand. Each defines its flags (`clap::Args`) and a `run`
 //! function returning the process exit code.
 
+pub mod bench;
 pub mod bench_check;
 pub mod campaign;
 pub mod check;
 pub mod cleanup;
-pub mod bench;
 pub mod cluster;
 pub mod kv;
 pub mod node;

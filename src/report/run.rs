@@ -11,40 +11,21 @@ use anyhow::Context;
 use serde_json::Value as Json;
 use workloads::history::{read_jsonl_lenient, Op};
 
-/// The overall or per-checker verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verdict {
-    /// The history satisfies the checked property.
-    Valid,
-    /// It does not: there is a counterexample.
-    Invalid,
-    /// The checker could not decide (budget ran out, or no verdict recorded).
-    Unknown,
-}
+pub use workloads::check::Verdict;
 
-impl Verdict {
-    /// Reads a verdict from JSON: `"valid" | "invalid" | "unknown"` or a boolean.
-    pub fn from_json(v: &Json) -> Option<Verdict> {
-        match v {
-            Json::Bool(true) => Some(Verdict::Valid),
-            Json::Bool(false) => Some(Verdict::Invalid),
-            Json::String(s) => match s.to_ascii_lowercase().as_str() {
-                "valid" | "ok" | "pass" => Some(Verdict::Valid),
-                "invalid" | "fail" => Some(Verdict::Invalid),
-                "unknown" => Some(Verdict::Unknown),
-                _ => None,
-            },
+/// Reads a verdict from JSON: `"valid" | "invalid" | "unknown"` (or `ok`, `pass`, `fail`)
+/// or a boolean.
+pub fn verdict_from_json(v: &Json) -> Option<Verdict> {
+    match v {
+        Json::Bool(true) => Some(Verdict::Valid),
+        Json::Bool(false) => Some(Verdict::Invalid),
+        Json::String(s) => match s.to_ascii_lowercase().as_str() {
+            "valid" | "ok" | "pass" => Some(Verdict::Valid),
+            "invalid" | "fail" => Some(Verdict::Invalid),
+            "unknown" => Some(Verdict::Unknown),
             _ => None,
-        }
-    }
-
-    /// `valid`, `invalid` or `unknown`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Invalid => "invalid",
-            Verdict::Unknown => "unknown",
-        }
+        },
+        _ => None,
     }
 }
 
@@ -250,7 +231,7 @@ pub fn checkers_of(results: &Json) -> Vec<CheckerResult> {
                 verdict: [v, detail]
                     .iter()
                     .find_map(|x| x.get("verdict").or_else(|| x.get("valid")))
-                    .and_then(Verdict::from_json)
+                    .and_then(verdict_from_json)
                     .unwrap_or(Verdict::Unknown),
                 explanation: [v, detail]
                     .iter()
@@ -274,19 +255,8 @@ pub fn verdict_of(results: &Json) -> Verdict {
     results
         .get("verdict")
         .or_else(|| results.get("check").and_then(|c| c.get("verdict")))
-        .and_then(Verdict::from_json)
-        .unwrap_or_else(|| {
-            let checkers = checkers_of(results);
-            if checkers.is_empty() {
-                Verdict::Unknown
-            } else if checkers.iter().any(|c| c.verdict == Verdict::Invalid) {
-                Verdict::Invalid
-            } else if checkers.iter().any(|c| c.verdict == Verdict::Unknown) {
-                Verdict::Unknown
-            } else {
-                Verdict::Valid
-            }
-        })
+        .and_then(verdict_from_json)
+        .unwrap_or_else(|| Verdict::worst_of(checkers_of(results).iter().map(|c| c.verdict)))
 }
 
 /// An explanation built from a checker report's fields when it has none in words: the

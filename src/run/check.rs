@@ -128,7 +128,7 @@ fn workload_checkers(
     let lin = &report.checkers.linearizable;
     let mut out = vec![CheckerResult {
         name: "linearizable".into(),
-        verdict: verdict(lin.verdict),
+        verdict: lin.verdict,
         report: serde_json::to_value(lin).unwrap_or_default(),
         summary: format!(
             "{} keys checked, {} invalid, {} unknown ({} model, {} ms){}",
@@ -146,7 +146,7 @@ fn workload_checkers(
     if let Some(lost) = &report.checkers.lost_writes {
         out.push(CheckerResult {
             name: "lost-writes".into(),
-            verdict: verdict(lost.verdict),
+            verdict: lost.verdict,
             report: serde_json::to_value(lost).unwrap_or_default(),
             summary: format!(
                 "{} acknowledged adds, {} lost, {} stale, {} never read",
@@ -155,13 +155,4 @@ fn workload_checkers(
         });
     }
     (out, serde_json::to_value(&report).ok())
-}
-
-/// The checker's verdict in the controller's terms.
-fn verdict(v: workloads::check::Verdict) -> Verdict {
-    match v {
-        workloads::check::Verdict::Valid => Verdict::Valid,
-        workloads::check::Verdict::Invalid => Verdict::Invalid,
-        workloads::check::Verdict::Unknown => Verdict::Unknown,
-    }
 }

@@ -45,7 +45,7 @@ use crate::store::{RunDir, HISTORY_FILE, RESULTS_FILE, TEST_FILE};
 use config::{TestConfig, WorkloadName};
 use progress::{Progress, ProgressState};
 use recorder::Recorder;
-use results::{FaultRecord, PhaseTiming, Results, Verdict};
+use results::{FaultRecord, PhaseTiming, Results};
 use workers::{Signal, WorkerParams};
 
 /// Exit code of a harness or usage error.
@@ -542,17 +542,6 @@ impl Phases {
                 start_s: offset,
                 duration_s: start.elapsed().as_secs_f64(),
             });
-        }
-    }
-}
-
-impl Verdict {
-    /// The process exit code of a verdict.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Verdict::Valid => 0,
-            Verdict::Invalid => 1,
-            Verdict::Unknown => 2,
         }
     }
 }

@@ -32,28 +32,7 @@ use serde::Serialize;
 use super::config::TestConfig;
 use super::recorder::{Counts, Quantiles, RecorderSummary};
 
-/// A verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// The history satisfies the property.
-    Valid,
-    /// The history violates it.
-    Invalid,
-    /// Could not tell (budget exhausted, harness failure, interrupted run).
-    Unknown,
-}
-
-impl Verdict {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Invalid => "invalid",
-            Verdict::Unknown => "unknown",
-        }
-    }
-}
+pub use workloads::check::Verdict;
 
 /// One checker's result.
 #[derive(Debug, Serialize)]
@@ -263,15 +242,7 @@ impl Results {
                 Some((name, files))
             })
             .collect();
-        let mut verdict = if checkers.is_empty() {
-            Verdict::Unknown
-        } else if checkers.iter().any(|c| c.verdict == Verdict::Invalid) {
-            Verdict::Invalid
-        } else if checkers.iter().any(|c| c.verdict == Verdict::Unknown) {
-            Verdict::Unknown
-        } else {
-            Verdict::Valid
-        };
+        let mut verdict = Verdict::worst_of(checkers.iter().map(|c| c.verdict));
         if verdict == Verdict::Valid && (self.interrupted || !self.harness_errors.is_empty()) {
             verdict = Verdict::Unknown;
         }

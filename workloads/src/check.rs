@@ -64,7 +64,27 @@ impl Verdict {
         }
     }
 
-    fn combine(self, other: Verdict) -> Verdict {
+    /// Reads a lower-case verdict name (`valid`, `invalid`, `unknown`).
+    pub fn from_name(name: &str) -> Option<Verdict> {
+        match name {
+            "valid" => Some(Verdict::Valid),
+            "invalid" => Some(Verdict::Invalid),
+            "unknown" => Some(Verdict::Unknown),
+            _ => None,
+        }
+    }
+
+    /// The verdict of several checks together: invalid if any is invalid, else unknown
+    /// if any is unknown, else valid; unknown when there is nothing to combine.
+    pub fn worst_of(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        verdicts
+            .into_iter()
+            .reduce(Verdict::combine)
+            .unwrap_or(Verdict::Unknown)
+    }
+
+    /// The verdict of two checks together (see [`Verdict::worst_of`]).
+    pub fn combine(self, other: Verdict) -> Verdict {
         match (self, other) {
             (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
             (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
