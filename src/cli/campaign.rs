@@ -546,26 +546,9 @@ fn table(results: &[RunResult]) -> String {
     out
 }
 
-/// Escapes text for XML content and attributes.
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters other than tab and newlines are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The aggregated `junit.xml`: one test case per run.
 fn junit_xml(name: &str, results: &[RunResult]) -> String {
+    use crate::report::escape::text as xml;
     let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
     let failures = count(Outcome::Invalid);
     let errors = count(Outcome::Unknown) + count(Outcome::Error);

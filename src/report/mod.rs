@@ -15,7 +15,7 @@
 //! number of points, so the page size does not grow with the run.
 
 mod charts;
-mod escape;
+pub mod escape;
 mod figures;
 mod html;
 mod index;
