@@ -393,21 +393,7 @@ impl Runner {
                 }
             }
         }
-        value["nodes"] = json!(nodes);
-        value["signal"] = json!("SIGKILL");
-        value["pids"] = json!(pids);
-        if !not_running.is_empty() {
-            value["not_running"] = json!(not_running);
-        }
-        let outcome = if !errors.is_empty() {
-            value["errors"] = json!(errors);
-            Outcome::Indeterminate
-        } else if pids.is_empty() {
-            value["reason"] = json!("none of the target nodes was running");
-            Outcome::Skipped
-        } else {
-            Outcome::Installed
-        };
+        let outcome = signal_outcome(value, nodes, "SIGKILL", json!(pids), not_running, errors);
         let killed: Vec<String> = pids.into_keys().collect();
         (Undo::Restart(killed.clone()), killed, outcome)
     }
@@ -444,21 +430,7 @@ impl Runner {
             });
         }
         let pids: BTreeMap<&str, i32> = paused.iter().map(|p| (p.node.as_str(), p.pid)).collect();
-        value["nodes"] = json!(nodes);
-        value["signal"] = json!("SIGSTOP");
-        value["pids"] = json!(pids);
-        if !not_running.is_empty() {
-            value["not_running"] = json!(not_running);
-        }
-        let outcome = if !errors.is_empty() {
-            value["errors"] = json!(errors);
-            Outcome::Indeterminate
-        } else if paused.is_empty() {
-            value["reason"] = json!("none of the target nodes was running");
-            Outcome::Skipped
-        } else {
-            Outcome::Installed
-        };
+        let outcome = signal_outcome(value, nodes, "SIGSTOP", json!(pids), not_running, errors);
         let affected = paused.iter().map(|p| p.node.clone()).collect();
         (Undo::Resume(paused), affected, outcome)
     }
@@ -550,5 +522,34 @@ impl Runner {
         };
         self.complete("heal", value, outcome);
         self.publish();
+    }
+}
+
+/// Records in `value` what a signal fault did (the target nodes, the signal, the pids
+/// signalled, the nodes that were not running and any errors) and returns its outcome:
+/// indeterminate after an error, skipped when no process was signalled, else installed.
+fn signal_outcome(
+    value: &mut Value,
+    nodes: &[String],
+    signal: &str,
+    pids: Value,
+    not_running: Vec<String>,
+    errors: BTreeMap<String, String>,
+) -> Outcome {
+    let signalled = pids.as_object().is_some_and(|p| !p.is_empty());
+    value["nodes"] = json!(nodes);
+    value["signal"] = json!(signal);
+    value["pids"] = pids;
+    if !not_running.is_empty() {
+        value["not_running"] = json!(not_running);
+    }
+    if !errors.is_empty() {
+        value["errors"] = json!(errors);
+        Outcome::Indeterminate
+    } else if !signalled {
+        value["reason"] = json!("none of the target nodes was running");
+        Outcome::Skipped
+    } else {
+        Outcome::Installed
     }
 }
