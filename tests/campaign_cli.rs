@@ -3,6 +3,8 @@
 //! runs of a few seconds. Each test has its own results folder and cleanup-journal
 //! index (`FAULTLINE_JOURNAL_INDEX`), so tests running in parallel never meet.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -253,20 +255,11 @@ seeds = [1, 2]
 
 /// Client invocations per process: `(f, key, value)` in order.
 fn invokes_by_process(run: &Path) -> BTreeMap<u64, Vec<(String, String, String)>> {
-    let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
-    for line in read(&run.join("history.jsonl")).lines() {
-        let op: Value = serde_json::from_str(line).unwrap();
-        if op["type"] == "invoke" {
-            if let Some(p) = op["process"].as_u64() {
-                out.entry(p).or_default().push((
-                    op["f"].to_string(),
-                    op["key"].to_string(),
-                    op["value"].to_string(),
-                ));
-            }
-        }
-    }
-    out
+    let ops: Vec<Value> = read(&run.join("history.jsonl"))
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    common::invokes_by_process(&ops)
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! Each test has its own results folder and its own cleanup-journal index
 //! (`FAULTLINE_JOURNAL_INDEX`), so tests running in parallel never see each other.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -77,23 +78,6 @@ fn history(run: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Client invocations per process: `(f, key, value)` in order.
-fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, String)>> {
-    let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
-    for op in ops {
-        if op["type"] == "invoke" {
-            if let Some(p) = op["process"].as_u64() {
-                out.entry(p).or_default().push((
-                    op["f"].to_string(),
-                    op["key"].to_string(),
-                    op["value"].to_string(),
-                ));
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn three_nodes_without_faults_are_valid_and_the_history_matches_the_summary() {
     let sb = Sandbox::new();
@@ -140,7 +124,7 @@ fn the_same_seed_issues_the_same_op_stream() {
         let (code, stderr) =
             run(sb.test_cmd(&["--time-limit", "3", "--seed", "4242", "--rate", "400"]));
         assert_eq!(code, 0, "{stderr}");
-        streams.push(invokes_by_process(&history(&sb.latest())));
+        streams.push(common::invokes_by_process(&history(&sb.latest())));
     }
     let (a, b) = (&streams[0], &streams[1]);
     assert_eq!(
