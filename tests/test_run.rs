@@ -191,6 +191,9 @@ fn usage_errors_exit_3() {
     let (code, stderr) = run(sb.test_cmd(&["--nemesis", "flood"]));
     assert_eq!(code, 3);
     assert!(stderr.contains("flood"), "{stderr}");
+    let (code, stderr) = run(sb.test_cmd(&["--nemesis", "kill,pause:nobody"]));
+    assert_eq!(code, 3);
+    assert!(stderr.contains("unknown target `nobody`"), "{stderr}");
     let (code, _) = run(sb.test_cmd(&["--mix", "1:2"]));
     assert_eq!(code, 3);
 }

@@ -28,15 +28,14 @@
 //! use nemesis::{FaultKind, HostMode, Journal, Nemesis, NemesisConfig, Network, JOURNAL_FILE};
 //!
 //! let run_dir = std::path::Path::new("results/demo/1");
-//! let faults = FaultKind::parse_list("kill,pause,partition")?;
-//! nemesis::check_capabilities(&faults)?; // says what to install when it cannot work
+//! let config = NemesisConfig::parse("kill,pause:leader,partition", Duration::from_secs(5), 42)?;
+//! nemesis::check_capabilities(&config.faults)?; // says what to install when it cannot work
 //! let journal = Journal::create(&run_dir.join(JOURNAL_FILE))?;
 //! let names = vec!["n1".to_string(), "n2".to_string(), "n3".to_string()];
 //! let network = Network::create(Arc::clone(&journal), &names, HostMode::auto())?;
 //! let host = network.host("n1").expect("n1 is a node");
 //! let mut node = host.spawn(std::process::Command::new("raftkv"), &run_dir.join("n1.log"))?;
 //! // ... start the other nodes; `control` answers pid/ip/namespace/restart/leader ...
-//! let config = NemesisConfig::new(faults, Duration::from_secs(5), 42);
 //! let nemesis = Nemesis::start(config, control, Arc::clone(&journal), Box::new(|op| {
 //!     // write {"process":"nemesis","type":op.kind,"f":op.f,"value":op.value,...}
 //!     let _ = op;

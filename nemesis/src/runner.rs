@@ -258,12 +258,19 @@ impl Runner {
         let mut nodes = self.control.nodes();
         nodes.sort();
         let n = nodes.len();
+        let leader = || match self.control.leader() {
+            Some(l) if nodes.contains(&l) => Ok(l),
+            Some(l) => Err(format!("leader {l} is not a node of this cluster")),
+            None => Err("no leader known".to_string()),
+        };
         let count = match target {
-            Target::Leader => {
-                return match self.control.leader() {
-                    Some(l) if nodes.contains(&l) => Ok(vec![l]),
-                    Some(l) => Err(format!("leader {l} is not a node of this cluster")),
-                    None => Err("no leader known".into()),
+            Target::Leader => return Ok(vec![leader()?]),
+            Target::Follower => {
+                let leader = leader()?;
+                let followers: Vec<&String> = nodes.iter().filter(|n| **n != leader).collect();
+                return match followers.choose(rng) {
+                    Some(f) => Ok(vec![(*f).clone()]),
+                    None => Err("no node besides the leader".into()),
                 };
             }
             Target::One => 1,

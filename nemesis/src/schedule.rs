@@ -37,21 +37,6 @@ impl FaultKind {
     /// Every fault kind.
     pub const ALL: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition];
 
-    /// Parses a comma-separated list: `kill,pause,partition`, `all`, or `none`/empty.
-    pub fn parse_list(text: &str) -> Result<Vec<FaultKind>> {
-        let mut out = Vec::new();
-        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            match word {
-                "all" => out.extend(FaultKind::ALL),
-                "none" => {}
-                other => out.push(other.parse()?),
-            }
-        }
-        out.sort();
-        out.dedup();
-        Ok(out)
-    }
-
     /// The history `f` of the fault's start.
     pub fn start_f(self) -> &'static str {
         match self {
@@ -103,13 +88,15 @@ pub enum Target {
     Majority,
     /// The current leader.
     Leader,
+    /// One random node that is not the current leader.
+    Follower,
     /// Every node.
     All,
 }
 
 impl Target {
-    /// Every target.
-    pub const ALL: [Target; 5] = [
+    /// The targets a kill or pause chooses from when none is named.
+    pub const DEFAULT: [Target; 5] = [
         Target::One,
         Target::Minority,
         Target::Majority,
@@ -126,9 +113,11 @@ impl FromStr for Target {
             "minority" => Ok(Target::Minority),
             "majority" => Ok(Target::Majority),
             "leader" => Ok(Target::Leader),
+            "follower" => Ok(Target::Follower),
             "all" => Ok(Target::All),
             other => Err(Error::Unsupported(format!(
-                "unknown target `{other}`: expected one, minority, majority, leader or all"
+                "unknown target `{other}`: expected one, minority, majority, leader, \
+                 follower or all"
             ))),
         }
     }
@@ -208,29 +197,93 @@ impl FaultSpec {
 /// What the nemesis does and how often.
 #[derive(Debug, Clone)]
 pub struct NemesisConfig {
-    /// Enabled fault kinds; empty means the nemesis does nothing.
+    /// Enabled fault kinds, sorted; empty means the nemesis does nothing.
     pub faults: Vec<FaultKind>,
     /// Mean time between fault starts (`--nemesis-interval`).
     pub interval: Duration,
     /// The run seed.
     pub seed: u64,
-    /// Targets kills and pauses choose from.
-    pub targets: Vec<Target>,
+    /// Targets kills choose from.
+    pub kill_targets: Vec<Target>,
+    /// Targets pauses choose from.
+    pub pause_targets: Vec<Target>,
     /// Shapes partitions choose from.
     pub shapes: Vec<Shape>,
 }
 
 impl NemesisConfig {
-    /// A configuration with every target and shape enabled.
+    /// A configuration of `faults` with the default targets and every shape.
     pub fn new(faults: Vec<FaultKind>, interval: Duration, seed: u64) -> NemesisConfig {
+        let mut faults = faults;
+        faults.sort();
+        faults.dedup();
         NemesisConfig {
             faults,
             interval,
             seed,
-            targets: Target::ALL.to_vec(),
+            kill_targets: Target::DEFAULT.to_vec(),
+            pause_targets: Target::DEFAULT.to_vec(),
             shapes: Shape::ALL.to_vec(),
         }
     }
+
+    /// Parses a `--nemesis` list: comma-separated words, each `all`, `none`, a
+    /// fault kind (`kill`, `pause`, `partition`: every target or shape), or a kind
+    /// narrowed to one target or shape (`kill:leader`, `pause:follower`,
+    /// `partition:majorities-ring`). Narrowed words of one kind add up; a bare
+    /// kind next to narrowed ones adds its defaults to them.
+    pub fn parse(text: &str, interval: Duration, seed: u64) -> Result<NemesisConfig> {
+        let mut config = NemesisConfig::new(Vec::new(), interval, seed);
+        config.kill_targets.clear();
+        config.pause_targets.clear();
+        config.shapes.clear();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            let (kind, choice) = match word.split_once(':') {
+                Some((kind, choice)) => (kind.trim(), Some(choice.trim())),
+                None => (word, None),
+            };
+            let kinds = match kind {
+                "none" | "all" if choice.is_some() => {
+                    return Err(Error::Unsupported(format!(
+                        "`{word}`: {kind} takes no target or shape"
+                    )))
+                }
+                "none" => continue,
+                "all" => FaultKind::ALL.to_vec(),
+                _ => vec![kind.parse::<FaultKind>()?],
+            };
+            for kind in kinds {
+                config.faults.push(kind);
+                match (kind, choice) {
+                    (FaultKind::Kill, None) => config.kill_targets.extend(Target::DEFAULT),
+                    (FaultKind::Kill, Some(c)) => config.kill_targets.push(c.parse()?),
+                    (FaultKind::Pause, None) => config.pause_targets.extend(Target::DEFAULT),
+                    (FaultKind::Pause, Some(c)) => config.pause_targets.push(c.parse()?),
+                    (FaultKind::Partition, None) => config.shapes.extend(Shape::ALL),
+                    (FaultKind::Partition, Some(c)) => config.shapes.push(c.parse()?),
+                }
+            }
+        }
+        config.faults.sort();
+        config.faults.dedup();
+        for list in [&mut config.kill_targets, &mut config.pause_targets] {
+            dedup_keeping_order(list);
+        }
+        dedup_keeping_order(&mut config.shapes);
+        Ok(config)
+    }
+}
+
+/// Removes later repeats from `list`, keeping the first occurrence of each item.
+fn dedup_keeping_order<T: PartialEq + Copy>(list: &mut Vec<T>) {
+    let mut seen = Vec::with_capacity(list.len());
+    list.retain(|item| {
+        let fresh = !seen.contains(item);
+        if fresh {
+            seen.push(*item);
+        }
+        fresh
+    });
 }
 
 /// One fault of the plan.
@@ -304,14 +357,18 @@ impl Iterator for Schedule {
             }
             let kind = free[self.rng.random_range(0..free.len())];
             let spec = match kind {
-                FaultKind::Kill | FaultKind::Pause if self.config.targets.is_empty() => continue,
-                FaultKind::Partition if self.config.shapes.is_empty() => continue,
-                FaultKind::Kill => FaultSpec::Kill(self.pick_target()),
-                FaultKind::Pause => FaultSpec::Pause(self.pick_target()),
-                FaultKind::Partition => {
-                    let shapes = &self.config.shapes;
-                    FaultSpec::Partition(shapes[self.rng.random_range(0..shapes.len())])
-                }
+                FaultKind::Kill => match choose(&mut self.rng, &self.config.kill_targets) {
+                    Some(target) => FaultSpec::Kill(target),
+                    None => continue,
+                },
+                FaultKind::Pause => match choose(&mut self.rng, &self.config.pause_targets) {
+                    Some(target) => FaultSpec::Pause(target),
+                    None => continue,
+                },
+                FaultKind::Partition => match choose(&mut self.rng, &self.config.shapes) {
+                    Some(shape) => FaultSpec::Partition(shape),
+                    None => continue,
+                },
             };
             self.busy_until[kind as usize] = at + duration;
             return Some(PlannedFault {
@@ -324,12 +381,9 @@ impl Iterator for Schedule {
     }
 }
 
-impl Schedule {
-    /// A random target from the configuration.
-    fn pick_target(&mut self) -> Target {
-        let targets = &self.config.targets;
-        targets[self.rng.random_range(0..targets.len())]
-    }
+/// A random item of `choices`, or `None` when there is none.
+fn choose<T: Copy>(rng: &mut ChaCha8Rng, choices: &[T]) -> Option<T> {
+    (!choices.is_empty()).then(|| choices[rng.random_range(0..choices.len())])
 }
 
 #[cfg(test)]
@@ -374,22 +428,55 @@ mod tests {
         );
     }
 
+    fn parse(text: &str) -> Result<NemesisConfig> {
+        NemesisConfig::parse(text, Duration::from_secs(1), 1)
+    }
+
     #[test]
     fn parses_fault_lists() {
-        assert_eq!(
-            FaultKind::parse_list("all").unwrap(),
-            FaultKind::ALL.to_vec()
-        );
-        assert_eq!(
-            FaultKind::parse_list("partition, kill,kill").unwrap(),
-            vec![FaultKind::Kill, FaultKind::Partition]
-        );
-        assert!(FaultKind::parse_list("none").unwrap().is_empty());
-        let err = FaultKind::parse_list("kill,clock").unwrap_err().to_string();
-        assert!(err.contains("clock"), "{err}");
+        assert_eq!(parse("all").unwrap().faults, FaultKind::ALL.to_vec());
+        let config = parse("partition, kill,kill").unwrap();
+        assert_eq!(config.faults, vec![FaultKind::Kill, FaultKind::Partition]);
+        assert_eq!(config.kill_targets, Target::DEFAULT.to_vec());
+        assert!(config.pause_targets.is_empty());
+        assert_eq!(config.shapes, Shape::ALL.to_vec());
+        assert!(parse("none").unwrap().faults.is_empty());
+        for bad in [
+            "kill,clock",
+            "kill:nobody",
+            "partition:leader,pause:ring",
+            "none:x",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            let culprit = bad.rsplit([',', ':']).next().unwrap();
+            assert!(err.contains(culprit), "{bad}: {err}");
+        }
         assert_eq!(
             Schedule::new(NemesisConfig::new(vec![], Duration::from_secs(1), 1)).next(),
             None
         );
+    }
+
+    #[test]
+    fn narrowed_faults_use_only_their_targets_and_shapes() {
+        let config = parse("kill:leader, pause:follower, pause:leader, partition:leader").unwrap();
+        assert_eq!(config.faults, FaultKind::ALL.to_vec());
+        assert_eq!(config.kill_targets, vec![Target::Leader]);
+        assert_eq!(config.pause_targets, vec![Target::Follower, Target::Leader]);
+        assert_eq!(config.shapes, vec![Shape::Leader]);
+        let plan: Vec<_> = Schedule::new(config).take(100).collect();
+        for fault in &plan {
+            let allowed = match fault.spec {
+                FaultSpec::Kill(t) => t == Target::Leader,
+                FaultSpec::Pause(t) => matches!(t, Target::Follower | Target::Leader),
+                FaultSpec::Partition(s) => s == Shape::Leader,
+            };
+            assert!(allowed, "{fault:?} is outside the narrowed choices");
+        }
+        assert!(plan
+            .iter()
+            .any(|f| f.spec == FaultSpec::Pause(Target::Follower)));
+        let both = parse("kill,kill:follower").unwrap();
+        assert_eq!(both.kill_targets.len(), Target::DEFAULT.len() + 1);
     }
 }

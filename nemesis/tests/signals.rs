@@ -213,7 +213,7 @@ fn pausing_a_killed_but_unreaped_node_is_skipped() {
     let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
     let sink_ops = Arc::clone(&ops);
     let mut config = NemesisConfig::new(vec![FaultKind::Pause], Duration::from_millis(50), 8);
-    config.targets = vec![nemesis::Target::One];
+    config.pause_targets = vec![nemesis::Target::One];
     let control: Arc<dyn ClusterControl> = cluster.clone();
     let handle = Nemesis::start(
         config,

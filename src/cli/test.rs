@@ -9,6 +9,8 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use anyhow::{bail, Context};
 
 use crate::client::ReadConsistency;
@@ -35,7 +37,10 @@ pub struct TestArgs {
     /// Seed of every random choice (default: chosen from the clock and printed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Faults: `none`, a comma-separated list of `kill`, `pause`, `partition`, or `all`.
+    /// Faults: `none`, `all`, or a comma-separated list of `kill`, `pause`, `partition`,
+    /// each optionally narrowed to one target or shape: `kill:leader`,
+    /// `pause:follower`, `partition:leader` (targets: one, minority, majority, leader,
+    /// follower, all; shapes: halves, one, leader, majorities-ring, bridge, random).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean seconds between fault starts.
@@ -88,9 +93,6 @@ pub struct TestArgs {
     pub replay: Option<PathBuf>,
 }
 
-/// Fault kinds `--nemesis` accepts.
-const FAULTS: [&str; 3] = ["kill", "pause", "partition"];
-
 impl TestArgs {
     /// Resolves and validates the flags.
     pub fn resolve(self) -> anyhow::Result<TestConfig> {
@@ -117,20 +119,20 @@ impl TestArgs {
         if !(self.nemesis_interval.is_finite() && self.nemesis_interval > 0.0) {
             bail!("--nemesis-interval must be a positive number of seconds");
         }
+        // Validated here; the run parses the stored words again with its seed.
+        let kinds = nemesis::NemesisConfig::parse(
+            &self.nemesis,
+            Duration::from_secs_f64(self.nemesis_interval),
+            0,
+        )
+        .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?
+        .faults;
         let mut nemesis = Vec::new();
-        for word in self
-            .nemesis
-            .split(',')
-            .map(str::trim)
-            .filter(|w| !w.is_empty())
-        {
+        for word in self.nemesis.split(',').map(str::trim) {
             match word {
-                "none" => {}
-                "all" => nemesis.extend(FAULTS.iter().map(|f| f.to_string())),
-                f if FAULTS.contains(&f) => nemesis.push(f.to_string()),
-                other => bail!(
-                    "--nemesis: unknown fault {other:?} (expected none, all, or a list of kill, pause, partition)"
-                ),
+                "" | "none" => {}
+                "all" => nemesis.extend(nemesis::FaultKind::ALL.map(|k| k.to_string())),
+                word => nemesis.push(word.to_string()),
             }
         }
         nemesis.sort();
@@ -145,15 +147,13 @@ impl TestArgs {
                 bail!("--hosts namespaces needs root (network namespaces and veth pairs)")
             }
         };
-        if hosts == "loopback" && nemesis.iter().any(|f| f == "partition") {
+        if hosts == "loopback" && kinds.contains(&nemesis::FaultKind::Partition) {
             bail!(
                 "the partition fault needs nodes in network namespaces, and these hosts are \
                  loopback ports: run as root with --hosts auto or namespaces, or choose \
                  --nemesis kill,pause"
             );
         }
-        let kinds = nemesis::FaultKind::parse_list(&nemesis.join(","))
-            .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
         nemesis::check_capabilities(&kinds).map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
         let generator_ok = workloads::generator::GeneratorConfig {
             kind: workloads::generator::WorkloadKind::Register,

@@ -332,13 +332,12 @@ fn main_phases(
     let nemesis = if config.nemesis.is_empty() {
         None
     } else {
-        let faults = nemesis::FaultKind::parse_list(&config.nemesis.join(","))
-            .context("parsing the nemesis faults")?;
-        let nemesis_config = nemesis::NemesisConfig::new(
-            faults,
+        let nemesis_config = nemesis::NemesisConfig::parse(
+            &config.nemesis.join(","),
             Duration::from_secs_f64(config.nemesis_interval_s),
             config.seed,
-        );
+        )
+        .context("parsing the nemesis faults")?;
         let control: Arc<dyn nemesis::ClusterControl> = db.clone();
         let sink = fault_sink(recorder.clone(), fault_log.clone());
         Some(nemesis::Nemesis::start(
