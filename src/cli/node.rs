@@ -62,8 +62,8 @@ without ReadIndex (stale reads)
 (stale reads from a deposed leader)
   ack-before-commit       the leader acknowledges a put/append once it is in its own log, \
 before a quorum has it (lost writes)
-  vote-without-log-check  votes are granted without the up-to-date-log rule (a leader \
-missing committed entries: lost writes)
+  vote-without-log-check  votes are granted without the up-to-date-log rule, and followers \
+let a leader overwrite committed entries (a stale leader erases them: lost writes)
   forget-vote             term and vote are not persisted, so a restarted node may vote \
 twice in one term
   commit-old-term         a leader commits earlier-term entries by counting replicas \

@@ -105,9 +105,13 @@
 //! committing earlier-term entries by counting replicas (`commit_old_term`,
 //! the Figure 8 anomaly), and answering ReadIndex locally on the leader
 //! (`leader_local_read`, stale reads from a deposed leader). All are off by
-//! default. Even with a bug on, the core never truncates entries it knows are
-//! committed and never panics on what a peer sends; the damage shows up where
-//! a real bug's would, in what clients observe.
+//! default. With `vote_without_log_check` on, followers also give up their
+//! refusal to overwrite entries they know are committed and apply plain Raft's
+//! AppendEntries rule (which trusts Leader Completeness, exactly what the bug
+//! breaks), so a stale leader's log replaces committed entries, as it would in
+//! an implementation without that extra check. The core never panics on what a
+//! peer sends; the damage shows up where a real bug's would, in what clients
+//! observe.
 //!
 //! # How it is tested
 //!
@@ -805,7 +809,8 @@ impl RaftNode {
         } else {
             Vec::new()
         };
-        self.log.applied = self.log.commit;
+        // (Only the vote bug lowers the commit index below what was applied.)
+        self.log.applied = self.log.applied.max(self.log.commit);
         let role = self.role_key();
         let role_change = (role != self.prev_role).then(|| {
             self.prev_role = role;
@@ -1042,7 +1047,13 @@ impl RaftNode {
             }
         };
         let commit = self.log.commit;
-        if prev < commit {
+        // This node refuses to overwrite entries it knows are committed, which a
+        // correct leader never asks for. With the vote bug on it behaves like plain
+        // Raft's AppendEntries rule instead, trusting that every leader holds all
+        // committed entries: conflicting entries are overwritten wherever they are,
+        // so a leader elected with a stale log erases committed writes.
+        let protect_committed = !self.config.bugs.vote_without_log_check;
+        if prev < commit && (protect_committed || self.log.term(prev).is_none()) {
             // Everything up to the commit index matches any leader's log.
             self.send(from, self.term, reply(true, commit, 0, 0));
             return;
@@ -1052,7 +1063,7 @@ impl RaftNode {
             self.send(from, self.term, body);
             return;
         }
-        let term_at_prev = self.log.term(prev).expect("prev is within commit..=last");
+        let term_at_prev = self.log.term(prev).expect("prev is within the log");
         if term_at_prev != prev_term {
             let conflict_index = if prev >= self.log.first_index() {
                 self.log
@@ -1074,13 +1085,16 @@ impl RaftNode {
             match self.log.term(entry.index) {
                 Some(t) if t == entry.term => continue,
                 Some(t) => {
-                    if entry.index <= self.log.commit {
+                    if entry.index <= self.log.commit && protect_committed {
                         // Only a leader that lost committed entries sends this;
                         // never truncate them.
                         let body = reply(false, prev, entry.index, t);
                         self.send(from, self.term, body);
                         return;
                     }
+                    // (With the vote bug: forget they were committed; whatever the
+                    // state machine applied of them stays applied.)
+                    self.log.commit = self.log.commit.min(entry.index - 1);
                     self.log.truncate_from(entry.index);
                     self.log.push(entry);
                 }

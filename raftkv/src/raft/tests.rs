@@ -604,6 +604,20 @@ fn bug_vote_without_log_check_elects_a_leader_missing_committed_entries() {
         entry_2.is_some_and(|e| e.data.is_empty()),
         "the new leader's index 2 is its own no-op, not the committed write"
     );
+    // The remaining follower, which voted for it, lets its committed write be
+    // overwritten (plain Raft's rule), and the stale leader commits over it.
+    let other = (1..=3)
+        .find(|&i| i != leader && i != stale)
+        .expect("a third node");
+    c.deliver_all();
+    c.ticks(2);
+    c.deliver_all();
+    let other_2 = c.disks[&other].entries.iter().find(|e| e.index == 2);
+    assert!(
+        other_2.is_some_and(|e| e.data.is_empty()),
+        "the committed write at index 2 was replaced by the stale leader's no-op"
+    );
+    assert!(c.node(stale).status().commit >= 2, "and committed there");
 }
 
 #[test]
