@@ -57,14 +57,22 @@ mkdir -p "$RESULTS"
 ROOT=0; [[ "$(id -u)" == 0 ]] && ROOT=1
 
 # The configuration that exposes each bug best: workload, faults, mean seconds
-# between faults, and extra flags.
+# between faults, and extra flags of `faultline test`.
+#
+# READERS binds clients to nodes for good: a concurrency that is a multiple of the
+# node count keeps a retired process's successor on the same node, reads dominate
+# on two keys at a time, and a short operation timeout soon replaces a process
+# stuck on a write that cannot commit. A deposed leader, or a leader elected with
+# a stale log, then keeps getting reads from the clients that believe in it, of
+# keys the real leader is writing.
+READERS="--concurrency $((6 * NODES)) --keys 2 --mix 6:1:1 --op-timeout-ms 300"
 config_for() {
   case "$1" in
     stale-read)             echo "register all 1" ;;
-    leader-local-read)      echo "register kill 1" ;;
+    leader-local-read)      echo "register partition:leader 0.5 $READERS" ;;
     ack-before-commit)      echo "set partition 1" ;;
-    vote-without-log-check) echo "register all 0.5" ;;
-    forget-vote)            echo "set kill 0.5" ;;
+    vote-without-log-check) echo "register pause:follower,kill:leader 1 $READERS" ;;
+    forget-vote)            echo "register kill:leader,kill:follower 0.5 $READERS" ;;
     commit-old-term)        echo "set all 0.5" ;;
     no-dedup)               echo "set kill,partition 1" ;;
     correct-register)       echo "register all 1" ;;
@@ -76,7 +84,8 @@ config_for() {
 # Runs one test; prints "exit_code run_dir".
 run_one() {
   local label="$1" bug="$2" seed="$3"
-  read -r workload nemesis interval <<<"$(config_for "$label")"
+  local workload nemesis interval extra
+  read -r workload nemesis interval extra <<<"$(config_for "$label")"
   if [[ $ROOT == 0 ]]; then
     nemesis=$(echo "$nemesis" | tr ',' '\n' | { grep -v partition || true; } | paste -sd, -)
     [[ "$nemesis" == all ]] && nemesis=kill,pause
@@ -86,6 +95,8 @@ run_one() {
     --nemesis "$nemesis" --nemesis-interval "$interval" --seed "$seed"
     --recovery-time 2 --results-dir "$RESULTS" --test-name "$label")
   [[ -n "$bug" ]] && args+=(--db-bug "$bug")
+  # shellcheck disable=SC2206 # extra flags are whitespace-separated words
+  [[ -n "$extra" ]] && args+=($extra)
   local code=0
   "$BIN" "${args[@]}" >"$RESULTS/$label-$seed.log" 2>&1 || code=$?
   local dir
@@ -131,7 +142,7 @@ PY
 median() { sort -n | awk '{a[NR]=$1} END { if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 TABLE="$RESULTS/table.txt"
-printf "%-24s %-22s %4s %8s %8s %10s  %s\n" bug configuration runs detected unknown "median-s" checkers >"$TABLE"
+printf "%-24s %-50s %4s %8s %8s %10s  %s\n" bug configuration runs detected unknown "median-s" checkers >"$TABLE"
 correct_invalid=0
 measure() {
   local label="$1" bug="$2" runs="$3"
@@ -154,8 +165,10 @@ measure() {
   med=$(printf "%s\n" "${times[@]:-}" | { grep -v '^$' || true; } | median)
   local found
   found=$(printf "%s\n" "${checkers[@]:-}" | tr ',' '\n' | { grep -v '^-\?$' || true; } | sort | uniq -c | awk '{printf "%s%s(%s)", sep, $2, $1; sep=" "}')
-  read -r workload nemesis interval <<<"$(config_for "$label")"
-  printf "%-24s %-22s %4s %8s %8s %10s  %s\n" "${bug:-correct}" "$workload/$nemesis/${interval}s" \
+  local workload nemesis interval extra
+  read -r workload nemesis interval extra <<<"$(config_for "$label")"
+  [[ -n "$extra" ]] && nemesis="$nemesis+readers"
+  printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "${bug:-correct}" "$workload/$nemesis/${interval}s" \
     "$runs" "$detected" "$unknown" "$med" "${found:--}" >>"$TABLE"
   if [[ -z "$bug" ]]; then correct_invalid=$((correct_invalid + detected)); fi
 }
