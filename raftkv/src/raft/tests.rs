@@ -620,6 +620,54 @@ fn bug_vote_without_log_check_elects_a_leader_missing_committed_entries() {
     assert!(c.node(stale).status().commit >= 2, "and committed there");
 }
 
+/// What the runtime's `forget-vote` bug does to a node's disk before it restarts:
+/// the term falls back to the last log entry's and the vote is gone.
+fn forget_term_and_vote(disk: &mut Disk) {
+    disk.hard_state.term = disk.entries.last().map_or(0, |e| e.term);
+    disk.hard_state.vote = None;
+}
+
+#[test]
+fn bug_forget_vote_lets_two_leaders_share_a_term() {
+    let mut c = Cluster::new(3, |cfg| cfg.check_quorum = false);
+    let old = c.elect();
+    c.propose(old, b"w");
+    c.deliver_all();
+    c.ticks(2);
+    let mut others = (1..=3).filter(|&i| i != old);
+    let (x, v) = (others.next().unwrap(), others.next().unwrap());
+    c.crash(old);
+    // x campaigns and wins with v's vote, one message at a time...
+    for _ in 0..1000 {
+        if c.node(x).role() == Role::Leader {
+            break;
+        }
+        if !c.deliver_one() {
+            c.nodes.get_mut(&x).unwrap().tick();
+            c.process(x);
+        }
+    }
+    assert_eq!(c.node(x).role(), Role::Leader);
+    let term = c.node(x).status().term;
+    // ...and v restarts before x's first entry reaches it, forgetting that vote.
+    c.network.clear();
+    c.crash(v);
+    forget_term_and_vote(c.disks.get_mut(&v).unwrap());
+    c.restart(v);
+    // The old leader, which never heard of x's term, asks v for it and gets it.
+    c.isolated.insert(x);
+    c.restart(old);
+    for _ in 0..5 {
+        if c.node(old).role() == Role::Leader {
+            break;
+        }
+        c.tick_until_campaign(old);
+    }
+    assert_eq!(c.node(old).role(), Role::Leader);
+    assert_eq!(c.node(old).status().term, term, "elected in x's term");
+    assert_eq!(c.leaders().len(), 2, "two leaders in one term");
+}
+
 #[test]
 fn prevote_keeps_a_rejoining_node_from_disrupting_the_leader() {
     let mut c = Cluster::new(3, |_| {});
