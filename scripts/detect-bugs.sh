@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every deliberate raftkv bug switch (`faultline test --db-bug NAME`) with the
 # workload and nemesis most likely to expose it, over several seeds, then the correct
-# server with all faults, and prints one table: bug, runs, detected (exit 1 = invalid),
-# median time to the first anomalous operation, and which checkers found it. The
-# correct server must have no invalid run (this script exits 1 if it has one).
+# server with all faults (--correct-runs) and under each targeted configuration
+# (--targeted-correct-runs), and prints one table: bug, runs, detected (exit 1 =
+# invalid), median time to the first anomalous operation, and which checkers found
+# it. The correct server must have no invalid run (this script exits 1 if it has one).
 #
 # "Time to the first anomalous operation" is read from each run's results.json and
 # history.jsonl: the earliest history index among the linearizability checker's
@@ -17,13 +18,15 @@
 # partition fault; without root, partitions are dropped from each configuration.
 #
 # Usage: scripts/detect-bugs.sh [--runs N] [--time SECONDS] [--correct-runs N]
-#                               [--seed BASE] [--bugs "a b ..."] [--nodes N]
-#                               [--binary PATH] [--results DIR]
+#                               [--targeted-correct-runs N] [--seed BASE]
+#                               [--bugs "a b ..."] [--nodes N] [--binary PATH]
+#                               [--results DIR]
 set -euo pipefail
 
 RUNS=5
 TIME=15
 CORRECT_RUNS=""
+TARGETED_CORRECT_RUNS=0
 SEED=1000
 BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forget-vote commit-old-term no-dedup"
 NODES=3
@@ -34,12 +37,13 @@ while [[ $# -gt 0 ]]; do
     --runs) RUNS="$2"; shift 2 ;;
     --time) TIME="$2"; shift 2 ;;
     --correct-runs) CORRECT_RUNS="$2"; shift 2 ;;
+    --targeted-correct-runs) TARGETED_CORRECT_RUNS="$2"; shift 2 ;;
     --seed) SEED="$2"; shift 2 ;;
     --bugs) BUGS="$2"; shift 2 ;;
     --nodes) NODES="$2"; shift 2 ;;
     --binary) BIN="$2"; shift 2 ;;
     --results) RESULTS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "detect-bugs: unknown option $1 (see --help)" >&2; exit 3 ;;
   esac
 done
@@ -60,12 +64,12 @@ ROOT=0; [[ "$(id -u)" == 0 ]] && ROOT=1
 # between faults, and extra flags of `faultline test`.
 #
 # READERS binds clients to nodes for good: a concurrency that is a multiple of the
-# node count keeps a retired process's successor on the same node, reads dominate
-# on two keys at a time, and a short operation timeout soon replaces a process
+# node count keeps a retired process's successor on the same node, reads dominate,
+# all on one key at a time, and a short operation timeout soon replaces a process
 # stuck on a write that cannot commit. A deposed leader, or a leader elected with
 # a stale log, then keeps getting reads from the clients that believe in it, of
-# keys the real leader is writing.
-READERS="--concurrency $((6 * NODES)) --keys 2 --mix 6:1:1 --op-timeout-ms 300"
+# the key the real leader is writing.
+READERS="--concurrency $((6 * NODES)) --keys 1 --mix 4:1:1 --op-timeout-ms 100"
 config_for() {
   case "$1" in
     stale-read)             echo "register all 1" ;;
@@ -77,6 +81,7 @@ config_for() {
     no-dedup)               echo "set kill,partition 1" ;;
     correct-register)       echo "register all 1" ;;
     correct-set)            echo "set all 1" ;;
+    correct-as-*)           config_for "${1#correct-as-}" ;;
     *) echo "detect-bugs: no configuration for $1" >&2; exit 3 ;;
   esac
 }
@@ -168,7 +173,7 @@ measure() {
   local workload nemesis interval extra
   read -r workload nemesis interval extra <<<"$(config_for "$label")"
   [[ -n "$extra" ]] && nemesis="$nemesis+readers"
-  printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "${bug:-correct}" "$workload/$nemesis/${interval}s" \
+  printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "${bug:-$label}" "$workload/$nemesis/${interval}s" \
     "$runs" "$detected" "$unknown" "$med" "${found:--}" >>"$TABLE"
   if [[ -z "$bug" ]]; then correct_invalid=$((correct_invalid + detected)); fi
 }
@@ -180,6 +185,13 @@ if [[ "$CORRECT_RUNS" -gt 0 ]]; then
   half=$(((CORRECT_RUNS + 1) / 2))
   measure correct-register "" "$half"
   measure correct-set "" $((CORRECT_RUNS - half))
+fi
+if [[ "$TARGETED_CORRECT_RUNS" -gt 0 ]]; then
+  # The correct server under each targeted configuration: no false alarm either.
+  for bug in $BUGS; do
+    read -r _ _ _ extra <<<"$(config_for "$bug")"
+    if [[ -n "$extra" ]]; then measure "correct-as-$bug" "" "$TARGETED_CORRECT_RUNS"; fi
+  done
 fi
 echo
 echo "runs of ${TIME}s load each, $NODES nodes, seeds from $SEED; results in $RESULTS"
