@@ -8,7 +8,6 @@
 //! combining it with any other flag is a usage error rather than a silent override.
 
 use std::path::PathBuf;
-
 use std::time::Duration;
 
 use anyhow::{bail, Context};
