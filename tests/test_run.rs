@@ -126,19 +126,7 @@ fn the_same_seed_issues_the_same_op_stream() {
         assert_eq!(code, 0, "{stderr}");
         streams.push(common::invokes_by_process(&history(&sb.latest())));
     }
-    let (a, b) = (&streams[0], &streams[1]);
-    assert_eq!(
-        a.keys().collect::<Vec<_>>(),
-        b.keys().collect::<Vec<_>>(),
-        "same processes"
-    );
-    for (p, ops_a) in a {
-        let ops_b = &b[p];
-        let n = ops_a.len().min(ops_b.len());
-        assert!(n > 50, "process {p} issued only {n} ops");
-        // Timing decides how many ops each run got through, never which ones.
-        assert_eq!(ops_a[..n], ops_b[..n], "process {p} diverged");
-    }
+    common::assert_same_invokes(&streams[0], &streams[1]);
 }
 
 #[test]

@@ -213,8 +213,7 @@ pub struct NemesisConfig {
 
 impl NemesisConfig {
     /// A configuration of `faults` with the default targets and every shape.
-    pub fn new(faults: Vec<FaultKind>, interval: Duration, seed: u64) -> NemesisConfig {
-        let mut faults = faults;
+    pub fn new(mut faults: Vec<FaultKind>, interval: Duration, seed: u64) -> NemesisConfig {
         faults.sort();
         faults.dedup();
         NemesisConfig {
@@ -233,10 +232,14 @@ impl NemesisConfig {
     /// `partition:majorities-ring`). Narrowed words of one kind add up; a bare
     /// kind next to narrowed ones adds its defaults to them.
     pub fn parse(text: &str, interval: Duration, seed: u64) -> Result<NemesisConfig> {
-        let mut config = NemesisConfig::new(Vec::new(), interval, seed);
-        config.kill_targets.clear();
-        config.pause_targets.clear();
-        config.shapes.clear();
+        let mut config = NemesisConfig {
+            faults: Vec::new(),
+            interval,
+            seed,
+            kill_targets: Vec::new(),
+            pause_targets: Vec::new(),
+            shapes: Vec::new(),
+        };
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             let (kind, choice) = match word.split_once(':') {
                 Some((kind, choice)) => (kind.trim(), Some(choice.trim())),

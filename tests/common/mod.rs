@@ -20,3 +20,23 @@ pub fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, S
     }
     out
 }
+
+/// Asserts that two runs issued the same invocations per process: the same processes,
+/// and each process's common prefix identical (timing decides how many ops each run
+/// got through, never which ones); each process must have issued more than 50.
+pub fn assert_same_invokes(
+    a: &BTreeMap<u64, Vec<(String, String, String)>>,
+    b: &BTreeMap<u64, Vec<(String, String, String)>>,
+) {
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "same processes"
+    );
+    for (p, ops_a) in a {
+        let ops_b = &b[p];
+        let n = ops_a.len().min(ops_b.len());
+        assert!(n > 50, "process {p} issued only {n} ops");
+        assert_eq!(ops_a[..n], ops_b[..n], "process {p} diverged");
+    }
+}
