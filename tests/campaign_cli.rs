@@ -5,18 +5,14 @@
 
 mod common;
 
+use common::Sandbox;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-
-/// A temporary folder for campaign files, results and the journal index.
-struct Sandbox {
-    /// Holds everything.
-    dir: tempfile::TempDir,
-}
 
 /// What a finished command printed.
 struct Output {
@@ -29,16 +25,6 @@ struct Output {
 }
 
 impl Sandbox {
-    fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn results(&self) -> PathBuf {
-        self.dir.path().join("results")
-    }
-
     /// Writes a campaign file and returns its path.
     fn campaign_file(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.path().join(name);

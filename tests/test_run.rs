@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::Sandbox;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,23 +14,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-/// A temporary results folder and journal index for one test.
-struct Sandbox {
-    /// Holds everything.
-    dir: tempfile::TempDir,
-}
-
 impl Sandbox {
-    fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn results(&self) -> PathBuf {
-        self.dir.path().join("results")
-    }
-
     /// `faultline <args>` with this sandbox's journal index.
     fn faultline(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("faultline").unwrap();

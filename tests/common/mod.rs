@@ -1,8 +1,30 @@
-//! Helpers shared by the end-to-end tests that compare op streams of `faultline test` runs.
+//! Helpers shared by the end-to-end tests of `faultline test` and `faultline campaign`:
+//! a per-test sandbox folder, and comparisons of the op streams of two runs.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde_json::Value;
+
+/// A temporary folder for one test: results, campaign files, the journal index.
+pub struct Sandbox {
+    /// Holds everything.
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A fresh, empty sandbox.
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The results folder inside it.
+    pub fn results(&self) -> PathBuf {
+        self.dir.path().join("results")
+    }
+}
 
 /// Client invocations per process: `(f, key, value)` in order.
 pub fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, String)>> {
