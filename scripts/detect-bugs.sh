@@ -61,26 +61,37 @@ mkdir -p "$RESULTS"
 ROOT=0; [[ "$(id -u)" == 0 ]] && ROOT=1
 
 # The configuration that exposes each bug best: workload, faults, mean seconds
-# between faults, and extra flags of `faultline test`.
+# between faults, and a client profile (`-` for the defaults).
 #
-# READERS binds clients to nodes for good: a concurrency that is a multiple of the
-# node count keeps a retired process's successor on the same node, reads dominate,
-# all on one key at a time, and a short operation timeout soon replaces a process
-# stuck on a write that cannot commit. A deposed leader, or a leader elected with
-# a stale log, then keeps getting reads from the clients that believe in it, of
-# the key the real leader is writing.
-READERS="--concurrency $((6 * NODES)) --keys 1 --mix 4:1:1 --op-timeout-ms 100"
+# readers: a concurrency that is a multiple of the node count keeps a retired
+# process's successor on the same node, reads dominate, all on one key at a time,
+# and a short operation timeout soon replaces a process stuck on a write that cannot
+# commit. A deposed leader, or a leader elected with a stale log, then keeps getting
+# reads from the clients that believe in it, of the key the real leader is writing.
+#
+# steady-writers: the same binding and timeout with a steady 500 adds/s. The old
+# leader's log is then usually fully replicated when it dies, so two leaders of one
+# term append their first entries at the same indices, and clients soon move to
+# a new leader, whose log then holds their writes of its term.
+profile_flags() {
+  case "$1" in
+    readers)        echo "--concurrency $((6 * NODES)) --keys 1 --mix 4:1:1 --op-timeout-ms 100" ;;
+    steady-writers) echo "--concurrency $((6 * NODES)) --rate 500 --op-timeout-ms 100" ;;
+    -)              echo "" ;;
+    *) echo "detect-bugs: no client profile $1" >&2; exit 3 ;;
+  esac
+}
 config_for() {
   case "$1" in
-    stale-read)             echo "register all 1" ;;
-    leader-local-read)      echo "register partition:leader 0.5 $READERS" ;;
-    ack-before-commit)      echo "set partition 1" ;;
-    vote-without-log-check) echo "register pause:follower,kill:leader 1 $READERS" ;;
-    forget-vote)            echo "register kill:leader,kill:follower 0.5 $READERS" ;;
-    commit-old-term)        echo "set all 0.5" ;;
-    no-dedup)               echo "set kill,partition 1" ;;
-    correct-register)       echo "register all 1" ;;
-    correct-set)            echo "set all 1" ;;
+    stale-read)             echo "register all 1 -" ;;
+    leader-local-read)      echo "register partition:leader 0.5 readers" ;;
+    ack-before-commit)      echo "set partition 1 -" ;;
+    vote-without-log-check) echo "register pause:follower,kill:leader 1 readers" ;;
+    forget-vote)            echo "set kill:leader,crash:after-vote 0.5 steady-writers" ;;
+    commit-old-term)        echo "set all 0.5 -" ;;
+    no-dedup)               echo "set kill,partition 1 -" ;;
+    correct-register)       echo "register all 1 -" ;;
+    correct-set)            echo "set all 1 -" ;;
     correct-as-*)           config_for "${1#correct-as-}" ;;
     *) echo "detect-bugs: no configuration for $1" >&2; exit 3 ;;
   esac
@@ -89,8 +100,9 @@ config_for() {
 # Runs one test; prints "exit_code run_dir".
 run_one() {
   local label="$1" bug="$2" seed="$3"
-  local workload nemesis interval extra
-  read -r workload nemesis interval extra <<<"$(config_for "$label")"
+  local workload nemesis interval profile extra
+  read -r workload nemesis interval profile <<<"$(config_for "$label")"
+  extra=$(profile_flags "$profile")
   if [[ $ROOT == 0 ]]; then
     nemesis=$(echo "$nemesis" | tr ',' '\n' | { grep -v partition || true; } | paste -sd, -)
     [[ "$nemesis" == all ]] && nemesis=kill,pause
@@ -170,9 +182,9 @@ measure() {
   med=$(printf "%s\n" "${times[@]:-}" | { grep -v '^$' || true; } | median)
   local found
   found=$(printf "%s\n" "${checkers[@]:-}" | tr ',' '\n' | { grep -v '^-\?$' || true; } | sort | uniq -c | awk '{printf "%s%s(%s)", sep, $2, $1; sep=" "}')
-  local workload nemesis interval extra
-  read -r workload nemesis interval extra <<<"$(config_for "$label")"
-  [[ -n "$extra" ]] && nemesis="$nemesis+readers"
+  local workload nemesis interval profile
+  read -r workload nemesis interval profile <<<"$(config_for "$label")"
+  [[ "$profile" != - ]] && nemesis="$nemesis+$profile"
   printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "${bug:-$label}" "$workload/$nemesis/${interval}s" \
     "$runs" "$detected" "$unknown" "$med" "${found:--}" >>"$TABLE"
   if [[ -z "$bug" ]]; then correct_invalid=$((correct_invalid + detected)); fi
@@ -189,8 +201,10 @@ fi
 if [[ "$TARGETED_CORRECT_RUNS" -gt 0 ]]; then
   # The correct server under each targeted configuration: no false alarm either.
   for bug in $BUGS; do
-    read -r _ _ _ extra <<<"$(config_for "$bug")"
-    if [[ -n "$extra" ]]; then measure "correct-as-$bug" "" "$TARGETED_CORRECT_RUNS"; fi
+    read -r _ nemesis _ profile <<<"$(config_for "$bug")"
+    if [[ "$profile" != - || "$nemesis" == *crash* ]]; then
+      measure "correct-as-$bug" "" "$TARGETED_CORRECT_RUNS"
+    fi
   done
 fi
 echo

@@ -5,14 +5,19 @@
 //! the restarted node's own state once it caught up). Appends check that writes
 //! retried across the leader change were applied at most once. Snapshots are
 //! taken every 40 entries, so recovery and catch-up go through them too.
+//! Also the `after-vote` crash point: an armed voter kills itself when the leader
+//! it elected sends its first entry.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use raftkv::client::{ClientError, KvClient};
+use raftkv::proto::kv::kv_client::KvClient as GrpcKvClient;
+use raftkv::proto::kv::CrashRequest;
 
 /// Kills every node process when dropped, whatever the test outcome.
 struct Nodes {
@@ -280,4 +285,109 @@ fn acknowledged_writes_survive_killing_the_leader() {
         "the test took {:?}",
         started.elapsed()
     );
+}
+
+/// Arms (or disarms) a crash point on one node through the client API.
+async fn set_crash_point(endpoint: &str, point: &str, armed: bool) -> Result<(), tonic::Status> {
+    let mut grpc = GrpcKvClient::connect(format!("http://{endpoint}"))
+        .await
+        .expect("connect to the node");
+    grpc.crash(CrashRequest {
+        point: point.to_string(),
+        armed,
+    })
+    .await
+    .map(|_| ())
+}
+
+#[test]
+fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() {
+    let mut nodes = Nodes::start(3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let admin = KvClient::new(nodes.endpoints.clone(), 0)
+            .unwrap()
+            .with_timeout(Duration::from_millis(300));
+        let first = leader(&nodes, &admin, Duration::from_secs(10)).await;
+        let followers: Vec<usize> = (0..3).filter(|&i| i != first).collect();
+
+        let bad = set_crash_point(&nodes.endpoints[first], "before-lunch", true)
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+        assert!(bad.message().contains("before-lunch"), "{bad:?}");
+        // Arming and disarming is idempotent; the leader ends up disarmed.
+        set_crash_point(&nodes.endpoints[first], "after-vote", true)
+            .await
+            .unwrap();
+        set_crash_point(&nodes.endpoints[first], "after-vote", false)
+            .await
+            .unwrap();
+        for &i in &followers {
+            set_crash_point(&nodes.endpoints[i], "after-vote", true)
+                .await
+                .unwrap();
+        }
+
+        // The next election: one follower campaigns (it votes for itself, which is
+        // no granted vote message), the other grants it a real vote and must crash
+        // when the new leader's first entry arrives.
+        nodes.kill(first);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let crashed = loop {
+            let exited: Vec<usize> = followers
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let child = nodes.children[i].as_mut().expect("follower runs");
+                    child.try_wait().unwrap().is_some()
+                })
+                .collect();
+            if let [i] = exited[..] {
+                break i;
+            }
+            assert!(
+                exited.is_empty(),
+                "only the voter may crash: {exited:?}\n{}",
+                nodes.logs()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "no voter crashed within 10 s\n{}",
+                nodes.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let status = nodes.children[crashed].take().unwrap().wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "killed itself with SIGKILL");
+        let log = std::fs::read_to_string(nodes.data_dir().join(format!("n{}.log", crashed + 1)))
+            .unwrap();
+        assert!(
+            log.contains("crash point reached") && log.contains("point=after-vote"),
+            "{log}"
+        );
+        let winner = followers.into_iter().find(|&i| i != crashed).unwrap();
+        let winner_log =
+            std::fs::read_to_string(nodes.data_dir().join(format!("n{}.log", winner + 1))).unwrap();
+        assert!(
+            winner_log.contains("candidate -> leader"),
+            "the other follower won the election\n{winner_log}"
+        );
+
+        // Restarted nodes start disarmed: the cluster elects a leader and writes.
+        nodes.spawn(crashed);
+        nodes.spawn(first);
+        let writer = KvClient::new(nodes.endpoints.clone(), 7)
+            .unwrap()
+            .with_timeout(Duration::from_secs(10));
+        writer.put(b"after-crash", b"ok").await.unwrap();
+        assert!(nodes.children.iter().all(Option::is_some));
+        for child in nodes.children.iter_mut().flatten() {
+            assert!(child.try_wait().unwrap().is_none(), "{}", nodes.logs());
+        }
+    });
 }

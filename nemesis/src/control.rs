@@ -1,13 +1,15 @@
 //! The contract between the nemesis and the controller: [`ClusterControl`], which
 //! the controller implements so faults can find nodes, their pids, addresses and
-//! namespaces, restart them and ask who leads; and [`NemesisOp`], the records the
-//! nemesis hands back for every fault start and stop, which the controller writes into
-//! the history as operations with `"process": "nemesis"`.
+//! namespaces, restart them, ask who leads and arm crash points; and [`NemesisOp`],
+//! the records the nemesis hands back for every fault start and stop, which the
+//! controller writes into the history as operations with `"process": "nemesis"`.
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 use serde::Serialize;
+
+use crate::schedule::CrashPoint;
 
 /// What the nemesis needs from the controller. Implementations must be cheap and
 /// must not block for long: the nemesis thread calls them while injecting faults.
@@ -25,6 +27,10 @@ pub trait ClusterControl: Send + Sync {
     fn restart(&self, node: &str) -> Result<(), String>;
     /// The node the cluster currently reports as leader (e.g. via the Status API).
     fn leader(&self) -> Option<String>;
+    /// Arms (or disarms) a crash point in the node's running process: once armed,
+    /// the process kills itself when it reaches the point. `Err` says why not (a
+    /// database without crash points refuses).
+    fn set_crash_point(&self, node: &str, point: CrashPoint, armed: bool) -> Result<(), String>;
 }
 
 /// The type of a history operation, as in Jepsen histories.
@@ -45,7 +51,7 @@ pub struct NemesisOp {
     /// Invoke, ok or info.
     #[serde(rename = "type")]
     pub kind: OpType,
-    /// `kill`, `restart`, `pause`, `resume`, `partition`, `heal`.
+    /// `kill`, `restart`, `pause`, `resume`, `partition`, `heal`, `crash`, `crash-stop`.
     pub f: String,
     /// What was targeted (invoke) or actually done and its `outcome` (completion).
     pub value: serde_json::Value,

@@ -5,7 +5,9 @@
 //! ([`host`]). The [`Nemesis`] runs in its own thread and, on a seeded reproducible
 //! [`Schedule`], kills (SIGKILL, later restart), pauses (SIGSTOP, later SIGCONT) and
 //! partitions nodes (iptables DROP rules inside the namespaces of the nodes it cuts
-//! off, never in the root namespace), overlapping faults of different kinds. It
+//! off, never in the root namespace), overlapping faults of different kinds. With the
+//! database's cooperation it also arms crash points, places in the database's code
+//! where a node kills itself (later disarmed, the crashed nodes restarted). It
 //! reaches the cluster only through the [`ClusterControl`] trait the controller
 //! implements, and reports every fault start and stop as a [`NemesisOp`] for the
 //! history. When told to stop it always heals: partitions removed, paused nodes
@@ -69,4 +71,6 @@ pub use host::{Host, HostMode, Network, NodeProcess};
 pub use journal::{Action, Cleanup, CleanupReport, Journal, JOURNAL_FILE};
 pub use preflight::{check_capabilities, check_capabilities_on};
 pub use runner::{ActiveFault, Nemesis, NemesisHandle, OpSink};
-pub use schedule::{FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Shape, Target};
+pub use schedule::{
+    CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Shape, Target,
+};

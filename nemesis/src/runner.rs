@@ -24,7 +24,9 @@ use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
 use crate::journal::{Action, Journal};
 use crate::partition::{self, InstalledRule};
 use crate::process;
-use crate::schedule::{FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Target};
+use crate::schedule::{
+    CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Target,
+};
 
 /// Where the nemesis sends its history operations.
 pub type OpSink = Box<dyn FnMut(NemesisOp) + Send>;
@@ -160,6 +162,8 @@ enum Undo {
     Resume(Vec<PausedProc>),
     /// Delete these rules.
     Heal(Vec<InstalledRule>),
+    /// Restart the nodes that crashed at this point, disarm it in the others.
+    Recover(CrashPoint, Vec<String>),
 }
 
 /// A fault in force.
@@ -309,6 +313,7 @@ impl Runner {
                     json!({ "shape": of }),
                 )
             }
+            FaultSpec::Crash(point) => (point.name().to_string(), json!({ "point": point })),
         };
         self.emit(OpType::Invoke, f, value.clone());
         let deadline = start + planned.at + planned.duration;
@@ -365,6 +370,7 @@ impl Runner {
                 groups.sort();
                 (Undo::Heal(rules), cut, outcome)
             }
+            FaultSpec::Crash(point) => self.arm(point, &mut value),
         };
         self.complete(f, value, outcome);
         if outcome == Outcome::Skipped {
@@ -442,12 +448,76 @@ impl Runner {
         (Undo::Resume(paused), affected, outcome)
     }
 
+    /// Arms `point` in every running node; fills `value`.
+    fn arm(&mut self, point: CrashPoint, value: &mut Value) -> (Undo, Vec<String>, Outcome) {
+        let mut nodes = self.control.nodes();
+        nodes.sort();
+        let mut armed = Vec::new();
+        let mut not_running = Vec::new();
+        let mut paused = Vec::new();
+        let mut errors = BTreeMap::new();
+        for node in nodes {
+            let Some(pid) = self.running_pid(&node) else {
+                not_running.push(node);
+                continue;
+            };
+            if process::proc_stat(pid).is_some_and(|s| s.state == 'T') {
+                paused.push(node); // it could not answer
+                continue;
+            }
+            match self.control.set_crash_point(&node, point, true) {
+                Ok(()) => armed.push(node),
+                Err(e) => {
+                    errors.insert(node, e);
+                }
+            }
+        }
+        value["nodes"] = json!(armed);
+        if !not_running.is_empty() {
+            value["not_running"] = json!(not_running);
+        }
+        if !paused.is_empty() {
+            value["paused"] = json!(paused);
+        }
+        let outcome = if armed.is_empty() {
+            value["reason"] = match errors.values().next() {
+                Some(e) => json!(e),
+                None => json!("no node was running unpaused"),
+            };
+            Outcome::Skipped
+        } else if !errors.is_empty() {
+            value["errors"] = json!(errors);
+            Outcome::Indeterminate
+        } else {
+            Outcome::Installed
+        };
+        (Undo::Recover(point, armed.clone()), armed, outcome)
+    }
+
+    /// The pid of the node's process, if it is running (not a zombie).
+    fn running_pid(&self, node: &str) -> Option<i32> {
+        self.control.pid(node).filter(|p| process::is_running(*p))
+    }
+
+    /// Nodes a running kill fault will restart when it heals.
+    fn held_by_kills(&self) -> Vec<&String> {
+        self.running
+            .iter()
+            .filter_map(|r| match &r.undo {
+                Undo::Restart(nodes) => Some(nodes),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     /// Heals one fault and reports it.
     fn stop_fault(&mut self, running: Running) {
         let f = match running.undo {
             Undo::Restart(_) => FaultKind::Kill.stop_f(),
             Undo::Resume(_) => FaultKind::Pause.stop_f(),
             Undo::Heal(_) => FaultKind::Partition.stop_f(),
+            Undo::Recover(..) => FaultKind::Crash.stop_f(),
         };
         let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
         self.emit(OpType::Invoke, f, value.clone());
@@ -484,6 +554,24 @@ impl Runner {
                         e.to_string(),
                     );
                 }
+            }
+            Undo::Recover(point, nodes) => {
+                let (mut crashed, mut disarmed) = (Vec::new(), Vec::new());
+                let held = self.held_by_kills();
+                for node in nodes.iter().filter(|n| !held.contains(n)) {
+                    let result = if self.running_pid(node).is_some() {
+                        disarmed.push(node.clone());
+                        self.control.set_crash_point(node, *point, false)
+                    } else {
+                        crashed.push(node.clone());
+                        self.control.restart(node)
+                    };
+                    if let Err(e) = result {
+                        errors.insert(node.clone(), e);
+                    }
+                }
+                value["crashed"] = json!(crashed);
+                value["disarmed"] = json!(disarmed);
             }
         }
         let outcome = if errors.is_empty() {

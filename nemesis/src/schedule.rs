@@ -31,11 +31,23 @@ pub enum FaultKind {
     Pause,
     /// iptables DROP rules between groups of nodes, then removed.
     Partition,
+    /// A crash point armed in every node (the database kills itself there), then
+    /// disarmed, and the nodes that crashed restarted.
+    Crash,
 }
 
 impl FaultKind {
     /// Every fault kind.
-    pub const ALL: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition];
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Partition,
+        FaultKind::Crash,
+    ];
+
+    /// The faults any database can be given, which `--nemesis all` means. A crash
+    /// point needs the database's cooperation, so `crash` is asked for by name.
+    pub const GENERIC: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition];
 
     /// The history `f` of the fault's start.
     pub fn start_f(self) -> &'static str {
@@ -43,6 +55,7 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
             FaultKind::Partition => "partition",
+            FaultKind::Crash => "crash",
         }
     }
 
@@ -52,6 +65,7 @@ impl FaultKind {
             FaultKind::Kill => "restart",
             FaultKind::Pause => "resume",
             FaultKind::Partition => "heal",
+            FaultKind::Crash => "crash-stop",
         }
     }
 }
@@ -63,8 +77,9 @@ impl FromStr for FaultKind {
             "kill" => Ok(FaultKind::Kill),
             "pause" => Ok(FaultKind::Pause),
             "partition" => Ok(FaultKind::Partition),
+            "crash" => Ok(FaultKind::Crash),
             other => Err(Error::Unsupported(format!(
-                "unknown fault `{other}`: expected kill, pause, partition, all or none"
+                "unknown fault `{other}`: expected kill, pause, partition, crash, all or none"
             ))),
         }
     }
@@ -171,6 +186,40 @@ impl FromStr for Shape {
     }
 }
 
+/// Where a node armed by the `crash` fault kills itself. The database implements
+/// the points (raftkv: `raftkv::server::crash`); the nemesis only names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashPoint {
+    /// After granting a vote, before storing the next entries it receives (for a
+    /// voter of the winner: the new leader's first entry).
+    AfterVote,
+}
+
+impl CrashPoint {
+    /// Every crash point.
+    pub const ALL: [CrashPoint; 1] = [CrashPoint::AfterVote];
+
+    /// The point's name, as the database knows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::AfterVote => "after-vote",
+        }
+    }
+}
+
+impl FromStr for CrashPoint {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<CrashPoint> {
+        CrashPoint::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                Error::Unsupported(format!("unknown crash point `{s}`: expected after-vote"))
+            })
+    }
+}
+
 /// A fault with its parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "fault", content = "of", rename_all = "kebab-case")]
@@ -181,6 +230,8 @@ pub enum FaultSpec {
     Pause(Target),
     /// Partition in this shape.
     Partition(Shape),
+    /// Arm this crash point.
+    Crash(CrashPoint),
 }
 
 impl FaultSpec {
@@ -190,6 +241,7 @@ impl FaultSpec {
             FaultSpec::Kill(_) => FaultKind::Kill,
             FaultSpec::Pause(_) => FaultKind::Pause,
             FaultSpec::Partition(_) => FaultKind::Partition,
+            FaultSpec::Crash(_) => FaultKind::Crash,
         }
     }
 }
@@ -209,6 +261,8 @@ pub struct NemesisConfig {
     pub pause_targets: Vec<Target>,
     /// Shapes partitions choose from.
     pub shapes: Vec<Shape>,
+    /// Points crashes choose from.
+    pub crash_points: Vec<CrashPoint>,
 }
 
 impl NemesisConfig {
@@ -223,14 +277,16 @@ impl NemesisConfig {
             kill_targets: Target::DEFAULT.to_vec(),
             pause_targets: Target::DEFAULT.to_vec(),
             shapes: Shape::ALL.to_vec(),
+            crash_points: CrashPoint::ALL.to_vec(),
         }
     }
 
-    /// Parses a `--nemesis` list: comma-separated words, each `all`, `none`, a
-    /// fault kind (`kill`, `pause`, `partition`: every target or shape), or a kind
-    /// narrowed to one target or shape (`kill:leader`, `pause:follower`,
-    /// `partition:majorities-ring`). Narrowed words of one kind add up; a bare
-    /// kind next to narrowed ones adds its defaults to them.
+    /// Parses a `--nemesis` list: comma-separated words, each `all` (kill, pause
+    /// and partition), `none`, a fault kind (`kill`, `pause`, `partition`, `crash`:
+    /// every target, shape or point), or a kind narrowed to one target, shape or
+    /// point (`kill:leader`, `pause:follower`, `partition:majorities-ring`,
+    /// `crash:after-vote`). Narrowed words of one kind add up; a bare kind next to
+    /// narrowed ones adds its defaults to them.
     pub fn parse(text: &str, interval: Duration, seed: u64) -> Result<NemesisConfig> {
         let mut config = NemesisConfig {
             faults: Vec::new(),
@@ -239,6 +295,7 @@ impl NemesisConfig {
             kill_targets: Vec::new(),
             pause_targets: Vec::new(),
             shapes: Vec::new(),
+            crash_points: Vec::new(),
         };
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             let (kind, choice) = match word.split_once(':') {
@@ -252,7 +309,7 @@ impl NemesisConfig {
                     )))
                 }
                 "none" => continue,
-                "all" => FaultKind::ALL.to_vec(),
+                "all" => FaultKind::GENERIC.to_vec(),
                 _ => vec![kind.parse::<FaultKind>()?],
             };
             for kind in kinds {
@@ -264,6 +321,8 @@ impl NemesisConfig {
                     (FaultKind::Pause, Some(c)) => config.pause_targets.push(c.parse()?),
                     (FaultKind::Partition, None) => config.shapes.extend(Shape::ALL),
                     (FaultKind::Partition, Some(c)) => config.shapes.push(c.parse()?),
+                    (FaultKind::Crash, None) => config.crash_points.extend(CrashPoint::ALL),
+                    (FaultKind::Crash, Some(c)) => config.crash_points.push(c.parse()?),
                 }
             }
         }
@@ -273,6 +332,7 @@ impl NemesisConfig {
             dedup_keeping_order(list);
         }
         dedup_keeping_order(&mut config.shapes);
+        dedup_keeping_order(&mut config.crash_points);
         Ok(config)
     }
 }
@@ -312,7 +372,7 @@ pub struct Schedule {
     /// Index of the next slot.
     slot: u64,
     /// When each kind's last planned fault ends.
-    busy_until: [Duration; 3],
+    busy_until: [Duration; FaultKind::ALL.len()],
 }
 
 impl Schedule {
@@ -328,7 +388,7 @@ impl Schedule {
             config,
             rng,
             slot: 0,
-            busy_until: [Duration::ZERO; 3],
+            busy_until: [Duration::ZERO; FaultKind::ALL.len()],
         }
     }
 }
@@ -370,6 +430,10 @@ impl Iterator for Schedule {
                 },
                 FaultKind::Partition => match choose(&mut self.rng, &self.config.shapes) {
                     Some(shape) => FaultSpec::Partition(shape),
+                    None => continue,
+                },
+                FaultKind::Crash => match choose(&mut self.rng, &self.config.crash_points) {
+                    Some(point) => FaultSpec::Crash(point),
                     None => continue,
                 },
             };
@@ -437,7 +501,7 @@ mod tests {
 
     #[test]
     fn parses_fault_lists() {
-        assert_eq!(parse("all").unwrap().faults, FaultKind::ALL.to_vec());
+        assert_eq!(parse("all").unwrap().faults, FaultKind::GENERIC.to_vec());
         let config = parse("partition, kill,kill").unwrap();
         assert_eq!(config.faults, vec![FaultKind::Kill, FaultKind::Partition]);
         assert_eq!(config.kill_targets, Target::DEFAULT.to_vec());
@@ -449,6 +513,7 @@ mod tests {
             "kill:nobody",
             "partition:leader,pause:ring",
             "none:x",
+            "crash:before-lunch",
         ] {
             let err = parse(bad).unwrap_err().to_string();
             let culprit = bad.rsplit([',', ':']).next().unwrap();
@@ -463,7 +528,7 @@ mod tests {
     #[test]
     fn narrowed_faults_use_only_their_targets_and_shapes() {
         let config = parse("kill:leader, pause:follower, pause:leader, partition:leader").unwrap();
-        assert_eq!(config.faults, FaultKind::ALL.to_vec());
+        assert_eq!(config.faults, FaultKind::GENERIC.to_vec());
         assert_eq!(config.kill_targets, vec![Target::Leader]);
         assert_eq!(config.pause_targets, vec![Target::Follower, Target::Leader]);
         assert_eq!(config.shapes, vec![Shape::Leader]);
@@ -473,6 +538,7 @@ mod tests {
                 FaultSpec::Kill(t) => t == Target::Leader,
                 FaultSpec::Pause(t) => matches!(t, Target::Follower | Target::Leader),
                 FaultSpec::Partition(s) => s == Shape::Leader,
+                FaultSpec::Crash(_) => false,
             };
             assert!(allowed, "{fault:?} is outside the narrowed choices");
         }
@@ -481,5 +547,23 @@ mod tests {
             .any(|f| f.spec == FaultSpec::Pause(Target::Follower)));
         let both = parse("kill,kill:follower").unwrap();
         assert_eq!(both.kill_targets.len(), Target::DEFAULT.len() + 1);
+    }
+
+    #[test]
+    fn crash_points_are_asked_for_by_name() {
+        assert!(!parse("all").unwrap().faults.contains(&FaultKind::Crash));
+        for text in ["crash", "crash:after-vote", "kill:leader,crash:after-vote"] {
+            let config = parse(text).unwrap();
+            assert!(config.faults.contains(&FaultKind::Crash), "{text}");
+            assert_eq!(config.crash_points, vec![CrashPoint::AfterVote], "{text}");
+            let plan: Vec<_> = Schedule::new(config).take(20).collect();
+            assert!(
+                plan.iter()
+                    .any(|f| f.spec == FaultSpec::Crash(CrashPoint::AfterVote)),
+                "{text}: {plan:?}"
+            );
+        }
+        assert_eq!(FaultKind::Crash.start_f(), "crash");
+        assert_eq!(FaultKind::Crash.stop_f(), "crash-stop");
     }
 }

@@ -160,6 +160,72 @@ fn handle_free_journal(cluster: &TestCluster) -> bool {
 }
 
 #[test]
+fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    cluster.crash_at_once.lock().unwrap().push("n2".into());
+    let old_n2 = cluster.pid("n2").unwrap();
+    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
+    let sink_ops = Arc::clone(&ops);
+    let config = NemesisConfig::parse("crash:after-vote", Duration::from_millis(100), 5).unwrap();
+    let control: Arc<dyn ClusterControl> = cluster.clone();
+    let handle = Nemesis::start(
+        config,
+        control,
+        cluster.network.journal().clone(),
+        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
+    );
+    let ops_so_far = || ops.lock().unwrap().len();
+    assert!(
+        eventually(|| {
+            ops.lock()
+                .unwrap()
+                .iter()
+                .any(|o| o.f == "crash-stop" && o.kind != OpType::Invoke)
+        }),
+        "a crash fault starts and heals within 5 s ({} ops)",
+        ops_so_far()
+    );
+    handle.stop().unwrap();
+    let ops = ops.lock().unwrap();
+    let armed = ops
+        .iter()
+        .find(|o| o.f == "crash" && o.kind == OpType::Ok)
+        .expect("a crash fault completed");
+    assert_eq!(armed.value["outcome"], "installed", "{armed:?}");
+    assert_eq!(armed.value["point"], "after-vote");
+    assert_eq!(armed.value["nodes"], serde_json::json!(["n1", "n2", "n3"]));
+    let healed = ops
+        .iter()
+        .find(|o| o.f == "crash-stop" && o.kind == OpType::Ok)
+        .expect("the crash fault healed");
+    assert_eq!(
+        healed.value["crashed"],
+        serde_json::json!(["n2"]),
+        "{healed:?}"
+    );
+    assert_eq!(healed.value["disarmed"], serde_json::json!(["n1", "n3"]));
+    let calls = cluster.crash_calls.lock().unwrap();
+    for node in ["n1", "n3"] {
+        for armed in [true, false] {
+            assert!(
+                calls.contains(&(node.to_string(), "after-vote".to_string(), armed)),
+                "{node} armed={armed}: {calls:?}"
+            );
+        }
+    }
+    assert!(
+        cluster.restarts.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the crashed node was restarted"
+    );
+    let new_n2 = cluster.pid("n2").unwrap();
+    assert_ne!(new_n2, old_n2);
+    assert!(process::is_running(new_n2), "n2 runs again");
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
+
+#[test]
 fn partition_on_loopback_hosts_is_skipped_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);

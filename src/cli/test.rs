@@ -36,10 +36,12 @@ pub struct TestArgs {
     /// Seed of every random choice (default: chosen from the clock and printed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Faults: `none`, `all`, or a comma-separated list of `kill`, `pause`, `partition`,
-    /// each optionally narrowed to one target or shape: `kill:leader`,
-    /// `pause:follower`, `partition:leader` (targets: one, minority, majority, leader,
-    /// follower, all; shapes: halves, one, leader, majorities-ring, bridge, random).
+    /// Faults: `none`, `all` (kill, pause, partition), or a comma-separated list of
+    /// `kill`, `pause`, `partition`, `crash`, each optionally narrowed to one target,
+    /// shape or point: `kill:leader`, `pause:follower`, `partition:leader`,
+    /// `crash:after-vote` (targets: one, minority, majority, leader, follower, all;
+    /// shapes: halves, one, leader, majorities-ring, bridge, random; crash points,
+    /// where an armed node kills itself: after-vote).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean seconds between fault starts.
@@ -130,7 +132,7 @@ impl TestArgs {
         for word in self.nemesis.split(',').map(str::trim) {
             match word {
                 "" | "none" => {}
-                "all" => nemesis.extend(nemesis::FaultKind::ALL.map(|k| k.to_string())),
+                "all" => nemesis.extend(nemesis::FaultKind::GENERIC.map(|k| k.to_string())),
                 word => nemesis.push(word.to_string()),
             }
         }

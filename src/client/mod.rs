@@ -44,7 +44,8 @@ use std::time::Duration;
 use anyhow::Context;
 use raftkv::proto::kv::kv_client::KvClient;
 use raftkv::proto::kv::{
-    AppendRequest, CasRequest, GetRequest, PutRequest, RequestHeader, StatusRequest, StatusResponse,
+    AppendRequest, CasRequest, CrashRequest, GetRequest, PutRequest, RequestHeader, StatusRequest,
+    StatusResponse,
 };
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
@@ -136,6 +137,26 @@ impl Cluster {
         let mut kv = self.nodes[index].channels[0].clone();
         match tokio::time::timeout(timeout, kv.status(StatusRequest {})).await {
             Ok(Ok(resp)) => Ok(resp.into_inner()),
+            Ok(Err(status)) => Err(describe(&status)),
+            Err(_) => Err("timed out".into()),
+        }
+    }
+
+    /// Arms (or disarms) a crash point in node `index`, within `timeout`.
+    pub async fn set_crash_point(
+        &self,
+        index: usize,
+        point: &str,
+        armed: bool,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let mut kv = self.nodes[index].channels[0].clone();
+        let request = CrashRequest {
+            point: point.to_string(),
+            armed,
+        };
+        match tokio::time::timeout(timeout, kv.crash(request)).await {
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(status)) => Err(describe(&status)),
             Err(_) => Err("timed out".into()),
         }

@@ -311,6 +311,23 @@ impl nemesis::ClusterControl for RaftkvDb {
     fn leader(&self) -> Option<String> {
         Db::leader(self)
     }
+
+    fn set_crash_point(
+        &self,
+        node: &str,
+        point: nemesis::CrashPoint,
+        armed: bool,
+    ) -> Result<(), String> {
+        let index = (0..self.cluster.len())
+            .find(|&i| self.cluster.node_id(i) == node)
+            .ok_or_else(|| format!("no node called {node}"))?;
+        self.runtime.block_on(self.cluster.set_crash_point(
+            index,
+            point.name(),
+            armed,
+            Duration::from_millis(500),
+        ))
+    }
 }
 
 /// `n` distinct free TCP ports on 127.0.0.1 (bound together, then released).

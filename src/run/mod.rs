@@ -438,12 +438,10 @@ fn fault_sink(recorder: Arc<Recorder>, log: Arc<Mutex<Vec<FaultRecord>>>) -> nem
         }
         let at_s = recorder.nanos(op.at) as f64 / 1e9;
         let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-        let start_of = match op.f.as_str() {
-            "restart" => Some("kill"),
-            "resume" => Some("pause"),
-            "heal" => Some("partition"),
-            _ => None,
-        };
+        let start_of = nemesis::FaultKind::ALL
+            .into_iter()
+            .find(|k| k.stop_f() == op.f)
+            .map(nemesis::FaultKind::start_f);
         match start_of {
             Some(kind) => {
                 if let Some(open) = log.iter_mut().find(|r| r.f == kind && r.end_s.is_none()) {

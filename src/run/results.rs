@@ -84,7 +84,7 @@ pub struct Throughput {
 /// A fault, start to stop.
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultRecord {
-    /// The start function (`kill`, `pause`, `partition`).
+    /// The start function (`kill`, `pause`, `partition`, `crash`).
     pub f: String,
     /// Seconds since the history's time zero when it started.
     pub start_s: f64,

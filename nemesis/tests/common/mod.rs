@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nemesis::{ClusterControl, Host, HostMode, Journal, Network, NodeProcess, JOURNAL_FILE};
+use nemesis::{
+    ClusterControl, CrashPoint, Host, HostMode, Journal, Network, NodeProcess, JOURNAL_FILE,
+};
 
 /// True when the test can use namespaces and iptables; otherwise prints why not.
 pub fn can_use_namespaces(test: &str) -> bool {
@@ -69,6 +71,11 @@ pub struct TestCluster {
     pub leader: Option<String>,
     /// Set by [`TestCluster::simulate_crash`]: dropping leaves everything behind.
     crashed: AtomicBool,
+    /// Nodes whose process "reaches" any crash point as soon as it is armed: the
+    /// counter program has no crash points, so arming one SIGKILLs it at once.
+    pub crash_at_once: Mutex<Vec<String>>,
+    /// Every `set_crash_point` call: node, point name, armed.
+    pub crash_calls: Mutex<Vec<(String, String, bool)>>,
 }
 
 impl TestCluster {
@@ -84,6 +91,8 @@ impl TestCluster {
             restarts: AtomicUsize::new(0),
             leader: Some("n1".into()),
             crashed: AtomicBool::new(false),
+            crash_at_once: Mutex::new(Vec::new()),
+            crash_calls: Mutex::new(Vec::new()),
         };
         for name in &names {
             let p = cluster.spawn(name);
@@ -175,5 +184,17 @@ impl ClusterControl for TestCluster {
     }
     fn leader(&self) -> Option<String> {
         self.leader.clone()
+    }
+    fn set_crash_point(&self, node: &str, point: CrashPoint, armed: bool) -> Result<(), String> {
+        self.crash_calls
+            .lock()
+            .unwrap()
+            .push((node.to_string(), point.name().to_string(), armed));
+        if armed && self.crash_at_once.lock().unwrap().iter().any(|n| n == node) {
+            let pid = self.pid(node).ok_or("not running")?;
+            nemesis::process::send_signal(pid, nix::sys::signal::Signal::SIGKILL)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }

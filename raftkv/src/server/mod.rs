@@ -26,6 +26,7 @@
 //! `leader-id` / `leader-addr` trailing metadata (see `proto/kv.proto`).
 
 pub mod bugs;
+pub mod crash;
 pub mod node;
 pub mod peers;
 pub mod service;

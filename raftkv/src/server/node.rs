@@ -7,7 +7,7 @@
 //! queue up in the channel and form the next batch, which is how group commit
 //! happens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tokio_stream::StreamExt;
 use tonic::Status;
 
 use super::bugs::BugSet;
+use super::crash::{self, CrashPoint};
 use super::peers::{Peers, MAX_PEER_MESSAGE_BYTES};
 use super::service::{not_leader, KvService, RaftService, MAX_CLIENT_MESSAGE_BYTES};
 use super::state_machine::{Applied, Command, KvStore, Request};
@@ -47,6 +48,15 @@ pub enum Event {
     },
     /// Messages from a peer.
     Peer(Vec<Message>),
+    /// Arm or disarm a crash point (a test hook, see [`super::crash`]).
+    Crash {
+        /// The point.
+        point: CrashPoint,
+        /// Arm (true) or disarm (false).
+        armed: bool,
+        /// Answered once done.
+        reply: oneshot::Sender<Result<(), Status>>,
+    },
 }
 
 /// What a committed write did.
@@ -131,6 +141,10 @@ struct Node {
     role: Role,
     /// Deliberate bugs switched on (see [`super::bugs`]).
     bugs: BugSet,
+    /// Crash points armed by a test.
+    crash_points: BTreeSet<CrashPoint>,
+    /// A vote was granted and no entries were stored since (for `after-vote`).
+    voted_since_store: bool,
 }
 
 /// Opens storage, starts the gRPC server and the peer senders, and runs the
@@ -249,6 +263,8 @@ pub async fn run(
         status: status_tx,
         role: initial.role,
         bugs: config.bugs,
+        crash_points: BTreeSet::new(),
+        voted_since_store: false,
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -390,6 +406,19 @@ impl Node {
                 }));
             }
             Event::Read { key, reply, .. } => self.read_batch.push((key, reply)),
+            Event::Crash {
+                point,
+                armed,
+                reply,
+            } => {
+                if armed {
+                    self.crash_points.insert(point);
+                } else {
+                    self.crash_points.remove(&point);
+                }
+                tracing::info!(%point, armed, "crash point set");
+                let _ = reply.send(Ok(()));
+            }
         }
     }
 
@@ -415,6 +444,13 @@ impl Node {
 
     /// Handles one Ready in the order the core requires.
     fn process(&mut self, ready: Ready) -> Result<(), ServerError> {
+        let stores_entries = ready.snapshot.is_some() || !ready.entries.is_empty();
+        if stores_entries && self.voted_since_store {
+            self.voted_since_store = false;
+            if self.crash_points.contains(&CrashPoint::AfterVote) {
+                crash::crash(CrashPoint::AfterVote);
+            }
+        }
         if let Some(snapshot) = &ready.snapshot {
             let mut kv = KvStore::from_snapshot(&snapshot.data)?;
             if self.bugs.no_dedup {
@@ -438,6 +474,12 @@ impl Node {
             self.ack_before_commit(&ready.entries);
         }
         if !ready.messages.is_empty() {
+            self.voted_since_store |= ready.messages.iter().any(|m| {
+                matches!(
+                    m.body,
+                    raft::MessageBody::RequestVoteResponse { granted: true }
+                )
+            });
             self.peers.send(ready.messages);
         }
         for entry in &ready.committed {

@@ -14,13 +14,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::crash::CrashPoint;
 use super::node::{Event, NodeStatus};
 use super::state_machine::{Command, Request as KvRequest};
 use super::Cluster;
 use crate::proto::kv::kv_server::Kv;
 use crate::proto::kv::{
-    AppendRequest, CasRequest, DeleteRequest, GetRequest, GetResponse, PutRequest, RequestHeader,
-    StatusRequest, StatusResponse, WriteResponse,
+    AppendRequest, CasRequest, CrashRequest, CrashResponse, DeleteRequest, GetRequest, GetResponse,
+    PutRequest, RequestHeader, StatusRequest, StatusResponse, WriteResponse,
 };
 use crate::proto::message_from_proto;
 use crate::proto::raft::raft_server::Raft;
@@ -213,6 +214,23 @@ impl Kv for KvService {
         check_key(&key)?;
         check_value(&value)?;
         self.write(header, Command::Append { key, value }).await
+    }
+
+    async fn crash(
+        &self,
+        request: Request<CrashRequest>,
+    ) -> Result<Response<CrashResponse>, Status> {
+        let CrashRequest { point, armed } = request.into_inner();
+        let point = point
+            .parse::<CrashPoint>()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        self.call(|reply| Event::Crash {
+            point,
+            armed,
+            reply,
+        })
+        .await?;
+        Ok(Response::new(CrashResponse {}))
     }
 
     async fn status(
