@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every deliberate raftkv bug switch (`faultline test --db-bug NAME`) with the
 # workload and nemesis most likely to expose it, over several seeds, then the correct
-# server with all faults (--correct-runs) and under each targeted configuration
-# (--targeted-correct-runs), and prints one table: bug, runs, detected (exit 1 =
-# invalid), median time to the first anomalous operation, and which checkers found
-# it. The correct server must have no invalid run (this script exits 1 if it has one).
+# server with all faults and crash points (--correct-runs) and under each targeted
+# configuration (--targeted-correct-runs), and prints one table: bug, runs, detected
+# (exit 1 = invalid), median time to the first anomalous operation, and which
+# checkers found it. The correct server must have no invalid run (this script exits
+# 1 if it has one).
 #
 # "Time to the first anomalous operation" is read from each run's results.json and
 # history.jsonl: the earliest history index among the linearizability checker's
@@ -43,7 +44,7 @@ while [[ $# -gt 0 ]]; do
     --nodes) NODES="$2"; shift 2 ;;
     --binary) BIN="$2"; shift 2 ;;
     --results) RESULTS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "detect-bugs: unknown option $1 (see --help)" >&2; exit 3 ;;
   esac
 done
@@ -90,8 +91,8 @@ config_for() {
     forget-vote)            echo "set kill:leader,crash:after-vote 0.5 steady-writers" ;;
     commit-old-term)        echo "set all 0.5 -" ;;
     no-dedup)               echo "set kill,partition 1 -" ;;
-    correct-register)       echo "register all 1 -" ;;
-    correct-set)            echo "set all 1 -" ;;
+    correct-register)       echo "register all,crash 1 -" ;;
+    correct-set)            echo "set all,crash 1 -" ;;
     correct-as-*)           config_for "${1#correct-as-}" ;;
     *) echo "detect-bugs: no configuration for $1" >&2; exit 3 ;;
   esac
@@ -104,8 +105,8 @@ run_one() {
   read -r workload nemesis interval profile <<<"$(config_for "$label")"
   extra=$(profile_flags "$profile")
   if [[ $ROOT == 0 ]]; then
-    nemesis=$(echo "$nemesis" | tr ',' '\n' | { grep -v partition || true; } | paste -sd, -)
-    [[ "$nemesis" == all ]] && nemesis=kill,pause
+    nemesis=$(echo "$nemesis" | tr ',' '\n' | sed 's/^all$/kill\npause/' |
+      { grep -v partition || true; } | paste -sd, -)
     nemesis="${nemesis:-kill}"
   fi
   local args=(test --workload "$workload" --nodes "$NODES" --time-limit "$TIME"

@@ -200,7 +200,7 @@ fn vote_without_log_check_is_caught_when_a_lagging_follower_wins() {
 fn forget_vote_is_caught_when_a_restarted_voter_votes_again_in_its_term() {
     Scenario {
         interval: "0.5",
-        time_limit: "30",
+        time_limit: "45",
         extra: STEADY_WRITERS,
         ..Scenario::new(Some("forget-vote"), "set", "kill:leader,crash:after-vote")
     }

@@ -1,8 +1,9 @@
 //! The nemesis runner: a thread that walks the [`Schedule`], injects each fault when
 //! its time comes, heals it when its duration is over, and, when told to stop (or
 //! when its handle is dropped, or if it panics), heals everything still active:
-//! partitions removed, paused processes resumed, killed nodes restarted, and finally a
-//! SIGCONT to every node. Every start and stop is reported to the controller's sink
+//! partitions removed, paused processes resumed, killed nodes restarted, crash points
+//! disarmed and the nodes that crashed at one restarted, and finally a SIGCONT to
+//! every node. Every start and stop is reported to the controller's sink
 //! as an invoke [`NemesisOp`] followed by its completion, whose `value` says what was
 //! actually done (nodes, pids, signals, rules) and its `outcome`.
 
@@ -556,10 +557,13 @@ impl Runner {
                 }
             }
             Undo::Recover(point, nodes) => {
-                let (mut crashed, mut disarmed) = (Vec::new(), Vec::new());
+                let (mut crashed, mut disarmed, mut killed) = (Vec::new(), Vec::new(), Vec::new());
                 let held = self.held_by_kills();
-                for node in nodes.iter().filter(|n| !held.contains(n)) {
-                    let result = if self.running_pid(node).is_some() {
+                for node in nodes {
+                    let result = if held.contains(&node) {
+                        killed.push(node.clone()); // that kill's heal restarts it
+                        Ok(())
+                    } else if self.running_pid(node).is_some() {
                         disarmed.push(node.clone());
                         self.control.set_crash_point(node, *point, false)
                     } else {
@@ -572,6 +576,9 @@ impl Runner {
                 }
                 value["crashed"] = json!(crashed);
                 value["disarmed"] = json!(disarmed);
+                if !killed.is_empty() {
+                    value["killed"] = json!(killed);
+                }
             }
         }
         let outcome = if errors.is_empty() {
