@@ -121,6 +121,24 @@ impl Drop for Nodes {
     }
 }
 
+/// The runtime the tests' clients run on.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A status client for every node, and the index of the first elected leader.
+async fn admin_and_leader(nodes: &Nodes) -> (KvClient, usize) {
+    let admin = KvClient::new(nodes.endpoints.clone(), 0)
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+    let first = leader(nodes, &admin, Duration::from_secs(10)).await;
+    (admin, first)
+}
+
 /// Waits until a node reports itself leader; returns its index.
 async fn leader(nodes: &Nodes, client: &KvClient, timeout: Duration) -> usize {
     let deadline = Instant::now() + timeout;
@@ -186,16 +204,8 @@ async fn write_batch(
 fn acknowledged_writes_survive_killing_the_leader() {
     let started = Instant::now();
     let mut nodes = Nodes::start(3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let admin = KvClient::new(nodes.endpoints.clone(), 0)
-            .unwrap()
-            .with_timeout(Duration::from_millis(300));
-        let first = leader(&nodes, &admin, Duration::from_secs(10)).await;
+    runtime().block_on(async {
+        let (admin, first) = admin_and_leader(&nodes).await;
 
         let (mut puts, mut appended, mut unknown) = write_batch(&nodes.endpoints, 1, 8, 25).await;
         assert!(
@@ -303,16 +313,8 @@ async fn set_crash_point(endpoint: &str, point: &str, armed: bool) -> Result<(),
 #[test]
 fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() {
     let mut nodes = Nodes::start(3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let admin = KvClient::new(nodes.endpoints.clone(), 0)
-            .unwrap()
-            .with_timeout(Duration::from_millis(300));
-        let first = leader(&nodes, &admin, Duration::from_secs(10)).await;
+    runtime().block_on(async {
+        let (_, first) = admin_and_leader(&nodes).await;
         let followers: Vec<usize> = (0..3).filter(|&i| i != first).collect();
 
         let bad = set_crash_point(&nodes.endpoints[first], "before-lunch", true)

@@ -6,14 +6,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{can_use_namespaces, TestCluster};
+use common::{can_use_namespaces, start_nemesis, TestCluster};
 use nemesis::journal::index_dir;
 use nemesis::{
-    partition, process, sys, Action, Cleanup, ClusterControl, FaultKind, HostMode, Nemesis,
-    NemesisConfig, NemesisOp, Shape,
+    partition, process, sys, Action, Cleanup, ClusterControl, FaultKind, HostMode, NemesisConfig,
+    Shape,
 };
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
@@ -178,16 +177,8 @@ fn runner_partitions_and_heals_everything_at_stop() {
     }
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 5, HostMode::Namespaces);
-    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
-    let sink_ops = Arc::clone(&ops);
     let config = NemesisConfig::new(FaultKind::ALL.to_vec(), Duration::from_millis(150), 5);
-    let control: Arc<dyn ClusterControl> = cluster.clone();
-    let handle = Nemesis::start(
-        config,
-        control,
-        cluster.network.journal().clone(),
-        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
-    );
+    let (handle, ops) = start_nemesis(&cluster, config);
     let mut shown = Vec::new();
     for _ in 0..15 {
         std::thread::sleep(Duration::from_millis(100));

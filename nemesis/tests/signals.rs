@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{eventually, read_counter, TestCluster};
-use nemesis::{
-    process, ClusterControl, FaultKind, HostMode, Nemesis, NemesisConfig, NemesisOp, OpType,
-};
+use common::{eventually, read_counter, start_nemesis, TestCluster};
+use nemesis::{process, ClusterControl, FaultKind, HostMode, NemesisConfig, OpType};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -76,20 +73,12 @@ fn killed_process_is_gone_and_restarts() {
 fn runner_reports_every_fault_and_heals_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
-    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
-    let sink_ops = Arc::clone(&ops);
     let config = NemesisConfig::new(
         vec![FaultKind::Kill, FaultKind::Pause],
         Duration::from_millis(100),
         11,
     );
-    let control: Arc<dyn ClusterControl> = cluster.clone();
-    let handle = Nemesis::start(
-        config,
-        control,
-        cluster.network.journal().clone(),
-        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
-    );
+    let (handle, ops) = start_nemesis(&cluster, config);
     let mut saw_active = false;
     for _ in 0..15 {
         std::thread::sleep(Duration::from_millis(100));
@@ -165,16 +154,8 @@ fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() 
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
     cluster.crash_at_once.lock().unwrap().push("n2".into());
     let old_n2 = cluster.pid("n2").unwrap();
-    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
-    let sink_ops = Arc::clone(&ops);
     let config = NemesisConfig::parse("crash:after-vote", Duration::from_millis(100), 5).unwrap();
-    let control: Arc<dyn ClusterControl> = cluster.clone();
-    let handle = Nemesis::start(
-        config,
-        control,
-        cluster.network.journal().clone(),
-        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
-    );
+    let (handle, ops) = start_nemesis(&cluster, config);
     let ops_so_far = || ops.lock().unwrap().len();
     assert!(
         eventually(|| {
@@ -229,16 +210,8 @@ fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() 
 fn partition_on_loopback_hosts_is_skipped_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
-    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
-    let sink_ops = Arc::clone(&ops);
     let config = NemesisConfig::new(vec![FaultKind::Partition], Duration::from_millis(50), 3);
-    let control: Arc<dyn ClusterControl> = cluster.clone();
-    let handle = Nemesis::start(
-        config,
-        control,
-        cluster.network.journal().clone(),
-        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
-    );
+    let (handle, ops) = start_nemesis(&cluster, config);
     std::thread::sleep(Duration::from_millis(400));
     handle.stop().unwrap();
     let ops = ops.lock().unwrap();
@@ -276,17 +249,9 @@ fn pausing_a_killed_but_unreaped_node_is_skipped() {
         'Z',
         "a zombie until reaped"
     );
-    let ops: Arc<Mutex<Vec<NemesisOp>>> = Arc::default();
-    let sink_ops = Arc::clone(&ops);
     let mut config = NemesisConfig::new(vec![FaultKind::Pause], Duration::from_millis(50), 8);
     config.pause_targets = vec![nemesis::Target::One];
-    let control: Arc<dyn ClusterControl> = cluster.clone();
-    let handle = Nemesis::start(
-        config,
-        control,
-        cluster.network.journal().clone(),
-        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
-    );
+    let (handle, ops) = start_nemesis(&cluster, config);
     std::thread::sleep(Duration::from_millis(300));
     handle.stop().unwrap();
     let ops = ops.lock().unwrap();

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nemesis::{
-    ClusterControl, CrashPoint, Host, HostMode, Journal, Network, NodeProcess, JOURNAL_FILE,
+    ClusterControl, CrashPoint, Host, HostMode, Journal, Nemesis, NemesisConfig, NemesisHandle,
+    NemesisOp, Network, NodeProcess, JOURNAL_FILE,
 };
 
 /// True when the test can use namespaces and iptables; otherwise prints why not.
@@ -140,6 +141,23 @@ impl Drop for TestCluster {
             let _ = self.network.teardown();
         }
     }
+}
+
+/// The operations a test nemesis reported, in order.
+pub type OpLog = Arc<Mutex<Vec<NemesisOp>>>;
+
+/// Starts a nemesis with `config` on `cluster`; its operations gather in the log.
+pub fn start_nemesis(cluster: &Arc<TestCluster>, config: NemesisConfig) -> (NemesisHandle, OpLog) {
+    let ops = OpLog::default();
+    let sink_ops = Arc::clone(&ops);
+    let control: Arc<dyn ClusterControl> = cluster.clone();
+    let handle = Nemesis::start(
+        config,
+        control,
+        cluster.network.journal().clone(),
+        Box::new(move |op| sink_ops.lock().unwrap().push(op)),
+    );
+    (handle, ops)
 }
 
 /// Polls `cond` every 10 ms for up to 5 s; true as soon as it holds.
