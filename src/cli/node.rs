@@ -65,7 +65,7 @@ before a quorum has it (lost writes)
   vote-without-log-check  votes are granted without the up-to-date-log rule, and followers \
 let a leader overwrite committed entries (a stale leader erases them: lost writes)
   forget-vote             term and vote are not persisted, so a restarted node may vote \
-twice in one term
+twice in one term (two leaders of one term; exposed by the after-vote crash point)
   commit-old-term         a leader commits earlier-term entries by counting replicas \
 (Raft Figure 8)
   no-dedup                retried writes are applied again (duplicates)";
