@@ -297,14 +297,21 @@ fn acknowledged_writes_survive_killing_the_leader() {
     );
 }
 
-/// Arms (or disarms) a crash point on one node through the client API.
-async fn set_crash_point(endpoint: &str, point: &str, armed: bool) -> Result<(), tonic::Status> {
+/// Arms (or disarms) a crash point on one node through the client API; an armed
+/// point disarms itself after `expires_in_ms` (0: never).
+async fn set_crash_point(
+    endpoint: &str,
+    point: &str,
+    armed: bool,
+    expires_in_ms: u64,
+) -> Result<(), tonic::Status> {
     let mut grpc = GrpcKvClient::connect(format!("http://{endpoint}"))
         .await
         .expect("connect to the node");
     grpc.crash(CrashRequest {
         point: point.to_string(),
         armed,
+        expires_in_ms,
     })
     .await
     .map(|_| ())
@@ -314,23 +321,44 @@ async fn set_crash_point(endpoint: &str, point: &str, armed: bool) -> Result<(),
 fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() {
     let mut nodes = Nodes::start(3);
     runtime().block_on(async {
-        let (_, first) = admin_and_leader(&nodes).await;
-        let followers: Vec<usize> = (0..3).filter(|&i| i != first).collect();
-
-        let bad = set_crash_point(&nodes.endpoints[first], "before-lunch", true)
+        let (admin, old) = admin_and_leader(&nodes).await;
+        let bad = set_crash_point(&nodes.endpoints[old], "before-lunch", true, 0)
             .await
             .unwrap_err();
         assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
         assert!(bad.message().contains("before-lunch"), "{bad:?}");
+
+        // An arming that expired does nothing: both followers armed for 1 ms, the
+        // leader killed, a new leader elected, nobody crashes.
+        for i in (0..3).filter(|&i| i != old) {
+            set_crash_point(&nodes.endpoints[i], "after-vote", true, 1)
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        nodes.kill(old);
+        let first = leader(&nodes, &admin, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for child in nodes.children.iter_mut().flatten() {
+            assert!(child.try_wait().unwrap().is_none(), "{}", nodes.logs());
+        }
+        nodes.spawn(old);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while admin.status(&nodes.endpoints[old]).await.is_err() {
+            assert!(Instant::now() < deadline, "{}", nodes.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let followers: Vec<usize> = (0..3).filter(|&i| i != first).collect();
+
         // Arming and disarming is idempotent; the leader ends up disarmed.
-        set_crash_point(&nodes.endpoints[first], "after-vote", true)
+        set_crash_point(&nodes.endpoints[first], "after-vote", true, 0)
             .await
             .unwrap();
-        set_crash_point(&nodes.endpoints[first], "after-vote", false)
+        set_crash_point(&nodes.endpoints[first], "after-vote", false, 0)
             .await
             .unwrap();
         for &i in &followers {
-            set_crash_point(&nodes.endpoints[i], "after-vote", true)
+            set_crash_point(&nodes.endpoints[i], "after-vote", true, 0)
                 .await
                 .unwrap();
         }

@@ -5,7 +5,7 @@
 //! controller writes into the history as operations with `"process": "nemesis"`.
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -27,10 +27,16 @@ pub trait ClusterControl: Send + Sync {
     fn restart(&self, node: &str) -> Result<(), String>;
     /// The node the cluster currently reports as leader (e.g. via the Status API).
     fn leader(&self) -> Option<String>;
-    /// Arms (or disarms) a crash point in the node's running process: once armed,
-    /// the process kills itself when it reaches the point. `Err` says why not (a
-    /// database without crash points refuses).
-    fn set_crash_point(&self, node: &str, point: CrashPoint, armed: bool) -> Result<(), String>;
+    /// Arms a crash point in the node's running process for `armed_for` (the process
+    /// kills itself if it reaches the point within that time), or disarms it when
+    /// `armed_for` is `None`. `Err` says why not (a database without crash points
+    /// refuses).
+    fn set_crash_point(
+        &self,
+        node: &str,
+        point: CrashPoint,
+        armed_for: Option<Duration>,
+    ) -> Result<(), String>;
 }
 
 /// The type of a history operation, as in Jepsen histories.

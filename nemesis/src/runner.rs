@@ -3,7 +3,7 @@
 //! when its handle is dropped, or if it panics), heals everything still active:
 //! partitions removed, paused processes resumed, killed nodes restarted, crash points
 //! disarmed and the nodes that crashed at one restarted, and finally a SIGCONT to
-//! every node. Every start and stop is reported to the controller's sink
+//! every node (and, with crash points, one more round of restarts and disarms). Every start and stop is reported to the controller's sink
 //! as an invoke [`NemesisOp`] followed by its completion, whose `value` says what was
 //! actually done (nodes, pids, signals, rules) and its `outcome`.
 
@@ -81,6 +81,11 @@ impl Nemesis {
             public: Arc::clone(&active),
             running: Vec::new(),
             enabled: !config.faults.is_empty(),
+            crash_points: if config.faults.contains(&FaultKind::Crash) {
+                config.crash_points.clone()
+            } else {
+                Vec::new()
+            },
             healed: false,
         };
         let thread = std::thread::Builder::new()
@@ -192,6 +197,8 @@ struct Runner {
     running: Vec<Running>,
     /// Whether any fault kind is enabled (otherwise there is nothing to heal).
     enabled: bool,
+    /// The crash points this run may arm (empty without the crash fault).
+    crash_points: Vec<CrashPoint>,
     /// Whether the final heal has run.
     healed: bool,
 }
@@ -371,7 +378,7 @@ impl Runner {
                 groups.sort();
                 (Undo::Heal(rules), cut, outcome)
             }
-            FaultSpec::Crash(point) => self.arm(point, &mut value),
+            FaultSpec::Crash(point) => self.arm(point, deadline, &mut value),
         };
         self.complete(f, value, outcome);
         if outcome == Outcome::Skipped {
@@ -397,7 +404,7 @@ impl Runner {
         let mut not_running = Vec::new();
         let mut errors = BTreeMap::new();
         for node in nodes {
-            match self.control.pid(node).filter(|p| process::is_running(*p)) {
+            match self.running_pid(node) {
                 None => not_running.push(node.clone()),
                 Some(pid) => {
                     pids.insert(node.clone(), pid);
@@ -418,7 +425,7 @@ impl Runner {
         let mut not_running = Vec::new();
         let mut errors = BTreeMap::new();
         for node in nodes {
-            let Some(pid) = self.control.pid(node).filter(|p| process::is_running(*p)) else {
+            let Some(pid) = self.running_pid(node) else {
                 not_running.push(node.clone());
                 continue;
             };
@@ -449,8 +456,15 @@ impl Runner {
         (Undo::Resume(paused), affected, outcome)
     }
 
-    /// Arms `point` in every running node; fills `value`.
-    fn arm(&mut self, point: CrashPoint, value: &mut Value) -> (Undo, Vec<String>, Outcome) {
+    /// Arms `point` in every running node until `deadline` (a node that cannot be
+    /// disarmed then, because it is paused, disarms itself); fills `value`.
+    fn arm(
+        &mut self,
+        point: CrashPoint,
+        deadline: Instant,
+        value: &mut Value,
+    ) -> (Undo, Vec<String>, Outcome) {
+        let armed_for = deadline.saturating_duration_since(Instant::now());
         let mut nodes = self.control.nodes();
         nodes.sort();
         let mut armed = Vec::new();
@@ -462,11 +476,11 @@ impl Runner {
                 not_running.push(node);
                 continue;
             };
-            if process::proc_stat(pid).is_some_and(|s| s.state == 'T') {
+            if is_stopped(pid) {
                 paused.push(node); // it could not answer
                 continue;
             }
-            match self.control.set_crash_point(&node, point, true) {
+            match self.control.set_crash_point(&node, point, Some(armed_for)) {
                 Ok(()) => armed.push(node),
                 Err(e) => {
                     errors.insert(node, e);
@@ -557,18 +571,27 @@ impl Runner {
                 }
             }
             Undo::Recover(point, nodes) => {
-                let (mut crashed, mut disarmed, mut killed) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut crashed, mut disarmed) = (Vec::new(), Vec::new());
+                let (mut killed, mut paused) = (Vec::new(), Vec::new());
                 let held = self.held_by_kills();
                 for node in nodes {
-                    let result = if held.contains(&node) {
-                        killed.push(node.clone()); // that kill's heal restarts it
-                        Ok(())
-                    } else if self.running_pid(node).is_some() {
-                        disarmed.push(node.clone());
-                        self.control.set_crash_point(node, *point, false)
-                    } else {
-                        crashed.push(node.clone());
-                        self.control.restart(node)
+                    let result = match self.running_pid(node) {
+                        _ if held.contains(&node) => {
+                            killed.push(node.clone()); // that kill's heal restarts it
+                            Ok(())
+                        }
+                        Some(pid) if is_stopped(pid) => {
+                            paused.push(node.clone()); // its arming expires now
+                            Ok(())
+                        }
+                        Some(_) => {
+                            disarmed.push(node.clone());
+                            self.control.set_crash_point(node, *point, None)
+                        }
+                        None => {
+                            crashed.push(node.clone());
+                            self.control.restart(node)
+                        }
                     };
                     if let Err(e) = result {
                         errors.insert(node.clone(), e);
@@ -578,6 +601,9 @@ impl Runner {
                 value["disarmed"] = json!(disarmed);
                 if !killed.is_empty() {
                     value["killed"] = json!(killed);
+                }
+                if !paused.is_empty() {
+                    value["paused"] = json!(paused);
                 }
             }
         }
@@ -591,7 +617,8 @@ impl Runner {
         self.publish();
     }
 
-    /// Heals every running fault, then SIGCONTs every node.
+    /// Heals every running fault, then SIGCONTs every node; with crash points, then
+    /// restarts any node that is not running and disarms the others.
     fn final_heal(&mut self) {
         self.healed = true;
         if !self.enabled {
@@ -616,6 +643,26 @@ impl Runner {
             }
         }
         let mut value = json!({ "final": true, "signal": "SIGCONT", "nodes": resumed });
+        if !self.crash_points.is_empty() {
+            // A node paused while its crash fault healed could not be disarmed then;
+            // now that every node runs again, make sure none stays armed or dead.
+            let mut restarted = Vec::new();
+            for node in &nodes {
+                if self.running_pid(node).is_none() {
+                    restarted.push(node.clone());
+                    if let Err(e) = self.control.restart(node) {
+                        errors.insert(node.clone(), e);
+                    }
+                    continue;
+                }
+                for point in self.crash_points.clone() {
+                    if let Err(e) = self.control.set_crash_point(node, point, None) {
+                        errors.insert(node.clone(), e);
+                    }
+                }
+            }
+            value["restarted"] = json!(restarted);
+        }
         let outcome = if errors.is_empty() {
             Outcome::Installed
         } else {
@@ -625,6 +672,11 @@ impl Runner {
         self.complete("heal", value, outcome);
         self.publish();
     }
+}
+
+/// Whether the process is stopped (SIGSTOP): it cannot answer a request.
+fn is_stopped(pid: i32) -> bool {
+    process::proc_stat(pid).is_some_and(|s| s.state == 'T')
 }
 
 /// Records in `value` what a signal fault did (the target nodes, the signal, the pids

@@ -142,18 +142,20 @@ impl Cluster {
         }
     }
 
-    /// Arms (or disarms) a crash point in node `index`, within `timeout`.
+    /// Arms a crash point in node `index` for `armed_for` (rounded up to whole
+    /// milliseconds), or disarms it (`None`), within `timeout`.
     pub async fn set_crash_point(
         &self,
         index: usize,
         point: &str,
-        armed: bool,
+        armed_for: Option<Duration>,
         timeout: Duration,
     ) -> Result<(), String> {
         let mut kv = self.nodes[index].channels[0].clone();
         let request = CrashRequest {
             point: point.to_string(),
-            armed,
+            armed: armed_for.is_some(),
+            expires_in_ms: armed_for.map_or(0, |d| d.as_millis() as u64 + 1),
         };
         match tokio::time::timeout(timeout, kv.crash(request)).await {
             Ok(Ok(_)) => Ok(()),

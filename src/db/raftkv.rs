@@ -316,7 +316,7 @@ impl nemesis::ClusterControl for RaftkvDb {
         &self,
         node: &str,
         point: nemesis::CrashPoint,
-        armed: bool,
+        armed_for: Option<Duration>,
     ) -> Result<(), String> {
         let index = (0..self.cluster.len())
             .find(|&i| self.cluster.node_id(i) == node)
@@ -324,7 +324,7 @@ impl nemesis::ClusterControl for RaftkvDb {
         self.runtime.block_on(self.cluster.set_crash_point(
             index,
             point.name(),
-            armed,
+            armed_for,
             Duration::from_millis(500),
         ))
     }

@@ -203,7 +203,13 @@ impl ClusterControl for TestCluster {
     fn leader(&self) -> Option<String> {
         self.leader.clone()
     }
-    fn set_crash_point(&self, node: &str, point: CrashPoint, armed: bool) -> Result<(), String> {
+    fn set_crash_point(
+        &self,
+        node: &str,
+        point: CrashPoint,
+        armed_for: Option<Duration>,
+    ) -> Result<(), String> {
+        let armed = armed_for.is_some();
         self.crash_calls
             .lock()
             .unwrap()

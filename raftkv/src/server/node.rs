@@ -7,9 +7,9 @@
 //! queue up in the channel and form the next batch, which is how group commit
 //! happens.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
@@ -54,6 +54,8 @@ pub enum Event {
         point: CrashPoint,
         /// Arm (true) or disarm (false).
         armed: bool,
+        /// When an armed point disarms itself (`None`: never).
+        expires: Option<Instant>,
         /// Answered once done.
         reply: oneshot::Sender<Result<(), Status>>,
     },
@@ -141,8 +143,8 @@ struct Node {
     role: Role,
     /// Deliberate bugs switched on (see [`super::bugs`]).
     bugs: BugSet,
-    /// Crash points armed by a test.
-    crash_points: BTreeSet<CrashPoint>,
+    /// Crash points armed by a test, with when each disarms itself (if ever).
+    crash_points: BTreeMap<CrashPoint, Option<Instant>>,
     /// A vote was granted and no entries were stored since (for `after-vote`).
     voted_since_store: bool,
 }
@@ -263,7 +265,7 @@ pub async fn run(
         status: status_tx,
         role: initial.role,
         bugs: config.bugs,
-        crash_points: BTreeSet::new(),
+        crash_points: BTreeMap::new(),
         voted_since_store: false,
     };
 
@@ -409,10 +411,11 @@ impl Node {
             Event::Crash {
                 point,
                 armed,
+                expires,
                 reply,
             } => {
                 if armed {
-                    self.crash_points.insert(point);
+                    self.crash_points.insert(point, expires);
                 } else {
                     self.crash_points.remove(&point);
                 }
@@ -442,12 +445,21 @@ impl Node {
         }
     }
 
+    /// Whether `point` is armed and has not expired.
+    fn is_armed(&self, point: CrashPoint) -> bool {
+        match self.crash_points.get(&point) {
+            Some(Some(until)) => Instant::now() < *until,
+            Some(None) => true,
+            None => false,
+        }
+    }
+
     /// Handles one Ready in the order the core requires.
     fn process(&mut self, ready: Ready) -> Result<(), ServerError> {
         let stores_entries = ready.snapshot.is_some() || !ready.entries.is_empty();
         if stores_entries && self.voted_since_store {
             self.voted_since_store = false;
-            if self.crash_points.contains(&CrashPoint::AfterVote) {
+            if self.is_armed(CrashPoint::AfterVote) {
                 crash::crash(CrashPoint::AfterVote);
             }
         }

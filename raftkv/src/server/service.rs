@@ -8,7 +8,7 @@
 //! it fits [`MAX_CLIENT_MESSAGE_BYTES`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::metadata::MetadataValue;
@@ -220,13 +220,20 @@ impl Kv for KvService {
         &self,
         request: Request<CrashRequest>,
     ) -> Result<Response<CrashResponse>, Status> {
-        let CrashRequest { point, armed } = request.into_inner();
+        let CrashRequest {
+            point,
+            armed,
+            expires_in_ms,
+        } = request.into_inner();
         let point = point
             .parse::<CrashPoint>()
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let expires =
+            (expires_in_ms > 0).then(|| Instant::now() + Duration::from_millis(expires_in_ms));
         self.call(|reply| Event::Crash {
             point,
             armed,
+            expires,
             reply,
         })
         .await?;
