@@ -6,7 +6,9 @@
 //! that forgets its vote (the `forget-vote` bug) does harm. faultline's `crash`
 //! fault arms a point on every node and restarts the nodes that crashed when the
 //! fault is healed. An armed point fires at most once: the restarted process starts
-//! with every point disarmed.
+//! with every point disarmed. An arming may carry an expiry, after which the point
+//! disarms itself (the nemesis arms until the fault's planned end, so a node it
+//! cannot reach then, being paused, does not crash afterwards).
 
 use std::fmt;
 use std::str::FromStr;
