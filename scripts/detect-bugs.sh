@@ -89,7 +89,7 @@ config_for() {
     ack-before-commit)      echo "set partition 1 -" ;;
     vote-without-log-check) echo "register pause:follower,kill:leader 1 readers" ;;
     forget-vote)            echo "set kill:leader,crash:after-vote 0.5 steady-writers" ;;
-    commit-old-term)        echo "set all 0.5 -" ;;
+    commit-old-term)        echo "set crash:after-append 1 -" ;;
     no-dedup)               echo "set kill,partition 1 -" ;;
     correct-register)       echo "register all,crash 1 -" ;;
     correct-set)            echo "set all,crash 1 -" ;;

@@ -169,8 +169,33 @@ enum Undo {
     /// Delete these rules.
     Heal(Vec<InstalledRule>),
     /// Restart the nodes that crashed at this point, disarm it in the others.
-    Recover(CrashPoint, Vec<String>),
+    Recover(CrashArming),
 }
+
+/// A crash fault in force. While it lasts, nodes that crash stay down, but never
+/// more than a minority of the cluster: when one more crashes, the node that has
+/// been down longest is restarted and armed again. Leadership then passes back and
+/// forth between nodes that each hold entries the others lack, and a voter sees
+/// them in turn: the schedule of Figure 8 of the Raft paper, played over and over.
+#[derive(Debug)]
+struct CrashArming {
+    /// The point.
+    point: CrashPoint,
+    /// The nodes armed when the fault started.
+    nodes: Vec<String>,
+    /// How many of them may be down at once.
+    max_down: usize,
+    /// The nodes down now, longest down first.
+    down: Vec<String>,
+    /// Nodes restarted during the fault and not armed yet (a fresh process needs a
+    /// moment before it answers).
+    unarmed: Vec<String>,
+    /// How often each node was restarted during the fault.
+    restarts: BTreeMap<String, u32>,
+}
+
+/// How often a running crash fault looks for nodes to restart or re-arm.
+const CRASH_SUPERVISION: Duration = Duration::from_millis(20);
 
 /// A fault in force.
 #[derive(Debug)]
@@ -220,11 +245,16 @@ impl Runner {
         loop {
             let next_start = plan.peek().map(|p| start + p.at);
             let next_stop = self.running.iter().map(|r| r.deadline).min();
-            let wake = match (next_start, next_stop) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => Instant::now() + Duration::from_secs(3600),
-            };
+            let next_supervision = self
+                .running
+                .iter()
+                .any(|r| matches!(r.undo, Undo::Recover(_)))
+                .then(|| Instant::now() + CRASH_SUPERVISION);
+            let wake = [next_start, next_stop, next_supervision]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let wait = wake.saturating_duration_since(Instant::now());
             match stop.recv_timeout(wait) {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
@@ -235,6 +265,7 @@ impl Runner {
                 let r = self.running.remove(i);
                 self.stop_fault(r);
             }
+            self.supervise_crashes(now);
             if plan.peek().is_some_and(|p| start + p.at <= now) {
                 let planned = plan.next().expect("peeked");
                 self.start_fault(&planned, start);
@@ -506,7 +537,58 @@ impl Runner {
         } else {
             Outcome::Installed
         };
-        (Undo::Recover(point, armed.clone()), armed, outcome)
+        let cluster_size = self.control.nodes().len();
+        let arming = CrashArming {
+            point,
+            nodes: armed.clone(),
+            max_down: cluster_size.saturating_sub(1) / 2,
+            down: Vec::new(),
+            unarmed: Vec::new(),
+            restarts: BTreeMap::new(),
+        };
+        (Undo::Recover(arming), armed, outcome)
+    }
+
+    /// For every crash fault in force: notes its nodes that crashed, restarts the
+    /// longest-down ones while more than a minority is down, and arms the restarted
+    /// ones again until the fault's deadline. Nodes a running kill holds are left to
+    /// that kill. A restart or an arming that fails is retried at the next round.
+    fn supervise_crashes(&mut self, now: Instant) {
+        let held: Vec<String> = self.held_by_kills().into_iter().cloned().collect();
+        let control = Arc::clone(&self.control);
+        let running_pid = |node: &str| control.pid(node).filter(|p| process::is_running(*p));
+        for r in &mut self.running {
+            let Undo::Recover(arming) = &mut r.undo else {
+                continue;
+            };
+            let remaining = r.deadline.saturating_duration_since(now);
+            if remaining.is_zero() {
+                continue;
+            }
+            arming.down.retain(|node| running_pid(node).is_none());
+            for node in &arming.nodes {
+                let down = running_pid(node).is_none() && !held.contains(node);
+                if down && !arming.down.contains(node) {
+                    arming.down.push(node.clone());
+                }
+            }
+            while arming.down.len() > arming.max_down {
+                let node = arming.down[0].clone();
+                if control.restart(&node).is_err() {
+                    break; // tried again at the next round
+                }
+                arming.down.remove(0);
+                *arming.restarts.entry(node.clone()).or_default() += 1;
+                arming.unarmed.push(node);
+            }
+            let point = arming.point;
+            arming.unarmed.retain(|node| match running_pid(node) {
+                Some(pid) if !is_stopped(pid) => control
+                    .set_crash_point(node, point, Some(remaining))
+                    .is_err(),
+                _ => true,
+            });
+        }
     }
 
     /// The pid of the node's process, if it is running (not a zombie).
@@ -570,7 +652,8 @@ impl Runner {
                     );
                 }
             }
-            Undo::Recover(point, nodes) => {
+            Undo::Recover(arming) => {
+                let (point, nodes) = (&arming.point, &arming.nodes);
                 let (mut crashed, mut disarmed) = (Vec::new(), Vec::new());
                 let (mut killed, mut paused) = (Vec::new(), Vec::new());
                 let held = self.held_by_kills();
@@ -599,6 +682,9 @@ impl Runner {
                 }
                 value["crashed"] = json!(crashed);
                 value["disarmed"] = json!(disarmed);
+                if !arming.restarts.is_empty() {
+                    value["restarted_during"] = json!(arming.restarts);
+                }
                 if !killed.is_empty() {
                     value["killed"] = json!(killed);
                 }

@@ -194,16 +194,20 @@ pub enum CrashPoint {
     /// After granting a vote, before storing the next entries it receives (for a
     /// voter of the winner: the new leader's first entry).
     AfterVote,
+    /// On a leader, after storing entries it appended and before sending them: the
+    /// entries exist on that node alone.
+    AfterAppend,
 }
 
 impl CrashPoint {
     /// Every crash point.
-    pub const ALL: [CrashPoint; 1] = [CrashPoint::AfterVote];
+    pub const ALL: [CrashPoint; 2] = [CrashPoint::AfterVote, CrashPoint::AfterAppend];
 
     /// The point's name, as the database knows it.
     pub fn name(self) -> &'static str {
         match self {
             CrashPoint::AfterVote => "after-vote",
+            CrashPoint::AfterAppend => "after-append",
         }
     }
 }
@@ -215,7 +219,11 @@ impl FromStr for CrashPoint {
             .into_iter()
             .find(|p| p.name() == s)
             .ok_or_else(|| {
-                Error::Unsupported(format!("unknown crash point `{s}`: expected after-vote"))
+                let names: Vec<&str> = CrashPoint::ALL.iter().map(|p| p.name()).collect();
+                Error::Unsupported(format!(
+                    "unknown crash point `{s}`: expected one of {}",
+                    names.join(", ")
+                ))
             })
     }
 }
@@ -552,17 +560,29 @@ mod tests {
     #[test]
     fn crash_points_are_asked_for_by_name() {
         assert!(!parse("all").unwrap().faults.contains(&FaultKind::Crash));
-        for text in ["crash", "crash:after-vote", "kill:leader,crash:after-vote"] {
+        let cases = [
+            ("crash", CrashPoint::ALL.to_vec()),
+            ("crash:after-vote", vec![CrashPoint::AfterVote]),
+            ("kill:leader,crash:after-vote", vec![CrashPoint::AfterVote]),
+            ("crash:after-append", vec![CrashPoint::AfterAppend]),
+        ];
+        for (text, points) in cases {
             let config = parse(text).unwrap();
             assert!(config.faults.contains(&FaultKind::Crash), "{text}");
-            assert_eq!(config.crash_points, vec![CrashPoint::AfterVote], "{text}");
-            let plan: Vec<_> = Schedule::new(config).take(20).collect();
-            assert!(
-                plan.iter()
-                    .any(|f| f.spec == FaultSpec::Crash(CrashPoint::AfterVote)),
-                "{text}: {plan:?}"
-            );
+            assert_eq!(config.crash_points, points, "{text}");
+            let plan: Vec<_> = Schedule::new(config).take(40).collect();
+            for point in points {
+                assert!(
+                    plan.iter().any(|f| f.spec == FaultSpec::Crash(point)),
+                    "{text}: {plan:?}"
+                );
+            }
         }
+        let err = parse("crash:before-lunch").unwrap_err().to_string();
+        assert!(
+            err.contains("before-lunch") && err.contains("after-append"),
+            "{err}"
+        );
         assert_eq!(FaultKind::Crash.start_f(), "crash");
         assert_eq!(FaultKind::Crash.stop_f(), "crash-stop");
     }

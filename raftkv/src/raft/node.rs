@@ -105,11 +105,16 @@
 //! committing earlier-term entries by counting replicas (`commit_old_term`,
 //! the Figure 8 anomaly), and answering ReadIndex locally on the leader
 //! (`leader_local_read`, stale reads from a deposed leader). All are off by
-//! default. With `vote_without_log_check` on, followers also give up their
-//! refusal to overwrite entries they know are committed and apply plain Raft's
-//! AppendEntries rule (which trusts Leader Completeness, exactly what the bug
-//! breaks), so a stale leader's log replaces committed entries, as it would in
-//! an implementation without that extra check. The core never panics on what a
+//! default. With `vote_without_log_check` or `commit_old_term` on, followers
+//! also give up their refusal to overwrite entries they know are committed and
+//! apply plain Raft's AppendEntries rule (which trusts Leader Completeness,
+//! exactly what both bugs break), so a leader's log replaces committed entries,
+//! as it would in an implementation without that extra check. With
+//! `commit_old_term` on, a new leader appends no no-op either: it counts
+//! replicas to commit what its predecessors left, as the implementations with
+//! this bug do, and its first entry of the term is a client's. (With the no-op,
+//! the bug would hardly ever act: the no-op travels in the same AppendEntries as
+//! the old entries and commits them correctly.) The core never panics on what a
 //! peer sends; the damage shows up where a real bug's would, in what clients
 //! observe.
 //!
@@ -973,12 +978,17 @@ impl RaftNode {
         self.leader = Some(self.config.id);
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
-        // The no-op lets the leader commit (and serve reads) in its own term.
-        self.log.push(Entry {
-            term: self.term,
-            index: next,
-            data: Vec::new(),
-        });
+        // The no-op lets the leader commit (and serve reads) in its own term. A
+        // leader with the commit-old-term bug commits its predecessors' entries by
+        // counting replicas and so, like the implementations it imitates, has no
+        // use for one: its first entry of the term is a client's.
+        if !self.config.bugs.commit_old_term {
+            self.log.push(Entry {
+                term: self.term,
+                index: next,
+                data: Vec::new(),
+            });
+        }
         self.maybe_commit();
     }
 
@@ -1048,11 +1058,13 @@ impl RaftNode {
         };
         let commit = self.log.commit;
         // This node refuses to overwrite entries it knows are committed, which a
-        // correct leader never asks for. With the vote bug on it behaves like plain
-        // Raft's AppendEntries rule instead, trusting that every leader holds all
-        // committed entries: conflicting entries are overwritten wherever they are,
-        // so a leader elected with a stale log erases committed writes.
-        let protect_committed = !self.config.bugs.vote_without_log_check;
+        // correct leader never asks for. With the vote or the commit bug on it
+        // behaves like plain Raft's AppendEntries rule instead, trusting that every
+        // leader holds all committed entries: conflicting entries are overwritten
+        // wherever they are, so a leader elected with a stale log, or one that
+        // never had an entry committed by counting, erases committed writes.
+        let protect_committed =
+            !(self.config.bugs.vote_without_log_check || self.config.bugs.commit_old_term);
         if prev < commit && (protect_committed || self.log.term(prev).is_none()) {
             // Everything up to the commit index matches any leader's log.
             self.send(from, self.term, reply(true, commit, 0, 0));

@@ -426,9 +426,14 @@ fn figure_8_setup(bugs: Bugs) -> Cluster {
         cfg.max_entries_per_message = 1;
         cfg.bugs = bugs;
     });
-    // Term 1: node 1 leads and commits its no-op everywhere.
+    // Term 1: node 1 leads and commits its no-op everywhere. (A leader with the
+    // commit-old-term bug appends no no-op; here it gets an empty entry from a
+    // client instead, so that the indices stay those of the paper.)
     c.tick_until_campaign(1);
     assert_eq!(c.leaders(), vec![1]);
+    if bugs.commit_old_term {
+        c.propose(1, b"");
+    }
     c.ticks(3);
     // Node 1 replicates entry 2 (term 1) to node 2 only, then crashes.
     c.isolated.extend([3, 4, 5]);
@@ -441,6 +446,9 @@ fn figure_8_setup(bugs: Bugs) -> Cluster {
     c.drop_appends_from.insert(5);
     c.tick_until_campaign(5);
     assert_eq!(c.node(5).role(), Role::Leader);
+    if bugs.commit_old_term {
+        c.propose(5, b"");
+    }
     assert_eq!(c.node(5).status().last_index, 2);
     c.crash(5);
     c.drop_appends_from.clear();

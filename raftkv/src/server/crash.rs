@@ -20,16 +20,21 @@ pub enum CrashPoint {
     /// first later batch of entries or snapshot to store, before storing it: for
     /// a node that voted for the winner, that is the new leader's first entry.
     AfterVote,
+    /// On a leader, after storing entries it appended (clients' writes, or its
+    /// start-of-term no-op) and before sending them to anyone: the entries exist
+    /// on the leader alone, as in the states of Figure 8 of the Raft paper.
+    AfterAppend,
 }
 
 impl CrashPoint {
     /// Every crash point.
-    pub const ALL: [CrashPoint; 1] = [CrashPoint::AfterVote];
+    pub const ALL: [CrashPoint; 2] = [CrashPoint::AfterVote, CrashPoint::AfterAppend];
 
     /// The point's name in the RPC and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             CrashPoint::AfterVote => "after-vote",
+            CrashPoint::AfterAppend => "after-append",
         }
     }
 }

@@ -482,6 +482,10 @@ impl Node {
             self.storage
                 .persist(ready.hard_state.as_ref(), &ready.entries)?;
         }
+        let leads = ready.role_change.as_ref().map_or(self.role, |s| s.role) == Role::Leader;
+        if leads && !ready.entries.is_empty() && self.is_armed(CrashPoint::AfterAppend) {
+            crash::crash(CrashPoint::AfterAppend);
+        }
         if self.bugs.ack_before_commit {
             self.ack_before_commit(&ready.entries);
         }
