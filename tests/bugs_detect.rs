@@ -9,11 +9,10 @@
 //! clients bound to their node (see [`READERS`]), as in `scripts/detect-bugs.sh`.
 //! `forget-vote` needs the `after-vote` crash point (a voter killed between granting
 //! its vote and storing the new leader's first entry) and a steady write load (see
-//! [`STEADY_WRITERS`]).
-//!
-//! Left out, because no run exposed it (the Raft core's own tests pin it with a
-//! scripted schedule): `commit-old-term`, which needs the Raft paper's Figure 8
-//! schedule; the election no-op travels with the old entries and commits with them.
+//! [`STEADY_WRITERS`]). `commit-old-term` needs the `after-append` crash point (a
+//! leader killed after storing entries and before sending them), whose fault keeps
+//! a minority down and restarts the longest-down node when another crashes: the
+//! Raft paper's Figure 8 schedule, over and over.
 //!
 //! The partition fault needs network namespaces, so these tests need root (CI runs
 //! as root); without root they say so and return.
@@ -208,6 +207,15 @@ fn forget_vote_is_caught_when_a_restarted_voter_votes_again_in_its_term() {
 }
 
 #[test]
+fn commit_old_term_is_caught_when_nodes_apply_different_entries_at_one_index() {
+    Scenario::new(Some("commit-old-term"), "set", "crash:after-append").assert_detected(
+        &[1000, 1001, 1002],
+        "linearizable",
+        None,
+    );
+}
+
+#[test]
 fn ack_before_commit_is_caught_as_lost_writes() {
     Scenario::new(Some("ack-before-commit"), "set", "partition").assert_detected(
         &[1000],
@@ -239,6 +247,7 @@ fn the_correct_server_stays_valid_under_the_same_faults() {
         (Scenario::new(None, "register", "all"), 1000),
         (Scenario::new(None, "set", "all"), 1001),
         (crash_after_vote, 1002),
+        (Scenario::new(None, "set", "crash:after-append"), 1003),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (code, out) = scenario.run(dir.path(), seed);

@@ -5,8 +5,10 @@
 //! the restarted node's own state once it caught up). Appends check that writes
 //! retried across the leader change were applied at most once. Snapshots are
 //! taken every 40 entries, so recovery and catch-up go through them too.
-//! Also the `after-vote` crash point: an armed voter kills itself when the leader
-//! it elected sends its first entry.
+//! Also the crash points: with `after-vote` an armed voter kills itself when the
+//! leader it elected sends its first entry; with `after-append` an armed leader
+//! kills itself after storing a client's write and before sending it, so the write
+//! exists on that node alone (an armed follower storing entries does not crash).
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -419,5 +421,76 @@ fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() 
         for child in nodes.children.iter_mut().flatten() {
             assert!(child.try_wait().unwrap().is_none(), "{}", nodes.logs());
         }
+    });
+}
+
+#[test]
+fn a_leader_armed_with_after_append_crashes_with_the_write_on_it_alone() {
+    let mut nodes = Nodes::start(3);
+    runtime().block_on(async {
+        let (admin, old) = admin_and_leader(&nodes).await;
+        let writer = KvClient::new(nodes.endpoints.clone(), 7)
+            .unwrap()
+            .with_timeout(Duration::from_secs(10));
+        // Followers armed with after-append store the leader's entries and live.
+        let followers: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+        for &i in &followers {
+            set_crash_point(&nodes.endpoints[i], "after-append", true, 0)
+                .await
+                .unwrap();
+        }
+        writer.put(b"k", b"replicated").await.unwrap();
+        for &i in &followers {
+            set_crash_point(&nodes.endpoints[i], "after-append", false, 0)
+                .await
+                .unwrap();
+        }
+        for child in nodes.children.iter_mut().flatten() {
+            assert!(child.try_wait().unwrap().is_none(), "{}", nodes.logs());
+        }
+
+        // The armed leader stores the next write and dies before sending it.
+        set_crash_point(&nodes.endpoints[old], "after-append", true, 0)
+            .await
+            .unwrap();
+        let to_old = KvClient::new(vec![nodes.endpoints[old].clone()], 8)
+            .unwrap()
+            .with_timeout(Duration::from_secs(2));
+        assert!(to_old.put(b"k", b"alone").await.is_err());
+        let status = nodes.children[old].take().unwrap().wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "killed itself with SIGKILL");
+        let log =
+            std::fs::read_to_string(nodes.data_dir().join(format!("n{}.log", old + 1))).unwrap();
+        assert!(
+            log.contains("crash point reached") && log.contains("point=after-append"),
+            "{log}"
+        );
+
+        // The others never saw it: their leader reads the replicated value, and
+        // after the crashed node restarts (disarmed) its entry is overwritten.
+        leader(&nodes, &admin, Duration::from_secs(10)).await;
+        assert_eq!(
+            writer.get(b"k", false).await.unwrap().as_deref(),
+            Some(&b"replicated"[..])
+        );
+        nodes.spawn(old);
+        writer.put(b"after-crash", b"ok").await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let own = KvClient::new(vec![nodes.endpoints[old].clone()], 9)
+            .unwrap()
+            .with_timeout(Duration::from_millis(500));
+        loop {
+            let caught_up = own.get(b"after-crash", true).await.ok().flatten().is_some();
+            if caught_up {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}", nodes.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            own.get(b"k", true).await.unwrap().as_deref(),
+            Some(&b"replicated"[..]),
+            "the restarted node's lone entry was replaced"
+        );
     });
 }

@@ -3,7 +3,9 @@
 //! when its handle is dropped, or if it panics), heals everything still active:
 //! partitions removed, paused processes resumed, killed nodes restarted, crash points
 //! disarmed and the nodes that crashed at one restarted, and finally a SIGCONT to
-//! every node (and, with crash points, one more round of restarts and disarms). Every start and stop is reported to the controller's sink
+//! every node (and, with crash points, one more round of restarts and disarms). While
+//! a crash fault lasts, the runner also supervises it (see [`CrashArming`]). Every
+//! start and stop is reported to the controller's sink
 //! as an invoke [`NemesisOp`] followed by its completion, whose `value` says what was
 //! actually done (nodes, pids, signals, rules) and its `outcome`.
 

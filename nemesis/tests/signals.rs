@@ -207,6 +207,60 @@ fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() 
 }
 
 #[test]
+fn crash_fault_keeps_a_minority_down_restarting_the_longest_down_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    // n1 and n2 crash whenever they are armed; n3 never does.
+    cluster
+        .crash_at_once
+        .lock()
+        .unwrap()
+        .extend(["n1".to_string(), "n2".to_string()]);
+    let config = NemesisConfig::parse("crash:after-append", Duration::from_secs(1), 7).unwrap();
+    let (handle, ops) = start_nemesis(&cluster, config);
+    let healed = || {
+        ops.lock()
+            .unwrap()
+            .iter()
+            .find(|o| o.f == "crash-stop" && o.kind != OpType::Invoke)
+            .cloned()
+    };
+    assert!(eventually(|| healed().is_some()), "a crash fault heals");
+    handle.stop().unwrap();
+    let healed = healed().unwrap();
+    // With one node of three allowed down, each crash of one restarts the other,
+    // which is armed again and crashes again: both came back during the fault.
+    let restarts = &healed.value["restarted_during"];
+    for node in ["n1", "n2"] {
+        assert!(
+            restarts[node].as_u64().unwrap_or(0) >= 1,
+            "{node} restarted during the fault: {healed:?}"
+        );
+    }
+    assert!(restarts.get("n3").is_none(), "{healed:?}");
+    assert_eq!(healed.value["disarmed"], serde_json::json!(["n3"]));
+    let crashed = healed.value["crashed"].as_array().unwrap();
+    assert!(
+        !crashed.is_empty() && crashed.iter().all(|n| n != "n3"),
+        "the heal restarts what was down: {healed:?}"
+    );
+    let calls = cluster.crash_calls.lock().unwrap();
+    for node in ["n1", "n2"] {
+        let armings = calls
+            .iter()
+            .filter(|(n, p, armed)| n == node && p == "after-append" && *armed)
+            .count();
+        assert!(armings >= 2, "{node} armed again after restarts: {calls:?}");
+    }
+    drop(calls);
+    for node in ["n1", "n2", "n3"] {
+        assert!(process::is_running(cluster.pid(node).unwrap()), "{node} runs");
+    }
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
+
+#[test]
 fn partition_on_loopback_hosts_is_skipped_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);

@@ -66,8 +66,8 @@ before a quorum has it (lost writes)
 let a leader overwrite committed entries (a stale leader erases them: lost writes)
   forget-vote             term and vote are not persisted, so a restarted node may vote \
 twice in one term (two leaders of one term; exposed by the after-vote crash point)
-  commit-old-term         a leader commits earlier-term entries by counting replicas \
-(Raft Figure 8)
+  commit-old-term         a leader commits earlier-term entries by counting replicas and \
+appends no no-op when elected (Raft Figure 8; exposed by the after-append crash point)
   no-dedup                retried writes are applied again (duplicates)";
 
 /// Runs the node until SIGTERM or SIGINT.

@@ -41,7 +41,9 @@ pub struct TestArgs {
     /// shape or point: `kill:leader`, `pause:follower`, `partition:leader`,
     /// `crash:after-vote` (targets: one, minority, majority, leader, follower, all;
     /// shapes: halves, one, leader, majorities-ring, bridge, random; crash points,
-    /// where an armed node kills itself: after-vote).
+    /// where an armed node kills itself: after-vote, after-append). While a crash
+    /// fault lasts, the nodes that crashed stay down, at most a minority: when one
+    /// more crashes, the one down longest is restarted and armed again.
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean seconds between fault starts.

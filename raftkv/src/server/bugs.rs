@@ -13,19 +13,22 @@
 //! | `ack-before-commit` | runtime | the leader acknowledges a put/append/delete once the entry is in its own fsynced log, before a quorum has it (a CAS still waits: its outcome is only known once applied) | lost acknowledged writes (set, partitions) |
 //! | `vote-without-log-check` | core | votes and pre-votes are granted without the up-to-date-log rule, and followers overwrite conflicting entries even below their commit index (plain Raft's AppendEntries rule, which trusts the rule this bug breaks) | a leader missing committed entries erases them: lost writes, stale reads (a follower that lagged when the leader died) |
 //! | `forget-vote` | runtime | term and vote are not persisted: on restart a node takes the term of its last log entry and no vote, so it may vote twice in one term | two leaders in one term if the node restarts between granting a vote and storing the new leader's first entry (the `after-vote` crash point, [`super::crash`]) and then votes, or runs, in that term again; both leaders append at the same indices and the first keeps its own entries as if they were the second's: lost writes on its final read (set, `kill:leader,crash:after-vote`) |
-//! | `commit-old-term` | core | a leader commits entries of earlier terms by counting replicas (Raft paper, Figure 8) | in this server, nothing a client can see: the election no-op travels in the same AppendEntries as the old entries (unless a follower lags more than 1,024 entries) and commits with them, and a write is acknowledged only by the leader that proposed it, in its term; the core's scenario test shows the overwrite |
+//! | `commit-old-term` | core | a leader commits entries of earlier terms by counting replicas (Raft paper, Figure 8) and so appends no no-op when elected; followers overwrite conflicting entries even below their commit index | two nodes apply different entries at one index when leadership passes between nodes that each crashed holding entries nobody else has (the `after-append` crash point with the crash fault's rolling restarts): their final reads disagree and acknowledged adds vanish from one of them (set, `crash:after-append`) |
 //! | `no-dedup` | runtime | the state machine ignores the client id and sequence, so a retried write is applied again | duplicated set elements (set, kill/partition, retrying client) |
 //!
 //! `scripts/detect-bugs.sh` runs each switch with the workload and faults most
 //! likely to expose it over several seeds and tabulates how often faultline
 //! catches it; `tests/bugs_detect.rs` pins the switches a short run catches. The
 //! election no-op (every new leader first commits an entry of its own term) is
-//! what hides `forget-vote` and `commit-old-term` from random faults: a
-//! forgotten vote or an old entry counted too early only matters within the
-//! round trip before that no-op is stored on a quorum. For `forget-vote` the
-//! `after-vote` crash point kills a voter inside that window; `commit-old-term`
-//! stays hidden (see its row). The Raft core's scenario tests drive both into
-//! their anomaly with a scripted message schedule. A
+//! what hides `forget-vote` from random faults: a forgotten vote only matters
+//! within the round trip before that no-op is stored on a quorum, and the
+//! `after-vote` crash point kills a voter inside that window. The same no-op
+//! would hide `commit-old-term` entirely (it travels in the same AppendEntries
+//! as the old entries and commits them correctly), which is why that switch
+//! also drops it, as the implementations with this bug do; the `after-append`
+//! crash point then leaves entries on a crashed leader alone, the Figure 8
+//! starting state. The Raft core's scenario tests drive both bugs into their
+//! anomaly with a scripted message schedule. A
 //! `no-dedup` duplicate needs a client that retries an ambiguous write with the
 //! same sequence number, which faultline's client does (see `src/client`).
 

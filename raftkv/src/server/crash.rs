@@ -3,10 +3,15 @@
 //! RPC. A kill from outside lands wherever the process happens to be; a crash
 //! point lands inside a window too narrow for that, such as the round trip between
 //! granting a vote and storing the new leader's first entry, which is where a node
-//! that forgets its vote (the `forget-vote` bug) does harm. faultline's `crash`
-//! fault arms a point on every node and restarts the nodes that crashed when the
-//! fault is healed. An armed point fires at most once: the restarted process starts
-//! with every point disarmed. An arming may carry an expiry, after which the point
+//! that forgets its vote (the `forget-vote` bug) does harm, or the moment between
+//! a leader storing new entries and sending them, which leaves entries on one node
+//! alone (the starting state of Figure 8 of the Raft paper, where a leader that
+//! commits by counting replicas, the `commit-old-term` bug, does harm). faultline's
+//! `crash` fault arms a point on every node; while it lasts, crashed nodes stay
+//! down, at most a minority, and when one more crashes the one down longest is
+//! restarted and armed again; at the heal the rest are restarted. An armed point
+//! fires at most once per process: a restarted process starts with every point
+//! disarmed. An arming may carry an expiry, after which the point
 //! disarms itself (the nemesis arms until the fault's planned end, so a node it
 //! cannot reach then, being paused, does not crash afterwards).
 
