@@ -254,7 +254,10 @@ fn crash_fault_keeps_a_minority_down_restarting_the_longest_down_node() {
     }
     drop(calls);
     for node in ["n1", "n2", "n3"] {
-        assert!(process::is_running(cluster.pid(node).unwrap()), "{node} runs");
+        assert!(
+            process::is_running(cluster.pid(node).unwrap()),
+            "{node} runs"
+        );
     }
     cluster.kill_all();
     assert!(cluster.network.teardown().unwrap().is_clean());
