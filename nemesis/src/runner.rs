@@ -500,6 +500,7 @@ impl Runner {
         let armed_for = deadline.saturating_duration_since(Instant::now());
         let mut nodes = self.control.nodes();
         nodes.sort();
+        let cluster_size = nodes.len();
         let mut armed = Vec::new();
         let mut not_running = Vec::new();
         let mut paused = Vec::new();
@@ -539,7 +540,6 @@ impl Runner {
         } else {
             Outcome::Installed
         };
-        let cluster_size = self.control.nodes().len();
         let arming = CrashArming {
             point,
             nodes: armed.clone(),
@@ -558,7 +558,7 @@ impl Runner {
     fn supervise_crashes(&mut self, now: Instant) {
         let held: Vec<String> = self.held_by_kills().into_iter().cloned().collect();
         let control = Arc::clone(&self.control);
-        let running_pid = |node: &str| control.pid(node).filter(|p| process::is_running(*p));
+        let running_pid = |node: &str| pid_if_running(&*control, node);
         for r in &mut self.running {
             let Undo::Recover(arming) = &mut r.undo else {
                 continue;
@@ -595,7 +595,7 @@ impl Runner {
 
     /// The pid of the node's process, if it is running (not a zombie).
     fn running_pid(&self, node: &str) -> Option<i32> {
-        self.control.pid(node).filter(|p| process::is_running(*p))
+        pid_if_running(&*self.control, node)
     }
 
     /// Nodes a running kill fault will restart when it heals.
@@ -760,6 +760,11 @@ impl Runner {
         self.complete("heal", value, outcome);
         self.publish();
     }
+}
+
+/// The pid of the node's process, if it is running (not a zombie).
+fn pid_if_running(control: &dyn ClusterControl, node: &str) -> Option<i32> {
+    control.pid(node).filter(|p| process::is_running(*p))
 }
 
 /// Whether the process is stopped (SIGSTOP): it cannot answer a request.

@@ -219,10 +219,9 @@ impl FromStr for CrashPoint {
             .into_iter()
             .find(|p| p.name() == s)
             .ok_or_else(|| {
-                let names: Vec<&str> = CrashPoint::ALL.iter().map(|p| p.name()).collect();
                 Error::Unsupported(format!(
                     "unknown crash point `{s}`: expected one of {}",
-                    names.join(", ")
+                    CrashPoint::ALL.map(CrashPoint::name).join(", ")
                 ))
             })
     }

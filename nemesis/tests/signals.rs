@@ -238,7 +238,10 @@ fn crash_fault_keeps_a_minority_down_restarting_the_longest_down_node() {
         );
     }
     assert!(restarts.get("n3").is_none(), "{healed:?}");
-    assert_eq!(healed.value["disarmed"], serde_json::json!(["n3"]));
+    // n1 or n2 may also be disarmed: one restarted just before the heal, whose
+    // SIGKILL at arming had not landed yet.
+    let disarmed = healed.value["disarmed"].as_array().unwrap();
+    assert!(disarmed.iter().any(|n| n == "n3"), "{healed:?}");
     let crashed = healed.value["crashed"].as_array().unwrap();
     assert!(
         !crashed.is_empty() && crashed.iter().all(|n| n != "n3"),
