@@ -131,14 +131,94 @@ fn cleanup_without_argument_walks_the_journal_index() {
         .collect();
     assert_eq!(left, ["a-corrupt.jsonl"], "only the clean entry is dropped");
     // The run also registered in the default index; drop that entry too.
+    unregister_runs_under(&run);
+}
+
+/// Drops the default index's entries for journals under `dir` (a test's run that
+/// registered itself there).
+fn unregister_runs_under(dir: &std::path::Path) {
     for entry in std::fs::read_dir(nemesis::journal::index_dir())
         .unwrap()
         .flatten()
     {
-        if std::fs::read_link(entry.path()).is_ok_and(|t| t.starts_with(&run)) {
+        if std::fs::read_link(entry.path()).is_ok_and(|t| t.starts_with(dir)) {
             std::fs::remove_file(entry.path()).unwrap();
         }
     }
+}
+
+/// Runs `faultline cleanup DIR`; returns the exit code and stdout.
+fn cleanup_cmd(dir: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::cargo_bin("faultline")
+        .unwrap()
+        .arg("cleanup")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), format!("{stdout}\n{stderr}"))
+}
+
+/// Regression (issue 21): cleanup printed "removed process PID" as soon as it had sent
+/// SIGKILL, while the process still existed. Processes stopped with SIGSTOP first are
+/// slow to die (SIGKILL must wake them before they can exit); the report may call them
+/// removed only when they are gone, which is checked the moment the command returns.
+#[test]
+fn cleanup_reports_a_stopped_process_removed_only_once_it_is_gone() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (procs, _) = crashed_run(dir.path(), HostMode::Loopback);
+    for (pid, _) in &procs {
+        process::send_signal(*pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    }
+    let (code, out) = cleanup_cmd(dir.path());
+    let gone: Vec<bool> = procs
+        .iter()
+        .map(|(pid, start)| !process::is_same_process(*pid, *start))
+        .collect();
+    assert_eq!(code, Some(0), "{out}");
+    for ((pid, _), gone) in procs.iter().zip(gone) {
+        assert!(out.contains(&format!("removed process {pid}")), "{out}");
+        assert!(gone, "reported removed but process {pid} still runs: {out}");
+    }
+    unregister_runs_under(dir.path());
+}
+
+/// A process that SIGKILL cannot end must be reported as still running, with a failing
+/// exit code, and stay in the journal. The one such process every Linux machine has is
+/// a kernel thread: kthreadd (pid 2) ignores SIGKILL. Signalling it needs root.
+#[test]
+fn cleanup_reports_a_process_that_survives_sigkill_as_still_running() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let kthreadd = process::proc_stat(2)
+        .filter(|_| std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd"));
+    let (Some(stat), true) = (kthreadd, process::is_root()) else {
+        eprintln!("cleanup_reports_...: skipped, needs root and a visible kthreadd (pid 2)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(&dir.path().join(JOURNAL_FILE)).unwrap();
+    journal
+        .record(nemesis::Action::Process {
+            pid: 2,
+            start_time: stat.start_time,
+            label: "unkillable".into(),
+        })
+        .unwrap();
+    drop(journal);
+    let (code, out) = cleanup_cmd(dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAILED to remove process 2 ") && out.contains("still running after SIGKILL"),
+        "{out}"
+    );
+    assert!(!out.contains("removed process 2 "), "{out}");
+    // Still outstanding: the next attempt says the same.
+    let (code, again) = cleanup_cmd(dir.path());
+    assert_eq!(code, Some(1), "{again}");
+    assert!(again.contains("still running after SIGKILL"), "{again}");
+    unregister_runs_under(dir.path());
 }
 
 #[test]

@@ -21,6 +21,10 @@ use raftkv::client::{ClientError, KvClient};
 use raftkv::proto::kv::kv_client::KvClient as GrpcKvClient;
 use raftkv::proto::kv::CrashRequest;
 
+/// Bound of every wait for a condition (a leader, a crash, a catch-up): generous, so
+/// that a loaded machine only makes the test slower, never failing.
+const PATIENCE: Duration = Duration::from_secs(60);
+
 /// Kills every node process when dropped, whatever the test outcome.
 struct Nodes {
     /// Running nodes by index (`None` while killed).
@@ -137,7 +141,7 @@ async fn admin_and_leader(nodes: &Nodes) -> (KvClient, usize) {
     let admin = KvClient::new(nodes.endpoints.clone(), 0)
         .unwrap()
         .with_timeout(Duration::from_millis(300));
-    let first = leader(nodes, &admin, Duration::from_secs(10)).await;
+    let first = leader(nodes, &admin, PATIENCE).await;
     (admin, first)
 }
 
@@ -204,7 +208,6 @@ async fn write_batch(
 
 #[test]
 fn acknowledged_writes_survive_killing_the_leader() {
-    let started = Instant::now();
     let mut nodes = Nodes::start(3);
     runtime().block_on(async {
         let (admin, first) = admin_and_leader(&nodes).await;
@@ -262,13 +265,13 @@ fn acknowledged_writes_survive_killing_the_leader() {
         }
 
         // The restarted node recovers everything from its log and catches up.
-        let leader_now = leader(&nodes, &admin, Duration::from_secs(5)).await;
+        let leader_now = leader(&nodes, &admin, PATIENCE).await;
         let target = admin
             .status(&nodes.endpoints[leader_now])
             .await
             .unwrap()
             .commit_index;
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + PATIENCE;
         loop {
             let status = admin.status(&nodes.endpoints[first]).await;
             if status.as_ref().is_ok_and(|s| s.applied_index >= target) {
@@ -292,11 +295,6 @@ fn acknowledged_writes_survive_killing_the_leader() {
         }
     });
     assert!(nodes.data_dir().join("n1").join("wal.log").exists());
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "the test took {:?}",
-        started.elapsed()
-    );
 }
 
 /// Arms (or disarms) a crash point on one node through the client API; an armed
@@ -339,13 +337,35 @@ fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
         nodes.kill(old);
-        let first = leader(&nodes, &admin, Duration::from_secs(10)).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let first = leader(&nodes, &admin, PATIENCE).await;
+        // Both followers' after-vote points would fire on the new leader's first
+        // entry: once every live node has applied it, nobody may have crashed.
+        let target = admin
+            .status(&nodes.endpoints[first])
+            .await
+            .unwrap()
+            .commit_index;
+        let deadline = Instant::now() + PATIENCE;
+        for i in (0..3).filter(|&i| i != old) {
+            while !admin
+                .status(&nodes.endpoints[i])
+                .await
+                .is_ok_and(|s| s.applied_index >= target)
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "n{} lags\n{}",
+                    i + 1,
+                    nodes.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         for child in nodes.children.iter_mut().flatten() {
             assert!(child.try_wait().unwrap().is_none(), "{}", nodes.logs());
         }
         nodes.spawn(old);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + PATIENCE;
         while admin.status(&nodes.endpoints[old]).await.is_err() {
             assert!(Instant::now() < deadline, "{}", nodes.logs());
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -369,7 +389,7 @@ fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() 
         // no granted vote message), the other grants it a real vote and must crash
         // when the new leader's first entry arrives.
         nodes.kill(first);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + PATIENCE;
         let crashed = loop {
             let exited: Vec<usize> = followers
                 .iter()
@@ -389,7 +409,7 @@ fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() 
             );
             assert!(
                 Instant::now() < deadline,
-                "no voter crashed within 10 s\n{}",
+                "no voter crashed within {PATIENCE:?}\n{}",
                 nodes.logs()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -468,14 +488,14 @@ fn a_leader_armed_with_after_append_crashes_with_the_write_on_it_alone() {
 
         // The others never saw it: their leader reads the replicated value, and
         // after the crashed node restarts (disarmed) its entry is overwritten.
-        leader(&nodes, &admin, Duration::from_secs(10)).await;
+        leader(&nodes, &admin, PATIENCE).await;
         assert_eq!(
             writer.get(b"k", false).await.unwrap().as_deref(),
             Some(&b"replicated"[..])
         );
         nodes.spawn(old);
         writer.put(b"after-crash", b"ok").await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + PATIENCE;
         let own = KvClient::new(vec![nodes.endpoints[old].clone()], 9)
             .unwrap()
             .with_timeout(Duration::from_millis(500));

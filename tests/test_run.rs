@@ -85,7 +85,8 @@ fn three_nodes_without_faults_are_valid_and_the_history_matches_the_summary() {
             .count() as u64
     };
     let (invoke, ok, fail, info) = (count("invoke"), count("ok"), count("fail"), count("info"));
-    assert!(ok > 100, "a 5 s run completes more than 100 ops, got {ok}");
+    // Throughput is a figure of `faultline bench`, not a claim of this test.
+    assert!(ok > 0, "a fault-free run completes operations, got {ok}");
     let total = &results["ops"]["total"];
     assert_eq!(total["invoke"], invoke);
     assert_eq!(total["ok"], ok);

@@ -34,6 +34,18 @@ pub enum Error {
         /// The errno returned by kill(2).
         errno: nix::errno::Errno,
     },
+    /// A removal was carried out but what it removed is still there after
+    /// [`crate::sys::REMOVAL_GRACE`]: a process still running after SIGKILL, an
+    /// interface, namespace or rule still present after its deletion.
+    #[error("{what} still {state} (checked for {waited:?})")]
+    StillPresent {
+        /// What was removed, e.g. "process 812".
+        what: String,
+        /// What it still is, e.g. "running after SIGKILL".
+        state: String,
+        /// How long it was watched.
+        waited: std::time::Duration,
+    },
     /// A line of a cleanup journal could not be read.
     #[error("journal {}, line {line}: {message}", path.display())]
     Journal {

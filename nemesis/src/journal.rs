@@ -7,7 +7,10 @@
 //! so a recycled pid is never killed), delete iptables rules, delete veths,
 //! namespaces (after killing anything left inside) and finally the bridge. Every undo
 //! tolerates "already gone", so cleanup is idempotent and can be run any number of
-//! times.
+//! times. An undo counts as done only once it is checked: a SIGKILLed process must be
+//! gone or a zombie, a deleted interface, namespace or rule no longer listed, within
+//! [`sys::REMOVAL_GRACE`]; otherwise it is reported as failed ("still running after
+//! SIGKILL") and stays in the journal for the next attempt.
 //!
 //! Line format (one JSON object per line):
 //! `{"event":"owner","pid":812,"start_time":4711}` — the controller process;
@@ -100,14 +103,17 @@ impl Action {
         }
     }
 
-    /// Undoes this change; an already-undone change is success.
+    /// Undoes this change and checks that it is undone (a killed process gone or a
+    /// zombie, a deleted interface, namespace or rule no longer listed), waiting up to
+    /// [`sys::REMOVAL_GRACE`]; [`Error::StillPresent`] when it is not. An already-undone
+    /// change is success.
     pub fn undo(&self) -> Result<()> {
         match self {
             Action::Bridge { name } | Action::Veth { name } => {
                 if sys::link_exists(name) {
                     ignore_missing(sys::run("ip", &["link", "del", name], None))?;
                 }
-                Ok(())
+                self.confirm(|| !sys::link_exists(name), "present after `ip link del`")
             }
             Action::Namespace { name } => {
                 if !sys::netns_exists(name) {
@@ -119,24 +125,34 @@ impl Action {
                         .split_whitespace()
                         .filter_map(|p| p.parse::<i32>().ok())
                     {
-                        process::send_signal(pid, Signal::SIGKILL)?;
+                        if let Some(start_time) = process::start_time(pid) {
+                            process::kill_confirmed(pid, start_time)?;
+                        }
                     }
                 }
-                ignore_missing(sys::run("ip", &["netns", "del", name], None))
+                ignore_missing(sys::run("ip", &["netns", "del", name], None))?;
+                self.confirm(|| !sys::netns_exists(name), "present after `ip netns del`")
             }
             Action::Process {
                 pid, start_time, ..
             } => {
                 if process::is_same_process(*pid, *start_time) {
-                    process::send_signal(*pid, Signal::SIGKILL)?;
+                    process::kill_confirmed(*pid, *start_time)?;
                 }
                 Ok(())
             }
             Action::Paused { pid, start_time } => {
-                if process::is_same_process(*pid, *start_time) {
-                    process::send_signal(*pid, Signal::SIGCONT)?;
+                if !process::is_same_process(*pid, *start_time) {
+                    return Ok(());
                 }
-                Ok(())
+                process::send_signal(*pid, Signal::SIGCONT)?;
+                self.confirm(
+                    || {
+                        process::proc_stat(*pid)
+                            .is_none_or(|s| s.start_time != *start_time || s.state != 'T')
+                    },
+                    "stopped after SIGCONT",
+                )
             }
             Action::Rule { namespace, args } => {
                 if let Some(ns) = namespace {
@@ -144,21 +160,61 @@ impl Action {
                         return Ok(()); // the rule died with its namespace
                     }
                 }
+                let ns = namespace.as_deref();
                 let mut full = vec!["-w", "-D"];
                 full.extend(args.iter().map(String::as_str));
-                match sys::run("iptables", &full, namespace.as_deref()) {
-                    Ok(_) => Ok(()),
-                    Err(Error::Command { stderr, .. })
-                        if stderr.contains("matching rule")
-                            || stderr.contains("No chain/target/match") =>
-                    {
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
+                match sys::run("iptables", &full, ns) {
+                    Ok(_) => {}
+                    Err(e) if is_no_such_rule(&e) => {}
+                    Err(e) => return Err(e),
                 }
+                let mut check_failed = None;
+                self.confirm(
+                    || match rule_present(ns, args) {
+                        Ok(present) => !present,
+                        Err(e) => {
+                            check_failed = Some(e);
+                            true
+                        }
+                    },
+                    "present after `iptables -D`",
+                )?;
+                check_failed.map_or(Ok(()), Err)
             }
         }
     }
+
+    /// Waits up to [`sys::REMOVAL_GRACE`] for `gone`; otherwise says that this change is
+    /// still `state`.
+    fn confirm(&self, gone: impl FnMut() -> bool, state: &str) -> Result<()> {
+        if sys::poll_until(sys::REMOVAL_GRACE, gone) {
+            Ok(())
+        } else {
+            Err(Error::StillPresent {
+                what: self.to_string(),
+                state: state.to_string(),
+                waited: sys::REMOVAL_GRACE,
+            })
+        }
+    }
+}
+
+/// Whether the iptables rule `args` (as given to `-A`) is in the namespace's table,
+/// asked with `iptables -C`.
+fn rule_present(namespace: Option<&str>, args: &[String]) -> Result<bool> {
+    let mut full = vec!["-w", "-C"];
+    full.extend(args.iter().map(String::as_str));
+    match sys::run("iptables", &full, namespace) {
+        Ok(_) => Ok(true),
+        Err(e) if is_no_such_rule(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// True for iptables' answer to a rule (or its chain or target) that does not exist.
+fn is_no_such_rule(e: &Error) -> bool {
+    matches!(e, Error::Command { stderr, .. }
+        if stderr.contains("matching rule") || stderr.contains("No chain/target/match"))
 }
 
 impl std::fmt::Display for Action {
@@ -215,7 +271,7 @@ enum Entry {
 pub struct CleanupReport {
     /// The journal that was processed.
     pub journal: PathBuf,
-    /// Changes that were undone (or found already gone).
+    /// Changes that were undone and checked gone (or found already gone).
     pub removed: Vec<String>,
     /// Changes whose undo failed, with the error; they stay outstanding.
     pub failed: Vec<String>,

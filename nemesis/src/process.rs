@@ -2,11 +2,14 @@
 //! time, so a recycled pid is never mistaken for ours) and delivering SIGKILL, SIGSTOP
 //! and SIGCONT. A node runs in its own process group, so signals go to the whole group
 //! when the pid leads one, which also reaches helpers the node may have started.
+//! A kill is reported done only once `/proc` shows the process gone or a zombie
+//! ([`kill_confirmed`]).
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// The fields of `/proc/PID/stat` we use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +72,28 @@ pub fn send_signal(pid: i32, sig: Signal) -> Result<()> {
     }
 }
 
+/// SIGKILLs `pid` (its group when it leads one) and waits, up to
+/// [`sys::REMOVAL_GRACE`], until the process that started at `start_time` is gone or a
+/// zombie. [`Error::StillPresent`] ("still running after SIGKILL") when it is not.
+pub fn kill_confirmed(pid: i32, start_time: u64) -> Result<()> {
+    send_signal(pid, Signal::SIGKILL)?;
+    confirm_gone(pid, start_time, sys::REMOVAL_GRACE)
+}
+
+/// Waits up to `bound` until the process `pid` that started at `start_time` is gone or
+/// a zombie; [`Error::StillPresent`] when it is still running.
+pub fn confirm_gone(pid: i32, start_time: u64, bound: std::time::Duration) -> Result<()> {
+    if sys::poll_until(bound, || !is_same_process(pid, start_time)) {
+        Ok(())
+    } else {
+        Err(Error::StillPresent {
+            what: format!("process {pid}"),
+            state: "running after SIGKILL".into(),
+            waited: bound,
+        })
+    }
+}
+
 /// True when this process runs with effective uid 0.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -85,6 +110,46 @@ mod tests {
         assert!(stat.start_time > 0);
         assert!(is_same_process(me, stat.start_time));
         assert!(!is_same_process(me, stat.start_time + 1));
+    }
+
+    /// A child that ignores nothing but is stopped (SIGSTOP) and so cannot run its own
+    /// exit until SIGKILL wakes it: the kill is confirmed only once it is a zombie.
+    #[test]
+    fn kill_of_a_stopped_process_is_confirmed_once_it_is_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let start = start_time(pid).unwrap();
+        send_signal(pid, Signal::SIGSTOP).unwrap();
+        assert!(sys::poll_until(std::time::Duration::from_secs(60), || {
+            proc_stat(pid).is_some_and(|s| s.state == 'T')
+        }));
+        kill_confirmed(pid, start).unwrap();
+        assert!(
+            !is_same_process(pid, start),
+            "confirmed kill left it running"
+        );
+        assert!(!child.wait().unwrap().success());
+    }
+
+    /// A process nobody kills is reported still running once the bound has passed.
+    #[test]
+    fn a_process_that_does_not_die_is_reported_still_running() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let start = start_time(pid).unwrap();
+        let err = confirm_gone(pid, start, std::time::Duration::from_millis(50))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("still running after SIGKILL"), "{err}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        confirm_gone(pid, start, std::time::Duration::from_secs(60)).unwrap();
     }
 
     #[test]

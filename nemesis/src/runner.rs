@@ -431,7 +431,7 @@ impl Runner {
         self.publish();
     }
 
-    /// SIGKILLs the nodes' processes; fills `value`.
+    /// SIGKILLs the nodes' processes and waits until each is gone; fills `value`.
     fn kill(&mut self, nodes: &[String], value: &mut Value) -> (Undo, Vec<String>, Outcome) {
         let mut pids = BTreeMap::new();
         let mut not_running = Vec::new();
@@ -441,7 +441,10 @@ impl Runner {
                 None => not_running.push(node.clone()),
                 Some(pid) => {
                     pids.insert(node.clone(), pid);
-                    if let Err(e) = process::send_signal(pid, Signal::SIGKILL) {
+                    // Installed only once the process is seen gone (or a zombie).
+                    let killed = process::start_time(pid)
+                        .map_or(Ok(()), |start| process::kill_confirmed(pid, start));
+                    if let Err(e) = killed {
                         errors.insert(node.clone(), e.to_string());
                     }
                 }

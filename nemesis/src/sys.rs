@@ -1,11 +1,13 @@
 //! Running the system tools the nemesis relies on (`ip`, `iptables`), either in the
 //! controller's own network namespace or inside a node's namespace. Entering a
 //! namespace is done with setns(2) in the child between fork and exec, so the program
-//! started is the direct child and its pid is the one we record.
+//! started is the direct child and its pid is the one we record. Also the bounded
+//! wait ([`poll_until`]) with which every removal checks that what it removed is gone.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use nix::sched::CloneFlags;
 
@@ -83,4 +85,51 @@ pub fn netns_exists(namespace: &str) -> bool {
 /// True when a network interface with this name exists in the root namespace.
 pub fn link_exists(name: &str) -> bool {
     std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+/// How long a removal (SIGKILL, `ip link del`, `iptables -D`, ...) is given to take
+/// effect before it is reported as failed. Generous: on a busy machine a killed process
+/// may wait a while to be scheduled and exit.
+pub const REMOVAL_GRACE: Duration = Duration::from_secs(5);
+
+/// Checks `done` every few milliseconds until it is true or `bound` has passed; true
+/// when it became true. `done` is always checked at least once, and once more at the
+/// bound.
+pub fn poll_until(bound: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + bound;
+    loop {
+        if done() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10).min(deadline - now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_until_sees_a_condition_that_becomes_true() {
+        let mut calls = 0;
+        assert!(poll_until(Duration::from_secs(60), || {
+            calls += 1;
+            calls == 3
+        }));
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn poll_until_gives_up_at_the_bound() {
+        let mut calls = 0;
+        assert!(!poll_until(Duration::from_millis(30), || {
+            calls += 1;
+            false
+        }));
+        assert!(calls >= 2, "checked at the start and at the bound: {calls}");
+    }
 }

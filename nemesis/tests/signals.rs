@@ -80,14 +80,14 @@ fn runner_reports_every_fault_and_heals_at_the_end() {
     );
     let (handle, ops) = start_nemesis(&cluster, config);
     let mut saw_active = false;
-    for _ in 0..15 {
-        std::thread::sleep(Duration::from_millis(100));
+    let enough = eventually(|| {
         saw_active |= !handle.active().is_empty();
-    }
+        saw_active && ops.lock().unwrap().len() >= 10
+    });
     handle.stop().unwrap();
     let ops = ops.lock().unwrap();
     assert!(saw_active, "faults were in force at some point");
-    assert!(ops.len() >= 10, "ops: {ops:#?}");
+    assert!(enough && ops.len() >= 10, "ops: {ops:#?}");
     // Every invoke is followed by its completion, nothing interleaves (one thread).
     for pair in ops.chunks(2) {
         assert_eq!(pair[0].kind, OpType::Invoke, "{pair:?}");
@@ -164,7 +164,7 @@ fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() 
                 .iter()
                 .any(|o| o.f == "crash-stop" && o.kind != OpType::Invoke)
         }),
-        "a crash fault starts and heals within 5 s ({} ops)",
+        "a crash fault starts and heals ({} ops)",
         ops_so_far()
     );
     handle.stop().unwrap();
@@ -272,7 +272,12 @@ fn partition_on_loopback_hosts_is_skipped_with_a_reason() {
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
     let config = NemesisConfig::new(vec![FaultKind::Partition], Duration::from_millis(50), 3);
     let (handle, ops) = start_nemesis(&cluster, config);
-    std::thread::sleep(Duration::from_millis(400));
+    eventually(|| {
+        ops.lock()
+            .unwrap()
+            .iter()
+            .any(|o| o.f == "partition" && o.kind == OpType::Ok)
+    });
     handle.stop().unwrap();
     let ops = ops.lock().unwrap();
     let done: Vec<_> = ops
@@ -312,7 +317,12 @@ fn pausing_a_killed_but_unreaped_node_is_skipped() {
     let mut config = NemesisConfig::new(vec![FaultKind::Pause], Duration::from_millis(50), 8);
     config.pause_targets = vec![nemesis::Target::One];
     let (handle, ops) = start_nemesis(&cluster, config);
-    std::thread::sleep(Duration::from_millis(300));
+    eventually(|| {
+        ops.lock()
+            .unwrap()
+            .iter()
+            .any(|o| o.f == "pause" && o.kind == OpType::Ok)
+    });
     handle.stop().unwrap();
     let ops = ops.lock().unwrap();
     let pauses: Vec<_> = ops

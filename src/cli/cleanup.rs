@@ -8,6 +8,11 @@
 //! namespaces and interfaces named like faultline's that no journal mentions (their
 //! run folder was deleted first); `--orphans` removes those too.
 //!
+//! "removed" is printed only for what was checked gone afterwards: a SIGKILLed process
+//! must have exited (or be a zombie) within a few seconds, a namespace, interface or
+//! rule must no longer be listed. Anything else is printed as FAILED, e.g. "still
+//! running after SIGKILL".
+//!
 //! Exit code: 0 when nothing is left, 1 when something could not be removed (the
 //! journal keeps it for the next attempt), 3 on a usage error.
 

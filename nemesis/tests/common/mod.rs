@@ -160,9 +160,13 @@ pub fn start_nemesis(cluster: &Arc<TestCluster>, config: NemesisConfig) -> (Neme
     (handle, ops)
 }
 
-/// Polls `cond` every 10 ms for up to 5 s; true as soon as it holds.
+/// Bound of every wait for a condition: generous, so that a loaded machine only makes
+/// a test slower, never failing.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `cond` every 10 ms for up to [`PATIENCE`]; true as soon as it holds.
 pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         if cond() {
             return true;
