@@ -164,6 +164,32 @@ async fn leader(nodes: &Nodes, client: &KvClient, timeout: Duration) -> usize {
     panic!("no leader within {timeout:?}\n{}", nodes.logs());
 }
 
+/// Waits until each of `which` has applied everything `leader` had
+/// committed when asked.
+async fn catch_up(nodes: &Nodes, admin: &KvClient, leader: usize, which: &[usize]) {
+    let target = admin
+        .status(&nodes.endpoints[leader])
+        .await
+        .unwrap()
+        .commit_index;
+    let deadline = Instant::now() + PATIENCE;
+    for &i in which {
+        loop {
+            let status = admin.status(&nodes.endpoints[i]).await;
+            if status.as_ref().is_ok_and(|s| s.applied_index >= target) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "n{} did not catch up with commit index {target}: {status:?}\n{}",
+                i + 1,
+                nodes.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// Issues `per_task` puts and appends from each of `tasks` clients; returns the
 /// acknowledged puts and appended tokens, and the tokens whose outcome is unknown.
 async fn write_batch(
@@ -266,24 +292,7 @@ fn acknowledged_writes_survive_killing_the_leader() {
 
         // The restarted node recovers everything from its log and catches up.
         let leader_now = leader(&nodes, &admin, PATIENCE).await;
-        let target = admin
-            .status(&nodes.endpoints[leader_now])
-            .await
-            .unwrap()
-            .commit_index;
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let status = admin.status(&nodes.endpoints[first]).await;
-            if status.as_ref().is_ok_and(|s| s.applied_index >= target) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "restarted node did not catch up: {status:?}\n{}",
-                nodes.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        catch_up(&nodes, &admin, leader_now, &[first]).await;
         let local = KvClient::new(vec![nodes.endpoints[first].clone()], 98).unwrap();
         for (key, value) in puts.iter().take(50) {
             let got = local.get(key.as_bytes(), true).await.unwrap();
@@ -340,27 +349,8 @@ fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() 
         let first = leader(&nodes, &admin, PATIENCE).await;
         // Both followers' after-vote points would fire on the new leader's first
         // entry: once every live node has applied it, nobody may have crashed.
-        let target = admin
-            .status(&nodes.endpoints[first])
-            .await
-            .unwrap()
-            .commit_index;
-        let deadline = Instant::now() + PATIENCE;
-        for i in (0..3).filter(|&i| i != old) {
-            while !admin
-                .status(&nodes.endpoints[i])
-                .await
-                .is_ok_and(|s| s.applied_index >= target)
-            {
-                assert!(
-                    Instant::now() < deadline,
-                    "n{} lags\n{}",
-                    i + 1,
-                    nodes.logs()
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+        let live: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+        catch_up(&nodes, &admin, first, &live).await;
         for child in nodes.children.iter_mut().flatten() {
             assert!(child.try_wait().unwrap().is_none(), "{}", nodes.logs());
         }

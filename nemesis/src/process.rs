@@ -112,16 +112,22 @@ mod tests {
         assert!(!is_same_process(me, stat.start_time + 1));
     }
 
-    /// A child that ignores nothing but is stopped (SIGSTOP) and so cannot run its own
-    /// exit until SIGKILL wakes it: the kill is confirmed only once it is a zombie.
-    #[test]
-    fn kill_of_a_stopped_process_is_confirmed_once_it_is_gone() {
-        let mut child = std::process::Command::new("sleep")
+    /// A `sleep 600` child, its pid and start time.
+    fn sleeper() -> (std::process::Child, i32, u64) {
+        let child = std::process::Command::new("sleep")
             .arg("600")
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
         let start = start_time(pid).unwrap();
+        (child, pid, start)
+    }
+
+    /// A child that ignores nothing but is stopped (SIGSTOP) and so cannot run its own
+    /// exit until SIGKILL wakes it: the kill is confirmed only once it is a zombie.
+    #[test]
+    fn kill_of_a_stopped_process_is_confirmed_once_it_is_gone() {
+        let (mut child, pid, start) = sleeper();
         send_signal(pid, Signal::SIGSTOP).unwrap();
         assert!(sys::poll_until(std::time::Duration::from_secs(60), || {
             proc_stat(pid).is_some_and(|s| s.state == 'T')
@@ -137,12 +143,7 @@ mod tests {
     /// A process nobody kills is reported still running once the bound has passed.
     #[test]
     fn a_process_that_does_not_die_is_reported_still_running() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("600")
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        let start = start_time(pid).unwrap();
+        let (mut child, pid, start) = sleeper();
         let err = confirm_gone(pid, start, std::time::Duration::from_millis(50))
             .unwrap_err()
             .to_string();
