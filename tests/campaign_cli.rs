@@ -262,6 +262,10 @@ fn replay_reruns_the_same_config_and_op_stream() {
         "3",
         "--rate",
         "400",
+        // Generous: a timed-out operation retires its process, and the replay must
+        // not differ from the original only because the machine was busy.
+        "--op-timeout-ms",
+        "10000",
         "--seed",
         "9090",
         "--results-dir",

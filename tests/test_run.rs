@@ -108,8 +108,18 @@ fn the_same_seed_issues_the_same_op_stream() {
     let sb = Sandbox::new();
     let mut streams = Vec::new();
     for _ in 0..2 {
-        let (code, stderr) =
-            run(sb.test_cmd(&["--time-limit", "3", "--seed", "4242", "--rate", "400"]));
+        // A generous operation timeout: a timed-out operation retires its process,
+        // and the two runs must not differ only because the machine was busy.
+        let (code, stderr) = run(sb.test_cmd(&[
+            "--time-limit",
+            "3",
+            "--seed",
+            "4242",
+            "--rate",
+            "400",
+            "--op-timeout-ms",
+            "10000",
+        ]));
         assert_eq!(code, 0, "{stderr}");
         streams.push(common::invokes_by_process(&history(&sb.latest())));
     }
