@@ -147,7 +147,7 @@ fn unknown_run_says_it_proves_nothing_and_errors_in_junit() {
     assert!(html.contains("this run proves nothing"));
     assert!(html.contains("node n3 did not stop within 5 s"));
     assert!(junit.contains(
-        "<error message=\"undecided (time limit): 1 keys could not be checked\" type=\"unknown\">"
+        "<error message=\"undecided (time limit reached): 1 keys could not be checked\" type=\"unknown\">"
     ));
     assert!(junit.contains("name=\"harness\""));
     assert!(junit.contains("errors=\"2\""));

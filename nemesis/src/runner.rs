@@ -276,12 +276,13 @@ impl Runner {
         self.final_heal();
     }
 
-    /// Sends one op.
-    fn emit(&mut self, kind: OpType, f: &str, value: Value) {
+    /// Sends one op: an invocation when `outcome` is `None`, else a completion.
+    fn emit(&mut self, f: &str, value: Value, outcome: Option<Outcome>) {
         (self.sink)(NemesisOp {
-            kind,
+            kind: outcome.map_or(OpType::Invoke, Outcome::op_type),
             f: f.to_string(),
             value,
+            outcome,
             at: Instant::now(),
         });
     }
@@ -289,7 +290,7 @@ impl Runner {
     /// Sends a completion with `outcome` merged into `value`.
     fn complete(&mut self, f: &str, mut value: Value, outcome: Outcome) {
         value["outcome"] = json!(outcome);
-        self.emit(outcome.op_type(), f, value);
+        self.emit(f, value, Some(outcome));
     }
 
     /// Republishes the active faults.
@@ -356,7 +357,7 @@ impl Runner {
             }
             FaultSpec::Crash(point) => (point.name().to_string(), json!({ "point": point })),
         };
-        self.emit(OpType::Invoke, f, value.clone());
+        self.emit(f, value.clone(), None);
         let deadline = start + planned.at + planned.duration;
         let mut groups = Vec::new();
         let (undo, nodes, outcome) = match planned.spec {
@@ -619,7 +620,7 @@ impl Runner {
             Undo::Recover(..) => FaultKind::Crash.stop_f(),
         };
         let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
-        self.emit(OpType::Invoke, f, value.clone());
+        self.emit(f, value.clone(), None);
         let mut errors = BTreeMap::new();
         match &running.undo {
             Undo::Restart(nodes) => {
@@ -717,7 +718,7 @@ impl Runner {
         }
         let mut nodes = self.control.nodes();
         nodes.sort();
-        self.emit(OpType::Invoke, "heal", json!({ "final": true }));
+        self.emit("heal", json!({ "final": true }), None);
         let mut resumed = Vec::new();
         let mut errors = BTreeMap::new();
         for node in &nodes {

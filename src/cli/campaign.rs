@@ -39,6 +39,9 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use serde_json::{json, Value as Json};
 
+use crate::report::junit::{self, first_line};
+use crate::report::run::read_json;
+use crate::run::results::{CheckerResult, Results, Verdict};
 use crate::run::EXIT_HARNESS;
 use spec::RunSpec;
 
@@ -81,7 +84,7 @@ pub struct CampaignArgs {
 
 /// How one run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+enum RunStatus {
     /// Checked and valid.
     Valid,
     /// Checked and invalid.
@@ -94,15 +97,15 @@ enum Outcome {
     NotRun,
 }
 
-impl Outcome {
+impl RunStatus {
     /// Lower-case name.
     fn as_str(self) -> &'static str {
         match self {
-            Outcome::Valid => "valid",
-            Outcome::Invalid => "invalid",
-            Outcome::Unknown => "unknown",
-            Outcome::Error => "error",
-            Outcome::NotRun => "not run",
+            RunStatus::Valid => "valid",
+            RunStatus::Invalid => "invalid",
+            RunStatus::Unknown => "unknown",
+            RunStatus::Error => "error",
+            RunStatus::NotRun => "not run",
         }
     }
 }
@@ -113,7 +116,7 @@ struct RunResult {
     /// The run.
     spec: RunSpec,
     /// How it ended.
-    outcome: Outcome,
+    outcome: RunStatus,
     /// Exit code of `faultline test` (`None`: killed by a signal or never run).
     exit_code: Option<i32>,
     /// Client operations invoked.
@@ -231,7 +234,7 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
         if let Some(why) = stop {
             results.push(RunResult {
                 spec: spec.clone(),
-                outcome: Outcome::NotRun,
+                outcome: RunStatus::NotRun,
                 exit_code: None,
                 ops: None,
                 duration: Duration::ZERO,
@@ -269,13 +272,13 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
                 .ops
                 .map_or_else(|| "?".to_string(), |o| o.to_string()),
             result.duration.as_secs_f64(),
-            if result.outcome == Outcome::Valid {
+            if result.outcome == RunStatus::Valid {
                 String::new()
             } else {
                 format!(": {}", first_line(&result.explanation))
             }
         );
-        if result.outcome == Outcome::Error {
+        if result.outcome == RunStatus::Error {
             eprintln!("  log: {}", result.log.display());
             for line in tail(&result.log, 5) {
                 eprintln!("  | {line}");
@@ -283,7 +286,7 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
         }
         if SIGNALS.load(Ordering::SeqCst) > 0 {
             stop = Some("the campaign was interrupted");
-        } else if args.fail_fast && result.outcome != Outcome::Valid {
+        } else if args.fail_fast && result.outcome != RunStatus::Valid {
             stop = Some("--fail-fast after a run that was not valid");
         }
         results.push(result);
@@ -302,7 +305,7 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
     print!("{}", table(&results));
     let failed: Vec<&RunResult> = results
         .iter()
-        .filter(|r| !matches!(r.outcome, Outcome::Valid | Outcome::NotRun))
+        .filter(|r| !matches!(r.outcome, RunStatus::Valid | RunStatus::NotRun))
         .collect();
     if !failed.is_empty() {
         println!("not valid:");
@@ -310,25 +313,25 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
             println!("  {}: {}", r.spec.id, first_line(&r.explanation));
         }
     }
-    let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
+    let count = |o: RunStatus| results.iter().filter(|r| r.outcome == o).count();
     println!(
         "campaign {}: {} runs in {}: {} valid, {} invalid, {} unknown, {} error, {} not run",
         campaign.name,
         total,
         clock(wall),
-        count(Outcome::Valid),
-        count(Outcome::Invalid),
-        count(Outcome::Unknown),
-        count(Outcome::Error),
-        count(Outcome::NotRun)
+        count(RunStatus::Valid),
+        count(RunStatus::Invalid),
+        count(RunStatus::Unknown),
+        count(RunStatus::Error),
+        count(RunStatus::NotRun)
     );
     println!("index:  {}", index.display());
     println!("junit:  {}", junit.display());
-    Ok(if count(Outcome::Invalid) > 0 {
+    Ok(if count(RunStatus::Invalid) > 0 {
         1
-    } else if count(Outcome::Error) > 0 {
+    } else if count(RunStatus::Error) > 0 {
         EXIT_HARNESS
-    } else if count(Outcome::Unknown) > 0 {
+    } else if count(RunStatus::Unknown) > 0 {
         2
     } else {
         0
@@ -395,20 +398,25 @@ fn run_one(
         .into_iter()
         .filter(|d| !before.contains(d))
         .max();
-    let results: Json = run_dir
-        .as_ref()
-        .and_then(|d| std::fs::read(d.join("results.json")).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Json::Null);
-    let code = status.code();
-    let outcome = match (code, results["verdict"].as_str()) {
-        (Some(0), Some("valid")) => Outcome::Valid,
-        (Some(1), Some("invalid")) => Outcome::Invalid,
-        (Some(2), Some("unknown")) => Outcome::Unknown,
-        _ => Outcome::Error,
+    let results = match &run_dir {
+        Some(d) => read_json::<Results>(&d.join(crate::store::RESULTS_FILE)),
+        None => Ok(None),
     };
-    let mut explanation = explain(&results);
-    if outcome == Outcome::Error && explanation.is_empty() {
+    let (results, mut explanation) = match results {
+        Ok(r) => {
+            let words = r.as_ref().map(explain).unwrap_or_default();
+            (r, words)
+        }
+        Err(e) => (None, format!("{e:#}")),
+    };
+    let code = status.code();
+    let outcome = match (code, results.as_ref().map(|r| r.verdict)) {
+        (Some(0), Some(Verdict::Valid)) => RunStatus::Valid,
+        (Some(1), Some(Verdict::Invalid)) => RunStatus::Invalid,
+        (Some(2), Some(Verdict::Unknown)) => RunStatus::Unknown,
+        _ => RunStatus::Error,
+    };
+    if outcome == RunStatus::Error && explanation.is_empty() {
         explanation = match code {
             Some(c) => format!("faultline test exited {c}"),
             None => format!("faultline test was killed ({status})"),
@@ -425,7 +433,7 @@ fn run_one(
         spec: spec.clone(),
         outcome,
         exit_code: code,
-        ops: results["ops"]["total"]["invoke"].as_u64(),
+        ops: results.as_ref().map(|r| r.ops.total.invoke),
         duration,
         run_dir,
         report,
@@ -448,31 +456,31 @@ fn folders(dir: &Path) -> Vec<PathBuf> {
 
 /// Why a run is not valid, from its `results.json`: harness errors, then each
 /// non-valid checker's explanation as the report shows it.
-fn explain(results: &Json) -> String {
-    let mut parts: Vec<String> = results["harness_errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.as_str().map(|s| format!("harness: {s}")))
-        .collect();
-    if results["interrupted"] == true {
-        parts.push("the run was interrupted".to_string());
-    }
-    for c in crate::report::checkers_of(results) {
-        if c.verdict == crate::report::Verdict::Valid {
-            continue;
-        }
-        let words = c
-            .explanation
-            .unwrap_or_else(|| format!("verdict {}", c.verdict.as_str()));
-        parts.push(format!("{}: {words}", c.name));
-    }
-    parts.join("\n")
+fn explain(results: &Results) -> String {
+    explain_parts(
+        &results.harness_errors,
+        results.interrupted,
+        &results.checkers,
+    )
 }
 
-/// The first line of a text.
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
+/// [`explain`] from the parts of `results.json` it reads.
+fn explain_parts(
+    harness_errors: &[String],
+    interrupted: bool,
+    checkers: &[CheckerResult],
+) -> String {
+    let mut parts: Vec<String> = harness_errors
+        .iter()
+        .map(|e| format!("harness: {e}"))
+        .collect();
+    if interrupted {
+        parts.push("the run was interrupted".to_string());
+    }
+    for c in checkers.iter().filter(|c| c.verdict != Verdict::Valid) {
+        parts.push(format!("{}: {}", c.name, c.explanation()));
+    }
+    parts.join("\n")
 }
 
 /// The last `n` non-empty lines of a file.
@@ -507,13 +515,13 @@ fn table(results: &[RunResult]) -> String {
                 r.spec.params(),
                 r.outcome.as_str().to_uppercase(),
                 r.ops.map_or_else(|| "-".to_string(), |o| o.to_string()),
-                if r.outcome == Outcome::NotRun {
+                if r.outcome == RunStatus::NotRun {
                     "-".to_string()
                 } else {
                     format!("{:.1}s", r.duration.as_secs_f64())
                 },
                 match (&r.report, r.outcome) {
-                    (_, Outcome::NotRun) => "-".to_string(),
+                    (_, RunStatus::NotRun) => "-".to_string(),
                     (Some(p), _) => p.display().to_string(),
                     (None, _) => format!("(no report; log {})", r.log.display()),
                 },
@@ -548,80 +556,58 @@ fn table(results: &[RunResult]) -> String {
 
 /// The aggregated `junit.xml`: one test case per run.
 fn junit_xml(name: &str, results: &[RunResult]) -> String {
-    use crate::report::escape::text as xml;
-    let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
-    let failures = count(Outcome::Invalid);
-    let errors = count(Outcome::Unknown) + count(Outcome::Error);
-    let skipped = count(Outcome::NotRun);
+    let cases: Vec<junit::Case> = results
+        .iter()
+        .map(|r| {
+            let problem = |kind| junit::Problem {
+                kind,
+                message: format!(
+                    "run {} ({}) is {}: {}",
+                    r.spec.id,
+                    r.spec.params(),
+                    r.outcome.as_str(),
+                    first_line(&r.explanation)
+                ),
+                detail: run_detail(r),
+            };
+            junit::Case {
+                name: r.spec.id.clone(),
+                time_s: r.duration.as_secs_f64(),
+                status: match r.outcome {
+                    RunStatus::Valid => junit::Status::Passed,
+                    RunStatus::Invalid => junit::Status::Failure(problem("invalid")),
+                    RunStatus::Unknown => junit::Status::Error(problem("unknown")),
+                    RunStatus::Error => junit::Status::Error(problem("harness")),
+                    RunStatus::NotRun => junit::Status::Skipped(r.explanation.clone()),
+                },
+            }
+        })
+        .collect();
     let time: f64 = results.iter().map(|r| r.duration.as_secs_f64()).sum();
-    let suite = xml(&format!("faultline.campaign.{name}"));
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"faultline campaign {}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">",
-        xml(name),
-        results.len()
+    junit::render(
+        &format!("faultline campaign {name}"),
+        &format!("faultline.campaign.{name}"),
+        time,
+        &cases,
+    )
+}
+
+/// The text of a run's JUnit failure or error: what ran, where its files are, and why.
+fn run_detail(r: &RunResult) -> String {
+    let mut detail = format!(
+        "run: {}\nparameters: {}\nverdict: {}\n",
+        r.spec.id,
+        r.spec.params(),
+        r.outcome.as_str()
     );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{suite}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">",
-        results.len()
-    );
-    for r in results {
-        let _ = write!(
-            out,
-            "    <testcase classname=\"{suite}\" name=\"{}\" time=\"{:.3}\"",
-            xml(&r.spec.id),
-            r.duration.as_secs_f64()
-        );
-        let message = format!(
-            "run {} ({}) is {}: {}",
-            r.spec.id,
-            r.spec.params(),
-            r.outcome.as_str(),
-            first_line(&r.explanation)
-        );
-        let mut detail = format!(
-            "run: {}\nparameters: {}\nverdict: {}\n",
-            r.spec.id,
-            r.spec.params(),
-            r.outcome.as_str()
-        );
-        if let Some(d) = &r.run_dir {
-            let _ = writeln!(detail, "run folder: {}", d.display());
-        }
-        let _ = writeln!(detail, "log: {}", r.log.display());
-        if !r.explanation.is_empty() {
-            let _ = writeln!(detail, "{}", r.explanation);
-        }
-        let element = match r.outcome {
-            Outcome::Valid => None,
-            Outcome::Invalid => Some(("failure", "invalid")),
-            Outcome::Unknown => Some(("error", "unknown")),
-            Outcome::Error => Some(("error", "harness")),
-            Outcome::NotRun => None,
-        };
-        match (element, r.outcome) {
-            (_, Outcome::NotRun) => {
-                let _ = write!(
-                    out,
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                    xml(&r.explanation)
-                );
-            }
-            (Some((tag, kind)), _) => {
-                let _ = write!(
-                    out,
-                    ">\n      <{tag} message=\"{}\" type=\"{kind}\">{}</{tag}>\n    </testcase>\n",
-                    xml(&message),
-                    xml(&detail)
-                );
-            }
-            (None, _) => out.push_str("/>\n"),
-        }
+    if let Some(d) = &r.run_dir {
+        let _ = writeln!(detail, "run folder: {}", d.display());
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    let _ = writeln!(detail, "log: {}", r.log.display());
+    if !r.explanation.is_empty() {
+        let _ = writeln!(detail, "{}", r.explanation);
+    }
+    detail
 }
 
 /// `campaign.json`: the campaign's outcome as data.
@@ -655,7 +641,7 @@ fn campaign_json(name: &str, file: &Path, results: &[RunResult], wall: Duration)
 mod tests {
     use super::*;
 
-    fn result(outcome: Outcome, explanation: &str) -> RunResult {
+    fn result(outcome: RunStatus, explanation: &str) -> RunResult {
         let c = spec::parse("[[matrix]]\nnemeses = [\"kill\"]\n", "t").unwrap();
         RunResult {
             spec: c.runs[0].clone(),
@@ -675,9 +661,9 @@ mod tests {
         let xml = junit_xml(
             "c",
             &[
-                result(Outcome::Valid, ""),
-                result(Outcome::Invalid, "linearizable: read of k1 saw <3>"),
-                result(Outcome::NotRun, "not run: --fail-fast"),
+                result(RunStatus::Valid, ""),
+                result(RunStatus::Invalid, "linearizable: read of k1 saw <3>"),
+                result(RunStatus::NotRun, "not run: --fail-fast"),
             ],
         );
         assert!(xml.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""));
@@ -689,17 +675,42 @@ mod tests {
 
     #[test]
     fn explanation_prefers_harness_errors_and_checker_words() {
-        let r = json!({
-            "harness_errors": ["node n1 did not start"],
-            "checkers": [
-                {"name": "history", "verdict": "valid", "report": {}},
-                {"name": "linearizable", "verdict": "invalid", "report": {"explanation": "k3 stale"}},
-                {"name": "lost-writes", "verdict": "unknown", "report": {}},
-            ]
-        });
+        use crate::run::results::{CheckerError, CheckerReport, HistoryReport};
+        let checker = |name: &str, verdict, report| CheckerResult {
+            name: name.into(),
+            verdict,
+            report,
+        };
+        let checkers = [
+            checker(
+                "history",
+                Verdict::Valid,
+                CheckerReport::History(HistoryReport {
+                    ops: 2,
+                    problems: vec![],
+                }),
+            ),
+            checker(
+                "linearizable",
+                Verdict::Unknown,
+                CheckerReport::Failed(CheckerError {
+                    error: "cannot interpret the history".into(),
+                }),
+            ),
+            checker(
+                "history",
+                Verdict::Unknown,
+                CheckerReport::History(HistoryReport {
+                    ops: 2,
+                    problems: vec!["index 1: process 0 invokes twice".into()],
+                }),
+            ),
+        ];
         assert_eq!(
-            explain(&r),
-            "harness: node n1 did not start\nlinearizable: k3 stale\nlost-writes: verdict unknown"
+            explain_parts(&["node n1 did not start".into()], true, &checkers),
+            "harness: node n1 did not start\nthe run was interrupted\n\
+             linearizable: cannot interpret the history\n\
+             history: 1 recording problems, the first: index 1: process 0 invokes twice"
         );
     }
 
@@ -708,7 +719,7 @@ mod tests {
         assert_eq!(clock(Duration::from_secs(5)), "5s");
         assert_eq!(clock(Duration::from_secs(125)), "2m05s");
         assert_eq!(clock(Duration::from_secs(3725)), "1h02m05s");
-        let t = table(&[result(Outcome::Invalid, "x")]);
+        let t = table(&[result(RunStatus::Invalid, "x")]);
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("#  run"), "{t}");
         assert!(
