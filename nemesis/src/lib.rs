@@ -55,6 +55,7 @@
 //! need them print why they are skipped when run without.
 
 pub mod control;
+mod crash;
 pub mod error;
 pub mod host;
 pub mod journal;
