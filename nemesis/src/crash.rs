@@ -38,9 +38,6 @@ pub(crate) struct CrashArming {
     restarts: BTreeMap<String, u32>,
 }
 
-/// How often a running crash fault looks for nodes to restart or re-arm.
-const CRASH_SUPERVISION: Duration = Duration::from_millis(20);
-
 impl CrashArming {
     /// Arms `point` in every running node until `deadline` (a node that cannot be
     /// disarmed then, because it is paused, disarms itself); fills `value` with what
@@ -192,6 +189,5 @@ impl CrashArming {
         if !paused.is_empty() {
             value["paused"] = json!(paused);
         }
-            }
     }
 }
