@@ -1,7 +1,7 @@
 //! The faultline command line: parses flags into a resolved configuration, runs one
 //! subcommand and turns its outcome into an exit code.
 //!
-//! Exit codes of `test` and `check` (see DESIGN.md): 0 valid, 1 invalid, 2 unknown,
+//! Exit codes of `test` and `check` (see README.md): 0 valid, 1 invalid, 2 unknown,
 //! 3 harness or usage error. Every subcommand lives in its own module under `cli/`
 //! and returns the exit code it wants; an error prints its whole chain once and
 //! exits 3.

@@ -224,8 +224,7 @@ fn cleanup_reports_a_process_that_survives_sigkill_as_still_running() {
 #[test]
 fn cleanup_orphans_removes_unjournaled_namespaces_and_bridges() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    if !process::is_root() || !nemesis::sys::has_program("ip") {
-        eprintln!("cleanup_orphans...: skipped, needs root and `ip` to create namespaces");
+    if !nemesis::test_can_run(&[nemesis::Need::Root, nemesis::Need::Program("ip")]) {
         return;
     }
     // Names of a run whose folder (and journal) is gone.

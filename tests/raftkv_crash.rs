@@ -11,7 +11,6 @@
 //! exists on that node alone (an armed follower storing entries does not crash).
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -39,14 +38,11 @@ struct Nodes {
 
 impl Nodes {
     fn start(n: usize) -> Nodes {
-        let listeners: Vec<TcpListener> = (0..n)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        let endpoints: Vec<String> = nemesis::free_loopback_ports(n)
+            .unwrap()
+            .into_iter()
+            .map(|port| format!("127.0.0.1:{port}"))
             .collect();
-        let endpoints: Vec<String> = listeners
-            .iter()
-            .map(|l| format!("127.0.0.1:{}", l.local_addr().unwrap().port()))
-            .collect();
-        drop(listeners);
         let peers = endpoints
             .iter()
             .enumerate()

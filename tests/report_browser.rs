@@ -76,11 +76,7 @@ fn chromium(profile: &Path, extra: &[String], page: &Path) -> Output {
 
 #[test]
 fn report_renders_in_headless_chromium_without_errors() {
-    if Command::new("chromium").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED report_renders_in_headless_chromium_without_errors: no `chromium` on PATH \
-             (install it with scripts/setup.sh --with-browser or apt-get install -y chromium)"
-        );
+    if !nemesis::test_can_run(&[nemesis::Need::Program("chromium")]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

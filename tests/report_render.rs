@@ -36,9 +36,10 @@ fn valid_run_shows_valid_banner_and_figures() {
     assert!(!html.contains("id=\"counterexample\""));
     assert!(html.contains("id=\"timeline\""));
     assert!(html.contains("href=\"nodes/n1/node.log\""));
-    assert!(
-        html.contains("faultline test --workload register --concurrency 3 --seed 7 --nemesis kill")
-    );
+    assert!(html.contains(
+        "faultline test --test-name reg --workload register --nodes 3 --time-limit 10.0 \
+         --concurrency 3 --seed 7 --nemesis kill"
+    ));
     for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
         assert!(
             !html.contains(external),
@@ -147,7 +148,7 @@ fn unknown_run_says_it_proves_nothing_and_errors_in_junit() {
     assert!(html.contains("this run proves nothing"));
     assert!(html.contains("node n3 did not stop within 5 s"));
     assert!(junit.contains(
-        "<error message=\"undecided (time limit): 1 keys could not be checked\" type=\"unknown\">"
+        "<error message=\"undecided (time limit reached): 1 keys could not be checked\" type=\"unknown\">"
     ));
     assert!(junit.contains("name=\"harness\""));
     assert!(junit.contains("errors=\"2\""));
@@ -175,7 +176,9 @@ fn index_lists_runs_newest_first_coloured_by_verdict() {
     ];
     for (test, stamp, r) in &runs {
         let dir = results.join(test).join(stamp);
-        write_run(&dir, &test_spec(test, 1), Some(r), &valid_history());
+        let mut r = r.clone();
+        r["started_at"] = Json::from(*stamp);
+        write_run(&dir, &test_spec(test, 1), Some(&r), &valid_history());
         render(&dir);
     }
     let out = faultline(&["report", "--index", results.to_str().unwrap()]);
@@ -246,25 +249,29 @@ fn rerun_command_uses_flags_that_faultline_test_accepts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("reg/20261121T140000Z");
     // test.json as the controller writes it: the resolved configuration under `config`.
-    let test = serde_json::json!({
-        "schema_version": 1,
-        "command_line": ["faultline", "test", "--time-limit", "8"],
-        "config": {
-            "test_name": "reg", "workload": "register", "nodes": 5, "time_limit_s": 8.0,
-            "concurrency": 10, "rate": null, "seed": 42, "nemesis": ["kill", "pause"],
-            "nemesis_interval_s": 2.0, "op_timeout_ms": 1000, "read_consistency": "linearizable",
-            "keys_per_epoch": 8, "ops_per_key": 300, "mix": {"read": 1, "write": 1, "cas": 1},
-            "recovery_s": 2.0, "leader_timeout_s": 30.0, "hosts": "loopback",
-            "node_binary": "/x/faultline", "node_args": ["--bug-x"], "results_dir": "results"
-        }
-    });
+    let mut test = test_spec("reg", 42);
+    test["command_line"] = serde_json::json!(["faultline", "test", "--time-limit", "8"]);
+    let config = &mut test["config"];
+    for (field, value) in [
+        ("nodes", serde_json::json!(5)),
+        ("time_limit_s", serde_json::json!(8.0)),
+        ("concurrency", serde_json::json!(10)),
+        ("nemesis", serde_json::json!(["kill", "pause"])),
+        ("nemesis_interval_s", serde_json::json!(2.0)),
+        ("keys_per_epoch", serde_json::json!(8)),
+        ("ops_per_key", serde_json::json!(300)),
+        ("node_args", serde_json::json!(["--bug-x"])),
+        ("db_bugs", serde_json::json!(["no-dedup"])),
+    ] {
+        config[field] = value;
+    }
     write_run(&dir, &test, Some(&valid_results(42)), &valid_history());
     let (html, _) = render(&dir);
     let expected = "faultline test --test-name reg --workload register --nodes 5 --time-limit 8.0 \
                     --concurrency 10 --seed 42 --nemesis kill,pause --nemesis-interval 2.0 \
                     --op-timeout-ms 1000 --read-consistency linearizable --keys 8 --ops-per-key 300 \
                     --recovery-time 2.0 --leader-timeout 30.0 --mix 1:1:1 --hosts loopback \
-                    --node-arg=--bug-x";
+                    --db-bug no-dedup --node-arg=--bug-x";
     assert!(html.contains(expected), "rerun command missing");
     assert!(
         html.contains("faultline test --time-limit 8</pre>"),

@@ -1,7 +1,8 @@
 //! `docs/results.schema.json` describes what a run folder's results.json holds: the
-//! results.json of rendered runs (the checker's real reports plus the figures the
-//! report adds) must validate against it, and the schema must describe every figure
-//! the report writes (its `figures` objects forbid unknown properties).
+//! results.json of a real run and of rendered synthetic runs (the checker's real
+//! reports plus the figures the report adds) must validate against it, and the schema
+//! must describe every field the controller and the report write (its objects forbid
+//! unknown properties and require every field of the Rust types).
 //!
 //! The validator here is deliberately small: `$ref` into `$defs`, `type` (also as a
 //! list), `required`, `properties`, `additionalProperties`, `items`, `enum`, `const`,
@@ -148,6 +149,55 @@ fn invalid_register_and_set_results_fit_the_schema() {
     rendered_results_validate(
         checked_results(&ops, workloads::model::ModelKind::Set, 1),
         &ops,
+    );
+}
+
+/// A real run's results.json (controller fields and the figures its report added)
+/// fits the schema, which forbids undescribed properties and requires every field
+/// of the controller's types: the schema and the types cannot drift apart.
+#[test]
+fn a_real_runs_results_fit_the_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results_dir = tmp.path().join("results");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--hosts", "loopback", "--time-limit", "3"])
+        .args([
+            "--workload",
+            "set",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "1",
+        ])
+        .args(["--recovery-time", "1", "--seed", "5"])
+        .arg("--results-dir")
+        .arg(&results_dir)
+        .env("FAULTLINE_JOURNAL_INDEX", tmp.path().join("journals"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the correct server is valid:\n{stderr}"
+    );
+    let run = std::fs::canonicalize(results_dir.join("latest")).unwrap();
+    let written: Json = serde_json::from_str(&read(&run, "results.json")).unwrap();
+    assert!(
+        written.get("figures").is_some(),
+        "the report added its figures"
+    );
+    assert!(
+        !written["faults"].as_array().unwrap().is_empty(),
+        "the nemesis ran, so faults are described too"
+    );
+    let schema = schema();
+    let mut errors = Vec::new();
+    validate(&written, &schema, &schema, "$", &mut errors);
+    assert!(
+        errors.is_empty(),
+        "a real results.json does not fit the schema: {errors:#?}"
     );
 }
 

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::schedule::CrashPoint;
 
@@ -39,35 +39,30 @@ pub trait ClusterControl: Send + Sync {
     ) -> Result<(), String>;
 }
 
-/// The type of a history operation, as in Jepsen histories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OpType {
-    /// The fault (or its healing) is about to start.
-    Invoke,
-    /// It completed: the `value` says what was done (`installed` or `skipped`).
-    Ok,
-    /// Unknown whether it took effect (`indeterminate`).
-    Info,
-}
+pub use workloads::history::OpType;
 
 /// One nemesis operation for the history (`"process": "nemesis"`).
 #[derive(Debug, Clone, Serialize)]
 pub struct NemesisOp {
-    /// Invoke, ok or info.
+    /// `Invoke` when the fault (or its healing) is about to start; `Ok` when it
+    /// completed (the `value` says what was done: `installed` or `skipped`); `Info`
+    /// when it is unknown whether it took effect (`indeterminate`). Never `Fail`.
     #[serde(rename = "type")]
     pub kind: OpType,
     /// `kill`, `restart`, `pause`, `resume`, `partition`, `heal`, `crash`, `crash-stop`.
     pub f: String,
     /// What was targeted (invoke) or actually done and its `outcome` (completion).
     pub value: serde_json::Value,
+    /// How a completion ended (also in `value.outcome`); `None` for an invocation.
+    #[serde(skip)]
+    pub outcome: Option<Outcome>,
     /// When it happened; the controller converts it to nanoseconds since the test began.
     #[serde(skip)]
     pub at: Instant,
 }
 
 /// How a fault action ended, stored as `value.outcome` of the completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// It was done as described.
@@ -79,6 +74,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The name in histories and results (`installed`, `skipped`, `indeterminate`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Installed => "installed",
+            Outcome::Skipped => "skipped",
+            Outcome::Indeterminate => "indeterminate",
+        }
+    }
+
     /// The op type a completion with this outcome gets.
     pub fn op_type(self) -> OpType {
         match self {

@@ -50,6 +50,19 @@ impl HostMode {
     }
 }
 
+/// `n` distinct TCP ports on 127.0.0.1 that were free a moment ago: bound together (so
+/// they differ), then released for the nodes to take. The one place that picks ports
+/// for loopback hosts.
+pub fn free_loopback_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
 /// Where one node runs.
 #[derive(Debug, Clone)]
 pub struct Host {

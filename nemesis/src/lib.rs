@@ -55,6 +55,7 @@
 //! need them print why they are skipped when run without.
 
 pub mod control;
+mod crash;
 pub mod error;
 pub mod host;
 pub mod journal;
@@ -67,9 +68,9 @@ pub mod sys;
 
 pub use control::{ClusterControl, NemesisOp, OpType, Outcome};
 pub use error::{Error, Result};
-pub use host::{Host, HostMode, Network, NodeProcess};
+pub use host::{free_loopback_ports, Host, HostMode, Network, NodeProcess};
 pub use journal::{Action, Cleanup, CleanupReport, Journal, JOURNAL_FILE};
-pub use preflight::{check_capabilities, check_capabilities_on};
+pub use preflight::{check_capabilities, check_capabilities_on, test_can_run, Need};
 pub use runner::{ActiveFault, Nemesis, NemesisHandle, OpSink};
 pub use schedule::{
     CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Shape, Target,

@@ -2,6 +2,10 @@
 //! what to install or how to run instead. Kill and pause only signal processes the
 //! run started itself and always work; partitions need root (network namespaces and
 //! iptables inside them), `ip` from iproute2 and `iptables`.
+//!
+//! Tests ask the same question through [`test_can_run`]: what a test needs that the
+//! machine lacks makes it fail under `CI=true` (CI installs everything, so a missing
+//! tool there is a broken CI, never a pass) and skip, saying why, elsewhere.
 
 use crate::host::HostMode;
 use crate::process;
@@ -50,6 +54,72 @@ pub fn check_capabilities_on(faults: &[FaultKind], mode: HostMode) -> Result<(),
     check_capabilities(faults)
 }
 
+/// Something a test needs from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Running as root.
+    Root,
+    /// A program on `PATH` (`ip`, `iptables`, `chromium`, ...).
+    Program(&'static str),
+    /// Creating a network namespace (root without CAP_NET_ADMIN, as in some
+    /// containers, cannot).
+    Namespaces,
+}
+
+impl Need {
+    /// What is missing, and how to get it; `None` when the machine has it.
+    fn missing(self) -> Option<String> {
+        match self {
+            Need::Root if process::is_root() => None,
+            Need::Root => Some("root (network namespaces and iptables need it)".to_string()),
+            Need::Program(p) if sys::has_program(p) => None,
+            Need::Program(p) => Some(format!(
+                "the `{p}` program on PATH (scripts/setup.sh --with-browser installs it)"
+            )),
+            Need::Namespaces => {
+                let probe = format!("flprobe-{}", std::process::id());
+                match sys::run("ip", &["netns", "add", &probe], None) {
+                    Ok(_) => {
+                        let _ = sys::run("ip", &["netns", "del", &probe], None);
+                        None
+                    }
+                    Err(e) => Some(format!("a network namespace ({e})")),
+                }
+            }
+        }
+    }
+}
+
+/// Whether this machine gives the calling test everything in `needs` (checked in
+/// order; the first missing one decides). When something is missing: under `CI=true`
+/// panics, naming the test (its thread's name) and what is missing; otherwise prints
+/// that the test is skipped and why, and returns `false`.
+pub fn test_can_run(needs: &[Need]) -> bool {
+    let thread = std::thread::current();
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    match unmet(thread.name().unwrap_or("this test"), needs, in_ci) {
+        Ok(None) => true,
+        Ok(Some(skipped)) => {
+            eprintln!("{skipped}");
+            false
+        }
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// `Ok(None)` when nothing is missing, `Ok(Some(why skipped))` outside CI, and
+/// `Err(why failed)` in CI.
+fn unmet(test: &str, needs: &[Need], in_ci: bool) -> Result<Option<String>, String> {
+    match needs.iter().find_map(|n| n.missing()) {
+        None => Ok(None),
+        Some(missing) if in_ci => Err(format!(
+            "{test} needs {missing}, which is missing; under CI=true a test must not pass \
+             by skipping"
+        )),
+        Some(missing) => Ok(Some(format!("SKIPPED {test}: needs {missing}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +150,29 @@ mod tests {
                 assert!(why.contains("partition"), "{why}");
             }
         }
+    }
+
+    #[test]
+    fn a_missing_program_skips_outside_ci_and_fails_under_ci() {
+        let needs = [
+            Need::Program("sh"),
+            Need::Program("faultline-no-such-program"),
+        ];
+        let skipped = unmet("t1", &needs, false).unwrap().unwrap();
+        assert!(
+            skipped.starts_with("SKIPPED t1: needs the `faultline-no-such-program`"),
+            "{skipped}"
+        );
+        let failed = unmet("t1", &needs, true).unwrap_err();
+        assert!(
+            failed.starts_with("t1 needs the `faultline-no-such-program` program"),
+            "{failed}"
+        );
+        assert_eq!(
+            unmet("t1", &needs[..1], true),
+            Ok(None),
+            "sh is always there"
+        );
+        assert!(test_can_run(&needs[..1]));
     }
 }

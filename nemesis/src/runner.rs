@@ -4,7 +4,8 @@
 //! partitions removed, paused processes resumed, killed nodes restarted, crash points
 //! disarmed and the nodes that crashed at one restarted, and finally a SIGCONT to
 //! every node (and, with crash points, one more round of restarts and disarms). While
-//! a crash fault lasts, the runner also supervises it (see [`CrashArming`]). Every
+//! a crash fault lasts, the runner also supervises it: that supervision lives in
+//! [`crate::crash`], the fault loop here. Every
 //! start and stop is reported to the controller's sink
 //! as an invoke [`NemesisOp`] followed by its completion, whose `value` says what was
 //! actually done (nodes, pids, signals, rules) and its `outcome`.
@@ -24,6 +25,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
+use crate::crash::{CrashArming, CRASH_SUPERVISION};
 use crate::journal::{Action, Journal};
 use crate::partition::{self, InstalledRule};
 use crate::process;
@@ -174,31 +176,6 @@ enum Undo {
     Recover(CrashArming),
 }
 
-/// A crash fault in force. While it lasts, nodes that crash stay down, but never
-/// more than a minority of the cluster: when one more crashes, the node that has
-/// been down longest is restarted and armed again. Leadership then passes back and
-/// forth between nodes that each hold entries the others lack, and a voter sees
-/// them in turn: the schedule of Figure 8 of the Raft paper, played over and over.
-#[derive(Debug)]
-struct CrashArming {
-    /// The point.
-    point: CrashPoint,
-    /// The nodes armed when the fault started.
-    nodes: Vec<String>,
-    /// How many of them may be down at once.
-    max_down: usize,
-    /// The nodes down now, longest down first.
-    down: Vec<String>,
-    /// Nodes restarted during the fault and not armed yet (a fresh process needs a
-    /// moment before it answers).
-    unarmed: Vec<String>,
-    /// How often each node was restarted during the fault.
-    restarts: BTreeMap<String, u32>,
-}
-
-/// How often a running crash fault looks for nodes to restart or re-arm.
-const CRASH_SUPERVISION: Duration = Duration::from_millis(20);
-
 /// A fault in force.
 #[derive(Debug)]
 struct Running {
@@ -276,12 +253,13 @@ impl Runner {
         self.final_heal();
     }
 
-    /// Sends one op.
-    fn emit(&mut self, kind: OpType, f: &str, value: Value) {
+    /// Sends one op: an invocation when `outcome` is `None`, else a completion.
+    fn emit(&mut self, f: &str, value: Value, outcome: Option<Outcome>) {
         (self.sink)(NemesisOp {
-            kind,
+            kind: outcome.map_or(OpType::Invoke, Outcome::op_type),
             f: f.to_string(),
             value,
+            outcome,
             at: Instant::now(),
         });
     }
@@ -289,7 +267,7 @@ impl Runner {
     /// Sends a completion with `outcome` merged into `value`.
     fn complete(&mut self, f: &str, mut value: Value, outcome: Outcome) {
         value["outcome"] = json!(outcome);
-        self.emit(outcome.op_type(), f, value);
+        self.emit(f, value, Some(outcome));
     }
 
     /// Republishes the active faults.
@@ -356,7 +334,7 @@ impl Runner {
             }
             FaultSpec::Crash(point) => (point.name().to_string(), json!({ "point": point })),
         };
-        self.emit(OpType::Invoke, f, value.clone());
+        self.emit(f, value.clone(), None);
         let deadline = start + planned.at + planned.duration;
         let mut groups = Vec::new();
         let (undo, nodes, outcome) = match planned.spec {
@@ -492,107 +470,26 @@ impl Runner {
         (Undo::Resume(paused), affected, outcome)
     }
 
-    /// Arms `point` in every running node until `deadline` (a node that cannot be
-    /// disarmed then, because it is paused, disarms itself); fills `value`.
+    /// Arms `point` for a new crash fault (see [`CrashArming::arm`]).
     fn arm(
         &mut self,
         point: CrashPoint,
         deadline: Instant,
         value: &mut Value,
     ) -> (Undo, Vec<String>, Outcome) {
-        let armed_for = deadline.saturating_duration_since(Instant::now());
-        let mut nodes = self.control.nodes();
-        nodes.sort();
-        let cluster_size = nodes.len();
-        let mut armed = Vec::new();
-        let mut not_running = Vec::new();
-        let mut paused = Vec::new();
-        let mut errors = BTreeMap::new();
-        for node in nodes {
-            let Some(pid) = self.running_pid(&node) else {
-                not_running.push(node);
-                continue;
-            };
-            if is_stopped(pid) {
-                paused.push(node); // it could not answer
-                continue;
-            }
-            match self.control.set_crash_point(&node, point, Some(armed_for)) {
-                Ok(()) => armed.push(node),
-                Err(e) => {
-                    errors.insert(node, e);
-                }
-            }
-        }
-        value["nodes"] = json!(armed);
-        if !not_running.is_empty() {
-            value["not_running"] = json!(not_running);
-        }
-        if !paused.is_empty() {
-            value["paused"] = json!(paused);
-        }
-        let outcome = if armed.is_empty() {
-            value["reason"] = match errors.values().next() {
-                Some(e) => json!(e),
-                None => json!("no node was running unpaused"),
-            };
-            Outcome::Skipped
-        } else if !errors.is_empty() {
-            value["errors"] = json!(errors);
-            Outcome::Indeterminate
-        } else {
-            Outcome::Installed
-        };
-        let arming = CrashArming {
-            point,
-            nodes: armed.clone(),
-            max_down: cluster_size.saturating_sub(1) / 2,
-            down: Vec::new(),
-            unarmed: Vec::new(),
-            restarts: BTreeMap::new(),
-        };
+        let (arming, armed, outcome) = CrashArming::arm(&*self.control, point, deadline, value);
         (Undo::Recover(arming), armed, outcome)
     }
 
-    /// For every crash fault in force: notes its nodes that crashed, restarts the
-    /// longest-down ones while more than a minority is down, and arms the restarted
-    /// ones again until the fault's deadline. Nodes a running kill holds are left to
-    /// that kill. A restart or an arming that fails is retried at the next round.
+    /// One supervision round of every crash fault in force (see
+    /// [`CrashArming::supervise`]). Nodes a running kill holds are left to that kill.
     fn supervise_crashes(&mut self, now: Instant) {
         let held: Vec<String> = self.held_by_kills().into_iter().cloned().collect();
         let control = Arc::clone(&self.control);
-        let running_pid = |node: &str| pid_if_running(&*control, node);
         for r in &mut self.running {
-            let Undo::Recover(arming) = &mut r.undo else {
-                continue;
-            };
-            let remaining = r.deadline.saturating_duration_since(now);
-            if remaining.is_zero() {
-                continue;
+            if let Undo::Recover(arming) = &mut r.undo {
+                arming.supervise(&*control, &held, r.deadline.saturating_duration_since(now));
             }
-            arming.down.retain(|node| running_pid(node).is_none());
-            for node in &arming.nodes {
-                let down = running_pid(node).is_none() && !held.contains(node);
-                if down && !arming.down.contains(node) {
-                    arming.down.push(node.clone());
-                }
-            }
-            while arming.down.len() > arming.max_down {
-                let node = arming.down[0].clone();
-                if control.restart(&node).is_err() {
-                    break; // tried again at the next round
-                }
-                arming.down.remove(0);
-                *arming.restarts.entry(node.clone()).or_default() += 1;
-                arming.unarmed.push(node);
-            }
-            let point = arming.point;
-            arming.unarmed.retain(|node| match running_pid(node) {
-                Some(pid) if !is_stopped(pid) => control
-                    .set_crash_point(node, point, Some(remaining))
-                    .is_err(),
-                _ => true,
-            });
         }
     }
 
@@ -622,7 +519,7 @@ impl Runner {
             Undo::Recover(..) => FaultKind::Crash.stop_f(),
         };
         let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
-        self.emit(OpType::Invoke, f, value.clone());
+        self.emit(f, value.clone(), None);
         let mut errors = BTreeMap::new();
         match &running.undo {
             Undo::Restart(nodes) => {
@@ -658,44 +555,8 @@ impl Runner {
                 }
             }
             Undo::Recover(arming) => {
-                let (point, nodes) = (&arming.point, &arming.nodes);
-                let (mut crashed, mut disarmed) = (Vec::new(), Vec::new());
-                let (mut killed, mut paused) = (Vec::new(), Vec::new());
                 let held = self.held_by_kills();
-                for node in nodes {
-                    let result = match self.running_pid(node) {
-                        _ if held.contains(&node) => {
-                            killed.push(node.clone()); // that kill's heal restarts it
-                            Ok(())
-                        }
-                        Some(pid) if is_stopped(pid) => {
-                            paused.push(node.clone()); // its arming expires now
-                            Ok(())
-                        }
-                        Some(_) => {
-                            disarmed.push(node.clone());
-                            self.control.set_crash_point(node, *point, None)
-                        }
-                        None => {
-                            crashed.push(node.clone());
-                            self.control.restart(node)
-                        }
-                    };
-                    if let Err(e) = result {
-                        errors.insert(node.clone(), e);
-                    }
-                }
-                value["crashed"] = json!(crashed);
-                value["disarmed"] = json!(disarmed);
-                if !arming.restarts.is_empty() {
-                    value["restarted_during"] = json!(arming.restarts);
-                }
-                if !killed.is_empty() {
-                    value["killed"] = json!(killed);
-                }
-                if !paused.is_empty() {
-                    value["paused"] = json!(paused);
-                }
+                arming.recover(&*self.control, &held, &mut value, &mut errors);
             }
         }
         let outcome = if errors.is_empty() {
@@ -720,7 +581,7 @@ impl Runner {
         }
         let mut nodes = self.control.nodes();
         nodes.sort();
-        self.emit(OpType::Invoke, "heal", json!({ "final": true }));
+        self.emit("heal", json!({ "final": true }), None);
         let mut resumed = Vec::new();
         let mut errors = BTreeMap::new();
         for node in &nodes {
@@ -766,12 +627,12 @@ impl Runner {
 }
 
 /// The pid of the node's process, if it is running (not a zombie).
-fn pid_if_running(control: &dyn ClusterControl, node: &str) -> Option<i32> {
+pub(crate) fn pid_if_running(control: &dyn ClusterControl, node: &str) -> Option<i32> {
     control.pid(node).filter(|p| process::is_running(*p))
 }
 
 /// Whether the process is stopped (SIGSTOP): it cannot answer a request.
-fn is_stopped(pid: i32) -> bool {
+pub(crate) fn is_stopped(pid: i32) -> bool {
     process::proc_stat(pid).is_some_and(|s| s.state == 'T')
 }
 

@@ -102,7 +102,7 @@ fn leftovers(run_id: &str) -> Vec<String> {
 
 #[test]
 fn partition_blocks_exactly_the_cut_links_and_heals() {
-    if !can_use_namespaces("partition_blocks_exactly_the_cut_links_and_heals") {
+    if !can_use_namespaces() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +172,7 @@ fn partition_blocks_exactly_the_cut_links_and_heals() {
 
 #[test]
 fn runner_partitions_and_heals_everything_at_stop() {
-    if !can_use_namespaces("runner_partitions_and_heals_everything_at_stop") {
+    if !can_use_namespaces() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -216,7 +216,7 @@ fn runner_partitions_and_heals_everything_at_stop() {
 
 #[test]
 fn cleanup_from_journal_removes_everything_a_crashed_run_left() {
-    if !can_use_namespaces("cleanup_from_journal_removes_everything_a_crashed_run_left") {
+    if !can_use_namespaces() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! A client library for raftkv's gRPC API with leader discovery and outcome
-//! classification, used by `faultline kv`, `faultline bench` and the test
-//! controller.
+//! classification, used by `faultline kv`, `faultline bench` and `faultline cluster`
+//! (the test controller has its own one-connection-per-process client).
 //!
 //! raftkv nodes do not forward requests: a follower answers FAILED_PRECONDITION
 //! "not leader" with the leader's id and address in the trailing metadata
@@ -444,4 +444,31 @@ fn connection_refused(status: &Status) -> bool {
         source = err.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::SilentServer;
+
+    /// Every kind of write that times out is `Unknown` (info), never `Rejected`.
+    #[tokio::test]
+    async fn a_timed_out_write_is_unknown_never_rejected() {
+        let server = SilentServer::start().await.unwrap();
+        let client = KvClient::new(vec![server.addr.to_string()], 7)
+            .unwrap()
+            .with_timeout(Duration::from_millis(300));
+        let outcomes = [
+            ("put", client.put(b"k", b"1").await.err()),
+            ("delete", client.delete(b"k").await.err()),
+            ("cas", client.cas(b"k", None, b"2").await.err()),
+            ("append", client.append(b"k", b"3").await.err()),
+        ];
+        for (write, outcome) in outcomes {
+            match outcome {
+                Some(ClientError::Unknown(why)) => assert!(why.contains("timed out"), "{why}"),
+                other => panic!("a timed-out {write} must be Unknown, got {other:?}"),
+            }
+        }
+    }
 }

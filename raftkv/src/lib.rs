@@ -4,10 +4,12 @@
 //! - [`storage`]: the write-ahead log and snapshot files;
 //! - [`server`]: the tokio/tonic runtime that drives the core and serves clients;
 //! - [`client`]: a client library with leader discovery and outcome classification;
-//! - [`proto`]: the generated gRPC types of `proto/kv.proto` and `proto/raft.proto`.
+//! - [`proto`]: the generated gRPC types of `proto/kv.proto` and `proto/raft.proto`;
+//! - [`testing`]: a server that never answers, to test how clients classify timeouts.
 
 pub mod client;
 pub mod proto;
 pub mod raft;
 pub mod server;
 pub mod storage;
+pub mod testing;

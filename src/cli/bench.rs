@@ -13,7 +13,7 @@ use raftkv::client::KvClient;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::cluster::{free_ports, LocalCluster};
+use super::cluster::LocalCluster;
 
 /// Flags of `faultline bench`.
 #[derive(clap::Args, Debug)]
@@ -82,7 +82,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
             true,
         ),
     };
-    let ports = free_ports(args.nodes)?;
+    let ports = nemesis::free_loopback_ports(args.nodes).context("finding free ports")?;
     let mut cluster = LocalCluster::start(args.nodes, &ports, &dir, args.seed)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -12,8 +12,8 @@
 //!    down, and the run folder is the one `faultline test` writes
 //!    (`<results>/<campaign>/<run id>/<timestamp>/`), so `faultline report` and
 //!    `faultline test --replay` work on it as on any other.
-//! 3. A progress line per run, then a summary table (run, parameters, verdict, ops,
-//!    duration, report), `junit.xml` (one test case per run; an invalid run is a
+//! 3. A progress line per run ([`run_all`]); at the end ([`summary`]) a table (run,
+//!    parameters, verdict, ops, duration, report), `junit.xml` (one test case per run; an invalid run is a
 //!    failure naming the run, its parameters and the checker's explanation, an unknown
 //!    or broken run an error, a run never started skipped), `campaign.json` (the same
 //!    as data) and `index.html` (every run folder under the campaign folder, from
@@ -27,8 +27,8 @@
 //! passed on too and makes the test exit at once, as it does on its own.
 
 pub mod spec;
+mod summary;
 
-use std::fmt::Write as _;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,10 +37,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use serde_json::{json, Value as Json};
 
-use crate::run::EXIT_HARNESS;
+use crate::report::junit::first_line;
+use crate::report::run::read_json;
+use crate::run::results::{CheckerResult, Results, Verdict};
 use spec::RunSpec;
+use summary::clock;
 
 /// Format reminder shown by `faultline campaign --help`.
 const FORMAT_HELP: &str = r#"Campaign file (see campaigns/*.toml):
@@ -81,7 +83,7 @@ pub struct CampaignArgs {
 
 /// How one run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+enum RunStatus {
     /// Checked and valid.
     Valid,
     /// Checked and invalid.
@@ -94,15 +96,15 @@ enum Outcome {
     NotRun,
 }
 
-impl Outcome {
+impl RunStatus {
     /// Lower-case name.
     fn as_str(self) -> &'static str {
         match self {
-            Outcome::Valid => "valid",
-            Outcome::Invalid => "invalid",
-            Outcome::Unknown => "unknown",
-            Outcome::Error => "error",
-            Outcome::NotRun => "not run",
+            RunStatus::Valid => "valid",
+            RunStatus::Invalid => "invalid",
+            RunStatus::Unknown => "unknown",
+            RunStatus::Error => "error",
+            RunStatus::NotRun => "not run",
         }
     }
 }
@@ -113,7 +115,7 @@ struct RunResult {
     /// The run.
     spec: RunSpec,
     /// How it ended.
-    outcome: Outcome,
+    outcome: RunStatus,
     /// Exit code of `faultline test` (`None`: killed by a signal or never run).
     exit_code: Option<i32>,
     /// Client operations invoked.
@@ -225,13 +227,30 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
             .unwrap_or_default()
     );
     let started = Instant::now();
+    let results = run_all(&campaign.runs, &exe, &campaign_dir, &logs, args.fail_fast)?;
+    let wall = started.elapsed();
+    summary::finish(&campaign.name, &args.file, &campaign_dir, &results, wall)
+}
+
+/// Runs every run of the campaign in turn, printing a line before and after each;
+/// after an interruption (or, with `fail_fast`, a run that is not valid) the rest are
+/// recorded as not run.
+fn run_all(
+    runs: &[RunSpec],
+    exe: &Path,
+    campaign_dir: &Path,
+    logs: &Path,
+    fail_fast: bool,
+) -> anyhow::Result<Vec<RunResult>> {
+    let total = runs.len();
+    let started = Instant::now();
     let mut results = Vec::new();
     let mut stop: Option<&str> = None;
-    for spec in &campaign.runs {
+    for spec in runs {
         if let Some(why) = stop {
             results.push(RunResult {
                 spec: spec.clone(),
-                outcome: Outcome::NotRun,
+                outcome: RunStatus::NotRun,
                 exit_code: None,
                 ops: None,
                 duration: Duration::ZERO,
@@ -259,7 +278,7 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
             spec.params(),
             clock(elapsed)
         );
-        let result = run_one(&exe, spec, &campaign_dir, &logs)?;
+        let result = run_one(exe, spec, campaign_dir, logs)?;
         eprintln!(
             "[{}/{total}] {} — {}, {} ops, {:.1} s{}",
             spec.number,
@@ -269,13 +288,13 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
                 .ops
                 .map_or_else(|| "?".to_string(), |o| o.to_string()),
             result.duration.as_secs_f64(),
-            if result.outcome == Outcome::Valid {
+            if result.outcome == RunStatus::Valid {
                 String::new()
             } else {
                 format!(": {}", first_line(&result.explanation))
             }
         );
-        if result.outcome == Outcome::Error {
+        if result.outcome == RunStatus::Error {
             eprintln!("  log: {}", result.log.display());
             for line in tail(&result.log, 5) {
                 eprintln!("  | {line}");
@@ -283,56 +302,12 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
         }
         if SIGNALS.load(Ordering::SeqCst) > 0 {
             stop = Some("the campaign was interrupted");
-        } else if args.fail_fast && result.outcome != Outcome::Valid {
+        } else if fail_fast && result.outcome != RunStatus::Valid {
             stop = Some("--fail-fast after a run that was not valid");
         }
         results.push(result);
     }
-    let wall = started.elapsed();
-
-    let junit = campaign_dir.join("junit.xml");
-    std::fs::write(&junit, junit_xml(&campaign.name, &results))
-        .with_context(|| format!("writing {}", junit.display()))?;
-    let summary = campaign_dir.join("campaign.json");
-    let data = campaign_json(&campaign.name, &args.file, &results, wall);
-    std::fs::write(&summary, serde_json::to_vec_pretty(&data)?)
-        .with_context(|| format!("writing {}", summary.display()))?;
-    let index = crate::report::render_index(&campaign_dir)?;
-
-    print!("{}", table(&results));
-    let failed: Vec<&RunResult> = results
-        .iter()
-        .filter(|r| !matches!(r.outcome, Outcome::Valid | Outcome::NotRun))
-        .collect();
-    if !failed.is_empty() {
-        println!("not valid:");
-        for r in failed {
-            println!("  {}: {}", r.spec.id, first_line(&r.explanation));
-        }
-    }
-    let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
-    println!(
-        "campaign {}: {} runs in {}: {} valid, {} invalid, {} unknown, {} error, {} not run",
-        campaign.name,
-        total,
-        clock(wall),
-        count(Outcome::Valid),
-        count(Outcome::Invalid),
-        count(Outcome::Unknown),
-        count(Outcome::Error),
-        count(Outcome::NotRun)
-    );
-    println!("index:  {}", index.display());
-    println!("junit:  {}", junit.display());
-    Ok(if count(Outcome::Invalid) > 0 {
-        1
-    } else if count(Outcome::Error) > 0 {
-        EXIT_HARNESS
-    } else if count(Outcome::Unknown) > 0 {
-        2
-    } else {
-        0
-    })
+    Ok(results)
 }
 
 /// SIGINT and SIGTERM are counted, not fatal: the running test gets them instead.
@@ -395,20 +370,25 @@ fn run_one(
         .into_iter()
         .filter(|d| !before.contains(d))
         .max();
-    let results: Json = run_dir
-        .as_ref()
-        .and_then(|d| std::fs::read(d.join("results.json")).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Json::Null);
-    let code = status.code();
-    let outcome = match (code, results["verdict"].as_str()) {
-        (Some(0), Some("valid")) => Outcome::Valid,
-        (Some(1), Some("invalid")) => Outcome::Invalid,
-        (Some(2), Some("unknown")) => Outcome::Unknown,
-        _ => Outcome::Error,
+    let results = match &run_dir {
+        Some(d) => read_json::<Results>(&d.join(crate::store::RESULTS_FILE)),
+        None => Ok(None),
     };
-    let mut explanation = explain(&results);
-    if outcome == Outcome::Error && explanation.is_empty() {
+    let (results, mut explanation) = match results {
+        Ok(r) => {
+            let words = r.as_ref().map(explain).unwrap_or_default();
+            (r, words)
+        }
+        Err(e) => (None, format!("{e:#}")),
+    };
+    let code = status.code();
+    let outcome = match (code, results.as_ref().map(|r| r.verdict)) {
+        (Some(0), Some(Verdict::Valid)) => RunStatus::Valid,
+        (Some(1), Some(Verdict::Invalid)) => RunStatus::Invalid,
+        (Some(2), Some(Verdict::Unknown)) => RunStatus::Unknown,
+        _ => RunStatus::Error,
+    };
+    if outcome == RunStatus::Error && explanation.is_empty() {
         explanation = match code {
             Some(c) => format!("faultline test exited {c}"),
             None => format!("faultline test was killed ({status})"),
@@ -425,7 +405,7 @@ fn run_one(
         spec: spec.clone(),
         outcome,
         exit_code: code,
-        ops: results["ops"]["total"]["invoke"].as_u64(),
+        ops: results.as_ref().map(|r| r.ops.total.invoke),
         duration,
         run_dir,
         report,
@@ -448,31 +428,31 @@ fn folders(dir: &Path) -> Vec<PathBuf> {
 
 /// Why a run is not valid, from its `results.json`: harness errors, then each
 /// non-valid checker's explanation as the report shows it.
-fn explain(results: &Json) -> String {
-    let mut parts: Vec<String> = results["harness_errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.as_str().map(|s| format!("harness: {s}")))
-        .collect();
-    if results["interrupted"] == true {
-        parts.push("the run was interrupted".to_string());
-    }
-    for c in crate::report::checkers_of(results) {
-        if c.verdict == crate::report::Verdict::Valid {
-            continue;
-        }
-        let words = c
-            .explanation
-            .unwrap_or_else(|| format!("verdict {}", c.verdict.as_str()));
-        parts.push(format!("{}: {words}", c.name));
-    }
-    parts.join("\n")
+fn explain(results: &Results) -> String {
+    explain_parts(
+        &results.harness_errors,
+        results.interrupted,
+        &results.checkers,
+    )
 }
 
-/// The first line of a text.
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
+/// [`explain`] from the parts of `results.json` it reads.
+fn explain_parts(
+    harness_errors: &[String],
+    interrupted: bool,
+    checkers: &[CheckerResult],
+) -> String {
+    let mut parts: Vec<String> = harness_errors
+        .iter()
+        .map(|e| format!("harness: {e}"))
+        .collect();
+    if interrupted {
+        parts.push("the run was interrupted".to_string());
+    }
+    for c in checkers.iter().filter(|c| c.verdict != Verdict::Valid) {
+        parts.push(format!("{}: {}", c.name, c.explanation()));
+    }
+    parts.join("\n")
 }
 
 /// The last `n` non-empty lines of a file.
@@ -485,235 +465,48 @@ fn tail(path: &Path, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// `1h02m03s`, `2m03s` or `3s`.
-fn clock(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s:02}s"),
-        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
-    }
-}
-
-/// The summary table.
-fn table(results: &[RunResult]) -> String {
-    let header = ["#", "run", "params", "verdict", "ops", "duration", "report"];
-    let rows: Vec<[String; 7]> = results
-        .iter()
-        .map(|r| {
-            [
-                r.spec.number.to_string(),
-                r.spec.id.clone(),
-                r.spec.params(),
-                r.outcome.as_str().to_uppercase(),
-                r.ops.map_or_else(|| "-".to_string(), |o| o.to_string()),
-                if r.outcome == Outcome::NotRun {
-                    "-".to_string()
-                } else {
-                    format!("{:.1}s", r.duration.as_secs_f64())
-                },
-                match (&r.report, r.outcome) {
-                    (_, Outcome::NotRun) => "-".to_string(),
-                    (Some(p), _) => p.display().to_string(),
-                    (None, _) => format!("(no report; log {})", r.log.display()),
-                },
-            ]
-        })
-        .collect();
-    let mut width = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(c);
-            } else {
-                let _ = write!(l, "{c:<w$}  ", w = width[i]);
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&header);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
-    }
-    out
-}
-
-/// The aggregated `junit.xml`: one test case per run.
-fn junit_xml(name: &str, results: &[RunResult]) -> String {
-    use crate::report::escape::text as xml;
-    let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
-    let failures = count(Outcome::Invalid);
-    let errors = count(Outcome::Unknown) + count(Outcome::Error);
-    let skipped = count(Outcome::NotRun);
-    let time: f64 = results.iter().map(|r| r.duration.as_secs_f64()).sum();
-    let suite = xml(&format!("faultline.campaign.{name}"));
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"faultline campaign {}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">",
-        xml(name),
-        results.len()
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{suite}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">",
-        results.len()
-    );
-    for r in results {
-        let _ = write!(
-            out,
-            "    <testcase classname=\"{suite}\" name=\"{}\" time=\"{:.3}\"",
-            xml(&r.spec.id),
-            r.duration.as_secs_f64()
-        );
-        let message = format!(
-            "run {} ({}) is {}: {}",
-            r.spec.id,
-            r.spec.params(),
-            r.outcome.as_str(),
-            first_line(&r.explanation)
-        );
-        let mut detail = format!(
-            "run: {}\nparameters: {}\nverdict: {}\n",
-            r.spec.id,
-            r.spec.params(),
-            r.outcome.as_str()
-        );
-        if let Some(d) = &r.run_dir {
-            let _ = writeln!(detail, "run folder: {}", d.display());
-        }
-        let _ = writeln!(detail, "log: {}", r.log.display());
-        if !r.explanation.is_empty() {
-            let _ = writeln!(detail, "{}", r.explanation);
-        }
-        let element = match r.outcome {
-            Outcome::Valid => None,
-            Outcome::Invalid => Some(("failure", "invalid")),
-            Outcome::Unknown => Some(("error", "unknown")),
-            Outcome::Error => Some(("error", "harness")),
-            Outcome::NotRun => None,
-        };
-        match (element, r.outcome) {
-            (_, Outcome::NotRun) => {
-                let _ = write!(
-                    out,
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                    xml(&r.explanation)
-                );
-            }
-            (Some((tag, kind)), _) => {
-                let _ = write!(
-                    out,
-                    ">\n      <{tag} message=\"{}\" type=\"{kind}\">{}</{tag}>\n    </testcase>\n",
-                    xml(&message),
-                    xml(&detail)
-                );
-            }
-            (None, _) => out.push_str("/>\n"),
-        }
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
-/// `campaign.json`: the campaign's outcome as data.
-fn campaign_json(name: &str, file: &Path, results: &[RunResult], wall: Duration) -> Json {
-    json!({
-        "schema_version": 1,
-        "campaign": name,
-        "file": file.display().to_string(),
-        "duration_s": wall.as_secs_f64(),
-        "runs": results.iter().map(|r| json!({
-            "id": r.spec.id,
-            "workload": r.spec.workload.as_str(),
-            "nemesis": r.spec.nemesis,
-            "nodes": r.spec.nodes,
-            "seed": r.spec.seed,
-            "repetition": r.spec.repetition,
-            "db_bug": r.spec.db_bug,
-            "verdict": r.outcome.as_str(),
-            "exit_code": r.exit_code,
-            "ops": r.ops,
-            "duration_s": r.duration.as_secs_f64(),
-            "run_dir": r.run_dir.as_ref().map(|d| d.display().to_string()),
-            "report": r.report.as_ref().map(|d| d.display().to_string()),
-            "log": r.log.display().to_string(),
-            "explanation": r.explanation,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn result(outcome: Outcome, explanation: &str) -> RunResult {
-        let c = spec::parse("[[matrix]]\nnemeses = [\"kill\"]\n", "t").unwrap();
-        RunResult {
-            spec: c.runs[0].clone(),
-            outcome,
-            exit_code: Some(1),
-            ops: Some(10),
-            duration: Duration::from_millis(1500),
-            run_dir: None,
-            report: None,
-            log: PathBuf::from("logs/x.log"),
-            explanation: explanation.to_string(),
-        }
-    }
-
-    #[test]
-    fn junit_names_the_failed_run_and_escapes() {
-        let xml = junit_xml(
-            "c",
-            &[
-                result(Outcome::Valid, ""),
-                result(Outcome::Invalid, "linearizable: read of k1 saw <3>"),
-                result(Outcome::NotRun, "not run: --fail-fast"),
-            ],
-        );
-        assert!(xml.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""));
-        assert!(xml.contains(
-            "<failure message=\"run r001-register-kill-n3-s1 (register kill n3 seed 1) is invalid: linearizable: read of k1 saw &lt;3&gt;\" type=\"invalid\">"
-        ));
-        assert!(xml.contains("<skipped message=\"not run: --fail-fast\"/>"));
-    }
-
     #[test]
     fn explanation_prefers_harness_errors_and_checker_words() {
-        let r = json!({
-            "harness_errors": ["node n1 did not start"],
-            "checkers": [
-                {"name": "history", "verdict": "valid", "report": {}},
-                {"name": "linearizable", "verdict": "invalid", "report": {"explanation": "k3 stale"}},
-                {"name": "lost-writes", "verdict": "unknown", "report": {}},
-            ]
-        });
+        use crate::run::results::{CheckerError, CheckerReport, HistoryReport};
+        let checker = |name: &str, verdict, report| CheckerResult {
+            name: name.into(),
+            verdict,
+            report,
+        };
+        let checkers = [
+            checker(
+                "history",
+                Verdict::Valid,
+                CheckerReport::History(HistoryReport {
+                    ops: 2,
+                    problems: vec![],
+                }),
+            ),
+            checker(
+                "linearizable",
+                Verdict::Unknown,
+                CheckerReport::Failed(CheckerError {
+                    error: "cannot interpret the history".into(),
+                }),
+            ),
+            checker(
+                "history",
+                Verdict::Unknown,
+                CheckerReport::History(HistoryReport {
+                    ops: 2,
+                    problems: vec!["index 1: process 0 invokes twice".into()],
+                }),
+            ),
+        ];
         assert_eq!(
-            explain(&r),
-            "harness: node n1 did not start\nlinearizable: k3 stale\nlost-writes: verdict unknown"
-        );
-    }
-
-    #[test]
-    fn clock_and_table() {
-        assert_eq!(clock(Duration::from_secs(5)), "5s");
-        assert_eq!(clock(Duration::from_secs(125)), "2m05s");
-        assert_eq!(clock(Duration::from_secs(3725)), "1h02m05s");
-        let t = table(&[result(Outcome::Invalid, "x")]);
-        let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[0].starts_with("#  run"), "{t}");
-        assert!(
-            lines[1].contains("INVALID") && lines[1].contains("1.5s"),
-            "{t}"
+            explain_parts(&["node n1 did not start".into()], true, &checkers),
+            "harness: node n1 did not start\nthe run was interrupted\n\
+             linearizable: cannot interpret the history\n\
+             history: 1 recording problems, the first: index 1: process 0 invokes twice"
         );
     }
 }

@@ -3,7 +3,6 @@
 //! [`LocalCluster`] helper that `faultline bench` uses.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -152,18 +151,6 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Ports that were free a moment ago (bound and released).
-pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .context("finding free ports")?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
 }
 
 /// Runs the cluster until Ctrl-C.

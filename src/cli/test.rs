@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use nemesis::HostMode;
 
 use crate::client::ReadConsistency;
 use crate::run::config::{HostsFlag, MixConfig, TestConfig, WorkloadName};
+use crate::run::results::TestFile;
 
 /// Flags of `faultline test`.
 #[derive(clap::Args, Debug)]
@@ -141,23 +143,20 @@ impl TestArgs {
         nemesis.sort();
         nemesis.dedup();
         let mix = parse_mix(&self.mix)?;
-        let root = nix::unistd::geteuid().is_root();
-        let hosts = match self.hosts {
-            HostsFlag::Auto if root => "namespaces",
-            HostsFlag::Auto | HostsFlag::Loopback => "loopback",
-            HostsFlag::Namespaces if root => "namespaces",
+        let mode = match self.hosts {
+            HostsFlag::Auto => HostMode::auto(),
+            HostsFlag::Loopback => HostMode::Loopback,
+            HostsFlag::Namespaces if nemesis::process::is_root() => HostMode::Namespaces,
             HostsFlag::Namespaces => {
                 bail!("--hosts namespaces needs root (network namespaces and veth pairs)")
             }
         };
-        if hosts == "loopback" && kinds.contains(&nemesis::FaultKind::Partition) {
-            bail!(
-                "the partition fault needs nodes in network namespaces, and these hosts are \
-                 loopback ports: run as root with --hosts auto or namespaces, or choose \
-                 --nemesis kill,pause"
-            );
-        }
-        nemesis::check_capabilities(&kinds).map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
+        nemesis::check_capabilities_on(&kinds, mode)
+            .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
+        let hosts = match mode {
+            HostMode::Namespaces => "namespaces",
+            HostMode::Loopback => "loopback",
+        };
         let generator_ok = workloads::generator::GeneratorConfig {
             kind: workloads::generator::WorkloadKind::Register,
             seed: 0,
@@ -244,17 +243,9 @@ fn replay_config(run_dir: &std::path::Path) -> anyhow::Result<TestConfig> {
             path.display()
         )
     })?;
-    let test: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("--replay: {} is not valid JSON", path.display()))?;
-    let config = test
-        .get("config")
-        .with_context(|| format!("--replay: {} has no `config`", path.display()))?;
-    let config: TestConfig = serde_json::from_value(config.clone()).with_context(|| {
-        format!(
-            "--replay: the `config` of {} cannot be read",
-            path.display()
-        )
-    })?;
+    let config = serde_json::from_slice::<TestFile>(&bytes)
+        .with_context(|| format!("--replay: {} cannot be read", path.display()))?
+        .config;
     eprintln!(
         "faultline: replaying {} (test {}, seed {})",
         run_dir.display(),

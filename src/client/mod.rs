@@ -450,10 +450,7 @@ mod tests {
     #[tokio::test]
     async fn refused_connections_end_as_fail_not_info() {
         // A port nobody listens on: bind, learn the port, close it.
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = nemesis::free_loopback_ports(1).unwrap()[0];
         let cluster = Cluster::new(
             &[("n1".into(), format!("127.0.0.1:{port}"))],
             1,
@@ -468,6 +465,46 @@ mod tests {
         match client.invoke(&op).await {
             Completion::Fail(reason) => assert!(reason.contains("deadline"), "{reason}"),
             other => panic!("a write that never left the client must fail, got {other:?}"),
+        }
+    }
+
+    /// Every kind of write sent to a node that never answers ends as `info` when the
+    /// deadline runs out: it may still apply, so it must never be `fail`.
+    #[tokio::test]
+    async fn a_timed_out_write_is_info_never_fail() {
+        let server = raftkv::testing::SilentServer::start().await.unwrap();
+        let cluster = Cluster::new(
+            &[("n1".into(), server.addr.to_string())],
+            1,
+            ReadConsistency::Linearizable,
+        )
+        .unwrap();
+        let cluster = Arc::new(cluster);
+        let writes = [
+            OpSpec::Write {
+                key: "r0".into(),
+                value: 1,
+            },
+            OpSpec::Cas {
+                key: "r0".into(),
+                expected: 1,
+                new: 2,
+            },
+            OpSpec::Add {
+                key: "s0".into(),
+                element: 3,
+            },
+        ];
+        for (process, op) in writes.iter().enumerate() {
+            let mut client = Client::new(
+                Arc::clone(&cluster),
+                process as u64,
+                Duration::from_millis(300),
+            );
+            match client.invoke(op).await {
+                Completion::Info(_) => {}
+                other => panic!("a timed-out {op:?} must be info, got {other:?}"),
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 //! "who leads".
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,7 +70,9 @@ impl RaftkvDb {
         let hosts = network.hosts();
         let ports = match network.mode() {
             HostMode::Namespaces => vec![NAMESPACE_PORT; hosts.len()],
-            HostMode::Loopback => free_ports(hosts.len())?,
+            HostMode::Loopback => {
+                nemesis::free_loopback_ports(hosts.len()).context("finding free loopback ports")?
+            }
         };
         let mut specs = Vec::with_capacity(hosts.len());
         for (host, port) in hosts.iter().zip(ports) {
@@ -328,17 +330,6 @@ impl nemesis::ClusterControl for RaftkvDb {
             Duration::from_millis(500),
         ))
     }
-}
-
-/// `n` distinct free TCP ports on 127.0.0.1 (bound together, then released).
-fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").context("finding a free loopback port"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
 }
 
 /// The last `lines` lines of a log file (or a note that it cannot be read).

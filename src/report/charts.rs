@@ -15,7 +15,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use workloads::history::Op;
 
-use super::figures::{ns_to_secs, quantile, Outcome, Paired};
+use super::figures::{ns_to_secs, quantile, OpEnd, Paired};
 
 /// The most latency points drawn.
 pub const MAX_POINTS: usize = 20_000;
@@ -44,11 +44,11 @@ const F_COLORS: [RGBColor; 6] = [
 ];
 
 /// The colour of an outcome (ok blue, fail red, info and pending orange).
-pub fn outcome_color(o: Outcome) -> RGBColor {
+pub fn outcome_color(o: OpEnd) -> RGBColor {
     match o {
-        Outcome::Ok => RGBColor(66, 133, 244),
-        Outcome::Fail => RGBColor(219, 68, 85),
-        Outcome::Info | Outcome::Pending => RGBColor(240, 160, 20),
+        OpEnd::Ok => RGBColor(66, 133, 244),
+        OpEnd::Fail => RGBColor(219, 68, 85),
+        OpEnd::Info | OpEnd::Pending => RGBColor(240, 160, 20),
     }
 }
 
@@ -139,17 +139,17 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
     // Downsampling: non-ok ops first, then ok ops with a stride.
     let not_ok = completed
         .iter()
-        .filter(|c| paired.pairs[c.0].outcome != Outcome::Ok)
+        .filter(|c| paired.pairs[c.0].outcome != OpEnd::Ok)
         .count();
     let ok = completed.len() - not_ok;
     let not_ok_stride = not_ok.div_ceil(MAX_POINTS / 2).max(1);
     let ok_budget = MAX_POINTS - not_ok.min(MAX_POINTS / 2);
     let ok_stride = ok.div_ceil(ok_budget.max(1)).max(1);
-    let mut series: BTreeMap<(usize, Outcome), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut series: BTreeMap<(usize, OpEnd), Vec<(f64, f64)>> = BTreeMap::new();
     let (mut seen_ok, mut seen_other) = (0usize, 0usize);
     for &(i, x, y) in &completed {
         let p = &paired.pairs[i];
-        let keep = if p.outcome == Outcome::Ok {
+        let keep = if p.outcome == OpEnd::Ok {
             seen_ok += 1;
             seen_ok % ok_stride == 0
         } else {
@@ -166,7 +166,7 @@ pub fn latency_svg(ops: &[Op], paired: &Paired, windows: &[(u64, u64)]) -> anyho
     let width = paired.end_time / BUCKETS + 1;
     let mut buckets: Vec<Vec<u64>> = vec![Vec::new(); BUCKETS as usize + 1];
     for p in &paired.pairs {
-        if p.outcome == Outcome::Ok {
+        if p.outcome == OpEnd::Ok {
             if let Some(l) = p.latency() {
                 buckets[(p.start / width) as usize].push(l);
             }
@@ -295,7 +295,7 @@ pub fn throughput_svg(
     let width = paired.end_time / BUCKETS + 1;
     let width_s = ns_to_secs(width);
     let n = BUCKETS as usize + 1;
-    let mut rates: BTreeMap<(&str, Outcome), Vec<u64>> = BTreeMap::new();
+    let mut rates: BTreeMap<(&str, OpEnd), Vec<u64>> = BTreeMap::new();
     for p in &paired.pairs {
         let (Some(end), o) = (p.end, p.outcome) else {
             continue;
@@ -339,7 +339,7 @@ pub fn throughput_svg(
         for ((f, outcome), counts) in &rates {
             let fi = fs.iter().position(|x| x == f).unwrap_or(0);
             let color: RGBColor = match outcome {
-                Outcome::Ok => F_COLORS[fi % F_COLORS.len()],
+                OpEnd::Ok => F_COLORS[fi % F_COLORS.len()],
                 other => outcome_color(*other),
             };
             let pts: Vec<(f64, f64)> = counts
@@ -348,13 +348,13 @@ pub fn throughput_svg(
                 .map(|(b, &c)| (ns_to_secs(b as u64 * width + width / 2), c as f64 / width_s))
                 .collect();
             let style = color.stroke_width(2);
-            if *outcome == Outcome::Ok {
+            if *outcome == OpEnd::Ok {
                 chart.draw_series(LineSeries::new(pts, style))
             } else {
                 chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))
             }
             .map_err(plot_err)?;
-            let dashed = *outcome != Outcome::Ok;
+            let dashed = *outcome != OpEnd::Ok;
             entry!(legend, format!("{f} {}", outcome.as_str()), move |(
                 x,
                 y,

@@ -19,12 +19,14 @@
 
 use std::collections::BTreeMap;
 
+use nemesis::Outcome;
 use serde::{Deserialize, Serialize};
-use workloads::history::{Op, OpType, Process};
+use workloads::history::{Op, OpType, Process, Value};
 
-/// How a client operation ended.
+/// How a client operation ended (its completion's type, or pending). Faults end in a
+/// [`nemesis::Outcome`] instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Outcome {
+pub enum OpEnd {
     /// It happened.
     Ok,
     /// It certainly did not happen.
@@ -35,14 +37,14 @@ pub enum Outcome {
     Pending,
 }
 
-impl Outcome {
+impl OpEnd {
     /// The name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::Fail => "fail",
-            Outcome::Info => "info",
-            Outcome::Pending => "pending",
+            OpEnd::Ok => "ok",
+            OpEnd::Fail => "fail",
+            OpEnd::Info => "info",
+            OpEnd::Pending => "pending",
         }
     }
 }
@@ -61,7 +63,7 @@ pub struct Pair {
     /// Completion time, ns, if it completed.
     pub end: Option<u64>,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: OpEnd,
 }
 
 impl Pair {
@@ -82,8 +84,8 @@ pub struct Action {
     pub start: u64,
     /// End time, ns.
     pub end: u64,
-    /// `installed`, `skipped` or `indeterminate`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: Outcome,
 }
 
 /// Client operations and nemesis actions of a history, paired.
@@ -116,16 +118,16 @@ pub fn pair(ops: &[Op]) -> Paired {
                         process: p,
                         start: op.time,
                         end: None,
-                        outcome: Outcome::Pending,
+                        outcome: OpEnd::Pending,
                     });
                 } else if let Some(at) = open.remove(&p) {
                     let pair = &mut out.pairs[at];
                     pair.complete = Some(i);
                     pair.end = Some(op.time);
                     pair.outcome = match op.op_type {
-                        OpType::Ok => Outcome::Ok,
-                        OpType::Fail => Outcome::Fail,
-                        _ => Outcome::Info,
+                        OpType::Ok => OpEnd::Ok,
+                        OpType::Fail => OpEnd::Fail,
+                        _ => OpEnd::Info,
                     };
                 } else {
                     out.orphans += 1;
@@ -164,22 +166,23 @@ fn lone_action(ops: &[Op], i: usize) -> Action {
         complete: i,
         start: ops[i].time,
         end: ops[i].time,
-        outcome: "indeterminate".to_string(),
+        outcome: Outcome::Indeterminate,
     }
 }
 
 /// The outcome of a nemesis completion (see the module docs).
-fn action_outcome(op: &Op) -> String {
-    let json = op.value.to_json();
-    if let Some(o) = json.get("outcome").and_then(|o| o.as_str()) {
-        return o.to_string();
-    }
-    match op.op_type {
-        OpType::Ok => "installed",
-        OpType::Fail => "skipped",
-        _ => "indeterminate",
-    }
-    .to_string()
+fn action_outcome(op: &Op) -> Outcome {
+    let recorded = match &op.value {
+        Value::Json(v) => v.get("outcome").cloned(),
+        _ => None,
+    };
+    recorded
+        .and_then(|o| serde_json::from_value(o).ok())
+        .unwrap_or(match op.op_type {
+            OpType::Ok => Outcome::Installed,
+            OpType::Fail => Outcome::Skipped,
+            _ => Outcome::Indeterminate,
+        })
 }
 
 /// Whether a nemesis function starts a fault or heals one, and which family of faults.
@@ -251,8 +254,8 @@ pub struct Fault {
     pub family: String,
     /// What the nemesis said it did (its completion's value).
     pub value: serde_json::Value,
-    /// `installed`, `skipped` or `indeterminate`.
-    pub outcome: String,
+    /// How its starting action ended.
+    pub outcome: Outcome,
     /// History index of the starting action's invocation (or completion).
     pub index: u64,
     /// When it started, seconds since the test started.
@@ -267,7 +270,7 @@ pub struct Fault {
 pub fn windows(faults: &[Fault], end: u64) -> Vec<(u64, u64)> {
     let mut w: Vec<(u64, u64)> = faults
         .iter()
-        .filter(|f| f.outcome != "skipped")
+        .filter(|f| f.outcome != Outcome::Skipped)
         .map(|f| {
             let s = secs_to_ns(f.start_s);
             let e = f.end_s.map_or(end, secs_to_ns);
@@ -305,12 +308,12 @@ pub fn faults(ops: &[Op], actions: &[Action]) -> Vec<Fault> {
         let first = &ops[a.invoke.unwrap_or(a.complete)];
         match role(&op.f) {
             Role::Start(family) => {
-                let skipped = a.outcome == "skipped";
+                let skipped = a.outcome == Outcome::Skipped;
                 out.push(Fault {
                     f: op.f.clone(),
                     family,
                     value: op.value.to_json(),
-                    outcome: a.outcome.clone(),
+                    outcome: a.outcome,
                     index: first.index,
                     start_s: ns_to_secs(a.start),
                     end_s: skipped.then(|| ns_to_secs(a.end)),
@@ -359,13 +362,13 @@ pub struct Counts {
 
 impl Counts {
     /// Adds one operation with the given outcome.
-    fn add(&mut self, o: Outcome) {
+    fn add(&mut self, o: OpEnd) {
         self.invoke += 1;
         match o {
-            Outcome::Ok => self.ok += 1,
-            Outcome::Fail => self.fail += 1,
-            Outcome::Info => self.info += 1,
-            Outcome::Pending => self.pending += 1,
+            OpEnd::Ok => self.ok += 1,
+            OpEnd::Fail => self.fail += 1,
+            OpEnd::Info => self.info += 1,
+            OpEnd::Pending => self.pending += 1,
         }
     }
 }
@@ -447,9 +450,9 @@ pub struct Share {
 
 impl Share {
     /// Adds one operation.
-    fn add(&mut self, o: Outcome) {
+    fn add(&mut self, o: OpEnd) {
         self.total += 1;
-        if o == Outcome::Ok {
+        if o == OpEnd::Ok {
             self.ok += 1;
         }
     }
@@ -631,7 +634,7 @@ mod tests {
         assert_eq!(fig.ops.total.info, 1);
         assert_eq!(fig.ops.total.pending, 1);
         assert_eq!(fig.faults.len(), 1);
-        assert_eq!(fig.faults[0].outcome, "indeterminate");
+        assert_eq!(fig.faults[0].outcome, Outcome::Indeterminate);
         assert_eq!(fig.faults[0].healed_by.as_deref(), Some("restart"));
         assert_eq!(fig.availability.during_faults.total, 1);
         assert_eq!(fig.availability.during_faults.fraction, Some(0.0));

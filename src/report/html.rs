@@ -6,22 +6,24 @@
 //! timeline, latency and throughput plots with fault intervals shaded, the figures
 //! (counts, quantiles, availability, faults), harness errors and the node logs.
 //!
-//! The counterexample's fields are read by name from the checker's JSON: `key`, the
-//! failing operation (`op`/`failing_op` holding an `index`, or `index`), the prefix
-//! (`prefix`/`longest_prefix`/`linearizable_prefix`), the states
-//! (`states`/`final_states`), and lost writes (`lost`/`lost_writes`). Whatever else a
-//! checker records is shown as raw JSON below, so nothing it says is hidden.
+//! Everything shown comes from the checkers' own types ([`Counterexample`],
+//! [`LostWrites`]) as `results.json` holds them; each checker's whole report is also
+//! shown as JSON, so nothing it says is hidden.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use serde_json::Value as Json;
+use workloads::check::{Anomaly, Counterexample, OpRef};
 use workloads::history::Op;
+use workloads::lost::LostWrites;
 
 use super::escape::{attr, text};
 use super::figures::{ns_to_secs, Figures};
-use super::run::{CheckerResult, Run, Verdict};
+use super::run::{CheckerReport, CheckerResult, Run, Verdict};
 use super::timeline::Focus;
+use crate::client::ReadConsistency;
+use crate::run::config::TestConfig;
 
 /// Operations on the failing key shown before the failing operation.
 const KEY_OPS_BEFORE: usize = 30;
@@ -53,64 +55,33 @@ pub struct Page<'a> {
     pub throughput: String,
 }
 
-/// The counterexamples of the first invalid checker that has any: its
-/// `counterexamples` list (the checker's shape) or its single `counterexample`.
-pub fn counterexamples(checkers: &[CheckerResult]) -> Option<(&CheckerResult, Vec<&Json>)> {
+/// The counterexamples of the first invalid checker that has any.
+pub fn counterexamples(checkers: &[CheckerResult]) -> Option<(&CheckerResult, &[Counterexample])> {
     checkers
         .iter()
         .filter(|c| c.verdict == Verdict::Invalid)
-        .find_map(|c| {
-            let list: Vec<&Json> = match (
-                c.detail.get("counterexamples"),
-                c.detail.get("counterexample"),
-            ) {
-                (Some(Json::Array(items)), _) if !items.is_empty() => items.iter().collect(),
-                (_, Some(x)) if !x.is_null() => vec![x],
-                _ => return None,
-            };
-            Some((c, list))
+        .find_map(|c| match &c.report {
+            CheckerReport::Linearizable(l) if !l.counterexamples.is_empty() => {
+                Some((c, l.counterexamples.as_slice()))
+            }
+            _ => None,
         })
 }
 
 /// The history index of the failing operation of a counterexample: its completion
 /// when it has one, else its invocation.
-fn failing_index(cx: &Json) -> Option<u64> {
-    let fields = ["complete_index", "index", "invoke_index"];
-    for k in ["op", "failing_op", "failed_op", "operation", "failure"] {
-        if let Some(op) = cx.get(k) {
-            if let Some(i) = fields
-                .iter()
-                .find_map(|f| op.get(*f).and_then(Json::as_u64))
-            {
-                return Some(i);
-            }
-        }
-    }
-    ["index", "op_index", "failing_index"]
-        .iter()
-        .find_map(|k| cx.get(*k).and_then(Json::as_u64))
+fn failing_index(cx: &Counterexample) -> u64 {
+    cx.op.complete_index.unwrap_or(cx.op.invoke_index)
 }
 
-/// Every history index inside a JSON value (`index`, `invoke_index`,
-/// `complete_index`): the operations a counterexample names.
-fn indices(v: &Json, out: &mut BTreeSet<u64>) {
-    if out.len() > 10_000 {
-        return;
-    }
-    match v {
-        Json::Object(map) => {
-            for (k, x) in map {
-                match (k.as_str(), x.as_u64()) {
-                    ("index" | "invoke_index" | "complete_index", Some(i)) => {
-                        out.insert(i);
-                    }
-                    _ => indices(x, out),
-                }
-            }
-        }
-        Json::Array(items) => items.iter().for_each(|x| indices(x, out)),
-        _ => {}
-    }
+/// The history indices of the operations a counterexample names (the failing one,
+/// the concurrent window and the prefix's tail).
+fn indices(cx: &Counterexample) -> BTreeSet<u64> {
+    std::iter::once(&cx.op)
+        .chain(&cx.window)
+        .chain(&cx.prefix_tail)
+        .flat_map(|o: &OpRef| std::iter::once(o.invoke_index).chain(o.complete_index))
+        .collect()
 }
 
 /// Position of the op with history index `index`.
@@ -123,10 +94,9 @@ fn position(ops: &[Op], index: u64) -> Option<usize> {
 pub fn focus(ops: &[Op], checkers: &[CheckerResult]) -> Focus {
     let mut f = Focus::default();
     if let Some((_, list)) = counterexamples(checkers) {
-        let cx = list[0];
-        indices(cx, &mut f.indices);
-        let fail = failing_index(cx).or_else(|| f.indices.last().copied());
-        f.time = fail.and_then(|i| position(ops, i)).map(|p| ops[p].time);
+        let cx = &list[0];
+        f.indices = indices(cx);
+        f.time = position(ops, failing_index(cx)).map(|p| ops[p].time);
     }
     f
 }
@@ -244,44 +214,34 @@ fn ops_table(ops: &[&Op], mark: &BTreeSet<u64>, fail: Option<u64>) -> String {
     out
 }
 
-/// The first of several fields that is present and not null.
-fn first<'a>(v: &'a Json, keys: &[&str]) -> Option<&'a Json> {
-    keys.iter().find_map(|k| v.get(*k).filter(|x| !x.is_null()))
+/// The plain-words account of a counterexample.
+fn plain_words(cx: &Counterexample) -> String {
+    let mut words = format!(
+        "The longest linearizable prefix of key {}'s history holds {} operations",
+        cx.key, cx.prefix_len
+    );
+    if !cx.states.is_empty() {
+        let states: Vec<&str> = cx.states.iter().take(8).map(String::as_str).collect();
+        let _ = write!(
+            words,
+            "; after it the key can be in state {}",
+            states.join(" or ")
+        );
+    }
+    let _ = write!(
+        words,
+        ". The operation {} cannot take effect in any of those states, and no other order of the concurrent operations lets it: no single copy of the data could have produced these results.",
+        cx.op.description
+    );
+    words
 }
 
-/// The plain-words account of a counterexample, built from its fields.
-fn plain_words(cx: &Json) -> Option<String> {
-    let key = cx.get("key").map(short)?;
-    let op = ["op", "failing_op", "operation"]
-        .iter()
-        .find_map(|k| cx.get(*k))
-        .and_then(|o| o.get("description").and_then(Json::as_str));
-    let mut words = String::new();
-    if let Some(n) = cx.get("prefix_len").and_then(Json::as_u64) {
-        let _ = write!(
-            words,
-            "The longest linearizable prefix of key {key}'s history holds {n} operations"
-        );
-        match cx.get("states").and_then(Json::as_array) {
-            Some(states) if !states.is_empty() => {
-                let states: Vec<String> = states.iter().take(8).map(short).collect();
-                let _ = write!(
-                    words,
-                    "; after it the key can be in state {}",
-                    states.join(" or ")
-                );
-            }
-            _ => {}
-        }
-        words.push_str(". ");
+/// A list of typed rows as a table (see [`json_table`]).
+fn table_of<T: serde::Serialize>(rows: &[T]) -> String {
+    match serde_json::to_value(rows) {
+        Ok(Json::Array(items)) => json_table(&items),
+        _ => String::new(),
     }
-    if let Some(op) = op {
-        let _ = write!(
-            words,
-            "The operation {op} cannot take effect in any of those states, and no other order of the concurrent operations lets it: no single copy of the data could have produced these results."
-        );
-    }
-    (!words.is_empty()).then_some(words)
 }
 
 /// The counterexample section.
@@ -289,7 +249,7 @@ fn counterexample_section(out: &mut String, run: &Run, checkers: &[CheckerResult
     let Some((checker, list)) = counterexamples(checkers) else {
         return;
     };
-    let cx = list[0];
+    let cx = &list[0];
     let _ = write!(
         out,
         "<section id=\"counterexample\"><h2>Counterexample ({})</h2>",
@@ -305,114 +265,69 @@ fn counterexample_section(out: &mut String, run: &Run, checkers: &[CheckerResult
             let _ = write!(
                 out,
                 "<li>key <code>{}</code>: {}</li>",
-                text(&other.get("key").map(short).unwrap_or_default()),
-                text(
-                    &first(other, &["summary", "explanation"])
-                        .map(short)
-                        .unwrap_or_default()
-                )
+                text(&other.key),
+                text(&other.summary)
             );
         }
         out.push_str("</ul>");
     }
-    let words = first(cx, &["explanation", "summary", "message", "description"])
-        .and_then(Json::as_str)
-        .map(str::to_string)
-        .or_else(|| checker.explanation.clone());
-    if let Some(words) = words {
-        // The anomaly's name in bold, unless the words already start with it.
-        let anomaly = cx
-            .get("anomaly")
-            .and_then(Json::as_str)
-            .map(|a| a.replace('-', " "))
-            .filter(|a| !words.starts_with(a.as_str()))
-            .map(|a| format!("<b>{}</b>: ", text(&a)))
-            .unwrap_or_default();
-        let _ = write!(out, "<p class=\"explain\">{anomaly}{}</p>", text(&words));
-    }
-    if let Some(plain) = plain_words(cx) {
-        let _ = write!(out, "<p>{}</p>", text(&plain));
-    }
-    let key = first(cx, &["key"]).map(short);
+    // The anomaly's name in bold, unless the words already start with it.
+    let anomaly = cx
+        .anomaly
+        .map(Anomaly::as_str)
+        .filter(|a| !cx.summary.starts_with(a))
+        .map(|a| format!("<b>{}</b>: ", text(a)))
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "<p class=\"explain\">{anomaly}{}</p><p>{}</p>",
+        text(&cx.summary),
+        text(&plain_words(cx))
+    );
     let fail = failing_index(cx);
-    let mut mark = BTreeSet::new();
-    indices(cx, &mut mark);
-    if let Some(key) = &key {
-        let on_key: Vec<&Op> = run
-            .ops
-            .iter()
-            .filter(|o| o.key.as_deref() == Some(key.as_str()))
-            .collect();
-        let at = fail
-            .and_then(|i| on_key.iter().position(|o| o.index >= i))
-            .unwrap_or(on_key.len());
-        let lo = at.saturating_sub(KEY_OPS_BEFORE);
-        let hi = (at + KEY_OPS_AFTER + 1).min(on_key.len());
-        let _ = write!(
-            out,
-            "<h3>Operations on key <code>{}</code> around the failure</h3><p class=\"hint\">{} of the key's {} history lines; the failing operation is red, the others the checker names are yellow.</p>",
-            text(key),
-            hi - lo,
-            on_key.len()
-        );
-        out.push_str(&ops_table(&on_key[lo..hi], &mark, fail));
-    }
-    if let Some(Json::Array(window)) = cx
-        .get("window")
-        .filter(|w| w.as_array().is_some_and(|a| !a.is_empty()))
-    {
+    let mark = indices(cx);
+    let on_key: Vec<&Op> = run
+        .ops
+        .iter()
+        .filter(|o| o.key.as_deref() == Some(cx.key.as_str()))
+        .collect();
+    let at = on_key
+        .iter()
+        .position(|o| o.index >= fail)
+        .unwrap_or(on_key.len());
+    let lo = at.saturating_sub(KEY_OPS_BEFORE);
+    let hi = (at + KEY_OPS_AFTER + 1).min(on_key.len());
+    let _ = write!(
+        out,
+        "<h3>Operations on key <code>{}</code> around the failure</h3><p class=\"hint\">{} of the key's {} history lines; the failing operation is red, the others the checker names are yellow.</p>",
+        text(&cx.key),
+        hi - lo,
+        on_key.len()
+    );
+    out.push_str(&ops_table(&on_key[lo..hi], &mark, Some(fail)));
+    if !cx.window.is_empty() {
         out.push_str("<h3>The failing operation and the operations concurrent with it</h3>");
-        out.push_str(&json_table(window));
+        out.push_str(&table_of(&cx.window));
     }
-    if let Some(prefix) = first(
-        cx,
-        &[
-            "prefix_tail",
-            "prefix",
-            "longest_prefix",
-            "linearizable_prefix",
-        ],
-    ) {
-        out.push_str("<h3>Longest linearizable prefix</h3>");
-        out.push_str(
-            "<p class=\"hint\">The longest sequence of operations that a single copy of the data could have performed in this order; the next operation cannot follow it from any reachable state.",
-        );
-        if let Some(n) = cx.get("prefix_len").and_then(Json::as_u64) {
-            let _ = write!(out, " It holds {n} operations; its last ones, in order:");
-        }
-        out.push_str("</p>");
-        match prefix {
-            Json::Array(items) if items.is_empty() => {
-                out.push_str("<p>The prefix is empty: the history goes wrong from its first operation on this key.</p>");
-            }
-            Json::Array(items) if items.iter().all(Json::is_u64) => {
-                let rows: Vec<&Op> = items
-                    .iter()
-                    .filter_map(|i| i.as_u64().and_then(|i| position(&run.ops, i)))
-                    .take(MAX_ROWS)
-                    .map(|p| &run.ops[p])
-                    .collect();
-                out.push_str(&ops_table(&rows, &BTreeSet::new(), fail));
-            }
-            Json::Array(items) => out.push_str(&json_table(items)),
-            other => {
-                let _ = write!(out, "<pre>{}</pre>", text(&pretty(other)));
-            }
-        }
+    out.push_str("<h3>Longest linearizable prefix</h3>");
+    let _ = write!(
+        out,
+        "<p class=\"hint\">The longest sequence of operations that a single copy of the data could have performed in this order; the next operation cannot follow it from any reachable state. It holds {} operations; its last ones, in order:</p>",
+        cx.prefix_len
+    );
+    if cx.prefix_tail.is_empty() {
+        out.push_str("<p>The prefix is empty: the history goes wrong from its first operation on this key.</p>");
+    } else {
+        out.push_str(&table_of(&cx.prefix_tail));
     }
-    if let Some(states) = first(cx, &["states", "final_states", "reachable_states"]) {
+    if !cx.states.is_empty() {
         out.push_str("<h3>States the prefix reaches</h3>");
-        match states {
-            Json::Array(items) => out.push_str(&json_table(items)),
-            other => {
-                let _ = write!(out, "<pre>{}</pre>", text(&pretty(other)));
-            }
-        }
+        out.push_str(&table_of(&cx.states));
     }
     let _ = write!(
         out,
         "<details><summary>Everything the checker recorded</summary><pre>{}</pre></details></section>",
-        text(&pretty(&checker.detail))
+        text(&pretty(&checker.report.to_json()))
     );
 }
 
@@ -427,35 +342,46 @@ fn pretty(v: &Json) -> String {
     }
 }
 
-/// The element lists a lost-write checker reports, with what each means.
-const ELEMENT_LISTS: [(&str, &str); 5] = [
-    (
-        "lost",
-        "Lost: acknowledged, then missing from the final reads.",
-    ),
-    (
-        "stale",
-        "Stale: missing from some read after it was known, present again later.",
-    ),
-    (
-        "unexpected",
-        "Unexpected: read although no add of it succeeded or was pending.",
-    ),
-    (
-        "duplicated",
-        "Duplicated: appears more than once in one read.",
-    ),
-    (
-        "never_read",
-        "Never read: no read happened after it was known.",
-    ),
-];
+/// The element lists of a lost-write report, each with what it means.
+fn element_lists(l: &LostWrites) -> [(&'static str, &'static str, String, usize); 5] {
+    [
+        (
+            "lost",
+            "Lost: acknowledged, then missing from the final reads.",
+            table_of(&l.lost),
+            l.lost.len(),
+        ),
+        (
+            "stale",
+            "Stale: missing from some read after it was known, present again later.",
+            table_of(&l.stale),
+            l.stale.len(),
+        ),
+        (
+            "unexpected",
+            "Unexpected: read although no add of it succeeded or was pending.",
+            table_of(&l.unexpected),
+            l.unexpected.len(),
+        ),
+        (
+            "duplicated",
+            "Duplicated: appears more than once in one read.",
+            table_of(&l.duplicated),
+            l.duplicated.len(),
+        ),
+        (
+            "never_read",
+            "Never read: no read happened after it was known.",
+            table_of(&l.never_read),
+            l.never_read.len(),
+        ),
+    ]
+}
 
 /// The lost-write tables of the checkers that report lost writes.
 fn lost_section(out: &mut String, checkers: &[CheckerResult]) {
     for c in checkers {
-        let Some(Json::Array(lost)) = first(&c.detail, &["lost", "lost_writes", "lost_elements"])
-        else {
+        let CheckerReport::LostWrites(l) = &c.report else {
             continue;
         };
         let _ = write!(
@@ -463,119 +389,103 @@ fn lost_section(out: &mut String, checkers: &[CheckerResult]) {
             "<section id=\"lost\"><h2>Lost writes ({})</h2>",
             text(&c.name)
         );
-        let count = |k: &str| c.detail.get(k).and_then(Json::as_u64);
-        match (count("acknowledged"), count("lost_count")) {
-            (Some(ack), Some(0)) => {
-                let _ = write!(
-                    out,
-                    "<p>None of the {ack} acknowledged writes was lost.</p>"
-                );
-            }
-            (Some(ack), Some(n)) => {
-                let _ = write!(
-                    out,
-                    "<p class=\"explain\">{n} of {ack} acknowledged writes were lost: the database confirmed them, then they were missing from the final reads.</p>"
-                );
-            }
-            _ if lost.is_empty() => out.push_str("<p>No acknowledged write was lost.</p>"),
-            _ => {
-                let _ = write!(
-                    out,
-                    "<p class=\"explain\">{} acknowledged writes are missing from the final reads: the database confirmed them, then lost them.</p>",
-                    lost.len()
-                );
-            }
-        }
-        for (field, meaning) in ELEMENT_LISTS {
-            let Some(Json::Array(items)) = c.detail.get(field) else {
-                continue;
-            };
-            if items.is_empty() {
-                continue;
-            }
+        if l.lost_count == 0 {
             let _ = write!(
                 out,
-                "<h3>{} ({})</h3><p class=\"hint\">{meaning}</p>",
-                text(field),
-                items.len()
+                "<p>None of the {} acknowledged writes was lost.</p>",
+                l.acknowledged
             );
-            out.push_str(&json_table(items));
+        } else {
+            let _ = write!(
+                out,
+                "<p class=\"explain\">{} of {} acknowledged writes were lost: the database confirmed them, then they were missing from the final reads.</p>",
+                l.lost_count, l.acknowledged
+            );
+        }
+        for (name, meaning, table, count) in element_lists(l) {
+            if count > 0 {
+                let _ = write!(
+                    out,
+                    "<h3>{name} ({count})</h3><p class=\"hint\">{meaning}</p>{table}"
+                );
+            }
         }
         out.push_str("</section>");
     }
 }
 
-/// How `faultline test` flags follow from the resolved configuration in test.json:
-/// (config field, flag). The machine-specific fields (`node_binary`, `results_dir`)
-/// are left out so the command runs anywhere; `mix` and `node_args` are special.
-const CONFIG_FLAGS: [(&str, &str); 15] = [
-    ("test_name", "--test-name"),
-    ("workload", "--workload"),
-    ("nodes", "--nodes"),
-    ("time_limit_s", "--time-limit"),
-    ("concurrency", "--concurrency"),
-    ("rate", "--rate"),
-    ("seed", "--seed"),
-    ("nemesis", "--nemesis"),
-    ("nemesis_interval_s", "--nemesis-interval"),
-    ("op_timeout_ms", "--op-timeout-ms"),
-    ("read_consistency", "--read-consistency"),
-    ("keys_per_epoch", "--keys"),
-    ("ops_per_key", "--ops-per-key"),
-    ("recovery_s", "--recovery-time"),
-    ("leader_timeout_s", "--leader-timeout"),
-];
+/// A number as `faultline test` accepts it and JSON writes it (`8.0`, `0.5`).
+fn number(v: f64) -> String {
+    serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string())
+}
 
 /// The `faultline test` command that reruns a test with its recorded configuration
-/// and seed, if test.json holds a configuration.
-fn rerun_command(config: &Json) -> Option<String> {
-    config.get("seed")?;
+/// and seed. The machine-specific fields (`node_binary`, `results_dir`) are left out
+/// so the command runs anywhere.
+fn rerun_command(c: &TestConfig) -> String {
+    let mut flags: Vec<(&str, String)> = vec![
+        ("--test-name", c.test_name.clone()),
+        ("--workload", c.workload.as_str().to_string()),
+        ("--nodes", c.nodes.to_string()),
+        ("--time-limit", number(c.time_limit_s)),
+        ("--concurrency", c.concurrency.to_string()),
+    ];
+    if let Some(rate) = c.rate {
+        flags.push(("--rate", number(rate)));
+    }
+    let nemesis = if c.nemesis.is_empty() {
+        "none".to_string()
+    } else {
+        c.nemesis.join(",")
+    };
+    let reads = match c.read_consistency {
+        ReadConsistency::Linearizable => "linearizable",
+        ReadConsistency::Serializable => "serializable",
+    };
+    flags.extend([
+        ("--seed", c.seed.to_string()),
+        ("--nemesis", nemesis),
+        ("--nemesis-interval", number(c.nemesis_interval_s)),
+        ("--op-timeout-ms", c.op_timeout_ms.to_string()),
+        ("--read-consistency", reads.to_string()),
+        ("--keys", c.keys_per_epoch.to_string()),
+        ("--ops-per-key", c.ops_per_key.to_string()),
+        ("--recovery-time", number(c.recovery_s)),
+        ("--leader-timeout", number(c.leader_timeout_s)),
+        (
+            "--mix",
+            format!("{}:{}:{}", c.mix.read, c.mix.write, c.mix.cas),
+        ),
+        ("--hosts", c.hosts.clone()),
+    ]);
+    flags.extend(c.db_bugs.iter().map(|b| ("--db-bug", b.clone())));
     let mut words = vec!["faultline".to_string(), "test".to_string()];
-    for (field, flag) in CONFIG_FLAGS {
-        let value = match config.get(field) {
-            None | Some(Json::Null) => continue,
-            Some(Json::Array(items)) if items.is_empty() => "none".to_string(),
-            Some(Json::Array(items)) => items.iter().map(short).collect::<Vec<_>>().join(","),
-            Some(v) => short(v),
-        };
+    for (flag, value) in flags {
         words.push(flag.to_string());
         words.push(shell_quote(&value));
     }
-    if let Some(mix) = config.get("mix") {
-        let w = |k: &str| mix.get(k).map(short).unwrap_or_else(|| "0".to_string());
-        words.push("--mix".to_string());
-        words.push(format!("{}:{}:{}", w("read"), w("write"), w("cas")));
+    for a in &c.node_args {
+        words.push(shell_quote(&format!("--node-arg={a}")));
     }
-    if let Some(hosts) = config.get("hosts").and_then(Json::as_str) {
-        words.push("--hosts".to_string());
-        words.push(shell_quote(hosts));
-    }
-    if let Some(Json::Array(args)) = config.get("node_args") {
-        for a in args {
-            words.push(shell_quote(&format!("--node-arg={}", short(a))));
-        }
-    }
-    Some(words.join(" "))
+    words.join(" ")
 }
 
 /// The command lines that rerun the test with the same seed: the flags rebuilt from
 /// the recorded configuration, and the command line the run was started with.
 fn rerun(run: &Run) -> Vec<(&'static str, String)> {
     let mut cmds = Vec::new();
-    if let Some(cmd) = rerun_command(run.config()) {
-        cmds.push(("Same configuration and seed:", cmd));
+    if let Some(config) = run.config() {
+        cmds.push(("Same configuration and seed:", rerun_command(config)));
     }
-    match first(&run.test, &["command_line", "argv", "command"]) {
-        Some(Json::Array(words)) => cmds.push((
+    if let Some(test) = &run.test {
+        cmds.push((
             "As originally started (the seed may have been chosen then):",
-            words
+            test.command_line
                 .iter()
-                .map(|w| shell_quote(&short(w)))
+                .map(|w| shell_quote(w))
                 .collect::<Vec<_>>()
                 .join(" "),
-        )),
-        Some(Json::String(s)) => cmds.push(("As originally started:", s.clone())),
-        _ => {}
+        ));
     }
     cmds
 }
@@ -592,13 +502,13 @@ fn shell_quote(w: &str) -> String {
     }
 }
 
-/// A key/value table of the top level of a JSON object.
-fn params_table(v: &Json) -> String {
-    let Json::Object(map) = v else {
+/// A key/value table of the test configuration's fields.
+fn params_table(config: Option<&TestConfig>) -> String {
+    let Some(Ok(Json::Object(map))) = config.map(serde_json::to_value) else {
         return "<p>No test parameters recorded.</p>".to_string();
     };
     let mut out = String::from("<table class=\"kv\">");
-    for (k, x) in map {
+    for (k, x) in &map {
         let _ = write!(
             out,
             "<tr><th>{}</th><td>{}</td></tr>",
@@ -679,10 +589,10 @@ fn figures_section(out: &mut String, fig: &Figures) {
             let _ = write!(
                 out,
                 "<tr class=\"o-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                attr(&f.outcome),
+                f.outcome.as_str(),
                 f.index,
                 text(&f.f),
-                text(&f.outcome),
+                f.outcome.as_str(),
                 f.start_s,
                 f.end_s.map_or_else(|| "never healed".to_string(), |e| format!("{e:.3}")),
                 text(f.healed_by.as_deref().unwrap_or("")),
@@ -732,7 +642,8 @@ pub fn render(p: &Page<'_>) -> String {
         verdict.to_uppercase(),
         text(&headline),
         text(&name),
-        text(&run.seed().unwrap_or_else(|| "unknown".to_string())),
+        run.seed()
+            .map_or_else(|| "unknown".to_string(), |s| s.to_string()),
         p.figures.ops.total.invoke,
         p.figures.faults.len(),
         p.figures.throughput.duration_s,
@@ -752,7 +663,7 @@ pub fn render(p: &Page<'_>) -> String {
     let errors = run.harness_errors();
     if !errors.is_empty() {
         out.push_str("<section class=\"notes\" id=\"harness\"><h2>Harness errors</h2><ul>");
-        for e in &errors {
+        for e in errors {
             let _ = write!(out, "<li>{}</li>", text(e));
         }
         out.push_str("</ul></section>");
@@ -768,7 +679,7 @@ pub fn render(p: &Page<'_>) -> String {
                 out,
                 "<tr><td>{}</td><td class=\"v {v}\">{v}</td><td>{}</td></tr>",
                 text(&c.name),
-                text(c.explanation.as_deref().unwrap_or("")),
+                text(&c.explanation()),
                 v = c.verdict.as_str()
             );
         }

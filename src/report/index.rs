@@ -1,16 +1,17 @@
 //! `results/index.html`: every run under a results folder (`<test>/<timestamp>/`
 //! holding a `results.json`), newest first, coloured by verdict, each linking to its
-//! report. Runs are ordered by `started_at` from `results.json` when recorded, else
-//! by the timestamp folder's name (the controller names them so that they sort).
+//! report. Runs are ordered by `started_at` from `results.json`, or by the timestamp
+//! folder's name (the controller names them so that they sort) when the file cannot be
+//! read.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde_json::Value as Json;
 
 use super::escape::text;
-use super::run::{verdict_of, Verdict};
+use super::run::{read_json, Verdict};
+use crate::run::results::Results;
 
 /// One row of the index.
 #[derive(Debug)]
@@ -33,15 +34,8 @@ struct Entry {
     has_report: bool,
 }
 
-/// Follows a path of object keys.
-fn lookup<'a>(mut v: Option<&'a Json>, path: &[&str]) -> Option<&'a Json> {
-    for p in path {
-        v = v.and_then(|x| x.get(*p));
-    }
-    v
-}
-
-/// Lists the run folders under `results_dir` that hold a `results.json`.
+/// Lists the run folders under `results_dir` that hold a `results.json`. One that
+/// cannot be read is listed as unknown.
 fn entries(results_dir: &Path) -> anyhow::Result<Vec<Entry>> {
     let mut out = Vec::new();
     let tests = std::fs::read_dir(results_dir)
@@ -52,37 +46,33 @@ fn entries(results_dir: &Path) -> anyhow::Result<Vec<Entry>> {
         };
         for run in runs.filter_map(Result::ok) {
             let dir = run.path();
-            let Ok(bytes) = std::fs::read(dir.join("results.json")) else {
-                continue;
+            let results = match read_json::<Results>(&dir.join(crate::store::RESULTS_FILE)) {
+                Ok(None) => continue,
+                Ok(Some(r)) => Some(r),
+                Err(_) => None,
             };
-            let results: Json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
             let test_name = test.file_name().to_string_lossy().into_owned();
             let stamp = run.file_name().to_string_lossy().into_owned();
+            let r = results.as_ref();
             // Figures computed by the report first, the controller's own second.
-            let figure = |path: &[&str]| {
-                let v =
-                    lookup(results.get("figures"), path).or_else(|| lookup(Some(&results), path));
-                v.map(|x| match x {
-                    Json::Array(a) => a.len().to_string(),
-                    other => other.to_string(),
-                })
-                .unwrap_or_default()
-            };
+            let ops = r.map(|r| {
+                r.figures
+                    .as_ref()
+                    .map_or(r.ops.total.invoke, |f| f.ops.total.invoke)
+            });
+            let faults = r.map(|r| {
+                r.figures
+                    .as_ref()
+                    .map_or(r.faults.len(), |f| f.faults.len())
+            });
             out.push(Entry {
-                when: ["started_at", "start_time"]
-                    .iter()
-                    .find_map(|k| results.get(*k).and_then(|v| v.as_str()))
-                    .map_or_else(|| stamp.clone(), str::to_string),
+                when: r.map_or_else(|| stamp.clone(), |r| r.started_at.clone()),
                 rel: format!("{test_name}/{stamp}"),
                 test: test_name,
-                verdict: verdict_of(&results),
-                seed: results
-                    .get("seed")
-                    .or_else(|| results.get("test").and_then(|t| t.get("seed")))
-                    .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_string))
-                    .unwrap_or_default(),
-                ops: figure(&["ops", "total", "invoke"]),
-                faults: figure(&["faults"]),
+                verdict: r.map_or(Verdict::Unknown, |r| r.verdict),
+                seed: r.map(|r| r.seed.to_string()).unwrap_or_default(),
+                ops: ops.map(|n| n.to_string()).unwrap_or_default(),
+                faults: faults.map(|n| n.to_string()).unwrap_or_default(),
                 has_report: dir.join("report.html").is_file(),
             });
         }

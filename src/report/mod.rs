@@ -16,11 +16,11 @@
 
 mod charts;
 pub mod escape;
-mod figures;
+pub mod figures;
 mod html;
 mod index;
-mod junit;
-mod run;
+pub mod junit;
+pub mod run;
 pub mod synth;
 mod timeline;
 
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 pub use index::render_index;
-pub use run::{checkers_of, Verdict};
+pub use run::Verdict;
 
 /// How to render a run.
 #[derive(Debug, Clone, Default)]
@@ -77,15 +77,13 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> anyhow::Result<Render
     let paired = figures::pair(&run.ops);
     let fig = figures::compute(&run.ops, &paired);
     let mut figures_written = false;
-    if let Some(results) = run.results.as_object_mut() {
-        if opts.recompute || !results.contains_key("figures") {
-            results.insert(
-                "figures".to_string(),
-                serde_json::to_value(&fig).context("cannot serialise the figures")?,
-            );
-            let text =
-                serde_json::to_vec_pretty(&run.results).context("cannot serialise results.json")?;
-            write_atomic(&run_dir.join("results.json"), &text)?;
+    if let Some(results) = run.results.as_mut() {
+        if opts.recompute || results.figures.is_none() {
+            results.figures = Some(fig.clone());
+            let mut text =
+                serde_json::to_vec_pretty(results).context("cannot serialise results.json")?;
+            text.push(b'\n');
+            write_atomic(&run_dir.join(crate::store::RESULTS_FILE), &text)?;
             figures_written = true;
         }
     }
@@ -93,11 +91,11 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> anyhow::Result<Render
     let checkers = run.checkers();
     let verdict = run.verdict();
     let windows = figures::windows(&fig.faults, paired.end_time);
-    let focus = html::focus(&run.ops, &checkers);
+    let focus = html::focus(&run.ops, checkers);
     let (timeline, latency, throughput) = std::thread::scope(|s| {
         let lat = s.spawn(|| charts::latency_svg(&run.ops, &paired, &windows));
         let thr = s.spawn(|| charts::throughput_svg(&run.ops, &paired, &windows));
-        let workers = run.field("concurrency").and_then(|c| c.as_u64());
+        let workers = run.config().map(|c| c.concurrency as u64);
         let tl = timeline::render(&run.ops, &paired, &windows, &focus, workers);
         let join = |h: std::thread::ScopedJoinHandle<'_, anyhow::Result<String>>| {
             h.join()
@@ -108,7 +106,7 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> anyhow::Result<Render
     let page = html::render(&html::Page {
         run: &run,
         verdict,
-        checkers: &checkers,
+        checkers,
         figures: &fig,
         timeline,
         latency: latency?,
@@ -117,11 +115,11 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> anyhow::Result<Render
     let report = run_dir.join("report.html");
     write_atomic(&report, page.as_bytes())?;
     let junit_path = run_dir.join("junit.xml");
-    let xml = junit::render(
+    let xml = junit::render_run(
         &run.name(),
         verdict,
-        &checkers,
-        &run.harness_errors(),
+        checkers,
+        run.harness_errors(),
         fig.throughput.duration_s,
     );
     write_atomic(&junit_path, xml.as_bytes())?;

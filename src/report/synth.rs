@@ -1,18 +1,25 @@
-//! Synthetic run folders for the report benchmark (`faultline bench-report`): a
-//! seeded, deterministic register workload (read / write / cas over rotating keys)
-//! by concurrent processes with realistic latencies, a nemesis that kills and
-//! restarts a node periodically (operations during a fault fail or time out more
-//! often), and `test.json` / `results.json` as the controller writes them. With
-//! `invalid`, one read in the middle returns a stale value and `results.json`
-//! carries a linearizability counterexample pointing at it.
+//! Synthetic run folders for the report benchmark (`faultline bench-report`) and the
+//! browser test. The client operations come from the one synthetic history generator,
+//! [`workloads::synth::register_history`] (concurrent processes on a perfect register
+//! store, linearizable by construction); this module gives them realistic times, adds
+//! a nemesis that kills and restarts a node periodically, and with `invalid` turns one
+//! read in the middle into a stale read. `test.json` and `results.json` are then
+//! written from the controller's own types, the verdicts by the real checkers, exactly
+//! as after a real run.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value as Json};
+use serde_json::json;
 use workloads::history::{HistoryWriter, Op, OpType, Process, Value};
+use workloads::synth::{register_history, SynthConfig};
+
+use crate::client::ReadConsistency;
+use crate::run::config::{MixConfig, TestConfig, WorkloadName};
+use crate::run::results::{Results, TestFile, Verdict};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -23,286 +30,60 @@ pub struct Spec {
     pub seed: u64,
     /// Concurrent client processes.
     pub concurrency: u64,
-    /// Plant a stale read and record a counterexample.
+    /// Plant a stale read, so the checker finds a counterexample.
     pub invalid: bool,
 }
 
-/// A generated client operation in flight.
-#[derive(Debug, Clone)]
-struct Flight {
-    /// Its function.
-    f: &'static str,
-    /// Its key.
-    key: String,
-    /// Its invocation value.
-    value: Value,
-    /// History index of its invocation.
-    invoke_index: u64,
-    /// Completion time, ns.
-    done: u64,
-}
+/// Client invocations per key (the controller rotates keys in the same way).
+const OPS_PER_KEY: usize = 1000;
+/// Faults in a run.
+const FAULTS: u64 = 6;
+/// Mean time between two history events of one process, ns.
+const MEAN_GAP_NS: f64 = 80_000.0;
 
 /// Writes `test.json`, `history.jsonl`, `results.json` and `nodes/<n>/node.log` into
 /// `dir` (which must exist).
 pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
     assert!(spec.concurrency > 0, "at least one process is needed");
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let mut w = HistoryWriter::create(dir.join("history.jsonl"))?;
-    let c = spec.concurrency;
-    // Per worker: current process id, in-flight op, and time of its next event.
-    let mut process: Vec<u64> = (0..c).collect();
-    let mut flight: Vec<Option<Flight>> = vec![None; c as usize];
-    let mut next: Vec<u64> = (0..c).map(|i| i * 10_000).collect();
-    let mut registers: std::collections::HashMap<String, i64> = Default::default();
-    let mut index = 0u64;
-    let mut invoked = 0usize;
-    // About six faults per run: an operation cycle takes about 0.8 ms per process.
-    let estimated = (spec.ops as u64 / 2) * 800_000 / c;
-    let fault_every = (estimated / 6).max(1_000_000);
-    let fault_len = fault_every * 3 / 10;
-    let mut nemesis_next = fault_every;
-    let mut nemesis_up = true;
-    let stale_at = spec.ops / 2;
-    let mut counterexample = None;
-    // History indices of the last few ok completions per key (the planted
-    // counterexample's prefix).
-    let mut last_ok: std::collections::HashMap<String, Vec<u64>> = Default::default();
-    let emit = |op: Op, w: &mut HistoryWriter| -> anyhow::Result<()> {
-        w.append(&op)?;
-        Ok(())
-    };
-    while (index as usize) < spec.ops {
-        let (wi, t) = next
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, t)| **t)
-            .map(|(i, t)| (i, *t))
-            .unwrap_or((0, 0));
-        if nemesis_next <= t {
-            let (f, node) = if nemesis_up {
-                ("kill", "n2")
-            } else {
-                ("restart", "n2")
-            };
-            let t0 = nemesis_next;
-            for (ty, time, value) in [
-                (OpType::Invoke, t0, json!({"node": node})),
-                (
-                    OpType::Ok,
-                    t0 + 2_000_000,
-                    json!({"node": node, "outcome": "installed"}),
-                ),
-            ] {
-                emit(
-                    Op {
-                        index,
-                        time,
-                        process: Process::Nemesis,
-                        op_type: ty,
-                        f: f.to_string(),
-                        key: None,
-                        value: Value::Json(value),
-                        error: None,
-                    },
-                    &mut w,
-                )?;
-                index += 1;
-            }
-            nemesis_up = !nemesis_up;
-            nemesis_next += if nemesis_up {
-                fault_every - fault_len
-            } else {
-                fault_len
-            };
-            continue;
-        }
-        let faulty = !nemesis_up;
-        match flight[wi].take() {
-            None => {
-                let key = format!("k{}", invoked / 2000);
-                invoked += 1;
-                let r: f64 = rng.random();
-                let (f, value) = if r < 0.5 {
-                    ("read", Value::Null)
-                } else if r < 0.8 {
-                    ("write", Value::Int(rng.random_range(0..5)))
-                } else {
-                    let expected = registers.get(&key).copied().unwrap_or(0);
-                    ("cas", Value::Ints(vec![expected, rng.random_range(0..5)]))
-                };
-                let base: f64 = if faulty { 4.0 } else { 0.6 };
-                let latency = (base * (-rng.random::<f64>().max(1e-9).ln()) * 1e6) as u64 + 50_000;
-                emit(
-                    Op {
-                        index,
-                        time: t,
-                        process: Process::Client(process[wi]),
-                        op_type: OpType::Invoke,
-                        f: f.to_string(),
-                        key: Some(key.clone()),
-                        value: value.clone(),
-                        error: None,
-                    },
-                    &mut w,
-                )?;
-                index += 1;
-                next[wi] = t + latency;
-                flight[wi] = Some(Flight {
-                    f,
-                    key,
-                    value,
-                    invoke_index: index - 1,
-                    done: t + latency,
-                });
-            }
-            Some(op) => {
-                let r: f64 = rng.random();
-                let (ty, error) = if faulty && r < 0.15 {
-                    (OpType::Info, Some("timeout".to_string()))
-                } else if faulty && r < 0.3 {
-                    (OpType::Fail, Some("not leader".to_string()))
-                } else if r < 0.002 {
-                    (OpType::Info, Some("timeout".to_string()))
-                } else {
-                    (OpType::Ok, None)
-                };
-                let current = registers.get(&op.key).copied();
-                let mut result = op.value.clone();
-                if ty == OpType::Ok {
-                    match (op.f, &op.value) {
-                        ("read", _) => result = Value::from(current),
-                        ("write", Value::Int(v)) => {
-                            registers.insert(op.key.clone(), *v);
-                        }
-                        ("cas", Value::Ints(v)) if current.unwrap_or(0) == v[0] => {
-                            registers.insert(op.key.clone(), v[1]);
-                        }
-                        _ => {}
-                    }
-                }
-                let (ty, result, error) = match (ty, op.f) {
-                    (OpType::Ok, "cas") if !matches!(&op.value, Value::Ints(v) if current.unwrap_or(0) == v[0]) => {
-                        (OpType::Fail, result, Some("cas mismatch".to_string()))
-                    }
-                    (OpType::Ok, "read")
-                        if spec.invalid
-                            && counterexample.is_none()
-                            && index as usize >= stale_at =>
-                    {
-                        let stale = current.map_or(9, |v| v + 7);
-                        let p = process[wi];
-                        let describe = |i: &u64| {
-                            json!({
-                                "process": p, "description": format!("ok #{i}"),
-                                "invoke_index": i, "complete_index": i, "indeterminate": false,
-                            })
-                        };
-                        let tail: Vec<Json> = last_ok
-                            .get(&op.key)
-                            .map(|v| v.iter().map(describe).collect())
-                            .unwrap_or_default();
-                        let state = current.map_or("nil".to_string(), |v| v.to_string());
-                        counterexample = Some(json!({
-                            "key": op.key,
-                            "anomaly": "stale-read",
-                            "summary": format!(
-                                "p{p} read {stale}, but {} held {state} when the read began",
-                                op.key
-                            ),
-                            "op": {
-                                "process": p,
-                                "description": format!("p{p} read → {stale}"),
-                                "invoke_index": op.invoke_index,
-                                "complete_index": index,
-                                "indeterminate": false,
-                            },
-                            "window": [],
-                            "prefix_len": tail.len(),
-                            "prefix_tail": tail,
-                            "states": [state],
-                        }));
-                        (ty, Value::Int(stale), error)
-                    }
-                    _ => (ty, result, error),
-                };
-                emit(
-                    Op {
-                        index,
-                        time: op.done,
-                        process: Process::Client(process[wi]),
-                        op_type: ty,
-                        f: op.f.to_string(),
-                        key: Some(op.key.clone()),
-                        value: result,
-                        error,
-                    },
-                    &mut w,
-                )?;
-                if ty == OpType::Ok {
-                    let recent = last_ok.entry(op.key.clone()).or_default();
-                    recent.push(index);
-                    if recent.len() > 8 {
-                        recent.remove(0);
-                    }
-                }
-                index += 1;
-                if ty == OpType::Info {
-                    process[wi] += c;
-                }
-                next[wi] = op.done + rng.random_range(20_000..200_000);
-            }
-        }
+    let ops = history(spec);
+    let mut w = HistoryWriter::create(dir.join(crate::store::HISTORY_FILE))?;
+    for op in &ops {
+        w.append(op)?;
     }
     w.flush()?;
 
-    // test.json as the controller writes it: the resolved configuration under `config`.
-    let test = json!({
-        "schema_version": 1,
-        "started_at": "2026-01-01T00:00:00.000Z",
-        "command_line": ["faultline", "bench-report", "--ops", spec.ops.to_string(),
-                         "--seed", spec.seed.to_string()],
-        "config": {
-            "test_name": "synthetic-register",
-            "seed": spec.seed,
-            "workload": "register",
-            "concurrency": c,
-            "nemesis": ["kill"],
-            "nodes": 3,
-        },
-    });
-    // results.json as the controller writes it: one {name, verdict, report} per
-    // checker, the report in the checker's own shape.
-    let verdict = if counterexample.is_some() {
-        "invalid"
-    } else {
-        "valid"
+    let config = config(spec);
+    let started_at = "2026-01-01T00:00:00.000Z";
+    let test = TestFile {
+        schema_version: 1,
+        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_id: "synth0".to_string(),
+        started_at: started_at.to_string(),
+        command_line: ["faultline", "bench-report", "--ops"]
+            .map(str::to_string)
+            .into_iter()
+            .chain([spec.ops.to_string()])
+            .collect(),
+        config: config.clone(),
     };
-    let invalid_keys: Vec<&Json> = counterexample.iter().map(|c| &c["key"]).collect();
-    let results = json!({
-        "schema_version": 1,
-        "test_name": "synthetic-register",
-        "seed": spec.seed,
-        "workload": "register",
-        "verdict": verdict,
-        "checkers": [{
-            "name": "linearizable",
-            "verdict": verdict,
-            "report": {
-                "verdict": verdict,
-                "keys_checked": invoked / 2000 + 1,
-                "keys_valid": invoked / 2000 + 1 - invalid_keys.len(),
-                "invalid_keys": invalid_keys,
-                "unknown_keys": [],
-                "unknown_reason": null,
-                "counterexamples": counterexample.iter().collect::<Vec<_>>(),
-            },
-        }],
-        "harness_errors": [],
-    });
-    for (name, value) in [("test.json", &test), ("results.json", &results)] {
+    let mut results = Results::new(&config, &test.run_id, started_at);
+    let (checkers, check) = crate::run::check::check_run(
+        &dir.join(crate::store::HISTORY_FILE),
+        WorkloadName::Register,
+    );
+    results.verdict = Verdict::worst_of(checkers.iter().map(|c| c.verdict));
+    results.checkers = checkers;
+    results.check = check;
+    results.duration_s = ops.last().map_or(0.0, |o| o.time as f64 / 1e9);
+    for (name, value) in [
+        (crate::store::TEST_FILE, serde_json::to_vec_pretty(&test)?),
+        (
+            crate::store::RESULTS_FILE,
+            serde_json::to_vec_pretty(&results)?,
+        ),
+    ] {
         let path = dir.join(name);
-        std::fs::write(&path, serde_json::to_vec_pretty(value)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, value).with_context(|| format!("cannot write {}", path.display()))?;
     }
     for node in ["n1", "n2", "n3"] {
         let d = dir.join("nodes").join(node);
@@ -311,4 +92,188 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write the log of {node}"))?;
     }
     Ok(())
+}
+
+/// The configuration recorded for a synthetic run.
+fn config(spec: &Spec) -> TestConfig {
+    TestConfig {
+        test_name: "synthetic-register".to_string(),
+        workload: WorkloadName::Register,
+        nodes: 3,
+        time_limit_s: 60.0,
+        concurrency: spec.concurrency as usize,
+        rate: None,
+        seed: spec.seed,
+        nemesis: vec!["kill".to_string()],
+        nemesis_interval_s: 10.0,
+        op_timeout_ms: 1000,
+        read_consistency: ReadConsistency::Linearizable,
+        keys_per_epoch: 1,
+        ops_per_key: OPS_PER_KEY,
+        mix: MixConfig {
+            read: 1,
+            write: 1,
+            cas: 1,
+        },
+        recovery_s: 2.0,
+        leader_timeout_s: 30.0,
+        hosts: "loopback".to_string(),
+        node_binary: "faultline".into(),
+        node_args: Vec::new(),
+        db_bugs: Vec::new(),
+        results_dir: "results".into(),
+    }
+}
+
+/// The history: the generator's client operations with times, nemesis kill/restart
+/// pairs spread over the run, the planted stale read, indices renumbered.
+fn history(spec: &Spec) -> Vec<Op> {
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    // Each invocation has one completion; the nemesis adds 4 lines per fault.
+    let invocations = (spec.ops.saturating_sub(4 * FAULTS as usize) / 2).max(1);
+    let mut client = register_history(&SynthConfig {
+        seed: spec.seed,
+        ops: invocations,
+        keys: invocations.div_ceil(OPS_PER_KEY),
+        processes: spec.concurrency as usize,
+        info_rate: 0.002,
+    });
+    // The generator advances one process per event: with `concurrency` processes a
+    // history event every MEAN_GAP_NS / concurrency on average.
+    let mut t = 0u64;
+    for op in &mut client {
+        t += (MEAN_GAP_NS / spec.concurrency as f64 * -rng.random::<f64>().max(1e-9).ln()) as u64;
+        op.time = t;
+    }
+    if spec.invalid {
+        plant_stale_read(&mut client);
+    }
+    let end = t.max(1);
+    let mut nemesis: Vec<Op> = (0..FAULTS)
+        .flat_map(|i| {
+            let start = end * (2 * i + 1) / (2 * FAULTS + 1);
+            let stop = end * (2 * i + 2) / (2 * FAULTS + 1);
+            [("kill", start), ("restart", stop)]
+        })
+        .flat_map(|(f, at)| {
+            let line = |op_type, time, value: serde_json::Value| Op {
+                index: 0,
+                time,
+                process: Process::Nemesis,
+                op_type,
+                f: f.to_string(),
+                key: None,
+                value: Value::Json(value),
+                error: None,
+            };
+            [
+                line(OpType::Invoke, at, json!({"node": "n2"})),
+                line(
+                    OpType::Ok,
+                    at + 2_000_000,
+                    json!({"node": "n2", "outcome": "installed"}),
+                ),
+            ]
+        })
+        .collect();
+    let mut all = Vec::with_capacity(client.len() + nemesis.len());
+    let mut client = client.into_iter().peekable();
+    let mut nemesis_iter = nemesis.drain(..).peekable();
+    loop {
+        let take_nemesis = match (client.peek(), nemesis_iter.peek()) {
+            (Some(c), Some(n)) => n.time <= c.time,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        let next = if take_nemesis {
+            nemesis_iter.next()
+        } else {
+            client.next()
+        };
+        let Some(mut op) = next else { break };
+        op.index = all.len() as u64;
+        all.push(op);
+    }
+    all
+}
+
+/// Turns the first `ok` read after the middle of the history that can be made stale
+/// into a read of an old value: one its key held until a write that completed before
+/// the read was invoked (written values are unique, so it can never come back).
+fn plant_stale_read(ops: &mut [Op]) {
+    if let Some((i, old)) = stale_read(ops) {
+        ops[i].value = Value::Int(old);
+    }
+}
+
+/// Where [`plant_stale_read`] plants the stale read, and the old value it returns.
+fn stale_read(ops: &[Op]) -> Option<(usize, i64)> {
+    // Per key: the value of the last ok write, the value it replaced, and where the
+    // write completed.
+    let mut last: HashMap<String, (i64, Option<i64>, usize)> = HashMap::new();
+    // Per process: where its open invocation is.
+    let mut invoked: HashMap<Process, usize> = HashMap::new();
+    let middle = ops.len() / 2;
+    for (i, op) in ops.iter().enumerate() {
+        if op.op_type == OpType::Invoke {
+            invoked.insert(op.process, i);
+            continue;
+        }
+        let (Some(key), OpType::Ok) = (op.key.clone(), op.op_type) else {
+            continue;
+        };
+        let written = match (op.f.as_str(), &op.value) {
+            ("write", Value::Int(v)) => Some(*v),
+            ("cas", Value::Ints(v)) => Some(v[1]),
+            _ => None,
+        };
+        if let Some(v) = written {
+            let old = last.get(&key).map(|l| l.0);
+            last.insert(key, (v, old, i));
+            continue;
+        }
+        let since = invoked.get(&op.process).copied().unwrap_or(i);
+        if let (true, Some((_, Some(old), at))) = (i >= middle, last.get(&key)) {
+            if *at < since {
+                return Some((i, *old));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_runs_are_checked_by_the_real_checker() {
+        for invalid in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = Spec {
+                ops: 4000,
+                seed: 3,
+                concurrency: 5,
+                invalid,
+            };
+            write_run(dir.path(), &spec).unwrap();
+            let results: Results = crate::report::run::read_json(&dir.path().join("results.json"))
+                .unwrap()
+                .unwrap();
+            let expected = if invalid {
+                Verdict::Invalid
+            } else {
+                Verdict::Valid
+            };
+            assert_eq!(results.verdict, expected, "invalid: {invalid}");
+            let ops = workloads::history::read_jsonl(dir.path().join("history.jsonl")).unwrap();
+            assert!(ops
+                .windows(2)
+                .all(|w| w[0].time <= w[1].time && w[1].index == w[0].index + 1));
+            assert_eq!(
+                ops.iter().filter(|o| o.process == Process::Nemesis).count(),
+                4 * FAULTS as usize
+            );
+        }
+    }
 }

@@ -17,7 +17,7 @@ use workloads::history::Op;
 
 use super::charts::outcome_color;
 use super::escape::attr;
-use super::figures::{ns_to_secs, Outcome, Pair, Paired};
+use super::figures::{ns_to_secs, OpEnd, Pair, Paired};
 
 /// The most operations the timeline draws.
 pub const MAX_OPS: usize = 4_000;
@@ -126,15 +126,15 @@ pub fn render(
         let detail = format!(
             "nemesis {} → {}: {} (#{}, {:.3} s)",
             op.f,
-            a.outcome,
+            a.outcome.as_str(),
             op.value,
             op.index,
             ns_to_secs(a.start)
         );
-        let color = match a.outcome.as_str() {
-            "installed" => "#8e44ad",
-            "skipped" => "#aaaaaa",
-            _ => "#f0a014",
+        let color = match a.outcome {
+            nemesis::Outcome::Installed => "#8e44ad",
+            nemesis::Outcome::Skipped => "#aaaaaa",
+            nemesis::Outcome::Indeterminate => "#f0a014",
         };
         let _ = write!(
             out,
@@ -194,7 +194,7 @@ pub fn render(
             c.2,
             if focused {
                 r##" class="focus" stroke="#000" stroke-width="2" vector-effect="non-scaling-stroke""##
-            } else if p.outcome == Outcome::Pending {
+            } else if p.outcome == OpEnd::Pending {
                 r#" fill-opacity="0.5""#
             } else {
                 ""
@@ -289,8 +289,8 @@ fn summary(out: &mut String, pairs: &[Pair], lo: usize, hi: usize, t0: u64, t1: 
         let mut c = [0usize; 3];
         for p in part {
             c[match p.outcome {
-                Outcome::Ok => 0,
-                Outcome::Fail => 1,
+                OpEnd::Ok => 0,
+                OpEnd::Fail => 1,
                 _ => 2,
             }] += 1;
         }

@@ -9,28 +9,23 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use workloads::check::{check_history, CheckOptions};
+use workloads::check::{check_history, CheckOptions, CheckReport};
 use workloads::history::{read_jsonl_lenient, Op, OpType, Process};
 use workloads::model::ModelKind;
 
 use super::config::WorkloadName;
-use super::results::{CheckerResult, Verdict};
+use super::results::{CheckerError, CheckerReport, CheckerResult, HistoryReport, Verdict};
 
 /// Reads the history and runs every checker of `workload`. Returns the per-checker
 /// results and the workload checker's whole report (for `results.json`).
 pub fn check_run(
     history: &Path,
     workload: WorkloadName,
-) -> (Vec<CheckerResult>, Option<serde_json::Value>) {
+) -> (Vec<CheckerResult>, Option<CheckReport>) {
     let ops = match read_jsonl_lenient(history) {
         Ok((ops, _)) => ops,
         Err(e) => {
-            let result = CheckerResult {
-                name: "history".into(),
-                verdict: Verdict::Unknown,
-                report: serde_json::json!({ "error": e.to_string() }),
-                summary: format!("cannot read the history: {e}"),
-            };
+            let result = failed("history", format!("cannot read the history: {e}"));
             return (vec![result], None);
         }
     };
@@ -86,16 +81,22 @@ fn well_formed(ops: &[Op]) -> CheckerResult {
     } else {
         Verdict::Unknown
     };
-    let summary = if problems.is_empty() {
-        format!("{} ops well-formed", ops.len())
-    } else {
-        format!("malformed history: {}", problems[0])
-    };
     CheckerResult {
         name: "history".into(),
         verdict,
-        report: serde_json::json!({ "ops": ops.len(), "problems": problems }),
-        summary,
+        report: CheckerReport::History(HistoryReport {
+            ops: ops.len(),
+            problems,
+        }),
+    }
+}
+
+/// The result of checker `name` that could not run: unknown, with why.
+fn failed(name: &str, error: String) -> CheckerResult {
+    CheckerResult {
+        name: name.into(),
+        verdict: Verdict::Unknown,
+        report: CheckerReport::Failed(CheckerError { error }),
     }
 }
 
@@ -104,7 +105,7 @@ fn well_formed(ops: &[Op]) -> CheckerResult {
 fn workload_checkers(
     ops: &[Op],
     workload: WorkloadName,
-) -> (Vec<CheckerResult>, Option<serde_json::Value>) {
+) -> (Vec<CheckerResult>, Option<CheckReport>) {
     let model = match workload {
         WorkloadName::Register => ModelKind::CasRegister,
         WorkloadName::Set => ModelKind::Set,
@@ -116,12 +117,7 @@ fn workload_checkers(
     let report = match check_history(ops, &opts) {
         Ok(r) => r,
         Err(e) => {
-            let result = CheckerResult {
-                name: "linearizable".into(),
-                verdict: Verdict::Unknown,
-                report: serde_json::json!({ "error": e.to_string() }),
-                summary: format!("cannot interpret the history: {e}"),
-            };
+            let result = failed("linearizable", format!("cannot interpret the history: {e}"));
             return (vec![result], None);
         }
     };
@@ -129,30 +125,14 @@ fn workload_checkers(
     let mut out = vec![CheckerResult {
         name: "linearizable".into(),
         verdict: lin.verdict,
-        report: serde_json::to_value(lin).unwrap_or_default(),
-        summary: format!(
-            "{} keys checked, {} invalid, {} unknown ({} model, {} ms){}",
-            lin.keys_checked,
-            lin.invalid_keys.len(),
-            lin.unknown_keys.len(),
-            report.model.as_str(),
-            report.stats.elapsed_ms,
-            lin.counterexamples
-                .first()
-                .map(|c| format!(": {}", c.summary))
-                .unwrap_or_default()
-        ),
+        report: CheckerReport::Linearizable(lin.clone()),
     }];
     if let Some(lost) = &report.checkers.lost_writes {
         out.push(CheckerResult {
             name: "lost-writes".into(),
             verdict: lost.verdict,
-            report: serde_json::to_value(lost).unwrap_or_default(),
-            summary: format!(
-                "{} acknowledged adds, {} lost, {} stale, {} never read",
-                lost.acknowledged, lost.lost_count, lost.stale_count, lost.never_read_count
-            ),
+            report: CheckerReport::LostWrites(lost.clone()),
         });
     }
-    (out, serde_json::to_value(&report).ok())
+    (out, Some(report))
 }

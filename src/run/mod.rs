@@ -45,7 +45,7 @@ use crate::store::{RunDir, HISTORY_FILE, RESULTS_FILE, TEST_FILE};
 use config::{TestConfig, WorkloadName};
 use progress::{Progress, ProgressState};
 use recorder::Recorder;
-use results::{FaultRecord, PhaseTiming, Results};
+use results::{FaultRecord, PhaseTiming, Results, TestFile};
 use workers::{Signal, WorkerParams};
 
 /// Exit code of a harness or usage error.
@@ -62,23 +62,6 @@ impl Interrupt {
     fn is_set(&self) -> bool {
         self.flag.load(Ordering::Relaxed)
     }
-}
-
-/// What `test.json` holds.
-#[derive(serde::Serialize)]
-struct TestFile<'a> {
-    /// Format version of this file.
-    schema_version: u32,
-    /// The faultline version.
-    faultline_version: &'static str,
-    /// The run id (in namespace and interface names).
-    run_id: &'a str,
-    /// When the run started (RFC 3339, UTC).
-    started_at: &'a str,
-    /// The arguments the run was started with.
-    command_line: &'a [String],
-    /// The resolved configuration.
-    config: &'a TestConfig,
 }
 
 /// Runs one test and returns the exit code.
@@ -124,11 +107,11 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
         TEST_FILE,
         &TestFile {
             schema_version: 1,
-            faultline_version: env!("CARGO_PKG_VERSION"),
-            run_id: network.run_id(),
-            started_at: &started_at,
-            command_line: &command_line,
-            config: &config,
+            faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: network.run_id().to_string(),
+            started_at: started_at.clone(),
+            command_line: command_line.clone(),
+            config: config.clone(),
         },
     )?;
 
@@ -427,13 +410,8 @@ fn main_phases(
 /// list of results.json (a stop closes the oldest open fault of its kind).
 fn fault_sink(recorder: Arc<Recorder>, log: Arc<Mutex<Vec<FaultRecord>>>) -> nemesis::OpSink {
     Box::new(move |op: nemesis::NemesisOp| {
-        let op_type = match op.kind {
-            nemesis::OpType::Invoke => workloads::history::OpType::Invoke,
-            nemesis::OpType::Ok => workloads::history::OpType::Ok,
-            nemesis::OpType::Info => workloads::history::OpType::Info,
-        };
-        recorder.nemesis(op_type, &op.f, op.value.clone(), op.at);
-        if op_type == workloads::history::OpType::Invoke {
+        recorder.nemesis(op.kind, &op.f, op.value.clone(), op.at);
+        if op.kind == workloads::history::OpType::Invoke {
             return;
         }
         let at_s = recorder.nanos(op.at) as f64 / 1e9;
@@ -449,12 +427,9 @@ fn fault_sink(recorder: Arc<Recorder>, log: Arc<Mutex<Vec<FaultRecord>>>) -> nem
                 }
             }
             None => {
-                let outcome = op.value["outcome"]
-                    .as_str()
-                    .unwrap_or("unknown")
-                    .to_string();
+                let outcome = op.outcome.expect("a nemesis completion has an outcome");
                 // A skipped fault changed nothing and will see no stop.
-                let end_s = (outcome == "skipped").then_some(at_s);
+                let end_s = (outcome == nemesis::Outcome::Skipped).then_some(at_s);
                 log.push(FaultRecord {
                     f: op.f.clone(),
                     start_s: at_s,

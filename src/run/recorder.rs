@@ -17,14 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use workloads::history::{HistoryWriter, Op, OpType, Process, Value};
 
 /// How often the history buffer is flushed to the file.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Counts of one function's completions.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Counts {
     /// Invocations.
     pub invoke: u64,
@@ -37,7 +37,7 @@ pub struct Counts {
 }
 
 /// Latency quantiles of one function's ok completions, in milliseconds.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Quantiles {
     /// Number of samples.
     pub count: u64,

@@ -7,7 +7,8 @@
 //!   was `interrupted` or `harness_errors` is not empty;
 //! - `checkers`: one entry per checker: `name` (`history`: the controller's own
 //!   well-formedness check of the recording; `linearizable`; `lost-writes` for sets),
-//!   `verdict`, `report` (that checker's part of the check report, verbatim);
+//!   `verdict`, `report` (that checker's part of the check report: [`CheckerReport`],
+//!   typed by `name`, or `{"error"}` when the checker could not run);
 //! - `check`: the whole `CheckReport` of the workload checker (verdict, model, stats,
 //!   checkers), or null when the history was never checked;
 //! - `ops`: `total` and `by_f` counts (`invoke`, `ok`, `fail`, `info`) of client ops,
@@ -22,34 +23,177 @@
 //! - `phases`: `name`, `start_s` (seconds since the history's time zero, like
 //!   `faults`), `duration_s` of setup, main, heal, recovery, final-reads, teardown, check;
 //! - `nodes`: per node, `log` and `data` paths relative to the run folder;
-//! - `files`: the run folder's files (`test`, `history`, `journal`).
+//! - `files`: the run folder's files (`test`, `history`, `journal`);
+//! - `figures`: added by the report: what it computed from the history alone.
+//!
+//! The controller writes these types and the report reads them back (as does
+//! `test.json`'s [`TestFile`]): no reader guesses at a field name, and a file that
+//! does not fit is an error naming the field. `docs/results.schema.json` describes the
+//! same shape and is checked against real runs' files by `tests/report_schema.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use workloads::check::{CheckReport, Linearizable};
+use workloads::lost::LostWrites;
 
 use super::config::TestConfig;
 use super::recorder::{Counts, Quantiles, RecorderSummary};
+use crate::report::figures::Figures;
 
 pub use workloads::check::Verdict;
 
-/// One checker's result.
-#[derive(Debug, Serialize)]
+/// What `test.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestFile {
+    /// Format version of this file.
+    pub schema_version: u32,
+    /// The faultline version that ran the test.
+    pub faultline_version: String,
+    /// The run id (in namespace and interface names).
+    pub run_id: String,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// The arguments the run was started with.
+    pub command_line: Vec<String>,
+    /// The resolved configuration.
+    pub config: TestConfig,
+}
+
+/// One checker's result: its verdict and its report in the checker's own type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "RawCheckerResult", into = "RawCheckerResult")]
 pub struct CheckerResult {
-    /// Checker name (`linearizable`, `set`, `history`).
+    /// Checker name (`history`, `linearizable`, `lost-writes`).
     pub name: String,
     /// Its verdict.
     pub verdict: Verdict,
-    /// Its report, verbatim.
-    pub report: serde_json::Value,
-    /// One line for the console.
-    #[serde(skip)]
-    pub summary: String,
+    /// Its report.
+    pub report: CheckerReport,
+}
+
+/// What one checker reported; which type the `report` of a `results.json` entry has
+/// follows from the entry's `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckerReport {
+    /// `history`: the controller's check of its own recording.
+    History(HistoryReport),
+    /// `linearizable`: the workload checker's linearizability report.
+    Linearizable(Linearizable),
+    /// `lost-writes`: the set checker's report.
+    LostWrites(LostWrites),
+    /// The checker could not run (an unreadable or uninterpretable history).
+    Failed(CheckerError),
+}
+
+/// The report of the `history` checker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryReport {
+    /// History lines read.
+    pub ops: usize,
+    /// The first few recording problems (empty when well-formed).
+    pub problems: Vec<String>,
+}
+
+/// The report of a checker that could not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckerError {
+    /// Why.
+    pub error: String,
+}
+
+/// A `results.json` checker entry as written: `{name, verdict, report}`.
+#[derive(Serialize, Deserialize)]
+struct RawCheckerResult {
+    /// Checker name.
+    name: String,
+    /// Its verdict.
+    verdict: Verdict,
+    /// Its report, typed by `name`.
+    report: serde_json::Value,
+}
+
+impl TryFrom<RawCheckerResult> for CheckerResult {
+    type Error = String;
+
+    fn try_from(raw: RawCheckerResult) -> Result<CheckerResult, String> {
+        let failed = serde_json::from_value::<CheckerError>(raw.report.clone());
+        let report = match (raw.name.as_str(), failed) {
+            (_, Ok(error)) => Ok(CheckerReport::Failed(error)),
+            ("history", _) => serde_json::from_value(raw.report).map(CheckerReport::History),
+            ("linearizable", _) => {
+                serde_json::from_value(raw.report).map(CheckerReport::Linearizable)
+            }
+            ("lost-writes", _) => serde_json::from_value(raw.report).map(CheckerReport::LostWrites),
+            (other, _) => return Err(format!("unknown checker `{other}`")),
+        }
+        .map_err(|e| format!("the report of checker `{}`: {e}", raw.name))?;
+        Ok(CheckerResult {
+            name: raw.name,
+            verdict: raw.verdict,
+            report,
+        })
+    }
+}
+
+impl From<CheckerResult> for RawCheckerResult {
+    fn from(c: CheckerResult) -> RawCheckerResult {
+        RawCheckerResult {
+            report: c.report.to_json(),
+            name: c.name,
+            verdict: c.verdict,
+        }
+    }
+}
+
+impl CheckerReport {
+    /// The report as `results.json` holds it.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            CheckerReport::History(r) => serde_json::to_value(r),
+            CheckerReport::Linearizable(r) => serde_json::to_value(r),
+            CheckerReport::LostWrites(r) => serde_json::to_value(r),
+            CheckerReport::Failed(r) => serde_json::to_value(r),
+        }
+        .expect("checker reports serialise to JSON")
+    }
+}
+
+impl CheckerResult {
+    /// One line in plain words: the first counterexample, the lost-write counts, the
+    /// recording problems, or why the checker is undecided.
+    pub fn explanation(&self) -> String {
+        match &self.report {
+            CheckerReport::Failed(e) => e.error.clone(),
+            CheckerReport::History(h) => match h.problems.first() {
+                None => format!("{} history lines well-formed", h.ops),
+                Some(p) => format!("{} recording problems, the first: {p}", h.problems.len()),
+            },
+            CheckerReport::LostWrites(l) => format!(
+                "{} of {} acknowledged writes lost, {} read stale, {} never read",
+                l.lost_count, l.acknowledged, l.stale_count, l.never_read_count
+            ),
+            CheckerReport::Linearizable(l) => match (l.counterexamples.first(), l.unknown_reason) {
+                (Some(c), _) => format!("key {}: {}", c.key, c.summary),
+                (None, Some(reason)) => format!(
+                    "undecided ({}): {} keys could not be checked",
+                    reason.as_str(),
+                    l.unknown_keys.len()
+                ),
+                (None, None) => format!(
+                    "{} keys checked: {} linearizable",
+                    l.keys_checked, l.keys_valid
+                ),
+            },
+        }
+    }
 }
 
 /// One phase's timing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PhaseTiming {
     /// Phase name.
     pub name: String,
@@ -60,7 +204,7 @@ pub struct PhaseTiming {
 }
 
 /// Op statistics.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct OpStats {
     /// Totals over all functions.
     pub total: Counts,
@@ -73,7 +217,7 @@ pub struct OpStats {
 }
 
 /// Throughput figures.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Throughput {
     /// Mean ok completions per second of the main phase.
     pub mean_ok_per_s: f64,
@@ -82,7 +226,7 @@ pub struct Throughput {
 }
 
 /// A fault, start to stop.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultRecord {
     /// The start function (`kill`, `pause`, `partition`, `crash`).
     pub f: String,
@@ -92,12 +236,12 @@ pub struct FaultRecord {
     pub end_s: Option<f64>,
     /// What was done.
     pub value: serde_json::Value,
-    /// `installed`, `skipped` or `indeterminate`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: nemesis::Outcome,
 }
 
 /// Paths of one node's files, relative to the run folder.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct NodeFiles {
     /// The log.
     pub log: String,
@@ -106,7 +250,7 @@ pub struct NodeFiles {
 }
 
 /// The whole of results.json.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Results {
     /// Schema version of this file.
     pub schema_version: u32,
@@ -130,9 +274,9 @@ pub struct Results {
     pub harness_errors: Vec<String>,
     /// Per-checker results.
     pub checkers: Vec<CheckerResult>,
-    /// The workload checker's whole report (`CheckReport`: verdict, model, stats,
-    /// checkers with counterexamples), as `faultline check` would print it.
-    pub check: Option<serde_json::Value>,
+    /// The workload checker's whole report (verdict, model, stats, checkers with
+    /// counterexamples), as `faultline check` would print it.
+    pub check: Option<CheckReport>,
     /// Op counts.
     pub ops: OpStats,
     /// Latency quantiles per function (ms).
@@ -149,6 +293,9 @@ pub struct Results {
     pub files: BTreeMap<String, String>,
     /// The resolved configuration.
     pub config: TestConfig,
+    /// What the report computed from the history (added when the report is rendered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<Figures>,
 }
 
 impl Results {
@@ -183,6 +330,7 @@ impl Results {
             nodes: BTreeMap::new(),
             files,
             config: config.clone(),
+            figures: None,
         }
     }
 
@@ -272,7 +420,7 @@ impl Results {
                 "  checker {:<14} {:<8} {}",
                 c.name,
                 c.verdict.as_str(),
-                c.summary
+                c.explanation()
             );
         }
         for e in &self.harness_errors {

@@ -156,13 +156,47 @@ pub fn checked_results(ops: &[Op], model: ModelKind, seed: u64) -> Json {
             "report": serde_json::to_value(lost).unwrap(),
         }));
     }
+    results_file(
+        "reg",
+        seed,
+        report.verdict.as_str(),
+        checkers,
+        serde_json::to_value(&report).unwrap(),
+        &[],
+    )
+}
+
+/// A whole results.json, every field the controller writes, with these verdicts.
+pub fn results_file(
+    name: &str,
+    seed: u64,
+    verdict: &str,
+    checkers: Vec<Json>,
+    check: Json,
+    harness_errors: &[&str],
+) -> Json {
+    let counts = json!({"invoke": 0, "ok": 0, "fail": 0, "info": 0});
     json!({
         "schema_version": 1,
-        "test_name": "reg",
+        "test_name": name,
+        "run_id": "abc123",
         "seed": seed,
-        "verdict": report.verdict.as_str(),
+        "workload": "register",
+        "started_at": "2026-11-21T10:00:00.000Z",
+        "duration_s": 1.5,
+        "verdict": verdict,
+        "interrupted": false,
+        "harness_errors": harness_errors,
         "checkers": checkers,
-        "harness_errors": [],
+        "check": check,
+        "ops": {"total": counts, "by_f": {}, "history_lines": 0, "processes": 0},
+        "latency_ms": {},
+        "throughput": {"mean_ok_per_s": 0.0, "per_second": []},
+        "faults": [],
+        "phases": [],
+        "nodes": {},
+        "files": {"test": "test.json", "history": "history.jsonl"},
+        "config": config(name, seed),
     })
 }
 
@@ -189,9 +223,29 @@ pub fn write_run(dir: &Path, test: &Json, results: Option<&Json>, ops: &[Op]) {
     w.flush().unwrap();
 }
 
-/// The test spec of a synthetic run.
+/// The resolved configuration of a synthetic run, as test.json's `config` holds it.
+pub fn config(name: &str, seed: u64) -> Json {
+    json!({
+        "test_name": name, "workload": "register", "nodes": 3, "time_limit_s": 10.0,
+        "concurrency": 3, "rate": null, "seed": seed, "nemesis": ["kill"],
+        "nemesis_interval_s": 5.0, "op_timeout_ms": 1000, "read_consistency": "linearizable",
+        "keys_per_epoch": 1, "ops_per_key": 100, "mix": {"read": 1, "write": 1, "cas": 1},
+        "recovery_s": 2.0, "leader_timeout_s": 30.0, "hosts": "loopback",
+        "node_binary": "/usr/bin/faultline", "node_args": [], "db_bugs": [],
+        "results_dir": "results"
+    })
+}
+
+/// test.json of a synthetic run, as the controller writes it.
 pub fn test_spec(name: &str, seed: u64) -> Json {
-    json!({"name": name, "seed": seed, "workload": "register", "concurrency": 3, "nemesis": "kill"})
+    json!({
+        "schema_version": 1,
+        "faultline_version": "0.1.0",
+        "run_id": "abc123",
+        "started_at": "2026-11-21T10:00:00.000Z",
+        "command_line": ["faultline", "test", "--test-name", name],
+        "config": config(name, seed),
+    })
 }
 
 /// results.json of a valid run (checked by the real checker).
@@ -206,15 +260,18 @@ pub fn invalid_results(seed: u64) -> Json {
 
 /// results.json of a run whose checker ran out of budget.
 pub fn unknown_results(seed: u64) -> Json {
-    json!({
-        "schema_version": 1,
-        "seed": seed,
-        "verdict": "unknown",
-        "checkers": [{"name": "linearizable", "verdict": "unknown", "report": {
+    results_file(
+        "reg",
+        seed,
+        "unknown",
+        vec![
+            json!({"name": "linearizable", "verdict": "unknown", "report": {
             "verdict": "unknown", "keys_checked": 1, "keys_valid": 0, "invalid_keys": [],
-            "unknown_keys": ["k1"], "unknown_reason": "time-limit", "counterexamples": []}}],
-        "harness_errors": ["node n3 did not stop within 5 s"],
-    })
+            "unknown_keys": ["k1"], "unknown_reason": "time-limit", "counterexamples": []}}),
+        ],
+        Json::Null,
+        &["node n3 did not stop within 5 s"],
+    )
 }
 
 /// Runs the faultline binary.

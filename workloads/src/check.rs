@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::history::Op;
 use crate::linear::{self, Budget, Search, UnknownReason};
@@ -34,7 +34,7 @@ use crate::model::{self, Input, Model, ModelKind, Operation, Output};
 use crate::prepare::{self, PrepareError, Prepared};
 
 /// Verdict of a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// No violation; everything decided.
@@ -121,7 +121,7 @@ impl Default for CheckOptions {
 }
 
 /// Counts about the checked history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Client operations (invocations).
     pub operations: usize,
@@ -140,7 +140,7 @@ pub struct Stats {
 }
 
 /// A reference to an operation of the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpRef {
     /// Its logical process.
     pub process: u64,
@@ -174,7 +174,7 @@ impl OpRef {
 }
 
 /// A named kind of anomaly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Anomaly {
     /// A read returned a value that had already been overwritten before it began.
@@ -203,7 +203,7 @@ impl Anomaly {
 }
 
 /// Why one key is not linearizable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counterexample {
     /// The key.
     pub key: String,
@@ -224,7 +224,7 @@ pub struct Counterexample {
 }
 
 /// The result of the linearizability checker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Linearizable {
     /// Its verdict.
     pub verdict: Verdict,
@@ -243,17 +243,21 @@ pub struct Linearizable {
 }
 
 /// The results of every checker that ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkers {
     /// Linearizability against the model.
     pub linearizable: Linearizable,
     /// Lost acknowledged writes (set and list models only).
-    #[serde(rename = "lost-writes", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lost-writes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lost_writes: Option<LostWrites>,
 }
 
 /// Everything a check found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// The overall verdict.
     pub verdict: Verdict,

@@ -75,7 +75,7 @@ impl Budget {
 }
 
 /// Why a search ended without an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UnknownReason {
     /// The time limit was reached.

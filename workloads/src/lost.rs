@@ -17,13 +17,13 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Input, Operation, Output};
 use crate::prepare::Prepared;
 
 /// How an element fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ElementOutcome {
     /// Present in every read after it was known.
@@ -37,7 +37,7 @@ pub enum ElementOutcome {
 }
 
 /// One element with a notable outcome, and the operations behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElementReport {
     /// The key (empty for key-less histories).
     pub key: String,
@@ -56,7 +56,7 @@ pub struct ElementReport {
 }
 
 /// An element that a read returned without a successful or pending add.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnexpectedElement {
     /// The key.
     pub key: String,
@@ -69,7 +69,7 @@ pub struct UnexpectedElement {
 }
 
 /// An element repeated within one read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DuplicatedElement {
     /// The key.
     pub key: String,
@@ -82,7 +82,7 @@ pub struct DuplicatedElement {
 }
 
 /// The result of the lost-write checker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostWrites {
     /// `valid`, `invalid`, or `unknown` when nothing was ever read.
     pub verdict: crate::check::Verdict,

@@ -1,5 +1,5 @@
 //! Shared helpers of the nemesis integration tests: a small cluster of shell
-//! "nodes" implementing `ClusterControl`, and the root/iptables skip check.
+//! "nodes" implementing `ClusterControl`, and the root/iptables check.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -16,28 +16,16 @@ use nemesis::{
     NemesisOp, Network, NodeProcess, JOURNAL_FILE,
 };
 
-/// True when the test can use namespaces and iptables; otherwise prints why not.
-pub fn can_use_namespaces(test: &str) -> bool {
-    if !nemesis::process::is_root() {
-        eprintln!("{test}: skipped, needs root (network namespaces, iptables)");
-        return false;
-    }
-    for program in ["ip", "iptables"] {
-        if !nemesis::sys::has_program(program) {
-            eprintln!(
-                "{test}: skipped, `{program}` missing (apt-get install -y iproute2 iptables)"
-            );
-            return false;
-        }
-    }
-    // Root without CAP_NET_ADMIN (some containers) cannot create namespaces.
-    let probe = format!("flprobe-{}", std::process::id());
-    if let Err(e) = nemesis::sys::run("ip", &["netns", "add", &probe], None) {
-        eprintln!("{test}: skipped, cannot create a network namespace: {e}");
-        return false;
-    }
-    let _ = nemesis::sys::run("ip", &["netns", "del", &probe], None);
-    true
+/// True when the test can use namespaces and iptables; otherwise fails under
+/// `CI=true` and says why it is skipped elsewhere (see [`nemesis::test_can_run`]).
+pub fn can_use_namespaces() -> bool {
+    use nemesis::Need;
+    nemesis::test_can_run(&[
+        Need::Root,
+        Need::Program("ip"),
+        Need::Program("iptables"),
+        Need::Namespaces,
+    ])
 }
 
 /// A node program that writes an increasing counter to `file` every 20 ms.

@@ -1,0 +1,193 @@
+//! Crash supervision: the state of a crash fault in force and what the nemesis
+//! runner does for it besides its fault loop: arming a crash point in every running
+//! node, a supervision round every [`CRASH_SUPERVISION`] (restart the longest-down
+//! node when more than a minority is down, arm the restarted ones again), and the
+//! heal (restart the crashed nodes, disarm the others).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::control::{ClusterControl, Outcome};
+use crate::runner::{is_stopped, pid_if_running};
+use crate::schedule::CrashPoint;
+
+/// How often a running crash fault looks for nodes to restart or re-arm.
+pub(crate) const CRASH_SUPERVISION: Duration = Duration::from_millis(20);
+
+/// A crash fault in force. While it lasts, nodes that crash stay down, but never
+/// more than a minority of the cluster: when one more crashes, the node that has
+/// been down longest is restarted and armed again. Leadership then passes back and
+/// forth between nodes that each hold entries the others lack, and a voter sees
+/// them in turn: the schedule of Figure 8 of the Raft paper, played over and over.
+#[derive(Debug)]
+pub(crate) struct CrashArming {
+    /// The point.
+    point: CrashPoint,
+    /// The nodes armed when the fault started.
+    nodes: Vec<String>,
+    /// How many of them may be down at once.
+    max_down: usize,
+    /// The nodes down now, longest down first.
+    down: Vec<String>,
+    /// Nodes restarted during the fault and not armed yet (a fresh process needs a
+    /// moment before it answers).
+    unarmed: Vec<String>,
+    /// How often each node was restarted during the fault.
+    restarts: BTreeMap<String, u32>,
+}
+
+impl CrashArming {
+    /// Arms `point` in every running node until `deadline` (a node that cannot be
+    /// disarmed then, because it is paused, disarms itself); fills `value` with what
+    /// was done. Returns the fault's state, the nodes armed and the outcome.
+    pub(crate) fn arm(
+        control: &dyn ClusterControl,
+        point: CrashPoint,
+        deadline: Instant,
+        value: &mut Value,
+    ) -> (CrashArming, Vec<String>, Outcome) {
+        let armed_for = deadline.saturating_duration_since(Instant::now());
+        let mut nodes = control.nodes();
+        nodes.sort();
+        let cluster_size = nodes.len();
+        let mut armed = Vec::new();
+        let mut not_running = Vec::new();
+        let mut paused = Vec::new();
+        let mut errors = BTreeMap::new();
+        for node in nodes {
+            let Some(pid) = pid_if_running(control, &node) else {
+                not_running.push(node);
+                continue;
+            };
+            if is_stopped(pid) {
+                paused.push(node); // it could not answer
+                continue;
+            }
+            match control.set_crash_point(&node, point, Some(armed_for)) {
+                Ok(()) => armed.push(node),
+                Err(e) => {
+                    errors.insert(node, e);
+                }
+            }
+        }
+        value["nodes"] = json!(armed);
+        if !not_running.is_empty() {
+            value["not_running"] = json!(not_running);
+        }
+        if !paused.is_empty() {
+            value["paused"] = json!(paused);
+        }
+        let outcome = if armed.is_empty() {
+            value["reason"] = match errors.values().next() {
+                Some(e) => json!(e),
+                None => json!("no node was running unpaused"),
+            };
+            Outcome::Skipped
+        } else if !errors.is_empty() {
+            value["errors"] = json!(errors);
+            Outcome::Indeterminate
+        } else {
+            Outcome::Installed
+        };
+        let arming = CrashArming {
+            point,
+            nodes: armed.clone(),
+            max_down: cluster_size.saturating_sub(1) / 2,
+            down: Vec::new(),
+            unarmed: Vec::new(),
+            restarts: BTreeMap::new(),
+        };
+        (arming, armed, outcome)
+    }
+
+    /// One supervision round: notes the armed nodes that crashed, restarts the
+    /// longest-down ones while more than a minority is down, and arms the restarted
+    /// ones again for the `remaining` time of the fault. Nodes in `held` (a running
+    /// kill will restart them) are left alone. A restart or an arming that fails is
+    /// retried at the next round.
+    pub(crate) fn supervise(
+        &mut self,
+        control: &dyn ClusterControl,
+        held: &[String],
+        remaining: Duration,
+    ) {
+        if remaining.is_zero() {
+            return;
+        }
+        let running_pid = |node: &str| pid_if_running(control, node);
+        self.down.retain(|node| running_pid(node).is_none());
+        for node in &self.nodes {
+            let down = running_pid(node).is_none() && !held.contains(node);
+            if down && !self.down.contains(node) {
+                self.down.push(node.clone());
+            }
+        }
+        while self.down.len() > self.max_down {
+            let node = self.down[0].clone();
+            if control.restart(&node).is_err() {
+                break; // tried again at the next round
+            }
+            self.down.remove(0);
+            *self.restarts.entry(node.clone()).or_default() += 1;
+            self.unarmed.push(node);
+        }
+        let point = self.point;
+        self.unarmed.retain(|node| match running_pid(node) {
+            Some(pid) if !is_stopped(pid) => control
+                .set_crash_point(node, point, Some(remaining))
+                .is_err(),
+            _ => true,
+        });
+    }
+
+    /// Heals the fault: restarts the armed nodes that crashed and disarms the others
+    /// (a node paused now disarms itself when its arming expires; one in `held` is
+    /// restarted by its kill). Records what was done in `value`, failures in `errors`.
+    pub(crate) fn recover(
+        &self,
+        control: &dyn ClusterControl,
+        held: &[&String],
+        value: &mut Value,
+        errors: &mut BTreeMap<String, String>,
+    ) {
+        let (point, nodes) = (&self.point, &self.nodes);
+        let (mut crashed, mut disarmed) = (Vec::new(), Vec::new());
+        let (mut killed, mut paused) = (Vec::new(), Vec::new());
+        for node in nodes {
+            let result = match pid_if_running(control, node) {
+                _ if held.contains(&node) => {
+                    killed.push(node.clone()); // that kill's heal restarts it
+                    Ok(())
+                }
+                Some(pid) if is_stopped(pid) => {
+                    paused.push(node.clone()); // its arming expires now
+                    Ok(())
+                }
+                Some(_) => {
+                    disarmed.push(node.clone());
+                    control.set_crash_point(node, *point, None)
+                }
+                None => {
+                    crashed.push(node.clone());
+                    control.restart(node)
+                }
+            };
+            if let Err(e) = result {
+                errors.insert(node.clone(), e);
+            }
+        }
+        value["crashed"] = json!(crashed);
+        value["disarmed"] = json!(disarmed);
+        if !self.restarts.is_empty() {
+            value["restarted_during"] = json!(self.restarts);
+        }
+        if !killed.is_empty() {
+            value["killed"] = json!(killed);
+        }
+        if !paused.is_empty() {
+            value["paused"] = json!(paused);
+        }
+    }
+}
