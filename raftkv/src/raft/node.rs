@@ -157,6 +157,8 @@ use std::hash::{Hash, Hasher};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[cfg(test)]
+pub(crate) use config::Planted;
 pub use config::{Bugs, Config, ConfigError};
 use reads::PendingRead;
 
@@ -494,6 +496,12 @@ impl RaftNode {
                 _ => self.become_follower(msg.term, None),
             }
         } else if msg.term < self.term {
+            if let (true, MessageBody::RequestVoteResponse { granted }) =
+                (self.config.bugs.planted().count_stale_votes, &msg.body)
+            {
+                self.handle_vote_response(msg.from, *granted);
+                return;
+            }
             // Tell a stale sender the current term, so it steps down.
             let body = match msg.body {
                 MessageBody::AppendEntries { read_round, .. } => {

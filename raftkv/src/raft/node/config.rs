@@ -44,6 +44,42 @@ pub struct Bugs {
     /// heartbeat round: a deposed leader that does not know it yet serves
     /// stale reads.
     pub leader_local_read: bool,
+    /// Further mistakes, planted only in unit-test builds.
+    #[cfg(test)]
+    pub(crate) planted: Planted,
+}
+
+impl Bugs {
+    /// The planted mistakes that are on: none outside unit-test builds, where
+    /// the compiler drops the code paths they guard.
+    pub(crate) fn planted(&self) -> Planted {
+        #[cfg(test)]
+        return self.planted;
+        #[cfg(not(test))]
+        Planted::default()
+    }
+}
+
+/// Mistakes real Raft implementations have shipped, which only unit-test
+/// builds can switch on (through `Bugs::planted`), so that the simulator's
+/// tests can show it finds them (`crate::sim`). Unlike the other [`Bugs`] no
+/// server can run with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Planted {
+    /// A candidate records a repeated grant from the same voter (a duplicated
+    /// message) as one more vote: it can win without a majority.
+    pub count_repeated_votes: bool,
+    /// A candidate counts vote grants of an earlier term of its own (delayed
+    /// answers to a campaign it gave up) as grants for its current campaign.
+    pub count_stale_votes: bool,
+    /// A follower advances its commit index to the leader's without bounding
+    /// it by the last entry the message verified (Figure 2 says
+    /// `min(leaderCommit, index of last new entry)`): it commits a stale tail.
+    pub commit_unverified_tail: bool,
+    /// A follower deletes every entry after the ones an AppendEntries carried,
+    /// even when they matched: a delayed message erases entries it already
+    /// acknowledged, which the leader counted toward a commit.
+    pub truncate_after_append: bool,
 }
 
 /// Why a [`Config`] cannot be used.

@@ -63,6 +63,11 @@ impl RaftNode {
     /// A vote answer of the current term.
     pub(super) fn handle_vote_response(&mut self, from: NodeId, granted: bool) {
         if let RoleState::Candidate { votes } = &mut self.role {
+            let repeated = granted && votes.get(&from) == Some(&true);
+            if repeated && self.config.bugs.planted().count_repeated_votes {
+                // Recorded under an id no peer has, as a vote counter would.
+                votes.insert(NodeId::MAX - votes.len() as NodeId, true);
+            }
             votes.insert(from, granted);
             self.poll();
         }

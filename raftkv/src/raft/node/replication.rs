@@ -131,7 +131,18 @@ impl RaftNode {
                 None => self.log.push(entry),
             }
         }
-        let new_commit = leader_commit.min(last_new);
+        if self.config.bugs.planted().truncate_after_append
+            && last_new < self.log.last_index()
+            && last_new >= self.log.commit
+        {
+            self.log.truncate_from(last_new + 1);
+        }
+        let verified = if self.config.bugs.planted().commit_unverified_tail {
+            self.log.last_index()
+        } else {
+            last_new
+        };
+        let new_commit = leader_commit.min(verified);
         if new_commit > self.log.commit {
             self.log.commit = new_commit;
         }
