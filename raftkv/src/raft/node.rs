@@ -23,6 +23,11 @@
 //! entries were handed out: by the time any consequence of that count can leave
 //! the node (in the next `Ready`), the entries are durable.
 //!
+//! This file holds the node's state, its inputs and `ready()`; the code of
+//! each section below lives in a module of the same name: `election`,
+//! `replication`, `reads` and `snapshot`, with the configuration and the bug
+//! switches in `config`.
+//!
 //! # Elections (Raft paper §5.2, §5.4.1; thesis §9.6 PreVote, §6.2 CheckQuorum)
 //!
 //! Every node starts as a follower. A follower or candidate that hears nothing
@@ -139,6 +144,12 @@
 //!   retries there.
 //! - Client request de-duplication lives in the state machine, not here.
 
+mod config;
+mod election;
+mod reads;
+mod replication;
+mod snapshot;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -146,129 +157,14 @@ use std::hash::{Hash, Hasher};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[cfg(test)]
+pub(crate) use config::Planted;
+pub use config::{Bugs, Config, ConfigError};
+use reads::PendingRead;
+
 use super::log::RaftLog;
 use super::message::{Entry, HardState, Message, MessageBody, NodeId, Snapshot};
-use super::progress::{Progress, ReplicaState};
-
-/// Static configuration of one node.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Config {
-    /// This node's id.
-    pub id: NodeId,
-    /// All voters, including `id`.
-    pub peers: Vec<NodeId>,
-    /// Base election timeout in ticks; the actual timeout is drawn from
-    /// `[election_tick, 2 * election_tick)` at every reset.
-    pub election_tick: u32,
-    /// Ticks between a leader's heartbeats.
-    pub heartbeat_tick: u32,
-    /// Run a pre-vote round before incrementing the term (thesis §9.6).
-    pub pre_vote: bool,
-    /// Leaders step down without a quorum; followers honour the leader lease.
-    pub check_quorum: bool,
-    /// Most entries in one AppendEntries message.
-    pub max_entries_per_message: usize,
-    /// Most unacknowledged AppendEntries per follower while pipelining.
-    pub max_inflight_messages: usize,
-    /// Seed of the election-timeout generator.
-    pub seed: u64,
-    /// Deliberate bugs to switch on (all off by default).
-    pub bugs: Bugs,
-}
-
-/// Deliberately broken behaviours, each reproducing a known class of Raft
-/// bug so that faultline can prove it catches the anomaly it causes. All are
-/// off by default; a cluster with any of them on is not safe.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Bugs {
-    /// Grant votes and pre-votes without the up-to-date-log rule (§5.4.1): a
-    /// node missing committed entries can win and overwrite them (lost writes).
-    pub vote_without_log_check: bool,
-    /// Commit entries of earlier terms by counting replicas (Figure 8): an
-    /// entry reported committed can later be overwritten by another leader.
-    pub commit_old_term: bool,
-    /// Answer ReadIndex at once with the leader's commit index, without a
-    /// heartbeat round: a deposed leader that does not know it yet serves
-    /// stale reads.
-    pub leader_local_read: bool,
-}
-
-/// Why a [`Config`] cannot be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    /// `peers` does not contain `id`.
-    #[error("the peer list {peers:?} does not contain this node's id {id}")]
-    SelfNotInPeers {
-        /// This node's id.
-        id: NodeId,
-        /// The configured peers.
-        peers: Vec<NodeId>,
-    },
-    /// An id appears twice in `peers`.
-    #[error("node id {0} appears more than once in the peer list")]
-    DuplicatePeer(NodeId),
-    /// Timing parameters that cannot work.
-    #[error("need 1 <= heartbeat_tick ({heartbeat}) < election_tick ({election})")]
-    Ticks {
-        /// The configured heartbeat interval.
-        heartbeat: u32,
-        /// The configured election timeout.
-        election: u32,
-    },
-    /// A zero batching or pipelining limit.
-    #[error("max_entries_per_message and max_inflight_messages must be at least 1")]
-    Limits,
-}
-
-impl Config {
-    /// A configuration with sensible defaults: election timeout 10 ticks,
-    /// heartbeat every 2 ticks, PreVote and CheckQuorum on, 256 entries per
-    /// message, 64 messages in flight per follower.
-    pub fn new(id: NodeId, peers: Vec<NodeId>, seed: u64) -> Config {
-        Config {
-            id,
-            peers,
-            election_tick: 10,
-            heartbeat_tick: 2,
-            pre_vote: true,
-            check_quorum: true,
-            max_entries_per_message: 256,
-            max_inflight_messages: 64,
-            seed,
-            bugs: Bugs::default(),
-        }
-    }
-
-    /// Checks that the configuration can run.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.peers.contains(&self.id) {
-            return Err(ConfigError::SelfNotInPeers {
-                id: self.id,
-                peers: self.peers.clone(),
-            });
-        }
-        for (i, p) in self.peers.iter().enumerate() {
-            if self.peers[..i].contains(p) {
-                return Err(ConfigError::DuplicatePeer(*p));
-            }
-        }
-        if self.heartbeat_tick == 0 || self.heartbeat_tick >= self.election_tick {
-            return Err(ConfigError::Ticks {
-                heartbeat: self.heartbeat_tick,
-                election: self.election_tick,
-            });
-        }
-        if self.max_entries_per_message == 0 || self.max_inflight_messages == 0 {
-            return Err(ConfigError::Limits);
-        }
-        Ok(())
-    }
-
-    /// Votes needed for a majority.
-    fn quorum(&self) -> usize {
-        self.peers.len() / 2 + 1
-    }
-}
+use super::progress::Progress;
 
 /// What storage recovered at start-up.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -387,18 +283,6 @@ impl Hash for ElectionRng {
         self.0.get_stream().hash(state);
         self.0.get_word_pos().hash(state);
     }
-}
-
-/// A read waiting for leadership confirmation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct PendingRead {
-    /// The caller's id for it.
-    request_id: u64,
-    /// The commit index when it arrived; `None` if the leader had not yet
-    /// committed an entry of its term (then the commit index at that point).
-    index: Option<u64>,
-    /// The heartbeat round that confirms it.
-    round: u64,
 }
 
 /// State only a leader has.
@@ -580,52 +464,6 @@ impl RaftNode {
         }
     }
 
-    /// Proposes a command; on the leader it is appended to the log and
-    /// replicated. Returns the index and term it will be committed at, if ever.
-    pub fn propose(&mut self, data: Vec<u8>) -> Result<(u64, u64), NotLeader> {
-        let RoleState::Leader(ls) = &mut self.role else {
-            return Err(NotLeader {
-                leader: self.leader,
-            });
-        };
-        ls.broadcast_pending = true;
-        let index = self.log.last_index() + 1;
-        self.log.push(Entry {
-            term: self.term,
-            index,
-            data,
-        });
-        Ok((index, self.term))
-    }
-
-    /// Registers a linearizable read; its [`ReadState`] appears in a later
-    /// `Ready` once leadership is confirmed, or its id in `aborted_reads`.
-    pub fn read_index(&mut self, request_id: u64) -> Result<(), NotLeader> {
-        let committed_in_term = self.committed_in_term();
-        let commit = self.log.commit;
-        let RoleState::Leader(ls) = &mut self.role else {
-            return Err(NotLeader {
-                leader: self.leader,
-            });
-        };
-        if self.config.bugs.leader_local_read {
-            self.read_states.push(ReadState {
-                request_id,
-                index: commit,
-            });
-            return Ok(());
-        }
-        ls.read_round += 1;
-        ls.reads.push_back(PendingRead {
-            request_id,
-            index: committed_in_term.then_some(commit),
-            round: ls.read_round,
-        });
-        self.broadcast_heartbeat();
-        self.release_reads();
-        Ok(())
-    }
-
     /// Handles a message from a peer. Messages for other nodes, from unknown
     /// nodes, stale or malformed ones are ignored (or answered per Raft).
     pub fn step(&mut self, msg: Message) {
@@ -658,6 +496,12 @@ impl RaftNode {
                 _ => self.become_follower(msg.term, None),
             }
         } else if msg.term < self.term {
+            if let (true, MessageBody::RequestVoteResponse { granted }) =
+                (self.config.bugs.planted().count_stale_votes, &msg.body)
+            {
+                self.handle_vote_response(msg.from, *granted);
+                return;
+            }
             // Tell a stale sender the current term, so it steps down.
             let body = match msg.body {
                 MessageBody::AppendEntries { read_round, .. } => {
@@ -687,44 +531,16 @@ impl RaftNode {
             MessageBody::PreVote {
                 last_log_index,
                 last_log_term,
-            } => {
-                let can_vote = msg.term > self.term
-                    || self.vote == Some(from)
-                    || (self.vote.is_none() && self.leader.is_none());
-                let granted = can_vote && self.log_ok(last_log_index, last_log_term);
-                let term = if granted { msg.term } else { self.term };
-                self.send(from, term, MessageBody::PreVoteResponse { granted });
-            }
+            } => self.handle_pre_vote(from, msg.term, last_log_index, last_log_term),
             MessageBody::RequestVote {
                 last_log_index,
                 last_log_term,
-            } => {
-                let can_vote =
-                    self.vote == Some(from) || (self.vote.is_none() && self.leader.is_none());
-                let granted = can_vote && self.log_ok(last_log_index, last_log_term);
-                if granted {
-                    self.vote = Some(from);
-                    self.reset_election_timer();
-                }
-                self.send(
-                    from,
-                    self.term,
-                    MessageBody::RequestVoteResponse { granted },
-                );
-            }
+            } => self.handle_request_vote(from, last_log_index, last_log_term),
             MessageBody::PreVoteResponse { granted } => {
-                let counts =
-                    (granted && msg.term == self.term + 1) || (!granted && msg.term == self.term);
-                if let (RoleState::PreCandidate { votes }, true) = (&mut self.role, counts) {
-                    votes.insert(from, granted);
-                    self.poll();
-                }
+                self.handle_pre_vote_response(from, msg.term, granted)
             }
             MessageBody::RequestVoteResponse { granted } => {
-                if let RoleState::Candidate { votes } = &mut self.role {
-                    votes.insert(from, granted);
-                    self.poll();
-                }
+                self.handle_vote_response(from, granted)
             }
             MessageBody::AppendEntries {
                 prev_log_index,
@@ -837,571 +653,6 @@ impl RaftNode {
             self.maybe_commit();
         }
         ready
-    }
-
-    /// The state machine snapshotted at `snapshot.meta.index` (at or below the
-    /// applied index): drop the log up to there and keep the snapshot for
-    /// lagging followers. An older snapshot than the current one is ignored.
-    pub fn compact(&mut self, snapshot: Snapshot) {
-        if snapshot.meta.index <= self.log.snapshot.index {
-            return;
-        }
-        self.log.compact_to(snapshot.meta);
-        self.snapshot = Some(snapshot);
-    }
-
-    // ---- elections ----
-
-    /// Whether a leader was heard from within the base election timeout.
-    fn in_lease(&self) -> bool {
-        self.config.check_quorum
-            && self.leader.is_some()
-            && self.election_elapsed < self.config.election_tick
-    }
-
-    fn reset_election_timer(&mut self) {
-        self.election_elapsed = 0;
-        self.randomized_timeout =
-            self.config.election_tick + self.rng.0.random_range(0..self.config.election_tick);
-    }
-
-    /// Leaves whatever role this node had and follows `leader` in `term`.
-    fn become_follower(&mut self, term: u64, leader: Option<NodeId>) {
-        assert!(term >= self.term, "terms never decrease");
-        if term > self.term {
-            self.term = term;
-            self.vote = None;
-        }
-        self.abort_reads();
-        self.leader = leader;
-        self.role = RoleState::Follower;
-        self.reset_election_timer();
-    }
-
-    /// Drops pending reads of a leader that is stepping down.
-    fn abort_reads(&mut self) {
-        if let RoleState::Leader(ls) = &mut self.role {
-            self.aborted_reads
-                .extend(ls.reads.drain(..).map(|r| r.request_id));
-        }
-    }
-
-    /// The election timer fired: start a (pre-)campaign.
-    fn campaign(&mut self) {
-        if self.config.pre_vote {
-            self.abort_reads();
-            self.leader = None;
-            self.role = RoleState::PreCandidate {
-                votes: BTreeMap::from([(self.config.id, true)]),
-            };
-            self.reset_election_timer();
-            self.request_votes(true);
-            self.poll();
-        } else {
-            self.become_candidate();
-        }
-    }
-
-    fn become_candidate(&mut self) {
-        self.abort_reads();
-        self.term += 1;
-        self.vote = Some(self.config.id);
-        self.leader = None;
-        self.role = RoleState::Candidate {
-            votes: BTreeMap::from([(self.config.id, true)]),
-        };
-        self.reset_election_timer();
-        self.request_votes(false);
-        self.poll();
-    }
-
-    fn request_votes(&mut self, pre: bool) {
-        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        let term = if pre { self.term + 1 } else { self.term };
-        for peer in self.others() {
-            let body = if pre {
-                MessageBody::PreVote {
-                    last_log_index,
-                    last_log_term,
-                }
-            } else {
-                MessageBody::RequestVote {
-                    last_log_index,
-                    last_log_term,
-                }
-            };
-            self.send(peer, term, body);
-        }
-    }
-
-    /// Counts the (pre-)votes and moves on when a quorum decided.
-    fn poll(&mut self) {
-        let quorum = self.config.quorum();
-        let (votes, pre) = match &self.role {
-            RoleState::PreCandidate { votes } => (votes, true),
-            RoleState::Candidate { votes } => (votes, false),
-            _ => return,
-        };
-        let granted = votes.values().filter(|g| **g).count();
-        let rejected = votes.len() - granted;
-        if granted >= quorum {
-            if pre {
-                self.become_candidate();
-            } else {
-                self.become_leader();
-            }
-        } else if rejected >= quorum {
-            let term = self.term;
-            self.become_follower(term, None);
-        }
-    }
-
-    fn become_leader(&mut self) {
-        assert!(
-            matches!(self.role, RoleState::Candidate { .. }),
-            "only a candidate can become leader"
-        );
-        assert_eq!(self.vote, Some(self.config.id), "a leader voted for itself");
-        let next = self.log.last_index() + 1;
-        let progress = self
-            .others()
-            .into_iter()
-            .map(|p| (p, Progress::new(next)))
-            .collect();
-        self.role = RoleState::Leader(LeaderState {
-            progress,
-            reads: VecDeque::new(),
-            read_round: 0,
-            read_acks: BTreeMap::new(),
-            broadcast_pending: true,
-        });
-        self.leader = Some(self.config.id);
-        self.election_elapsed = 0;
-        self.heartbeat_elapsed = 0;
-        // The no-op lets the leader commit (and serve reads) in its own term. A
-        // leader with the commit-old-term bug commits its predecessors' entries by
-        // counting replicas and so, like the implementations it imitates, has no
-        // use for one: its first entry of the term is a client's.
-        if !self.config.bugs.commit_old_term {
-            self.log.push(Entry {
-                term: self.term,
-                index: next,
-                data: Vec::new(),
-            });
-        }
-        self.maybe_commit();
-    }
-
-    /// A leader's CheckQuorum round: whether a quorum was active, resetting
-    /// the activity flags for the next round.
-    fn check_quorum(&mut self) -> bool {
-        let RoleState::Leader(ls) = &mut self.role else {
-            unreachable!("only a leader checks its quorum")
-        };
-        let mut active = 1;
-        for pr in ls.progress.values_mut() {
-            if std::mem::take(&mut pr.recent_active) {
-                active += 1;
-            }
-        }
-        active >= self.config.quorum()
-    }
-
-    // ---- replication: follower side ----
-
-    /// An AppendEntries or InstallSnapshot of the current term arrived from
-    /// `from`: follow it. Returns false if this node leads the term itself.
-    fn accept_leader(&mut self, from: NodeId) -> bool {
-        match self.role {
-            // Two leaders in one term cannot happen; ignore a peer claiming it.
-            RoleState::Leader(_) => false,
-            RoleState::Follower if self.leader == Some(from) => {
-                self.reset_election_timer();
-                true
-            }
-            _ => {
-                let term = self.term;
-                self.become_follower(term, Some(from));
-                true
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn handle_append(
-        &mut self,
-        from: NodeId,
-        prev: u64,
-        prev_term: u64,
-        entries: Vec<Entry>,
-        leader_commit: u64,
-        read_round: u64,
-        msg_term: u64,
-    ) {
-        let well_formed = entries.iter().enumerate().all(|(i, e)| {
-            e.index == prev + 1 + i as u64
-                && e.term <= msg_term
-                && e.term >= prev_term
-                && (i == 0 || e.term >= entries[i - 1].term)
-        });
-        if !well_formed {
-            return;
-        }
-        let reply = |success, match_index, conflict_index, conflict_term| {
-            MessageBody::AppendEntriesResponse {
-                success,
-                match_index,
-                conflict_index,
-                conflict_term,
-                read_round,
-            }
-        };
-        let commit = self.log.commit;
-        // This node refuses to overwrite entries it knows are committed, which a
-        // correct leader never asks for. With the vote or the commit bug on it
-        // behaves like plain Raft's AppendEntries rule instead, trusting that every
-        // leader holds all committed entries: conflicting entries are overwritten
-        // wherever they are, so a leader elected with a stale log, or one that
-        // never had an entry committed by counting, erases committed writes.
-        let protect_committed =
-            !(self.config.bugs.vote_without_log_check || self.config.bugs.commit_old_term);
-        if prev < commit && (protect_committed || self.log.term(prev).is_none()) {
-            // Everything up to the commit index matches any leader's log.
-            self.send(from, self.term, reply(true, commit, 0, 0));
-            return;
-        }
-        if prev > self.log.last_index() {
-            let body = reply(false, prev, self.log.last_index() + 1, 0);
-            self.send(from, self.term, body);
-            return;
-        }
-        let term_at_prev = self.log.term(prev).expect("prev is within the log");
-        if term_at_prev != prev_term {
-            let conflict_index = if prev >= self.log.first_index() {
-                self.log
-                    .first_index_of_term_at(prev)
-                    .max(commit + 1)
-                    .min(prev)
-            } else {
-                prev
-            };
-            self.send(
-                from,
-                self.term,
-                reply(false, prev, conflict_index, term_at_prev),
-            );
-            return;
-        }
-        let last_new = prev + entries.len() as u64;
-        for entry in entries {
-            match self.log.term(entry.index) {
-                Some(t) if t == entry.term => continue,
-                Some(t) => {
-                    if entry.index <= self.log.commit && protect_committed {
-                        // Only a leader that lost committed entries sends this;
-                        // never truncate them.
-                        let body = reply(false, prev, entry.index, t);
-                        self.send(from, self.term, body);
-                        return;
-                    }
-                    // (With the vote bug: forget they were committed; whatever the
-                    // state machine applied of them stays applied.)
-                    self.log.commit = self.log.commit.min(entry.index - 1);
-                    self.log.truncate_from(entry.index);
-                    self.log.push(entry);
-                }
-                None => self.log.push(entry),
-            }
-        }
-        let new_commit = leader_commit.min(last_new);
-        if new_commit > self.log.commit {
-            self.log.commit = new_commit;
-        }
-        self.send(from, self.term, reply(true, last_new, 0, 0));
-    }
-
-    fn handle_install_snapshot(&mut self, from: NodeId, snapshot: Snapshot, msg_term: u64) {
-        let meta = snapshot.meta;
-        if meta.term > msg_term || (meta.index > 0 && meta.term == 0) {
-            return;
-        }
-        let last_index = if meta.index <= self.log.commit {
-            self.log.commit
-        } else if self.log.term(meta.index) == Some(meta.term) {
-            self.log.commit = meta.index;
-            meta.index
-        } else {
-            self.log.reset_to_snapshot(meta);
-            self.snapshot = Some(snapshot.clone());
-            self.received_snapshot = Some(snapshot);
-            meta.index
-        };
-        self.send(
-            from,
-            self.term,
-            MessageBody::InstallSnapshotResponse { last_index },
-        );
-    }
-
-    // ---- replication: leader side ----
-
-    fn handle_append_response(
-        &mut self,
-        from: NodeId,
-        success: bool,
-        match_index: u64,
-        conflict_index: u64,
-        conflict_term: u64,
-        read_round: u64,
-    ) {
-        let last_index = self.log.last_index();
-        let RoleState::Leader(ls) = &mut self.role else {
-            return;
-        };
-        let Some(pr) = ls.progress.get_mut(&from) else {
-            return;
-        };
-        pr.recent_active = true;
-        if read_round > 0 && read_round <= ls.read_round {
-            let acked = ls.read_acks.entry(from).or_insert(0);
-            *acked = (*acked).max(read_round);
-        }
-        if match_index > last_index {
-            // Nothing this leader sent can be acknowledged beyond its log.
-            self.release_reads();
-            return;
-        }
-        if success {
-            let advanced = pr.ack(match_index);
-            if let ReplicaState::Probe { .. } = pr.state {
-                if match_index + 1 >= pr.next {
-                    pr.state = ReplicaState::Replicate;
-                    pr.next = pr.matched + 1;
-                }
-            }
-            if advanced {
-                self.maybe_commit();
-            }
-        } else {
-            let rejected = match_index;
-            let stale = match pr.state {
-                ReplicaState::Replicate => rejected <= pr.matched,
-                ReplicaState::Probe { .. } => rejected + 1 != pr.next,
-                ReplicaState::Snapshot { .. } => true,
-            };
-            if !stale {
-                let hint = if conflict_term == 0 {
-                    conflict_index
-                } else {
-                    match self.log.last_index_of_term(conflict_term, rejected) {
-                        Some(k) => k + 1,
-                        None => conflict_index,
-                    }
-                };
-                pr.become_probe(hint.min(rejected).max(1));
-            }
-        }
-        self.release_reads();
-        self.send_append(from);
-    }
-
-    fn handle_snapshot_response(&mut self, from: NodeId, last_index: u64) {
-        let our_last = self.log.last_index();
-        let RoleState::Leader(ls) = &mut self.role else {
-            return;
-        };
-        let Some(pr) = ls.progress.get_mut(&from) else {
-            return;
-        };
-        pr.recent_active = true;
-        if last_index > our_last {
-            return;
-        }
-        if pr.ack(last_index) {
-            self.maybe_commit();
-        }
-        self.send_append(from);
-    }
-
-    /// Commits the highest index a quorum stores, if it is of the current term.
-    fn maybe_commit(&mut self) {
-        let RoleState::Leader(ls) = &self.role else {
-            unreachable!("only a leader counts replicas")
-        };
-        let mut matched: Vec<u64> = ls.progress.values().map(|p| p.matched).collect();
-        matched.push(self.log.stable_last.min(self.log.last_index()));
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let index = matched[self.config.quorum() - 1];
-        let in_term = self.log.term(index) == Some(self.term);
-        if index > self.log.commit && (in_term || self.config.bugs.commit_old_term) {
-            self.log.commit = index;
-            self.release_reads();
-        }
-    }
-
-    /// Sends `to` whatever flow control allows: entries, or the snapshot if
-    /// the entries it needs were compacted away.
-    fn send_append(&mut self, to: NodeId) {
-        let RoleState::Leader(ls) = &mut self.role else {
-            unreachable!("only a leader replicates")
-        };
-        let pr = ls
-            .progress
-            .get_mut(&to)
-            .expect("progress exists for every peer");
-        if pr.is_paused(self.config.max_inflight_messages) {
-            return;
-        }
-        let prev = pr.next - 1;
-        let Some(prev_term) = self.log.term(prev) else {
-            let snapshot = self
-                .snapshot
-                .clone()
-                .expect("the log was compacted, so a snapshot exists");
-            pr.state = ReplicaState::Snapshot {
-                index: snapshot.meta.index,
-            };
-            pr.inflight.clear();
-            self.msgs.push(Message {
-                from: self.config.id,
-                to,
-                term: self.term,
-                body: MessageBody::InstallSnapshot { snapshot },
-            });
-            return;
-        };
-        let last = self
-            .log
-            .last_index()
-            .min(prev + self.config.max_entries_per_message as u64);
-        if pr.state == ReplicaState::Replicate && last == prev {
-            return;
-        }
-        let entries = self.log.slice(prev + 1, last).to_vec();
-        match pr.state {
-            ReplicaState::Replicate => {
-                pr.next = last + 1;
-                pr.inflight.push_back(last);
-            }
-            ReplicaState::Probe { .. } => pr.state = ReplicaState::Probe { sent: true },
-            ReplicaState::Snapshot { .. } => unreachable!("paused while a snapshot is in flight"),
-        }
-        let read_round = ls.read_round;
-        self.msgs.push(Message {
-            from: self.config.id,
-            to,
-            term: self.term,
-            body: MessageBody::AppendEntries {
-                prev_log_index: prev,
-                prev_log_term: prev_term,
-                entries,
-                leader_commit: self.log.commit,
-                read_round,
-            },
-        });
-    }
-
-    fn broadcast_append(&mut self) {
-        for peer in self.others() {
-            self.send_append(peer);
-        }
-    }
-
-    /// The heartbeat timer fired: retransmit to stalled followers, then
-    /// heartbeat everyone.
-    fn heartbeat(&mut self) {
-        let last_index = self.log.last_index();
-        let snapshot_patience = (self.config.election_tick / self.config.heartbeat_tick).max(2);
-        let RoleState::Leader(ls) = &mut self.role else {
-            unreachable!("only a leader heartbeats")
-        };
-        let mut retransmit = Vec::new();
-        for (&peer, pr) in ls.progress.iter_mut() {
-            if pr.matched >= last_index {
-                pr.stalled = 0;
-                continue;
-            }
-            pr.stalled += 1;
-            let patience = match pr.state {
-                ReplicaState::Snapshot { .. } => snapshot_patience,
-                _ => 1,
-            };
-            if pr.stalled > patience {
-                pr.stalled = 0;
-                let next = pr.matched + 1;
-                pr.become_probe(next);
-                retransmit.push(peer);
-            }
-        }
-        for peer in retransmit {
-            self.send_append(peer);
-        }
-        self.broadcast_heartbeat();
-    }
-
-    /// An empty AppendEntries to every follower, at a point known to match,
-    /// carrying the commit index and the latest read round.
-    fn broadcast_heartbeat(&mut self) {
-        let RoleState::Leader(ls) = &self.role else {
-            unreachable!("only a leader heartbeats")
-        };
-        let mut out = Vec::new();
-        for (&peer, pr) in &ls.progress {
-            let prev = pr
-                .matched
-                .max(self.log.snapshot.index)
-                .min(self.log.last_index());
-            let prev_term = self.log.term(prev).expect("prev lies within the held log");
-            out.push(Message {
-                from: self.config.id,
-                to: peer,
-                term: self.term,
-                body: MessageBody::AppendEntries {
-                    prev_log_index: prev,
-                    prev_log_term: prev_term,
-                    entries: Vec::new(),
-                    leader_commit: self.log.commit,
-                    read_round: ls.read_round,
-                },
-            });
-        }
-        self.msgs.extend(out);
-    }
-
-    // ---- reads ----
-
-    /// The up-to-date-log rule for (pre-)votes, unless switched off as a bug.
-    fn log_ok(&self, last_log_index: u64, last_log_term: u64) -> bool {
-        self.config.bugs.vote_without_log_check
-            || self.log.is_up_to_date(last_log_index, last_log_term)
-    }
-
-    fn committed_in_term(&self) -> bool {
-        self.log.term(self.log.commit) == Some(self.term)
-    }
-
-    /// Hands out every pending read whose round a quorum confirmed, once the
-    /// leader committed an entry of its term.
-    fn release_reads(&mut self) {
-        if !self.committed_in_term() {
-            return;
-        }
-        let quorum = self.config.quorum();
-        let commit = self.log.commit;
-        let RoleState::Leader(ls) = &mut self.role else {
-            return;
-        };
-        while let Some(read) = ls.reads.front() {
-            let acks = 1 + ls.read_acks.values().filter(|&&r| r >= read.round).count();
-            if acks < quorum {
-                break;
-            }
-            let read = ls.reads.pop_front().expect("front exists");
-            self.read_states.push(ReadState {
-                request_id: read.request_id,
-                index: read.index.unwrap_or(commit),
-            });
-        }
     }
 
     // ---- helpers ----

@@ -4,7 +4,9 @@
 //! Record layout: `len: u32 | crc32c(payload): u32 | payload`, where the payload's
 //! first byte is its kind (hard state or entry). [`Wal::append`] writes a whole
 //! batch with one `write` and one `fdatasync` (group commit: every proposal
-//! gathered into one Ready batch shares that fsync).
+//! gathered into one Ready batch shares that fsync). A batch holds its entries
+//! first and its hard state last, so a batch torn by a crash never keeps a
+//! commit index without the entries it counts.
 //!
 //! Replay ([`Wal::open`]) rebuilds the hard state and the entry list. An entry
 //! whose index is at or below the last one replayed truncates the list there
@@ -117,7 +119,7 @@ impl Wal {
         self.file.sync_data().map_err(io)
     }
 
-    /// Replaces the whole log with `hard_state` followed by `entries`, atomically.
+    /// Replaces the whole log with `entries` and `hard_state`, atomically.
     pub fn rewrite(
         &mut self,
         hard_state: &HardState,
@@ -151,7 +153,18 @@ impl Wal {
 /// Encodes a hard state (if any) and entries as consecutive records.
 fn encode_batch(buf: &mut Vec<u8>, hard_state: Option<&HardState>, entries: &[Entry]) {
     let mut payload = Vec::new();
+    // Entries first: a torn batch must not keep a commit index without the
+    // entries it counts (recovery would apply older entries at those indexes).
+    for entry in entries {
+        payload.clear();
+        put_u8(&mut payload, KIND_ENTRY);
+        put_u64(&mut payload, entry.term);
+        put_u64(&mut payload, entry.index);
+        put_bytes(&mut payload, &entry.data);
+        push_record(buf, &payload);
+    }
     if let Some(hs) = hard_state {
+        payload.clear();
         put_u8(&mut payload, KIND_HARD_STATE);
         put_u64(&mut payload, hs.term);
         match hs.vote {
@@ -165,14 +178,6 @@ fn encode_batch(buf: &mut Vec<u8>, hard_state: Option<&HardState>, entries: &[En
             }
         }
         put_u64(&mut payload, hs.commit);
-        push_record(buf, &payload);
-    }
-    for entry in entries {
-        payload.clear();
-        put_u8(&mut payload, KIND_ENTRY);
-        put_u64(&mut payload, entry.term);
-        put_u64(&mut payload, entry.index);
-        put_bytes(&mut payload, &entry.data);
         push_record(buf, &payload);
     }
 }
