@@ -342,40 +342,43 @@ fn pretty(v: &Json) -> String {
     }
 }
 
-/// The element lists of a lost-write report, each with what it means.
-fn element_lists(l: &LostWrites) -> [(&'static str, &'static str, String, usize); 5] {
-    [
-        (
-            "lost",
-            "Lost: acknowledged, then missing from the final reads.",
-            table_of(&l.lost),
-            l.lost.len(),
-        ),
-        (
-            "stale",
-            "Stale: missing from some read after it was known, present again later.",
-            table_of(&l.stale),
-            l.stale.len(),
-        ),
-        (
-            "unexpected",
-            "Unexpected: read although no add of it succeeded or was pending.",
-            table_of(&l.unexpected),
-            l.unexpected.len(),
-        ),
-        (
-            "duplicated",
-            "Duplicated: appears more than once in one read.",
-            table_of(&l.duplicated),
-            l.duplicated.len(),
-        ),
-        (
-            "never_read",
-            "Never read: no read happened after it was known.",
-            table_of(&l.never_read),
-            l.never_read.len(),
-        ),
-    ]
+/// The element lists a lost-write report holds, with what each means.
+const ELEMENT_LISTS: [(&str, &str); 5] = [
+    (
+        "lost",
+        "Lost: acknowledged, then missing from the final reads.",
+    ),
+    (
+        "stale",
+        "Stale: missing from some read after it was known, present again later.",
+    ),
+    (
+        "unexpected",
+        "Unexpected: read although no add of it succeeded or was pending.",
+    ),
+    (
+        "duplicated",
+        "Duplicated: appears more than once in one read.",
+    ),
+    (
+        "never_read",
+        "Never read: no read happened after it was known.",
+    ),
+];
+
+/// The rows of one of a lost-write report's [`ELEMENT_LISTS`].
+fn element_rows(l: &LostWrites, list: &str) -> Vec<Json> {
+    let rows = match list {
+        "lost" => serde_json::to_value(&l.lost),
+        "stale" => serde_json::to_value(&l.stale),
+        "unexpected" => serde_json::to_value(&l.unexpected),
+        "duplicated" => serde_json::to_value(&l.duplicated),
+        _ => serde_json::to_value(&l.never_read),
+    };
+    match rows {
+        Ok(Json::Array(items)) => items,
+        _ => Vec::new(),
+    }
 }
 
 /// The lost-write tables of the checkers that report lost writes.
@@ -402,11 +405,14 @@ fn lost_section(out: &mut String, checkers: &[CheckerResult]) {
                 l.lost_count, l.acknowledged
             );
         }
-        for (name, meaning, table, count) in element_lists(l) {
-            if count > 0 {
+        for (name, meaning) in ELEMENT_LISTS {
+            let rows = element_rows(l, name);
+            if !rows.is_empty() {
                 let _ = write!(
                     out,
-                    "<h3>{name} ({count})</h3><p class=\"hint\">{meaning}</p>{table}"
+                    "<h3>{name} ({})</h3><p class=\"hint\">{meaning}</p>{}",
+                    rows.len(),
+                    json_table(&rows)
                 );
             }
         }

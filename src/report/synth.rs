@@ -156,21 +156,12 @@ fn history(spec: &Spec) -> Vec<Op> {
             [("kill", start), ("restart", stop)]
         })
         .flat_map(|(f, at)| {
-            let line = |op_type, time, value: serde_json::Value| Op {
-                index: 0,
-                time,
-                process: Process::Nemesis,
-                op_type,
-                f: f.to_string(),
-                key: None,
-                value: Value::Json(value),
-                error: None,
-            };
             [
-                line(OpType::Invoke, at, json!({"node": "n2"})),
-                line(
-                    OpType::Ok,
+                Op::nemesis(at, OpType::Invoke, f, json!({"node": "n2"})),
+                Op::nemesis(
                     at + 2_000_000,
+                    OpType::Ok,
+                    f,
                     json!({"node": "n2", "outcome": "installed"}),
                 ),
             ]

@@ -238,16 +238,7 @@ impl Recorder {
     /// Records a nemesis operation at the time it happened.
     pub fn nemesis(&self, op_type: OpType, f: &str, value: serde_json::Value, at: Instant) {
         let mut inner = self.lock();
-        let op = Op {
-            index: 0,
-            time: self.nanos(at),
-            process: Process::Nemesis,
-            op_type,
-            f: f.to_string(),
-            key: None,
-            value: Value::Json(value),
-            error: None,
-        };
+        let op = Op::nemesis(self.nanos(at), op_type, f, value);
         Self::append(&mut inner, op);
     }
 

@@ -364,6 +364,20 @@ pub struct Op {
 }
 
 impl Op {
+    /// A nemesis operation at `time` (ns); `index` 0 until a writer numbers it.
+    pub fn nemesis(time: u64, op_type: OpType, f: &str, value: serde_json::Value) -> Op {
+        Op {
+            index: 0,
+            time,
+            process: Process::Nemesis,
+            op_type,
+            f: f.to_string(),
+            key: None,
+            value: Value::Json(value),
+            error: None,
+        }
+    }
+
     /// Whether the nemesis performed it.
     pub fn is_nemesis(&self) -> bool {
         self.process == Process::Nemesis
