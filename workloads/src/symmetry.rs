@@ -53,6 +53,9 @@ use crate::model::{Model, Operation};
 
 /// At most this many dominators are kept per operation (the nearest by invocation).
 const MAX_DOMINATORS: usize = 8;
+/// At most this many earlier interchangeable operations are looked at per operation,
+/// so that a part with a huge class (say 100,000 reads of one value) costs linear time.
+const MAX_SCAN: usize = 64;
 
 /// For every operation of a part, the operations that dominate it.
 pub struct Dominators {
@@ -79,7 +82,7 @@ impl Dominators {
             for (at, &j) in members.iter().enumerate() {
                 let oj = &ops[j];
                 let list = &mut lists[j];
-                for &i in members[..at].iter().rev() {
+                for &i in members[..at].iter().rev().take(MAX_SCAN) {
                     let oi = &ops[i];
                     if oi.call < oj.call
                         && oi.ret <= oj.ret

@@ -85,15 +85,13 @@ fn string_valued_key_value_log() {
     let r = check(&read_jsonl(data("knossos/kv-strings.jsonl")).expect("readable JSONL"));
     assert_eq!(r.verdict, Verdict::Invalid);
     assert_eq!(r.checkers.linearizable.invalid_keys, vec!["x".to_string()]);
-    assert!(
-        summary(&r).starts_with("stale read: p1 read → \"apple\""),
-        "{}",
-        summary(&r)
-    );
+    let s = summary(&r);
+    assert!(s.contains("p1 read → \"apple\""), "{s}");
+    assert!(s.contains("p2 write \"banana\""), "{s}");
 }
 
 /// The etcd-style files: (seed, operations).
-const ETCD: [(u64, usize); 5] = [(1, 50), (2, 100), (3, 200), (4, 300), (5, 300)];
+const ETCD: [(u64, usize); 5] = [(1, 30), (2, 40), (3, 50), (4, 60), (5, 60)];
 
 fn etcd_file(seed: u64, ops: usize, invalid: bool) -> PathBuf {
     let kind = if invalid { "invalid" } else { "valid" };
