@@ -458,23 +458,27 @@ impl Model for List {
     }
 }
 
+/// A completed operation of process 0 on key 0, for the models' unit tests.
+#[cfg(test)]
+pub(crate) fn test_op(input: Input, output: Output) -> Operation {
+    Operation {
+        id: 0,
+        key: 0,
+        process: 0,
+        call: 0,
+        ret: 1,
+        input,
+        output,
+        invoke_index: 0,
+        complete_index: Some(1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn op(input: Input, output: Output) -> Operation {
-        Operation {
-            id: 0,
-            key: 0,
-            process: 0,
-            call: 0,
-            ret: 1,
-            input,
-            output,
-            invoke_index: 0,
-            complete_index: Some(1),
-        }
-    }
+    use super::test_op as op;
 
     #[test]
     fn cas_register_steps() {

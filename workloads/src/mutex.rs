@@ -70,15 +70,8 @@ mod tests {
 
     fn op(process: u64, input: Input) -> Operation {
         Operation {
-            id: 0,
-            key: 0,
             process,
-            call: 0,
-            ret: 1,
-            input,
-            output: Output::Done,
-            invoke_index: 0,
-            complete_index: Some(1),
+            ..crate::model::test_op(input, Output::Done)
         }
     }
 

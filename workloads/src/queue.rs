@@ -170,19 +170,7 @@ impl Model for UnorderedQueue {
 mod tests {
     use super::*;
 
-    fn op(input: Input, output: Output) -> Operation {
-        Operation {
-            id: 0,
-            key: 0,
-            process: 0,
-            call: 0,
-            ret: 1,
-            input,
-            output,
-            invoke_index: 0,
-            complete_index: Some(1),
-        }
-    }
+    use crate::model::test_op as op;
 
     #[test]
     fn fifo_takes_the_head() {

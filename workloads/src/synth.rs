@@ -203,19 +203,7 @@ pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
     let (mut invoked, mut busy, mut step) = (0, 0, 0);
     // Slots cut off by the current partition (empty when healed), and when it changes.
     let (mut cut, mut flip): (Vec<usize>, usize) = (Vec::new(), 0);
-    let push = |h: &mut Vec<Op>, p: u64, t: OpType, f: &str, value: Value| {
-        let index = h.len() as u64;
-        h.push(Op {
-            index,
-            time: index * 1_000_000,
-            process: Process::Client(p),
-            op_type: t,
-            f: f.to_string(),
-            key: None,
-            value,
-            error: (t == OpType::Info).then(|| "timeout".to_string()),
-        });
-    };
+    let push = etcd_push;
     let apply = |state: &mut Option<i64>, f: &str, v: &Value| -> bool {
         match (f, v) {
             ("write", Value::Int(x)) => {
@@ -300,6 +288,22 @@ pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
     h
 }
 
+/// Appends an operation of an etcd-style history (one millisecond apart; `info`
+/// completions say `timeout`).
+fn etcd_push(h: &mut Vec<Op>, p: u64, t: OpType, f: &str, value: Value) {
+    let index = h.len() as u64;
+    h.push(Op {
+        index,
+        time: index * 1_000_000,
+        process: Process::Client(p),
+        op_type: t,
+        f: f.to_string(),
+        key: None,
+        value,
+        error: (t == OpType::Info).then(|| "timeout".to_string()),
+    });
+}
+
 /// Makes a late read return 0 after every writer of 0 and then a write of another value
 /// completed (see [`etcd_history`]); appends such a write and read if no read fits.
 fn plant_stale_zero(h: &mut Vec<Op>, processes: usize) {
@@ -344,17 +348,7 @@ fn plant_stale_zero(h: &mut Vec<Op>, processes: usize) {
                 (OpType::Invoke, "read", Value::Null),
                 (OpType::Ok, "read", Value::Int(0)),
             ] {
-                let index = h.len() as u64;
-                h.push(Op {
-                    index,
-                    time: index * 1_000_000,
-                    process: Process::Client(p),
-                    op_type: t,
-                    f: f.to_string(),
-                    key: None,
-                    value: v,
-                    error: None,
-                });
+                etcd_push(h, p, t, f, v);
             }
         }
     }

@@ -25,6 +25,9 @@ use crate::history::Value;
 use crate::model::{Input, MicroOp, Model, Operation, Output};
 use crate::values::{EncodeError, Values};
 
+/// A read that disagrees with the register: (register, value read, value held).
+type Mismatch = (u32, Option<i64>, Option<i64>);
+
 /// Registers read and written by transactions.
 #[derive(Debug, Clone, Default)]
 pub struct MultiRegister {
@@ -35,14 +38,13 @@ pub struct MultiRegister {
 }
 
 impl MultiRegister {
-    /// Applies `mops` to `state`; the first read that disagrees, as (register, read
-    /// value, value held), stops it.
+    /// Applies `mops` to `state`; the first read that disagrees stops it.
     fn apply(
         &self,
         state: &[Option<i64>],
         mops: &[MicroOp],
         out: &Output,
-    ) -> Result<Vec<Option<i64>>, (u32, Option<i64>, Option<i64>)> {
+    ) -> Result<Vec<Option<i64>>, Mismatch> {
         let reads = match out {
             Output::Reads(r) => Some(r.as_slice()),
             _ => None,
@@ -190,19 +192,7 @@ mod tests {
         parse(&v, values).unwrap()
     }
 
-    fn op(input: Input, output: Output) -> Operation {
-        Operation {
-            id: 0,
-            key: 0,
-            process: 0,
-            call: 0,
-            ret: 1,
-            input,
-            output,
-            invoke_index: 0,
-            complete_index: Some(1),
-        }
-    }
+    use crate::model::test_op as op;
 
     #[test]
     fn reads_see_earlier_writes_of_the_same_transaction() {

@@ -17,6 +17,9 @@ use workloads::history::{Op, OpType, Process, Value};
 use workloads::model::{Input, MicroOp, ModelKind, Operation, Output};
 use workloads::prepare::prepare;
 
+mod common;
+use common::brute_force;
+
 /// A simulated object for the random histories.
 trait Sim {
     /// A new operation of process `p`: its function and invocation value.
@@ -85,53 +88,15 @@ fn random_history(rng: &mut ChaCha8Rng, sim: &mut dyn Sim, max_ops: usize) -> Ve
     h
 }
 
-/// Brute force: every order of every subset of indeterminate operations, stepping a
-/// nondeterministic specification (`succ` lists the possible next states).
-fn brute_force<S: Clone>(
-    ops: &[Operation],
-    init: S,
-    succ: &dyn Fn(&S, &Operation) -> Vec<S>,
-) -> bool {
-    fn go<S: Clone>(
-        ops: &[Operation],
-        placed: &mut [bool],
-        s: S,
-        succ: &dyn Fn(&S, &Operation) -> Vec<S>,
-    ) -> bool {
-        if ops
-            .iter()
-            .zip(placed.iter())
-            .all(|(o, &p)| p || o.is_indeterminate())
-        {
-            return true;
-        }
-        for i in 0..ops.len() {
-            if placed[i] || (0..ops.len()).any(|j| !placed[j] && j != i && ops[j].ret < ops[i].call)
-            {
-                continue;
-            }
-            for next in succ(&s, &ops[i]) {
-                placed[i] = true;
-                if go(ops, placed, next, succ) {
-                    return true;
-                }
-                placed[i] = false;
-            }
-        }
-        false
-    }
-    go(ops, &mut vec![false; ops.len()], init, succ)
-}
-
 /// Replays a history into stateright's tester, leaving failed operations out.
-fn stateright<T: SequentialSpec>(
+fn stateright<T>(
     h: &[Op],
     spec: T,
     op_of: impl Fn(&Op) -> T::Op,
     ret_of: impl Fn(&Op) -> T::Ret,
 ) -> bool
 where
-    T: Clone + std::fmt::Debug,
+    T: SequentialSpec + Clone + std::fmt::Debug,
     T::Op: Clone + std::fmt::Debug,
     T::Ret: Clone + std::fmt::Debug + PartialEq,
 {
@@ -171,6 +136,9 @@ where
     t.is_consistent()
 }
 
+/// An independent verdict on a history, when it can give one.
+type Oracle<'a> = &'a dyn Fn(&[Op]) -> Option<bool>;
+
 /// Checks `cases` random histories of `kind` against brute force (and stateright when
 /// given), with and without symmetry; returns (valid, invalid) counts.
 fn agree<S: Clone>(
@@ -180,7 +148,7 @@ fn agree<S: Clone>(
     sim: &mut dyn FnMut() -> Box<dyn Sim>,
     init: S,
     succ: &dyn Fn(&S, &Operation) -> Vec<S>,
-    oracle: Option<&dyn Fn(&[Op]) -> Option<bool>>,
+    oracle: Option<Oracle>,
 ) -> (usize, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut valid, mut invalid) = (0, 0);
