@@ -6,17 +6,29 @@
 //!   64 processes, 2% info), checked end to end;
 //! - `single-key`: one key, 10,000 operations, 16 processes;
 //! - `explode`: a history built to explode the search, which must end `unknown`
-//!   within its time limit.
+//!   within its time limit;
+//! - `etcd`: single-register histories in the style of Jepsen's etcd test (values 0..4,
+//!   five processes, crashed operations left open), valid and invalid, checked with and
+//!   without the symmetry reduction: median times, the speed-up and both verdicts.
+//!
+//! With `--files FILE...` it times the check of recorded histories instead
+//! (`bench_files`).
 //!
 //! Peak memory is the process's VmHWM (from /proc/self/status), which only grows: run
 //! one benchmark at a time with `--only` to attribute it.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use workloads::check::{check_history, CheckOptions, Verdict};
 use workloads::history::{read_jsonl, HistoryWriter, OpType};
-use workloads::synth::{explosive_history, register_history, SynthConfig};
+use workloads::model::ModelKind;
+use workloads::synth::{
+    etcd_history, explosive_history, register_history, EtcdConfig, SynthConfig,
+};
+
+use super::check::Format;
 
 /// Flags of `faultline bench-check`.
 #[derive(clap::Args, Debug)]
@@ -42,13 +54,46 @@ pub struct BenchCheckArgs {
     /// Seed of the generated histories.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Run only this benchmark: parse, register, single-key or explode.
+    /// Run only this benchmark: parse, register, single-key, explode or etcd.
     #[arg(long)]
     pub only: Option<String>,
+    /// Operations of each etcd-style history.
+    #[arg(long, default_value_t = 200)]
+    pub etcd_ops: usize,
+    /// How many etcd-style histories (each valid and invalid).
+    #[arg(long, default_value_t = 5)]
+    pub etcd_histories: usize,
+    /// Time these history files instead (JSONL or EDN; `*` and `?` match file names).
+    #[arg(long, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Repetitions per file (with --files) or per etcd-style history.
+    #[arg(long, default_value_t = 10)]
+    pub reps: usize,
+    /// With --files: print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// With --files: the model (default: from the operations).
+    #[arg(long)]
+    pub model: Option<ModelKind>,
+    /// With --files: the files' format (default: from the extension, else the content).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// With --files: whether EDN values are [key value] tuples (default: detected).
+    #[arg(long)]
+    pub independent: Option<bool>,
+    /// With --files: time budget of each check; past it the verdict is unknown.
+    #[arg(long, default_value = "60s", value_parser = super::check::parse_duration)]
+    pub time_limit: Duration,
+    /// With --files: memory budget of each check in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub memory_limit: usize,
+    /// With --files: switch the symmetry reduction off (to measure what it buys).
+    #[arg(long)]
+    pub no_symmetry: bool,
 }
 
 /// A memory figure of this process in MiB (`VmHWM`, `VmRSS`), if /proc tells it.
-fn status_mib(field: &str) -> Option<f64> {
+pub fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -61,6 +106,9 @@ fn peak() -> String {
 
 /// Runs `faultline bench-check`.
 pub fn run(args: BenchCheckArgs) -> anyhow::Result<u8> {
+    if !args.files.is_empty() {
+        return super::bench_files::run(&args);
+    }
     let want = |name: &str| args.only.as_deref().is_none_or(|o| o == name);
     println!(
         "bench-check on {} threads",
@@ -198,5 +246,72 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<u8> {
             println!("explode: expected unknown");
         }
     }
+    if want("etcd") {
+        etcd(&args)?;
+    }
     Ok(0)
+}
+
+/// Median wall-clock time of `reps` checks of `ops`, in microseconds, and the verdict.
+fn median_check(
+    ops: &[workloads::history::Op],
+    opts: &CheckOptions,
+    reps: usize,
+) -> anyhow::Result<(u64, Verdict)> {
+    let mut times = Vec::with_capacity(reps);
+    let mut verdict = Verdict::Unknown;
+    for _ in 0..reps.max(1) {
+        let started = Instant::now();
+        verdict = check_history(ops, opts)?.verdict;
+        times.push(started.elapsed().as_micros() as u64);
+    }
+    times.sort_unstable();
+    Ok((times[times.len() / 2], verdict))
+}
+
+/// The etcd-style benchmark: each history with and without the symmetry reduction.
+fn etcd(args: &BenchCheckArgs) -> anyhow::Result<()> {
+    let limit = Duration::from_secs(60);
+    let mut ratios = Vec::new();
+    for n in 0..args.etcd_histories as u64 {
+        for invalid in [false, true] {
+            let ops = etcd_history(&EtcdConfig {
+                seed: args.seed + n,
+                ops: args.etcd_ops,
+                processes: 5,
+                crash_rate: 0.05,
+                partitioned: 0.5,
+                invalid,
+            });
+            let opts = |symmetry| CheckOptions {
+                time_limit: limit,
+                symmetry,
+                ..CheckOptions::default()
+            };
+            let (before, v0) = median_check(&ops, &opts(false), args.reps)?;
+            let (after, v1) = median_check(&ops, &opts(true), args.reps)?;
+            let ratio = before as f64 / after.max(1) as f64;
+            ratios.push(ratio);
+            println!(
+                "etcd: seed {} {} ops {}: without symmetry {} µs ({}), with {} µs ({}): {ratio:.1}x{}",
+                args.seed + n,
+                args.etcd_ops,
+                if invalid { "invalid" } else { "valid" },
+                before,
+                v0.as_str(),
+                after,
+                v1.as_str(),
+                if v0 == v1 { "" } else { " VERDICTS DIFFER" }
+            );
+        }
+    }
+    ratios.sort_by(f64::total_cmp);
+    if let Some(m) = ratios.get(ratios.len() / 2) {
+        println!(
+            "etcd: median speed-up {m:.1}x over {} histories; peak {}",
+            ratios.len(),
+            peak()
+        );
+    }
+    Ok(())
 }

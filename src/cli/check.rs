@@ -34,7 +34,8 @@ pub struct CheckArgs {
     /// Its format (default: from the extension, else from the content).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// The model: register, cas-register, kv, set or list (default: from the operations).
+    /// The model: register, cas-register, kv, set, list, mutex, multi-register, fifo-queue
+    /// or unordered-queue (default: from the operations; queues must be named).
     #[arg(long)]
     pub model: Option<ModelKind>,
     /// Initial value of the registers (default: nil).

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_check;
+pub mod bench_files;
 pub mod campaign;
 pub mod check;
 pub mod cleanup;
@@ -33,7 +34,7 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Check a history file for linearizability and lost writes (exit 0 valid, 1 invalid, 2 unknown).
     Check(check::CheckArgs),
-    /// Measure the checker on generated histories and print the figures.
+    /// Measure the checker on generated histories, or time it on history files (--files).
     BenchCheck(bench_check::BenchCheckArgs),
     /// Measure report rendering on a large synthetic run and print the figures.
     BenchReport(report::BenchReportArgs),

@@ -31,7 +31,11 @@ use crate::history::Op;
 use crate::linear::{self, Budget, Search, UnknownReason};
 use crate::lost::{self, LostWrites};
 use crate::model::{self, Input, Model, ModelKind, Operation, Output};
+use crate::mutex::Mutex;
 use crate::prepare::{self, PrepareError, Prepared};
+use crate::queue::{FifoQueue, UnorderedQueue};
+use crate::txn::MultiRegister;
+use crate::values::Values;
 
 /// Verdict of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +110,9 @@ pub struct CheckOptions {
     pub memory_limit: usize,
     /// How many counterexamples to explain (the invalid keys are all listed).
     pub max_counterexamples: usize,
+    /// Whether the search uses the symmetry reduction ([`crate::symmetry`]); off only
+    /// to measure what it buys.
+    pub symmetry: bool,
 }
 
 impl Default for CheckOptions {
@@ -116,6 +123,7 @@ impl Default for CheckOptions {
             time_limit: Duration::from_secs(60),
             memory_limit: 1 << 30,
             max_counterexamples: 5,
+            symmetry: true,
         }
     }
 }
@@ -155,10 +163,10 @@ pub struct OpRef {
 }
 
 impl OpRef {
-    fn of(op: &Operation) -> OpRef {
+    fn of(op: &Operation, values: &Values) -> OpRef {
         OpRef {
             process: op.process,
-            description: op.describe(),
+            description: op.describe(values),
             invoke_index: op.invoke_index,
             complete_index: op.complete_index,
             indeterminate: op.is_indeterminate(),
@@ -272,36 +280,32 @@ pub struct CheckReport {
 /// Checks a history. Errors only on histories that cannot be interpreted.
 pub fn check_history(ops: &[Op], opts: &CheckOptions) -> Result<CheckReport, PrepareError> {
     let started = Instant::now();
-    let kind = opts.model.unwrap_or_else(|| prepare::infer_model(ops));
-    let prepared = prepare::prepare(ops, kind)?;
+    let kind = match opts.model {
+        Some(kind) => kind,
+        None => prepare::infer_model(ops)?,
+    };
+    let mut prepared = prepare::prepare(ops, kind)?;
+    let initial = opts.initial.map(|v| prepared.values.int(v));
     let budget = Budget::new(started + opts.time_limit, opts.memory_limit);
+    let run = Run {
+        p: &prepared,
+        budget: &budget,
+        opts,
+        initial,
+    };
     let (linearizable, pruned) = match kind {
-        ModelKind::Register => check_linear(
-            &model::Register {
-                initial: opts.initial,
-            },
-            &prepared,
-            &budget,
-            opts,
-        ),
-        ModelKind::CasRegister => check_linear(
-            &model::CasRegister {
-                initial: opts.initial,
-            },
-            &prepared,
-            &budget,
-            opts,
-        ),
-        ModelKind::Kv => check_linear(
-            &model::Kv {
-                initial: opts.initial,
-            },
-            &prepared,
-            &budget,
-            opts,
-        ),
-        ModelKind::Set => check_linear(&model::Set, &prepared, &budget, opts),
-        ModelKind::List => check_linear(&model::List, &prepared, &budget, opts),
+        ModelKind::Register => run.linear(&model::Register { initial }),
+        ModelKind::CasRegister => run.linear(&model::CasRegister { initial }),
+        ModelKind::Kv => run.linear(&model::Kv { initial }),
+        ModelKind::Set => run.linear(&model::Set),
+        ModelKind::List => run.linear(&model::List),
+        ModelKind::Mutex => run.linear(&Mutex),
+        ModelKind::MultiRegister => run.linear(&MultiRegister {
+            initial,
+            registers: prepared.values.registers(),
+        }),
+        ModelKind::FifoQueue => run.linear(&FifoQueue),
+        ModelKind::UnorderedQueue => run.linear(&UnorderedQueue::new(&prepared.ops)),
     };
     let lost_writes = matches!(kind, ModelKind::Set | ModelKind::List)
         .then(|| lost::check_lost_writes(&prepared));
@@ -329,70 +333,83 @@ pub fn check_history(ops: &[Op], opts: &CheckOptions) -> Result<CheckReport, Pre
     })
 }
 
-/// Runs the search on every key in parallel; returns the result and how many
-/// operations pruning removed.
-fn check_linear<M: Model>(
-    model: &M,
-    p: &Prepared,
-    budget: &Budget,
-    opts: &CheckOptions,
-) -> (Linearizable, usize) {
-    let mut parts = model.partition(p.ops.clone());
-    let before: usize = parts.iter().map(Vec::len).sum();
-    parts = parts.into_iter().map(linear::prune).collect();
-    let pruned = before - parts.iter().map(Vec::len).sum::<usize>();
-    parts.sort_by_key(|part| std::cmp::Reverse(part.len()));
-    let results: Vec<_> = parts
-        .par_iter()
-        .filter(|part| !part.is_empty())
-        .map(|part| (part[0].key, linear::search(model, part, budget), part))
-        .collect();
-    let mut out = Linearizable {
-        verdict: Verdict::Valid,
-        keys_checked: results.len(),
-        keys_valid: 0,
-        invalid_keys: Vec::new(),
-        unknown_keys: Vec::new(),
-        unknown_reason: None,
-        counterexamples: Vec::new(),
-    };
-    let mut results = results;
-    results.sort_by_key(|(key, _, _)| *key);
-    for (key, result, part) in &results {
-        let name = &p.keys[*key as usize];
-        match result {
-            Search::Linearizable => out.keys_valid += 1,
-            Search::Unknown(reason) => {
-                out.unknown_keys.push(name.clone());
-                if out.unknown_reason.is_none() || *reason != UnknownReason::Cancelled {
-                    out.unknown_reason = Some(*reason);
+/// One check's inputs to the linearizability search.
+struct Run<'a> {
+    /// The prepared history.
+    p: &'a Prepared,
+    /// The shared budget.
+    budget: &'a Budget,
+    /// The options.
+    opts: &'a CheckOptions,
+    /// The registers' initial model value.
+    initial: Option<i64>,
+}
+
+impl Run<'_> {
+    /// Runs the search on every key in parallel; returns the result and how many
+    /// operations pruning removed.
+    fn linear<M: Model>(&self, model: &M) -> (Linearizable, usize) {
+        let Run {
+            p,
+            budget,
+            opts,
+            initial,
+        } = *self;
+        let mut parts = model.partition(p.ops.clone());
+        let before: usize = parts.iter().map(Vec::len).sum();
+        parts = parts.into_iter().map(linear::prune).collect();
+        let pruned = before - parts.iter().map(Vec::len).sum::<usize>();
+        parts.sort_by_key(|part| std::cmp::Reverse(part.len()));
+        let results: Vec<_> = parts
+            .par_iter()
+            .filter(|part| !part.is_empty())
+            .map(|part| {
+                let result = linear::search(model, part, budget, opts.symmetry);
+                (part[0].key, result, part)
+            })
+            .collect();
+        let mut out = Linearizable {
+            verdict: Verdict::Valid,
+            keys_checked: results.len(),
+            keys_valid: 0,
+            invalid_keys: Vec::new(),
+            unknown_keys: Vec::new(),
+            unknown_reason: None,
+            counterexamples: Vec::new(),
+        };
+        let mut results = results;
+        results.sort_by_key(|(key, _, _)| *key);
+        for (key, result, part) in &results {
+            let name = &p.keys[*key as usize];
+            match result {
+                Search::Linearizable => out.keys_valid += 1,
+                Search::Unknown(reason) => {
+                    out.unknown_keys.push(name.clone());
+                    if out.unknown_reason.is_none() || *reason != UnknownReason::Cancelled {
+                        out.unknown_reason = Some(*reason);
+                    }
                 }
-            }
-            Search::Illegal(failure) => {
-                out.invalid_keys.push(name.clone());
-                if out.counterexamples.len() < opts.max_counterexamples {
-                    let failed: Vec<&Operation> =
-                        p.failed.iter().filter(|f| f.key == *key).collect();
-                    out.counterexamples.push(explain(
-                        model,
-                        name,
-                        part,
-                        &failed,
-                        failure,
-                        opts.initial,
-                    ));
+                Search::Illegal(failure) => {
+                    out.invalid_keys.push(name.clone());
+                    if out.counterexamples.len() < opts.max_counterexamples {
+                        let failed: Vec<&Operation> =
+                            p.failed.iter().filter(|f| f.key == *key).collect();
+                        out.counterexamples.push(explain(
+                            model, name, part, &failed, failure, initial, &p.values,
+                        ));
+                    }
                 }
             }
         }
+        out.verdict = if !out.invalid_keys.is_empty() {
+            Verdict::Invalid
+        } else if !out.unknown_keys.is_empty() {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        };
+        (out, pruned)
     }
-    out.verdict = if !out.invalid_keys.is_empty() {
-        Verdict::Invalid
-    } else if !out.unknown_keys.is_empty() {
-        Verdict::Unknown
-    } else {
-        Verdict::Valid
-    };
-    (out, pruned)
 }
 
 /// How many operations of the prefix a counterexample shows.
@@ -407,6 +424,7 @@ fn explain<M: Model>(
     failed: &[&Operation],
     failure: &linear::Failure<M::State>,
     initial: Option<i64>,
+    values: &Values,
 ) -> Counterexample {
     let x = &ops[failure.op];
     let mut window: Vec<&Operation> = ops
@@ -422,27 +440,32 @@ fn explain<M: Model>(
         let start = at.saturating_sub(WINDOW / 2).min(window.len() - WINDOW);
         window = window[start..start + WINDOW].to_vec();
     }
-    let (anomaly, detail) = label(ops, failed, x, initial);
-    let summary = match (&anomaly, detail) {
-        (Some(a), Some(d)) => format!("{}: {} {d}", a.as_str(), x.describe()),
-        _ => format!("{} cannot be linearized", x.describe()),
+    let (anomaly, detail) = label(ops, failed, x, initial, values);
+    let why = failure
+        .states
+        .first()
+        .and_then(|s| model.why_not(s, x, values));
+    let summary = match (&anomaly, detail, why) {
+        (Some(a), Some(d), _) => format!("{}: {} {d}", a.as_str(), x.describe(values)),
+        (_, _, Some(why)) => format!("{} cannot be linearized: {why}", x.describe(values)),
+        _ => format!("{} cannot be linearized", x.describe(values)),
     };
     let tail_start = failure.prefix.len().saturating_sub(PREFIX_TAIL);
     Counterexample {
         key: key.to_string(),
         anomaly,
         summary,
-        op: OpRef::of(x),
-        window: window.into_iter().map(OpRef::of).collect(),
+        op: OpRef::of(x, values),
+        window: window.into_iter().map(|o| OpRef::of(o, values)).collect(),
         prefix_len: failure.prefix.len(),
         prefix_tail: failure.prefix[tail_start..]
             .iter()
-            .map(|&i| OpRef::of(&ops[i]))
+            .map(|&i| OpRef::of(&ops[i], values))
             .collect(),
         states: failure
             .states
             .iter()
-            .map(|s| model.describe_state(s))
+            .map(|s| model.describe_state(s, values))
             .collect(),
     }
 }
@@ -453,15 +476,16 @@ fn label(
     failed: &[&Operation],
     x: &Operation,
     initial: Option<i64>,
+    values: &Values,
 ) -> (Option<Anomaly>, Option<String>) {
     let writes = |v: i64| -> Vec<&Operation> {
         ops.iter()
-            .filter(|o| matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) if w == v))
+            .filter(|o| matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) | Input::Enqueue(w) if w == v))
             .collect()
     };
     let failed_write = |v: i64| {
         failed.iter().find(|o| {
-            matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) if w == v)
+            matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) | Input::Enqueue(w) if w == v)
         })
     };
     let never_written = |v: i64| -> Option<(Anomaly, String)> {
@@ -472,14 +496,15 @@ fn label(
             Some(f) => (
                 Anomaly::FailedWriteApplied,
                 format!(
-                    "observed {v}, written only by {} [{}] which failed",
-                    f.describe(),
+                    "observed {}, written only by {} [{}] which failed",
+                    values.show(v),
+                    f.describe(values),
                     f.invoke_index
                 ),
             ),
             None => (
                 Anomaly::GarbageRead,
-                format!("observed {v}, which was never written"),
+                format!("observed {}, which was never written", values.show(v)),
             ),
         })
     };
@@ -541,11 +566,19 @@ fn label(
                 };
                 return (
                     Some(a),
-                    Some(format!("{what} {} [{}]", w.describe(), w.invoke_index)),
+                    Some(format!(
+                        "{what} {} [{}]",
+                        w.describe(values),
+                        w.invoke_index
+                    )),
                 );
             }
             (None, None)
         }
+        (Input::Dequeue, Output::Value(Some(v))) => match never_written(*v) {
+            Some((an, d)) => (Some(an), Some(d)),
+            None => (None, None),
+        },
         (Input::Cas(a, _), _) => match never_written(*a) {
             Some((an, d)) => (Some(an), Some(d)),
             None => (None, None),
@@ -583,7 +616,7 @@ fn label(
                     Some(a),
                     Some(format!(
                         "{what} {e}, acknowledged by {} [{}]",
-                        m.describe(),
+                        m.describe(values),
                         m.invoke_index
                     )),
                 );

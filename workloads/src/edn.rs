@@ -9,7 +9,9 @@
 //! per line, as Jepsen's `history.edn`). Each map has `:process`, `:type`, `:f`, `:value`
 //! and optionally `:index`, `:time`, `:error`. Independent-key histories (`:value [k v]`
 //! on every client operation) are split into `key` and `value`; this is detected when
-//! every client operation's value is a two-element vector, and can be forced either way.
+//! every client operation's value is a two-element vector whose first element is not a
+//! collection (so a two-micro-op transaction is not taken for a tuple), and can be
+//! forced either way. Integers too large for 64 bits stay exact ([`Edn::BigInt`]).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,9 @@ pub enum Edn {
     Bool(bool),
     /// An integer.
     Int(i64),
+    /// An integer too large for 64 bits, as its decimal digits (with a leading `-` if
+    /// negative).
+    BigInt(String),
     /// A floating-point number.
     Float(f64),
     /// A string.
@@ -61,6 +66,10 @@ impl Edn {
             Edn::Int(i) => J::from(*i),
             Edn::Float(f) => J::from(*f),
             Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => J::String(s.clone()),
+            Edn::BigInt(digits) => match digits.parse::<u64>() {
+                Ok(u) => J::from(u),
+                Err(_) => J::String(digits.clone()),
+            },
             Edn::Char(c) => J::String(c.to_string()),
             Edn::Vector(v) | Edn::List(v) | Edn::Set(v) => {
                 J::Array(v.iter().map(Edn::to_json).collect())
@@ -76,7 +85,7 @@ impl Edn {
     /// The value printed as a key or message: strings and keywords bare, else EDN-ish.
     pub fn key_string(&self) -> String {
         match self {
-            Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => s.clone(),
+            Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) | Edn::BigInt(s) => s.clone(),
             Edn::Int(i) => i.to_string(),
             other => other.to_json().to_string(),
         }
@@ -271,6 +280,8 @@ impl<'a> Reader<'a> {
                     let t = tok.trim_end_matches('N');
                     if let Ok(i) = t.parse::<i64>() {
                         Edn::Int(i)
+                    } else if let Some(digits) = big_integer(t) {
+                        Edn::BigInt(digits)
                     } else if let Ok(f) = tok.trim_end_matches('M').parse::<f64>() {
                         Edn::Float(f)
                     } else {
@@ -356,6 +367,20 @@ impl<'a> Reader<'a> {
         }
         Ok(Edn::Map(pairs))
     }
+}
+
+/// The canonical digits of an integer literal that does not fit in 64 bits.
+fn big_integer(t: &str) -> Option<String> {
+    let (sign, digits) = match t.as_bytes().first()? {
+        b'-' => ("-", &t[1..]),
+        b'+' => ("", &t[1..]),
+        _ => ("", t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = digits.trim_start_matches('0');
+    Some(format!("{sign}{digits}"))
 }
 
 /// Parses every top-level form of `src`, with where each starts.
@@ -472,7 +497,9 @@ pub fn parse_edn(src: &[u8], path: &Path, opts: ImportOptions) -> Result<Vec<Op>
     let independent = opts.independent.unwrap_or_else(|| {
         let mut clients = ops.iter().filter(|(o, _)| !o.is_nemesis()).peekable();
         clients.peek().is_some()
-            && clients.all(|(_, raw)| matches!(raw, Edn::Vector(v) if v.len() == 2))
+            && clients.all(
+                |(_, raw)| matches!(raw, Edn::Vector(v) if v.len() == 2 && v[0].items().is_none()),
+            )
     });
     ops.into_iter()
         .enumerate()

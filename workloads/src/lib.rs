@@ -3,9 +3,12 @@
 //! - [`history`]: the operation record and the JSONL history format.
 //! - [`generator`]: seeded, deterministic operation streams of the workloads.
 //! - [`edn`]: import of Jepsen/Knossos EDN histories.
-//! - [`model`]: sequential specifications (registers, key-value map, set, list).
+//! - [`model`]: sequential specifications (registers, key-value map, set, list), and
+//!   Knossos' [`mutex`], multi-register transactions ([`txn`]) and [`queue`]s.
+//! - [`values`]: model values (integers, or named scalars such as strings) and how they print.
 //! - [`prepare`]: pairing invocations with completions into typed operations.
-//! - [`linear`]: the linearizability search (Wing & Gong & Lowe).
+//! - [`linear`]: the linearizability search (Wing & Gong & Lowe), with the
+//!   [`symmetry`] reduction.
 //! - [`lost`]: the lost-write checker for set and list workloads.
 //! - [`synth`]: synthetic histories for benchmarks and tests.
 //! - [`check`]: the entry point, [`check::check_history`], and its report.
@@ -17,5 +20,10 @@ pub mod history;
 pub mod linear;
 pub mod lost;
 pub mod model;
+pub mod mutex;
 pub mod prepare;
+pub mod queue;
+pub mod symmetry;
 pub mod synth;
+pub mod txn;
+pub mod values;

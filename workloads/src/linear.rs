@@ -29,6 +29,15 @@
 //! same linearization without it is still valid, because no later operation looked at
 //! the value it wrote. With the unique values of our workloads this removes almost every
 //! `info` write that did not take effect, which is what otherwise makes the search blow up.
+//! The same holds for an element enqueued and never dequeued: leaving it out of a queue
+//! only removes an element nobody takes. Acquires, releases, dequeues and transactions
+//! are kept.
+//!
+//! # Symmetry
+//!
+//! Of several interchangeable operations that could all be linearized at a point (say
+//! three open writes of 3), only the earliest is tried: see [`crate::symmetry`] for the
+//! rule and its proof.
 //!
 //! # Budget
 //!
@@ -48,6 +57,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::model::{Input, Model, Operation, Output};
+use crate::symmetry::Dominators;
 
 /// Limits shared by all the searches of one check.
 #[derive(Debug)]
@@ -146,9 +156,12 @@ pub fn prune(mut ops: Vec<Operation>) -> Vec<Operation> {
             }
             match op.input {
                 Input::Read => false,
-                Input::Write(v) | Input::Cas(_, v) | Input::Add(v) | Input::Append(v) => {
-                    observed.contains(&v)
-                }
+                Input::Write(v)
+                | Input::Cas(_, v)
+                | Input::Add(v)
+                | Input::Append(v)
+                | Input::Enqueue(v) => observed.contains(&v),
+                Input::Acquire | Input::Release | Input::Dequeue | Input::Txn(_) => true,
             }
         });
         if ops.len() == before {
@@ -342,11 +355,22 @@ impl<S: Eq + Clone> Cache<S> {
     }
 }
 
-/// Searches for a linearization of `ops` (one partition, ids `0..ops.len()`).
-pub fn search<M: Model>(model: &M, ops: &[Operation], budget: &Budget) -> Search<M::State> {
+/// Searches for a linearization of `ops` (one partition, ids `0..ops.len()`), with the
+/// symmetry reduction when `symmetry` is set.
+pub fn search<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    budget: &Budget,
+    symmetry: bool,
+) -> Search<M::State> {
     for (i, op) in ops.iter().enumerate() {
         assert_eq!(op.id, i, "operation ids are dense positions");
     }
+    let dominators = if symmetry {
+        Dominators::new(model, ops)
+    } else {
+        Dominators::none(ops.len())
+    };
     let mut entries = Entries::new(ops);
     let words = ops.len().div_ceil(64).max(1);
     let mut bits = vec![0u64; words];
@@ -395,6 +419,10 @@ pub fn search<M: Model>(model: &M, ops: &[Operation], budget: &Budget) -> Search
         );
         let id = entries.op[entry as usize] as usize;
         if entries.is_call[entry as usize] {
+            if dominators.skip(id, &bits) {
+                entry = entries.next[entry as usize];
+                continue;
+            }
             if let Some(next) = model.step(&state, &ops[id]) {
                 bits[id / 64] |= 1 << (id % 64);
                 zh ^= zobrist(id);

@@ -6,12 +6,18 @@
 //! here describes one independent object per key, so each key is checked on its own),
 //! and descriptions for counterexamples.
 //!
+//! The registers, key-value map, set and list are here; Knossos' mutex, multi-register
+//! transactions and queues have a file each ([`crate::mutex`], [`crate::txn`],
+//! [`crate::queue`]).
+//!
 //! Operations reach the models already typed ([`Input`], [`Output`]): the conversion from
 //! history values happens once, in [`crate::prepare`].
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
+
+use crate::values::Values;
 
 /// What an operation asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,6 +32,26 @@ pub enum Input {
     Add(i64),
     /// Append an element to a list.
     Append(i64),
+    /// Take a lock.
+    Acquire,
+    /// Give a lock back.
+    Release,
+    /// Put an element into a queue.
+    Enqueue(i64),
+    /// Take an element out of a queue.
+    Dequeue,
+    /// A transaction of reads and writes over several registers, in order.
+    Txn(Vec<MicroOp>),
+}
+
+/// One step of a multi-register transaction (registers are numbered, see
+/// [`crate::values::Values::register`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MicroOp {
+    /// Read a register (the value read is in the operation's [`Output::Reads`]).
+    Read(u32),
+    /// Write a value (or nil) to a register.
+    Write(u32, Option<i64>),
 }
 
 /// What an operation returned.
@@ -33,12 +59,14 @@ pub enum Input {
 pub enum Output {
     /// Indeterminate: it may or may not have happened, result unknown.
     Unknown,
-    /// A write, CAS, add or append that succeeded.
+    /// A write, CAS, add, append, acquire, release or enqueue that succeeded.
     Done,
-    /// A register read: the value, or `None` for nil.
+    /// A register read or a dequeue: the value, or `None` for nil (an empty queue).
     Value(Option<i64>),
     /// A set or list read: the elements in the order returned.
     Elems(Vec<i64>),
+    /// A transaction: the values its reads returned, in order.
+    Reads(Vec<Option<i64>>),
 }
 
 /// One client operation of a history, paired invoke and completion.
@@ -71,8 +99,8 @@ impl Operation {
     }
 
     /// A short human description, e.g. `p3 cas 1→2` or `p1 read → 5`.
-    pub fn describe(&self) -> String {
-        let what = describe_io(&self.input, &self.output);
+    pub fn describe(&self, values: &Values) -> String {
+        let what = describe_io(&self.input, &self.output, values);
         let suffix = if self.is_indeterminate() {
             " (info)"
         } else {
@@ -82,37 +110,48 @@ impl Operation {
     }
 }
 
-/// Describes an input with its output, e.g. `read → 5`, `write 3`, `cas 1→2`.
-pub fn describe_io(input: &Input, output: &Output) -> String {
+/// Describes an input with its output, e.g. `read → 5`, `write 3`, `cas 1→2`,
+/// `txn [read x → 1, write y 2]`.
+pub fn describe_io(input: &Input, output: &Output, values: &Values) -> String {
+    let v = |x: i64| values.show(x);
     match (input, output) {
-        (Input::Read, Output::Value(v)) => format!("read → {}", opt(*v)),
-        (Input::Read, Output::Elems(e)) => format!("read → {}", ints(e)),
+        (Input::Read, Output::Value(x)) => format!("read → {}", values.show_opt(*x)),
+        (Input::Read, Output::Elems(e)) => format!("read → {}", values.show_list(e)),
         (Input::Read, _) => "read → ?".to_string(),
-        (Input::Write(v), _) => format!("write {v}"),
-        (Input::Cas(a, b), _) => format!("cas {a}→{b}"),
-        (Input::Add(v), _) => format!("add {v}"),
-        (Input::Append(v), _) => format!("append {v}"),
-    }
-}
-
-fn opt(v: Option<i64>) -> String {
-    v.map_or_else(|| "nil".to_string(), |v| v.to_string())
-}
-
-fn ints(v: &[i64]) -> String {
-    const SHOWN: usize = 24;
-    let mut s = String::from("[");
-    for (i, x) in v.iter().take(SHOWN).enumerate() {
-        if i > 0 {
-            s.push(' ');
+        (Input::Write(x), _) => format!("write {}", v(*x)),
+        (Input::Cas(a, b), _) => format!("cas {}→{}", v(*a), v(*b)),
+        (Input::Add(x), _) => format!("add {}", v(*x)),
+        (Input::Append(x), _) => format!("append {}", v(*x)),
+        (Input::Acquire, _) => "acquire".to_string(),
+        (Input::Release, _) => "release".to_string(),
+        (Input::Enqueue(x), _) => format!("enqueue {}", v(*x)),
+        (Input::Dequeue, Output::Value(Some(x))) => format!("dequeue → {}", v(*x)),
+        (Input::Dequeue, Output::Value(None)) => "dequeue → empty".to_string(),
+        (Input::Dequeue, _) => "dequeue → ?".to_string(),
+        (Input::Txn(mops), out) => {
+            let reads = match out {
+                Output::Reads(r) => Some(r.as_slice()),
+                _ => None,
+            };
+            let mut read_no = 0;
+            let parts: Vec<String> = mops
+                .iter()
+                .map(|m| match m {
+                    MicroOp::Read(r) => {
+                        let got = reads
+                            .and_then(|rs| rs.get(read_no))
+                            .map_or_else(|| "?".to_string(), |x| values.show_opt(*x));
+                        read_no += 1;
+                        format!("read {} → {got}", values.register_name(*r))
+                    }
+                    MicroOp::Write(r, x) => {
+                        format!("write {} {}", values.register_name(*r), values.show_opt(*x))
+                    }
+                })
+                .collect();
+            format!("txn [{}]", parts.join(", "))
         }
-        s.push_str(&x.to_string());
     }
-    if v.len() > SHOWN {
-        s.push_str(&format!(" … ({} total)", v.len()));
-    }
-    s.push(']');
-    s
 }
 
 /// A sequential specification.
@@ -147,7 +186,21 @@ pub trait Model: Send + Sync {
     }
 
     /// A short description of a state.
-    fn describe_state(&self, state: &Self::State) -> String;
+    fn describe_state(&self, state: &Self::State, values: &Values) -> String;
+
+    /// Why `op` cannot happen in `state`, in words (`the lock is held by p2`), when the
+    /// model can say more than that it cannot.
+    fn why_not(&self, _state: &Self::State, _op: &Operation, _values: &Values) -> Option<String> {
+        None
+    }
+
+    /// Whether `a` and `b` step every state alike, so the search may treat them as
+    /// interchangeable ([`crate::symmetry`]). Only called for operations with the same
+    /// key, input and output; a model whose `step` reads more of an operation than
+    /// that (the process, say) must compare it here.
+    fn same_effect(&self, _a: &Operation, _b: &Operation) -> bool {
+        true
+    }
 
     /// Approximate heap bytes a state owns (for the memory budget).
     fn state_heap_bytes(&self, _state: &Self::State) -> usize {
@@ -169,6 +222,14 @@ pub enum ModelKind {
     Set,
     /// An append-only list per key (append/read).
     List,
+    /// A lock per key (acquire/release), held by one process at a time.
+    Mutex,
+    /// Registers read and written by transactions (Knossos' `:txn` micro-ops).
+    MultiRegister,
+    /// A first-in first-out queue per key (enqueue/dequeue).
+    FifoQueue,
+    /// A queue per key whose dequeues may return any element (a multiset).
+    UnorderedQueue,
 }
 
 impl ModelKind {
@@ -180,6 +241,10 @@ impl ModelKind {
             ModelKind::Kv => "kv",
             ModelKind::Set => "set",
             ModelKind::List => "list",
+            ModelKind::Mutex => "mutex",
+            ModelKind::MultiRegister => "multi-register",
+            ModelKind::FifoQueue => "fifo-queue",
+            ModelKind::UnorderedQueue => "unordered-queue",
         }
     }
 }
@@ -199,9 +264,14 @@ impl std::str::FromStr for ModelKind {
             "kv" => ModelKind::Kv,
             "set" => ModelKind::Set,
             "list" | "list-append" => ModelKind::List,
+            "mutex" => ModelKind::Mutex,
+            "multi-register" => ModelKind::MultiRegister,
+            "fifo-queue" => ModelKind::FifoQueue,
+            "unordered-queue" => ModelKind::UnorderedQueue,
             other => {
                 return Err(format!(
-                    "unknown model {other:?} (expected register, cas-register, kv, set or list)"
+                    "unknown model {other:?} (expected register, cas-register, kv, set, list, \
+                     mutex, multi-register, fifo-queue or unordered-queue)"
                 ))
             }
         })
@@ -231,8 +301,8 @@ impl Model for Register {
             _ => None,
         }
     }
-    fn describe_state(&self, state: &Option<i64>) -> String {
-        opt(*state)
+    fn describe_state(&self, state: &Option<i64>, values: &Values) -> String {
+        values.show_opt(*state)
     }
 }
 
@@ -260,8 +330,8 @@ impl Model for CasRegister {
             .step(state, op),
         }
     }
-    fn describe_state(&self, state: &Option<i64>) -> String {
-        opt(*state)
+    fn describe_state(&self, state: &Option<i64>, values: &Values) -> String {
+        values.show_opt(*state)
     }
 }
 
@@ -294,13 +364,13 @@ impl Model for Kv {
         s.insert(op.key, next);
         Some(s)
     }
-    fn describe_state(&self, state: &Self::State) -> String {
+    fn describe_state(&self, state: &Self::State, values: &Values) -> String {
         if state.len() == 1 {
-            return state.values().map(|v| opt(*v)).collect();
+            return state.values().map(|v| values.show_opt(*v)).collect();
         }
         let parts: Vec<String> = state
             .iter()
-            .map(|(k, v)| format!("#{k}: {}", opt(*v)))
+            .map(|(k, v)| format!("#{k}: {}", values.show_opt(*v)))
             .collect();
         format!("{{{}}}", parts.join(", "))
     }
@@ -345,8 +415,11 @@ impl Model for Set {
             _ => None,
         }
     }
-    fn describe_state(&self, state: &Vec<i64>) -> String {
-        format!("#{{{}}}", &ints(state)[1..].trim_end_matches(']'))
+    fn describe_state(&self, state: &Vec<i64>, values: &Values) -> String {
+        format!(
+            "#{{{}}}",
+            &values.show_list(state)[1..].trim_end_matches(']')
+        )
     }
     fn state_heap_bytes(&self, state: &Vec<i64>) -> usize {
         state.len() * 8
@@ -377,11 +450,27 @@ impl Model for List {
             _ => None,
         }
     }
-    fn describe_state(&self, state: &Vec<i64>) -> String {
-        ints(state)
+    fn describe_state(&self, state: &Vec<i64>, values: &Values) -> String {
+        values.show_list(state)
     }
     fn state_heap_bytes(&self, state: &Vec<i64>) -> usize {
         state.len() * 8
+    }
+}
+
+/// A completed operation of process 0 on key 0, for the models' unit tests.
+#[cfg(test)]
+pub(crate) fn test_op(input: Input, output: Output) -> Operation {
+    Operation {
+        id: 0,
+        key: 0,
+        process: 0,
+        call: 0,
+        ret: 1,
+        input,
+        output,
+        invoke_index: 0,
+        complete_index: Some(1),
     }
 }
 
@@ -389,19 +478,7 @@ impl Model for List {
 mod tests {
     use super::*;
 
-    fn op(input: Input, output: Output) -> Operation {
-        Operation {
-            id: 0,
-            key: 0,
-            process: 0,
-            call: 0,
-            ret: 1,
-            input,
-            output,
-            invoke_index: 0,
-            complete_index: Some(1),
-        }
-    }
+    use super::test_op as op;
 
     #[test]
     fn cas_register_steps() {

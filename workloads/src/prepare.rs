@@ -8,11 +8,17 @@
 //! invocation: its completion position becomes infinite ([`u64::MAX`]). An `ok` read's
 //! value replaces the invocation's. Nemesis operations are ignored. Event positions in the
 //! history order (not wall-clock times) define which operations overlap.
+//!
+//! Values become model values here ([`crate::values`]): a history meets named values
+//! (strings, keywords, big integers) only when it is read a second time, so histories of
+//! plain integers pay nothing for them.
 
 use std::collections::HashMap;
 
 use crate::history::{Op, OpType, Process, Value};
 use crate::model::{Input, ModelKind, Operation, Output};
+use crate::txn;
+use crate::values::{EncodeError, Values};
 
 /// A history that cannot be checked: names the offending operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +41,8 @@ pub struct Prepared {
     pub ops: Vec<Operation>,
     /// Operations that completed with `fail` (output [`Output::Unknown`]).
     pub failed: Vec<Operation>,
+    /// What the operations' values stand for, and how they print.
+    pub values: Values,
 }
 
 impl Prepared {
@@ -45,22 +53,59 @@ impl Prepared {
 }
 
 /// Guesses the model from the functions used: `add` → set, `append` → list,
-/// otherwise a CAS register per key.
-pub fn infer_model(ops: &[Op]) -> ModelKind {
+/// `acquire`/`release` → mutex, `txn` (or reads and writes whose values are
+/// transactions) → multi-register, otherwise a CAS register per key. Queue operations
+/// fit two models, so they are an error that asks for `--model`.
+pub fn infer_model(ops: &[Op]) -> Result<ModelKind, PrepareError> {
     let mut kind = ModelKind::CasRegister;
-    for op in ops.iter().filter(|o| !o.is_nemesis()) {
+    for (pos, op) in ops.iter().enumerate().filter(|(_, o)| !o.is_nemesis()) {
         match op.f.as_str() {
-            "add" => return ModelKind::Set,
+            "add" => return Ok(ModelKind::Set),
             "append" => kind = ModelKind::List,
+            "acquire" | "release" => return Ok(ModelKind::Mutex),
+            "txn" => return Ok(ModelKind::MultiRegister),
+            "read" | "write" if txn::is_txn(&op.value) => return Ok(ModelKind::MultiRegister),
+            "enqueue" | "dequeue" => {
+                return Err(PrepareError {
+                    index: op.index,
+                    position: pos + 1,
+                    message: "enqueue and dequeue fit both the fifo-queue and the \
+                              unordered-queue model: choose one with --model"
+                        .to_string(),
+                })
+            }
             _ => {}
         }
     }
-    kind
+    Ok(kind)
+}
+
+/// Why preparing stopped.
+enum Stop {
+    /// The history cannot be checked.
+    Bad(PrepareError),
+    /// It has named values: prepare it again with [`Values::named`].
+    NeedsNames,
 }
 
 /// Pairs and types the operations of `history` for `model`.
 pub fn prepare(history: &[Op], model: ModelKind) -> Result<Prepared, PrepareError> {
-    let mut out = Prepared::default();
+    let again = match prepare_with(history, model, Values::integers()) {
+        Ok(p) => return Ok(p),
+        Err(Stop::Bad(e)) => return Err(e),
+        Err(Stop::NeedsNames) => prepare_with(history, model, Values::named()),
+    };
+    again.map_err(|stop| match stop {
+        Stop::Bad(e) => e,
+        Stop::NeedsNames => unreachable!("named values take every scalar"),
+    })
+}
+
+fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prepared, Stop> {
+    let mut out = Prepared {
+        values,
+        ..Prepared::default()
+    };
     let mut key_ids: HashMap<&str, u32> = HashMap::new();
     // process -> position of its pending invocation
     let mut pending: HashMap<u64, usize> = HashMap::new();
@@ -70,15 +115,19 @@ pub fn prepare(history: &[Op], model: ModelKind) -> Result<Prepared, PrepareErro
         let Process::Client(p) = op.process else {
             continue;
         };
-        let err = |message: String| PrepareError {
-            index: op.index,
-            position: pos + 1,
-            message,
+        let err = |e: EncodeError| match e {
+            EncodeError::NeedsNames => Stop::NeedsNames,
+            EncodeError::Invalid(message) => Stop::Bad(PrepareError {
+                index: op.index,
+                position: pos + 1,
+                message,
+            }),
         };
+        let msg = |message: String| err(EncodeError::Invalid(message));
         match op.op_type {
             OpType::Invoke => {
                 if let Some(prev) = pending.insert(p, pos) {
-                    return Err(err(format!(
+                    return Err(msg(format!(
                         "process {p} invokes again while its operation at index {} is still pending",
                         history[prev].index
                     )));
@@ -86,7 +135,7 @@ pub fn prepare(history: &[Op], model: ModelKind) -> Result<Prepared, PrepareErro
                 let key_name = op.key.as_deref().unwrap_or("");
                 let next_id = key_ids.len() as u32;
                 let key = *key_ids.entry(key_name).or_insert(next_id);
-                let input = input_of(op, model).map_err(err)?;
+                let input = input_of(op, model, &mut out.values).map_err(err)?;
                 slot_of.insert(pos, slots.len());
                 slots.push(Some((
                     Operation {
@@ -105,12 +154,12 @@ pub fn prepare(history: &[Op], model: ModelKind) -> Result<Prepared, PrepareErro
             }
             OpType::Ok | OpType::Fail | OpType::Info => {
                 let Some(inv) = pending.remove(&p) else {
-                    return Err(err(format!(
+                    return Err(msg(format!(
                         "process {p} completes an operation it never invoked"
                     )));
                 };
                 if history[inv].f != op.f {
-                    return Err(err(format!(
+                    return Err(msg(format!(
                         "completion f {:?} does not match the invocation's {:?} (index {})",
                         op.f, history[inv].f, history[inv].index
                     )));
@@ -121,7 +170,8 @@ pub fn prepare(history: &[Op], model: ModelKind) -> Result<Prepared, PrepareErro
                 match op.op_type {
                     OpType::Ok => {
                         operation.ret = pos as u64;
-                        operation.output = output_of(op, &operation.input, model).map_err(err)?;
+                        operation.output =
+                            output_of(op, &operation.input, model, &mut out.values).map_err(err)?;
                     }
                     OpType::Fail => *failed = true,
                     _ => {}
@@ -145,64 +195,115 @@ pub fn prepare(history: &[Op], model: ModelKind) -> Result<Prepared, PrepareErro
     Ok(out)
 }
 
-fn int_arg(op: &Op, what: &str) -> Result<i64, String> {
+fn invalid(message: String) -> EncodeError {
+    EncodeError::Invalid(message)
+}
+
+fn int_arg(op: &Op, what: &str) -> Result<i64, EncodeError> {
     op.value.as_int().ok_or_else(|| {
-        format!(
+        invalid(format!(
             "{} expects an integer {what}, got {}",
             op.f,
             op.value.to_json()
-        )
+        ))
     })
 }
 
-fn input_of(op: &Op, model: ModelKind) -> Result<Input, String> {
+/// A scalar argument that must not be nil (a written value, an enqueued element).
+fn scalar_arg(op: &Op, values: &mut Values) -> Result<i64, EncodeError> {
+    let what = |why: String| invalid(format!("{} expects a value: {why}", op.f));
+    match values.encode(&op.value) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(what("got null".to_string())),
+        Err(EncodeError::Invalid(why)) => Err(what(why)),
+        Err(e) => Err(e),
+    }
+}
+
+fn input_of(op: &Op, model: ModelKind, values: &mut Values) -> Result<Input, EncodeError> {
     let registers = matches!(
         model,
         ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
     );
+    let queue = matches!(model, ModelKind::FifoQueue | ModelKind::UnorderedQueue);
+    let multi = model == ModelKind::MultiRegister;
     Ok(match op.f.as_str() {
-        "read" => Input::Read,
-        "write" if registers => Input::Write(int_arg(op, "value")?),
-        "cas" if registers && model != ModelKind::Register => match op.value.as_ints() {
-            Some(&[a, b]) => Input::Cas(a, b),
-            _ => {
-                return Err(format!(
-                    "cas expects [expected, new], got {}",
-                    op.value.to_json()
-                ))
+        "txn" if multi => Input::Txn(txn::parse(&op.value, values)?.0),
+        "read" | "write" if multi && txn::is_txn(&op.value) => {
+            Input::Txn(txn::parse(&op.value, values)?.0)
+        }
+        "read" if !(multi || queue || model == ModelKind::Mutex) => Input::Read,
+        "write" if registers => Input::Write(scalar_arg(op, values)?),
+        "cas" if registers && model != ModelKind::Register => {
+            let pair = match &op.value {
+                Value::Ints(v) if v.len() == 2 => Some((values.int(v[0]), values.int(v[1]))),
+                Value::Json(serde_json::Value::Array(v)) if v.len() == 2 => {
+                    match (values.encode_json(&v[0])?, values.encode_json(&v[1])?) {
+                        (Some(a), Some(b)) => Some((a, b)),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match pair {
+                Some((a, b)) => Input::Cas(a, b),
+                None => {
+                    return Err(invalid(format!(
+                        "cas expects [expected, new], got {}",
+                        op.value.to_json()
+                    )))
+                }
             }
-        },
+        }
         "add" if model == ModelKind::Set => Input::Add(int_arg(op, "element")?),
         "append" if model == ModelKind::List => Input::Append(int_arg(op, "element")?),
+        "acquire" if model == ModelKind::Mutex => Input::Acquire,
+        "release" if model == ModelKind::Mutex => Input::Release,
+        "enqueue" if queue => Input::Enqueue(scalar_arg(op, values)?),
+        "dequeue" if queue => Input::Dequeue,
         other => {
-            return Err(format!(
+            return Err(invalid(format!(
                 "function {other:?} is not part of the {model} model"
-            ))
+            )))
         }
     })
 }
 
-fn output_of(op: &Op, input: &Input, model: ModelKind) -> Result<Output, String> {
-    if *input != Input::Read {
-        return Ok(Output::Done);
-    }
-    match model {
-        ModelKind::Set | ModelKind::List => match &op.value {
+fn output_of(
+    op: &Op,
+    input: &Input,
+    model: ModelKind,
+    values: &mut Values,
+) -> Result<Output, EncodeError> {
+    let returns = |what: &str, why: String| invalid(format!("{what} returns {why}"));
+    match input {
+        Input::Read if matches!(model, ModelKind::Set | ModelKind::List) => match &op.value {
             Value::Null => Ok(Output::Elems(Vec::new())),
             Value::Ints(v) => Ok(Output::Elems(v.clone())),
-            other => Err(format!(
-                "a {model} read returns an array of integers, got {}",
-                other.to_json()
+            other => Err(returns(
+                &format!("a {model} read"),
+                format!("an array of integers, got {}", other.to_json()),
             )),
         },
-        _ => match &op.value {
-            Value::Null => Ok(Output::Value(None)),
-            Value::Int(v) => Ok(Output::Value(Some(*v))),
-            other => Err(format!(
-                "a register read returns an integer or null, got {}",
-                other.to_json()
+        Input::Read | Input::Dequeue => match values.encode(&op.value) {
+            Ok(v) => Ok(Output::Value(v)),
+            Err(EncodeError::Invalid(why)) => Err(returns(
+                &format!("a {} {}", model, op.f),
+                format!("a value or null: {why}"),
             )),
+            Err(e) => Err(e),
         },
+        Input::Txn(mops) => {
+            let (done, reads) = txn::parse(&op.value, values)?;
+            if done != *mops {
+                return Err(invalid(format!(
+                    "the completed transaction {} is not the one invoked",
+                    op.value.to_json()
+                )));
+            }
+            Ok(Output::Reads(reads))
+        }
+        _ => Ok(Output::Done),
     }
 }
 
@@ -257,6 +358,6 @@ mod tests {
             .contains("[expected, new]"));
         let h = vec![line(0, 1, OpType::Invoke, "add", Value::Int(3))];
         assert!(prepare(&h, ModelKind::CasRegister).is_err());
-        assert_eq!(infer_model(&h), ModelKind::Set);
+        assert_eq!(infer_model(&h).unwrap(), ModelKind::Set);
     }
 }

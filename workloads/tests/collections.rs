@@ -10,31 +10,12 @@ use workloads::history::{Op, OpType, Process, Value};
 use workloads::model::{List, Model, ModelKind, Operation, Set};
 use workloads::prepare::prepare;
 
+mod common;
+
 fn brute_force<M: Model>(model: &M, ops: &[Operation]) -> bool {
-    fn go<M: Model>(model: &M, ops: &[Operation], placed: &mut [bool], s: M::State) -> bool {
-        if ops
-            .iter()
-            .zip(placed.iter())
-            .all(|(o, &p)| p || o.is_indeterminate())
-        {
-            return true;
-        }
-        for i in 0..ops.len() {
-            if placed[i] || (0..ops.len()).any(|j| !placed[j] && j != i && ops[j].ret < ops[i].call)
-            {
-                continue;
-            }
-            if let Some(next) = model.step(&s, &ops[i]) {
-                placed[i] = true;
-                if go(model, ops, placed, next) {
-                    return true;
-                }
-                placed[i] = false;
-            }
-        }
-        false
-    }
-    go(model, ops, &mut vec![false; ops.len()], model.init())
+    common::brute_force(ops, model.init(), &|s, op| {
+        model.step(s, op).into_iter().collect()
+    })
 }
 
 /// Random add (or append) / read histories over elements 1..=4, reads returning a
