@@ -272,7 +272,8 @@ fn derived_explanation(detail: &Json) -> Option<String> {
             .get("counterexamples")
             .and_then(|c| c.get(0))
             .and_then(|c| c.get("key"))
-            .and_then(Json::as_str);
+            .and_then(Json::as_str)
+            .filter(|k| !k.is_empty());
         return Some(match key {
             Some(k) => format!("key {k}: {summary}"),
             None => summary.to_string(),
@@ -280,8 +281,10 @@ fn derived_explanation(detail: &Json) -> Option<String> {
     }
     let count = |k: &str| detail.get(k).and_then(Json::as_u64);
     if let (Some(ack), Some(lost)) = (count("acknowledged"), count("lost_count")) {
+        // Indeterminate adds that a read saw are known to have happened too.
+        let known = ack + count("recovered_count").unwrap_or(0);
         return Some(format!(
-            "{lost} of {ack} acknowledged writes lost, {} read stale, {} never read",
+            "of {known} writes known to have happened, {lost} lost, {} read stale, {} never read",
             count("stale_count").unwrap_or(0),
             count("never_read_count").unwrap_or(0)
         ));

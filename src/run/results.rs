@@ -34,6 +34,15 @@ use super::recorder::{Counts, Quantiles, RecorderSummary};
 
 pub use workloads::check::Verdict;
 
+/// The verdict of a run: the worst of its checkers' (unknown when there are none),
+/// and never `valid` when the run was `broken` (interrupted, or a harness error).
+pub fn overall_verdict(checkers: impl IntoIterator<Item = Verdict>, broken: bool) -> Verdict {
+    match Verdict::worst_of(checkers) {
+        Verdict::Valid if broken => Verdict::Unknown,
+        v => v,
+    }
+}
+
 /// One checker's result.
 #[derive(Debug, Serialize)]
 pub struct CheckerResult {
@@ -242,12 +251,11 @@ impl Results {
                 Some((name, files))
             })
             .collect();
-        let mut verdict = Verdict::worst_of(checkers.iter().map(|c| c.verdict));
-        if verdict == Verdict::Valid && (self.interrupted || !self.harness_errors.is_empty()) {
-            verdict = Verdict::Unknown;
-        }
+        self.verdict = overall_verdict(
+            checkers.iter().map(|c| c.verdict),
+            self.interrupted || !self.harness_errors.is_empty(),
+        );
         self.checkers = checkers;
-        self.verdict = verdict;
     }
 
     /// Prints the end-of-run summary on stderr.
