@@ -451,7 +451,8 @@ fn words_not_debug_output() {
         "the notation is explained once: {stdout}"
     );
     // A set history: element 1 acknowledged and lost; element 2 indeterminate but
-    // read later (it counts as having happened); element 3 indeterminate, never seen.
+    // seen by the last read (so it happened; no read came after that one); element 3
+    // indeterminate and never seen.
     let set = [
         (0, 1, "invoke", "add", "1"),
         (1, 1, "ok", "add", "1"),
@@ -478,10 +479,11 @@ fn words_not_debug_output() {
     assert!(
         stdout.contains(
             "3 adds attempted: 1 acknowledged, 1 indeterminate but read later, 1 indeterminate \
-             and never read; of the 2 known to have happened: 1 ok, 1 lost, 0 stale, 0 never read"
+             and never read; of the 2 known to have happened: 0 ok, 1 lost, 0 stale, 1 never read"
         ),
         "{stdout}"
     );
+    assert!(stdout.contains("\nkey s: lost write: p4 read"), "{stdout}");
     assert!(
         stdout.contains("key s element 1: lost (added at index 0, last read containing it at none, last read missing it at 7)"),
         "{stdout}"

@@ -594,12 +594,13 @@ fn label(
     }
 }
 
-/// How the terminal report names a key: `key k7`, or nothing for a key-less history.
-fn key_label(key: &str) -> String {
+/// How the terminal report names a key: `key k7` followed by `sep`, or nothing for a
+/// key-less history.
+fn key_label(key: &str, sep: &str) -> String {
     if key.is_empty() {
         String::new()
     } else {
-        format!("key {key} ")
+        format!("key {key}{sep}")
     }
 }
 
@@ -652,7 +653,7 @@ pub fn render_text(report: &CheckReport) -> String {
         );
     }
     for c in &l.counterexamples {
-        s.push_str(&format!("\n{}{}\n", key_label(&c.key), c.summary));
+        s.push_str(&format!("\n{}{}\n", key_label(&c.key, ": "), c.summary));
         s.push_str(&format!(
             "  longest linearizable prefix: {} operations, reaching state(s): {}\n",
             c.prefix_len,
@@ -692,7 +693,7 @@ pub fn render_text(report: &CheckReport) -> String {
         for e in lw.lost.iter().chain(&lw.stale).take(10) {
             s.push_str(&format!(
                 "  {}element {}: {} (added at index {}, last read containing it at {}, last read missing it at {})\n",
-                key_label(&e.key),
+                key_label(&e.key, " "),
                 e.element,
                 e.outcome.as_str(),
                 index_or(e.add_index, "none"),
@@ -703,7 +704,7 @@ pub fn render_text(report: &CheckReport) -> String {
         for u in lw.unexpected.iter().take(10) {
             s.push_str(&format!(
                 "  {}element {}: unexpected (read at index {}{})\n",
-                key_label(&u.key),
+                key_label(&u.key, " "),
                 u.element,
                 index_or(u.read_index, "unknown"),
                 u.failed_add_index
@@ -713,7 +714,7 @@ pub fn render_text(report: &CheckReport) -> String {
         for d in lw.duplicated.iter().take(10) {
             s.push_str(&format!(
                 "  {}element {}: {} times in the read at index {}\n",
-                key_label(&d.key),
+                key_label(&d.key, " "),
                 d.element,
                 d.count,
                 index_or(d.read_index, "unknown")
