@@ -312,7 +312,11 @@ fn nothing_to_check_is_an_error_not_valid() {
 #[test]
 fn missing_or_misspelled_fields_name_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    let misspelled = STALE.replacen("\"key\":\"k7\",\"value\":null", "\"kye\":\"k7\",\"value\":null", 1);
+    let misspelled = STALE.replacen(
+        "\"key\":\"k7\",\"value\":null",
+        "\"kye\":\"k7\",\"value\":null",
+        1,
+    );
     let path = write(dir.path(), "kye.jsonl", &misspelled);
     faultline()
         .arg("check")
@@ -363,7 +367,8 @@ fn missing_or_misspelled_fields_name_file_line_and_field() {
             .stderr(contains(format!("missing field `{field}`")));
     }
     // A keyless operation under the kv model, which needs keys.
-    let keyless = "{\"index\":0,\"time\":1,\"process\":1,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n";
+    let keyless =
+        "{\"index\":0,\"time\":1,\"process\":1,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n";
     let path = write(dir.path(), "kv.jsonl", keyless);
     faultline()
         .args(["check", "--model", "kv"])
@@ -410,8 +415,18 @@ fn check_applies_the_well_formedness_rules_of_test() {
         l.iter().map(|l| format!("{l}\n")).collect()
     };
     let cases = [
-        ("order.jsonl", edit(3, "\"index\":3", "\"index\":1"), 4, "index 1 does not increase"),
-        ("time.jsonl", edit(3, "\"time\":4", "\"time\":1"), 4, "time 1 goes backwards"),
+        (
+            "order.jsonl",
+            edit(3, "\"index\":3", "\"index\":1"),
+            4,
+            "index 1 does not increase",
+        ),
+        (
+            "time.jsonl",
+            edit(3, "\"time\":4", "\"time\":1"),
+            4,
+            "time 1 goes backwards",
+        ),
         (
             "reuse.jsonl",
             edit(6, "\"type\":\"ok\"", "\"type\":\"info\""),
@@ -474,7 +489,10 @@ fn words_not_debug_output() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     for debug in ["Some(", "None", "Lost", "NeverRead"] {
-        assert!(!stdout.contains(debug), "no debug formatting ({debug}): {stdout}");
+        assert!(
+            !stdout.contains(debug),
+            "no debug formatting ({debug}): {stdout}"
+        );
     }
     assert!(
         stdout.contains(

@@ -123,7 +123,9 @@ fn check_pipe(bytes: &[u8]) -> Outcome {
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
-    let out = child.wait_with_output().expect("faultline check - finishes");
+    let out = child
+        .wait_with_output()
+        .expect("faultline check - finishes");
     writer.join().expect("the writer finishes");
     Outcome {
         code: out.status.code().unwrap_or(-1),
@@ -138,7 +140,9 @@ const INTERESTING: &[u8] = b"0123456789{}[]\":,- \nabcdefiknoprstuvwxyz:";
 /// One seeded mutation of `base`, possibly splicing in parts of `other`.
 fn mutate(rng: &mut ChaCha8Rng, base: &[u8], other: &[u8]) -> Vec<u8> {
     let lines = |b: &[u8]| -> Vec<Vec<u8>> {
-        b.split_inclusive(|&c| c == b'\n').map(<[u8]>::to_vec).collect()
+        b.split_inclusive(|&c| c == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect()
     };
     match rng.random_range(0..9) {
         6 | 7 => {
@@ -152,9 +156,15 @@ fn mutate(rng: &mut ChaCha8Rng, base: &[u8], other: &[u8]) -> Vec<u8> {
                         0 => ("value", Json::from(rng.random_range(0..4))),
                         1 => ("value", Json::Null),
                         2 => ("key", Json::from(["a", "b", "k7"][rng.random_range(0..3)])),
-                        3 => ("type", Json::from(["invoke", "ok", "fail", "info"][rng.random_range(0..4)])),
+                        3 => (
+                            "type",
+                            Json::from(["invoke", "ok", "fail", "info"][rng.random_range(0..4)]),
+                        ),
                         4 => ("process", Json::from(rng.random_range(1..7))),
-                        5 => ("f", Json::from(["read", "write", "cas"][rng.random_range(0..3)])),
+                        5 => (
+                            "f",
+                            Json::from(["read", "write", "cas"][rng.random_range(0..3)]),
+                        ),
                         _ => ("index", Json::from(rng.random_range(0..14))),
                     };
                     fields.insert(name.to_string(), value);
@@ -163,8 +173,9 @@ fn mutate(rng: &mut ChaCha8Rng, base: &[u8], other: &[u8]) -> Vec<u8> {
                 }
                 _ => {
                     let mut out = base.to_vec();
-                    let digits: Vec<usize> =
-                        (0..out.len()).filter(|&i| out[i].is_ascii_digit()).collect();
+                    let digits: Vec<usize> = (0..out.len())
+                        .filter(|&i| out[i].is_ascii_digit())
+                        .collect();
                     let i = digits[rng.random_range(0..digits.len())];
                     out[i] = b'0' + rng.random_range(0..10u8);
                     out

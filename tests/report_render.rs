@@ -169,8 +169,14 @@ fn run_without_results_json_is_rechecked_from_its_history() {
     let (html, junit) = render(&dir, 2);
     assert!(html.contains("class=\"banner unknown\""));
     assert!(html.contains("results.json is missing"));
-    assert!(html.contains("the run did not finish"), "the reason is shown");
-    assert!(junit.contains("name=\"linearizable\""), "the checkers ran: {junit}");
+    assert!(
+        html.contains("the run did not finish"),
+        "the reason is shown"
+    );
+    assert!(
+        junit.contains("name=\"linearizable\""),
+        "the checkers ran: {junit}"
+    );
     assert!(
         !dir.join("results.json").exists(),
         "the folder keeps saying the run did not finish"
@@ -295,13 +301,26 @@ fn index_lists_campaign_and_crashed_runs_but_no_symlinks() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path();
     let plain = results.join("reg/20261121T100000Z");
-    write_run(&plain, &test_spec("reg", 1), Some(&valid_results(1)), &valid_history());
+    write_run(
+        &plain,
+        &test_spec("reg", 1),
+        Some(&valid_results(1)),
+        &valid_history(),
+    );
     let campaign = results.join("smoke/r001-register-kill-n3-s1/20261121T110000Z");
-    write_run(&campaign, &test_spec("r001", 2), Some(&invalid_results(2)), &stale_read_history());
+    write_run(
+        &campaign,
+        &test_spec("r001", 2),
+        Some(&invalid_results(2)),
+        &stale_read_history(),
+    );
     let crashed = results.join("reg/20261121T120000Z");
     write_run(&crashed, &test_spec("reg", 3), None, &valid_history());
-    std::os::unix::fs::symlink("r001-register-kill-n3-s1/20261121T110000Z", results.join("smoke/latest"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        "r001-register-kill-n3-s1/20261121T110000Z",
+        results.join("smoke/latest"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("reg/20261121T100000Z", results.join("latest")).unwrap();
     // Campaign files next to the runs are not runs.
     std::fs::create_dir_all(results.join("smoke/logs")).unwrap();
@@ -311,8 +330,14 @@ fn index_lists_campaign_and_crashed_runs_but_no_symlinks() {
     let index = read(results, "index.html");
     assert!(index.contains("3 runs, newest first."), "{index}");
     assert!(!index.contains("latest"), "symlinks are not runs: {index}");
-    assert!(index.contains("<td>smoke/r001-register-kill-n3-s1</td>"), "{index}");
-    assert!(index.contains("<tr class=\"crashed\"><td class=\"v\">crashed</td><td>reg</td>"), "{index}");
+    assert!(
+        index.contains("<td>smoke/r001-register-kill-n3-s1</td>"),
+        "{index}"
+    );
+    assert!(
+        index.contains("<tr class=\"crashed\"><td class=\"v\">crashed</td><td>reg</td>"),
+        "{index}"
+    );
     assert!(index.contains("the run crashed or is still running"));
 }
 
@@ -323,10 +348,19 @@ fn report_refuses_a_folder_that_is_not_a_run() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
     let run = results.join("reg/20261121T100000Z");
-    write_run(&run, &test_spec("reg", 1), Some(&valid_results(1)), &valid_history());
+    write_run(
+        &run,
+        &test_spec("reg", 1),
+        Some(&valid_results(1)),
+        &valid_history(),
+    );
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    for (dir, runs_below) in [(&results, true), (&results.join("reg"), true), (&empty, false)] {
+    for (dir, runs_below) in [
+        (&results, true),
+        (&results.join("reg"), true),
+        (&empty, false),
+    ] {
         let out = faultline(&["report", dir.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{err}");
@@ -336,7 +370,11 @@ fn report_refuses_a_folder_that_is_not_a_run() {
             ),
             "{err}"
         );
-        assert_eq!(err.contains("faultline report --index"), runs_below, "{err}");
+        assert_eq!(
+            err.contains("faultline report --index"),
+            runs_below,
+            "{err}"
+        );
         assert!(!dir.join("report.html").exists() && !dir.join("junit.xml").exists());
     }
 }

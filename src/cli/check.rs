@@ -232,8 +232,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         memory_limit: args.memory_limit.saturating_mul(1 << 20),
         ..CheckOptions::default()
     };
-    let report =
-        check_history(&loaded.history.ops, &opts).map_err(|e| anyhow::anyhow!(describe(&loaded, &e)))?;
+    let report = check_history(&loaded.history.ops, &opts)
+        .map_err(|e| anyhow::anyhow!(describe(&loaded, &e)))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

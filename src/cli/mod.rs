@@ -14,7 +14,8 @@ pub mod test;
 
 /// The exit-code contract of every command with a verdict (`test`, `check`, `report`,
 /// `campaign`, `kv status`), shown by their `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 valid, 1 invalid, 2 unknown (a budget ran out, the run \
+pub const EXIT_CODES: &str =
+    "Exit codes: 0 valid, 1 invalid, 2 unknown (a budget ran out, the run \
 was interrupted, or not every part could be decided), 3 error (bad input, usage, or a harness \
 failure).";
 

@@ -32,7 +32,10 @@ pub struct ReportArgs {
 /// pointing at `--index` when runs lie below it).
 fn ensure_run_folder(dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
-        bail!("{} is not a run folder: there is no such folder", dir.display());
+        bail!(
+            "{} is not a run folder: there is no such folder",
+            dir.display()
+        );
     }
     if report::is_run_folder(dir) {
         return Ok(());

@@ -561,9 +561,7 @@ pub fn parse_edn_numbered(
         ) {
             return Err(err(
                 maps[without].0,
-                format!(
-                    "operation {without}: field :{name} is missing (operation {with} has one)"
-                ),
+                format!("operation {without}: field :{name} is missing (operation {with} has one)"),
             ));
         }
     }
@@ -691,10 +689,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("h.edn:2:2:"), "{e}");
-        assert!(e.to_string().contains("field :time is missing (operation 0 has one)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("field :time is missing (operation 0 has one)"),
+            "{e}"
+        );
         // Each operation of a vector is named by its own line.
-        let e = parse("[{:process 0 :type :invoke :f :read}\n\n {:process 0 :type :nope :f :read}]")
-            .unwrap_err();
+        let e =
+            parse("[{:process 0 :type :invoke :f :read}\n\n {:process 0 :type :nope :f :read}]")
+                .unwrap_err();
         assert!(e.to_string().starts_with("h.edn:3:2:"), "{e}");
         // A forced independent import of a value that is no [key value] pair.
         let e = parse_edn(
@@ -705,7 +708,11 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(e.to_string().contains(":value [1] is not a [key value] tuple"), "{e}");
+        assert!(
+            e.to_string()
+                .contains(":value [1] is not a [key value] tuple"),
+            "{e}"
+        );
     }
 
     #[test]

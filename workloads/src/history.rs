@@ -796,7 +796,8 @@ mod tests {
 
     #[test]
     fn required_and_unknown_fields_are_errors() {
-        let full = r#"{"index":0,"time":1,"process":3,"type":"invoke","f":"read","key":"a","value":null}"#;
+        let full =
+            r#"{"index":0,"time":1,"process":3,"type":"invoke","f":"read","key":"a","value":null}"#;
         let mut v: serde_json::Value = serde_json::from_str(full).unwrap();
         for field in ["index", "time", "process", "type", "f"] {
             let mut w = v.clone();

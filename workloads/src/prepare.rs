@@ -306,6 +306,9 @@ mod tests {
             line(1, 1, OpType::Fail, "write", Value::Int(1)),
         ];
         let e = prepare(&all_failed, ModelKind::CasRegister).unwrap_err();
-        assert!(e.to_string().contains("all 1 client operations failed"), "{e}");
+        assert!(
+            e.to_string().contains("all 1 client operations failed"),
+            "{e}"
+        );
     }
 }
