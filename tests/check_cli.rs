@@ -3,6 +3,8 @@
 //! input from pipes, FIFOs and stdin, and the histories it must refuse rather than
 //! call valid (empty, missing or misspelled fields, malformed recordings).
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
@@ -23,16 +25,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-const STALE: &str = r#"{"index":0,"time":1,"process":1,"type":"invoke","f":"write","key":"k7","value":1}
-{"index":1,"time":2,"process":1,"type":"ok","f":"write","key":"k7","value":1}
-{"index":2,"time":3,"process":2,"type":"invoke","f":"write","key":"k7","value":2}
-{"index":3,"time":4,"process":2,"type":"ok","f":"write","key":"k7","value":2}
-{"index":4,"time":5,"process":"nemesis","type":"info","f":"start-partition","value":{"nodes":["n1"]}}
-{"index":5,"time":6,"process":3,"type":"invoke","f":"read","key":"k7","value":null}
-{"index":6,"time":7,"process":3,"type":"ok","f":"read","key":"k7","value":1}
-{"index":7,"time":8,"process":3,"type":"invoke","f":"read","key":"k7","value":null}
-{"index":8,"time":9,"process":3,"type":"ok","f":"read","key":"k7","value":2}
-"#;
+const STALE: &str = common::STALE_READ_JSONL;
 
 #[test]
 fn valid_history_exits_0() {
@@ -179,22 +172,9 @@ fn edn_history_is_imported() {
         .stderr(contains("bad.edn:1:"));
 }
 
-/// Runs `faultline ARGS` with `input` on its stdin; returns exit code and stdout.
+/// Runs `faultline ARGS` with `input` on its stdin; returns exit code, stdout, stderr.
 fn with_stdin(args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start faultline");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let text = input.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(text.as_bytes());
-    });
-    let out = child.wait_with_output().expect("faultline finishes");
-    writer.join().expect("the writer thread finishes");
+    let out = common::faultline_with_stdin(args, input.as_bytes());
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

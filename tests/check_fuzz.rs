@@ -13,10 +13,11 @@
 //!
 //! One seed drives every mutation; the number of mutants is fixed.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,16 +45,7 @@ const JSONL_VALID: &str = r#"{"index":0,"time":1,"process":1,"type":"invoke","f"
 {"index":12,"time":13,"process":6,"type":"ok","f":"read","key":"a","value":2}
 "#;
 
-const JSONL_INVALID: &str = r#"{"index":0,"time":1,"process":1,"type":"invoke","f":"write","key":"k7","value":1}
-{"index":1,"time":2,"process":1,"type":"ok","f":"write","key":"k7","value":1}
-{"index":2,"time":3,"process":2,"type":"invoke","f":"write","key":"k7","value":2}
-{"index":3,"time":4,"process":2,"type":"ok","f":"write","key":"k7","value":2}
-{"index":4,"time":5,"process":"nemesis","type":"info","f":"start-partition","value":{"nodes":["n1"]}}
-{"index":5,"time":6,"process":3,"type":"invoke","f":"read","key":"k7","value":null}
-{"index":6,"time":7,"process":3,"type":"ok","f":"read","key":"k7","value":1}
-{"index":7,"time":8,"process":3,"type":"invoke","f":"read","key":"k7","value":null}
-{"index":8,"time":9,"process":3,"type":"ok","f":"read","key":"k7","value":2}
-"#;
+const JSONL_INVALID: &str = common::STALE_READ_JSONL;
 
 const EDN_VALID: &str = "[{:process 0 :type :invoke :f :write :value 1}
  {:process 0 :type :ok :f :write :value 1}
@@ -109,24 +101,8 @@ fn check_file(path: &Path) -> Outcome {
 }
 
 fn check_pipe(bytes: &[u8]) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .arg("check")
-        .args(ARGS)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start faultline check -");
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let input = bytes.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child
-        .wait_with_output()
-        .expect("faultline check - finishes");
-    writer.join().expect("the writer finishes");
+    let args: Vec<&str> = ["check"].into_iter().chain(ARGS).chain(["-"]).collect();
+    let out = common::faultline_with_stdin(&args, bytes);
     Outcome {
         code: out.status.code().unwrap_or(-1),
         stdout: without_timing(&String::from_utf8_lossy(&out.stdout)),

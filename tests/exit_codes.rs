@@ -8,7 +8,6 @@
 
 mod report_common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -129,17 +128,11 @@ fn test_and_campaign_exit_codes() {
     assert_eq!(c, 3, "{err}");
 }
 
-/// Stops the one-node cluster when the test ends, however it ends.
-struct ClusterGuard(Child);
+/// A one-node raftkv, killed when the test ends however it ends.
+struct Node(Child);
 
-impl Drop for ClusterGuard {
+impl Drop for Node {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child; SIGINT lets it stop its node.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -161,26 +154,25 @@ fn kv_status_exits_0_when_all_answer_2_when_some_do_3_when_none_do() {
     assert_eq!(c, 3, "{text}");
     assert!(text.contains("none of the 1 endpoints answered"), "{text}");
 
-    let port = closed_port();
+    let live = format!("127.0.0.1:{}", closed_port());
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["cluster", "--nodes", "1", "--base-port", &port.to_string()])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let _guard = ClusterGuard(child);
-    let first = BufReader::new(out)
-        .lines()
-        .next()
-        .expect("cluster prints a line")
-        .unwrap();
-    assert!(first.contains("is up"), "{first}");
-    let live = format!("127.0.0.1:{port}");
-    assert_code(&["kv", "--endpoints", &live, "status"], 0);
+    let _node = Node(
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["node", "--id", "n1", "--listen", &live])
+            .arg(format!("--peers=n1={live}"))
+            .arg("--data")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait (bounded) until the node answers.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while code(&["kv", "--endpoints", &live, "status"]).0 != 0 {
+        assert!(Instant::now() < deadline, "the node never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let both = format!("{live},{dead}");
     let (c, text) = code(&["kv", "--timeout-ms", "1000", "--endpoints", &both, "status"]);
     assert_eq!(c, 2, "{text}");

@@ -365,6 +365,17 @@ impl<'a> Reader<'a> {
     }
 
     fn seq(&mut self, close: u8, open: Pos, depth: usize) -> Result<Vec<Edn>, HistoryError> {
+        let items = self.seq_at(close, open, depth)?;
+        Ok(items.into_iter().map(|(_, item)| item).collect())
+    }
+
+    /// The items of a collection up to `close`, each with where it starts.
+    fn seq_at(
+        &mut self,
+        close: u8,
+        open: Pos,
+        depth: usize,
+    ) -> Result<Vec<(Pos, Edn)>, HistoryError> {
         let mut items = Vec::new();
         loop {
             self.skip_ws();
@@ -379,7 +390,10 @@ impl<'a> Reader<'a> {
                     self.bump();
                     return Ok(items);
                 }
-                _ => items.push(self.required(depth + 1, open, "the collection closes")?),
+                _ => {
+                    let at = self.pos();
+                    items.push((at, self.required(depth + 1, open, "the collection closes")?));
+                }
             }
         }
     }
@@ -433,23 +447,7 @@ fn operation_forms(src: &[u8], path: &Path) -> Result<Vec<(Pos, Edn)>, HistoryEr
     };
     let open = r.pos();
     r.bump();
-    let mut out = Vec::new();
-    loop {
-        r.skip_ws();
-        match r.peek() {
-            None => {
-                return Err(r.err_at(
-                    open,
-                    format!("unclosed collection (expected '{}')", close as char),
-                ))
-            }
-            Some(b) if b == close => {
-                r.bump();
-                break;
-            }
-            _ => out.extend(r.next_form(1)?),
-        }
-    }
+    let out = r.seq_at(close, open, 0)?;
     if let Some((pos, _)) = r.next_form(0)? {
         return Err(r.err_at(pos, "another form after the history's closing bracket"));
     }
