@@ -7,6 +7,7 @@
 //! - [`prepare`]: pairing invocations with completions into typed operations.
 //! - [`linear`]: the linearizability search (Wing & Gong & Lowe).
 //! - [`lost`]: the lost-write checker for set and list workloads.
+//! - [`wellformed`]: the rules every history must follow before it is checked.
 //! - [`synth`]: synthetic histories for benchmarks and tests.
 //! - [`check`]: the entry point, [`check::check_history`], and its report.
 
@@ -19,3 +20,4 @@ pub mod lost;
 pub mod model;
 pub mod prepare;
 pub mod synth;
+pub mod wellformed;
