@@ -1,10 +1,11 @@
 //! The faultline command line: parses flags into a resolved configuration, runs one
 //! subcommand and turns its outcome into an exit code.
 //!
-//! Exit codes of `test` and `check` (see README.md): 0 valid, 1 invalid, 2 unknown,
-//! 3 harness or usage error. Every subcommand lives in its own module under `cli/`
-//! and returns the exit code it wants; an error prints its whole chain once and
-//! exits 3.
+//! Exit codes of every command with a verdict (`test`, `check`, `report`, `campaign`,
+//! `kv status`; see README.md and [`cli::EXIT_CODES`]): 0 valid, 1 invalid, 2 unknown,
+//! 3 error (bad input, usage or a harness failure). Every subcommand lives in its own
+//! module under `cli/` and returns the exit code it wants; an error prints its whole
+//! chain once and exits 3.
 
 mod cli;
 mod client;
@@ -19,7 +20,13 @@ use clap::Parser;
 
 /// faultline: Jepsen-style fault injection and consistency checking.
 #[derive(Parser, Debug)]
-#[command(name = "faultline", version, about, propagate_version = true)]
+#[command(
+    name = "faultline",
+    version,
+    about,
+    propagate_version = true,
+    after_help = cli::EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: cli::Command,

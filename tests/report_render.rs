@@ -1,19 +1,24 @@
 //! `faultline report` on synthetic run folders: a valid run, an invalid run (a known
 //! stale read) and an unknown run; their banners, counterexample, lost writes,
-//! junit.xml, the figures added to results.json, the results index and its order,
-//! and clear errors for bad folders.
+//! junit.xml, the figures added to results.json, the exit code (the run's verdict),
+//! re-checking (a run without results.json, `--recompute`, `check --update`), the
+//! results index (campaign runs, crashed runs, no symlinks) and its order, and clear
+//! errors for folders that are not runs.
 
 mod report_common;
 
 use report_common::*;
 use serde_json::Value as Json;
 
-/// Renders one run folder and returns (report.html, junit.xml).
-fn render(dir: &std::path::Path) -> (String, String) {
+/// Renders one run folder, checks that `faultline report` exits with `code` (the
+/// run's verdict: 0 valid, 1 invalid, 2 unknown) and returns (report.html, junit.xml).
+fn render(dir: &std::path::Path, code: i32) -> (String, String) {
     let out = faultline(&["report", dir.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "report failed: {}",
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "report: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (read(dir, "report.html"), read(dir, "junit.xml"))
@@ -29,7 +34,7 @@ fn valid_run_shows_valid_banner_and_figures() {
         Some(&valid_results(7)),
         &valid_history(),
     );
-    let (html, junit) = render(&dir);
+    let (html, junit) = render(&dir, 0);
     assert!(html
         .contains("<header id=\"verdict\" class=\"banner valid\"><div class=\"big\">VALID</div>"));
     assert!(html.contains("seed <b>7</b>"));
@@ -81,7 +86,7 @@ fn invalid_run_shows_counterexample_and_junit_failure() {
         Some(&invalid_results(9)),
         &stale_read_history(),
     );
-    let (html, junit) = render(&dir);
+    let (html, junit) = render(&dir, 1);
     assert!(html.contains("class=\"banner invalid\"><div class=\"big\">INVALID</div>"));
     assert!(html.contains("Invalid: linearizable found a violation."));
     assert!(html.contains("<section id=\"counterexample\"><h2>Counterexample (linearizable)</h2>"));
@@ -114,7 +119,7 @@ fn lost_write_run_lists_the_lost_elements() {
     let ops = lost_add_history();
     let results = checked_results(&ops, workloads::model::ModelKind::Set, 4);
     write_run(&dir, &test_spec("set", 4), Some(&results), &ops);
-    let (html, junit) = render(&dir);
+    let (html, junit) = render(&dir, 1);
     assert!(html.contains("class=\"banner invalid\""));
     assert!(html.contains("<section id=\"lost\"><h2>Lost writes (lost-writes)</h2>"));
     let lost =
@@ -130,7 +135,7 @@ fn lost_write_run_lists_the_lost_elements() {
         row.contains("<td>s1</td>") && row.contains("<td>2</td>"),
         "{row}"
     );
-    assert!(junit.contains("<failure message=\"1 of 2 acknowledged writes lost, 0 read stale, 0 never read\" type=\"invalid\">"));
+    assert!(junit.contains("<failure message=\"of 2 writes known to have happened, 1 lost, 0 read stale, 0 never read\" type=\"invalid\">"));
 }
 
 #[test]
@@ -143,7 +148,7 @@ fn unknown_run_says_it_proves_nothing_and_errors_in_junit() {
         Some(&unknown_results(11)),
         &valid_history(),
     );
-    let (html, junit) = render(&dir);
+    let (html, junit) = render(&dir, 2);
     assert!(html.contains("class=\"banner unknown\"><div class=\"big\">UNKNOWN</div>"));
     assert!(html.contains("this run proves nothing"));
     assert!(html.contains("node n3 did not stop within 5 s"));
@@ -154,15 +159,101 @@ fn unknown_run_says_it_proves_nothing_and_errors_in_junit() {
     assert!(junit.contains("errors=\"2\""));
 }
 
+// Regression: without results.json the checkers did not run; the page said UNKNOWN
+// and `report` exited 0 even for a history with a stale read.
 #[test]
-fn run_without_results_json_is_unknown_and_noted() {
+fn run_without_results_json_is_rechecked_from_its_history() {
     let tmp = tempfile::tempdir().unwrap();
+    // A consistent history of a run that never finished: unknown, never valid.
     let dir = tmp.path().join("reg/20261121T130000Z");
     write_run(&dir, &test_spec("reg", 1), None, &valid_history());
-    let (html, junit) = render(&dir);
+    let (html, junit) = render(&dir, 2);
     assert!(html.contains("class=\"banner unknown\""));
     assert!(html.contains("results.json is missing"));
-    assert!(junit.contains("no checker verdict was recorded"));
+    assert!(
+        html.contains("the run did not finish"),
+        "the reason is shown"
+    );
+    assert!(
+        junit.contains("name=\"linearizable\""),
+        "the checkers ran: {junit}"
+    );
+    assert!(
+        !dir.join("results.json").exists(),
+        "the folder keeps saying the run did not finish"
+    );
+    // A stale read in the history of a run that never finished: invalid.
+    let dir = tmp.path().join("reg/20261121T131000Z");
+    write_run(&dir, &test_spec("reg", 1), None, &stale_read_history());
+    let (html, junit) = render(&dir, 1);
+    assert!(html.contains("class=\"banner invalid\""));
+    assert!(junit.contains("lost write: p0 read → 1"), "{junit}");
+}
+
+// Regression: `--recompute` recomputed the figures but not the verdicts.
+#[test]
+fn recompute_runs_the_checkers_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reg/20261121T132000Z");
+    // results.json claims valid, but the history holds a stale read.
+    write_run(
+        &dir,
+        &test_spec("reg", 1),
+        Some(&valid_results(1)),
+        &stale_read_history(),
+    );
+    render(&dir, 0);
+    let out = faultline(&["report", "--recompute", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let results: Json = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    assert_eq!(results["verdict"], "invalid");
+    assert_eq!(results["seed"], 1, "the other fields are kept");
+    let names: Vec<&str> = results["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["history", "linearizable"]);
+    assert!(read(&dir, "report.html").contains("class=\"banner invalid\""));
+}
+
+// Regression: `check RUN_DIR --time-limit 5m` (the README's advice for unknown) did
+// not update the run's results.
+#[test]
+fn check_update_writes_the_new_verdict_into_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reg/20261121T133000Z");
+    // Unknown for want of time; the history itself is consistent. No harness error.
+    let mut unknown = unknown_results(5);
+    unknown["harness_errors"] = serde_json::json!([]);
+    write_run(&dir, &test_spec("reg", 5), Some(&unknown), &valid_history());
+    render(&dir, 2);
+    let out = faultline(&[
+        "check",
+        dir.to_str().unwrap(),
+        "--time-limit",
+        "5m",
+        "--update",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Json = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    assert_eq!(results["verdict"], "valid");
+    assert_eq!(results["check"]["verdict"], "valid");
+    assert!(read(&dir, "report.html").contains("class=\"banner valid\""));
+    assert!(!read(&dir, "junit.xml").contains("<error"));
+    // --update needs a run folder.
+    let out = faultline(&[
+        "check",
+        dir.join("history.jsonl").to_str().unwrap(),
+        "--update",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
 }
 
 #[test]
@@ -179,7 +270,12 @@ fn index_lists_runs_newest_first_coloured_by_verdict() {
         let mut r = r.clone();
         r["started_at"] = Json::from(*stamp);
         write_run(&dir, &test_spec(test, 1), Some(&r), &valid_history());
-        render(&dir);
+        let code = match r["verdict"].as_str() {
+            Some("valid") => 0,
+            Some("invalid") => 1,
+            _ => 2,
+        };
+        render(&dir, code);
     }
     let out = faultline(&["report", "--index", results.to_str().unwrap()]);
     assert!(
@@ -199,6 +295,91 @@ fn index_lists_runs_newest_first_coloured_by_verdict() {
     assert!(unknown < invalid && invalid < valid, "newest first");
     assert!(index.contains("href=\"set/20261121T120000Z/report.html\""));
     assert!(index.contains("3 runs, newest first."));
+}
+
+// Regression: the index listed `smoke/latest` (a symlink) as a run, left out campaign
+// runs (one level deeper) and dropped runs without results.json (crashed ones).
+#[test]
+fn index_lists_campaign_and_crashed_runs_but_no_symlinks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path();
+    let plain = results.join("reg/20261121T100000Z");
+    write_run(
+        &plain,
+        &test_spec("reg", 1),
+        Some(&valid_results(1)),
+        &valid_history(),
+    );
+    let campaign = results.join("smoke/r001-register-kill-n3-s1/20261121T110000Z");
+    write_run(
+        &campaign,
+        &test_spec("r001", 2),
+        Some(&invalid_results(2)),
+        &stale_read_history(),
+    );
+    let crashed = results.join("reg/20261121T120000Z");
+    write_run(&crashed, &test_spec("reg", 3), None, &valid_history());
+    std::os::unix::fs::symlink(
+        "r001-register-kill-n3-s1/20261121T110000Z",
+        results.join("smoke/latest"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("reg/20261121T100000Z", results.join("latest")).unwrap();
+    // Campaign files next to the runs are not runs.
+    std::fs::create_dir_all(results.join("smoke/logs")).unwrap();
+    std::fs::write(results.join("smoke/campaign.json"), "{}").unwrap();
+    let out = faultline(&["report", "--index", results.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let index = read(results, "index.html");
+    assert!(index.contains("3 runs, newest first."), "{index}");
+    assert!(!index.contains("latest"), "symlinks are not runs: {index}");
+    assert!(
+        index.contains("<td>smoke/r001-register-kill-n3-s1</td>"),
+        "{index}"
+    );
+    assert!(
+        index.contains("<tr class=\"crashed\"><td class=\"v\">crashed</td><td>reg</td>"),
+        "{index}"
+    );
+    assert!(index.contains("the run crashed or is still running"));
+}
+
+// Regression: `report` on a folder that is not a run (or on the results root) wrote
+// report.html and junit.xml into it and exited 0.
+#[test]
+fn report_refuses_a_folder_that_is_not_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let run = results.join("reg/20261121T100000Z");
+    write_run(
+        &run,
+        &test_spec("reg", 1),
+        Some(&valid_results(1)),
+        &valid_history(),
+    );
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for (dir, runs_below) in [
+        (&results, true),
+        (&results.join("reg"), true),
+        (&empty, false),
+    ] {
+        let out = faultline(&["report", dir.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(
+            err.contains(
+                "is not a run folder: it has no test.json, no history.jsonl, no results.json"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.contains("faultline report --index"),
+            runs_below,
+            "{err}"
+        );
+        assert!(!dir.join("report.html").exists() && !dir.join("junit.xml").exists());
+    }
 }
 
 #[test]
@@ -240,7 +421,7 @@ fn truncated_last_line_is_dropped_and_noted() {
     let mut history = read(&dir, "history.jsonl");
     history.push_str("{\"index\":14,\"time\":17000000,\"proc");
     std::fs::write(dir.join("history.jsonl"), history).unwrap();
-    let (html, _) = render(&dir);
+    let (html, _) = render(&dir, 0);
     assert!(html.contains("was truncated"));
 }
 
@@ -266,7 +447,7 @@ fn rerun_command_uses_flags_that_faultline_test_accepts() {
         config[field] = value;
     }
     write_run(&dir, &test, Some(&valid_results(42)), &valid_history());
-    let (html, _) = render(&dir);
+    let (html, _) = render(&dir, 0);
     let expected = "faultline test --test-name reg --workload register --nodes 5 --time-limit 8.0 \
                     --concurrency 10 --seed 42 --nemesis kill,pause --nemesis-interval 2.0 \
                     --op-timeout-ms 1000 --read-consistency linearizable --keys 8 --ops-per-key 300 \
@@ -291,7 +472,7 @@ fn run_that_recorded_nothing_still_gets_a_report() {
     let dir = tmp.path().join("early");
     write_run(&dir, &test_spec("early", 1), Some(&unknown_results(1)), &[]);
     std::fs::remove_file(dir.join("history.jsonl")).unwrap();
-    let (html, junit) = render(&dir);
+    let (html, junit) = render(&dir, 2);
     assert!(html.contains("history.jsonl is missing"));
     assert!(html.contains("The history has no operations."));
     assert!(junit.contains("type=\"unknown\""));

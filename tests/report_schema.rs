@@ -121,8 +121,9 @@ fn rendered_results_validate(results: Json, ops: &[workloads::history::Op]) {
     let dir = tmp.path().join("t/run");
     write_run(&dir, &test_spec("t", 1), Some(&results), ops);
     let out = faultline(&["report", dir.to_str().unwrap()]);
+    // `report` exits with the run's verdict: 0, 1 or 2; 3 would be an error.
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0..=2)),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -105,7 +105,9 @@ fn time_file(
     args: &BenchCheckArgs,
     opts: &CheckOptions,
 ) -> anyhow::Result<FileTiming> {
-    let ops = super::check::load(path, args.format, false, args.independent)?;
+    let ops = super::check::load(path, args.format, false, args.independent)?
+        .history
+        .ops;
     let reset = reset_peak();
     let mut times = Vec::with_capacity(args.reps);
     let mut verdicts: Vec<Verdict> = Vec::with_capacity(args.reps);

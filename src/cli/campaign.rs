@@ -61,8 +61,9 @@ const FORMAT_HELP: &str = r#"Campaign file (see campaigns/*.toml):
   db_bugs = ["", "stale-read"]          # "" = the correct db; else --db-bug NAME
   options = { time_limit = 30 }         # overrides [defaults] for this matrix
 
-Exit code: 1 if any run is invalid, else 3 if any run hit a harness error, else 2 if
-any run is unknown, else 0. Usage errors (a bad file) exit 3 before anything runs."#;
+Exit codes: 0 valid, 1 invalid, 2 unknown, 3 error (as every faultline command with a
+verdict). A campaign exits 1 if any run is invalid, else 3 if any run hit a harness error,
+else 2 if any run is unknown, else 0. Usage errors (a bad file) exit 3 before anything runs."#;
 
 /// Flags of `faultline campaign`.
 #[derive(clap::Args, Debug)]

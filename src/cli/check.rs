@@ -3,19 +3,35 @@
 //! whole report as JSON with `--json`), and exits 0 valid, 1 invalid, 2 unknown, 3 on
 //! bad input.
 //!
-//! FILE may also be a run directory, whose `history.jsonl` is checked.
-//! The format comes from `--format`, else the extension (`.edn`, `.jsonl`/`.json`),
-//! else the first character of the file. A truncated last JSONL line (the recorder was
-//! killed mid-write) is dropped with a warning, or is an error with `--strict`.
+//! FILE may be a run directory (its `history.jsonl` is checked), `-` for standard
+//! input, or anything that can be read once from start to end: a pipe, a FIFO, a
+//! process substitution (`<(...)`). The input is read exactly once; the format comes
+//! from `--format`, else the extension (`.edn`, `.jsonl`/`.json`), else the first bytes
+//! read. A truncated last JSONL line (the recorder was killed mid-write) is dropped with
+//! a warning, or is an error with `--strict`.
+//!
+//! Before any checker runs, the history must be well-formed by the same rules
+//! `faultline test` applies to its own recording ([`workloads::wellformed`]); a history
+//! that breaks them, that lacks a required field, or that has no operation to check
+//! is bad input (exit 3, naming the file, the line and what is wrong), never `valid`.
+//!
+//! With `--update`, FILE must be a run folder: the new verdicts (e.g. after a longer
+//! `--time-limit` for a run that was unknown) are written into its `results.json`,
+//! and its `report.html` and `junit.xml` are rebuilt to match.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use workloads::check::{check_history, render_text, CheckOptions};
-use workloads::edn::{read_edn, ImportOptions};
-use workloads::history::{read_jsonl, read_jsonl_lenient, Op};
+use workloads::edn::{parse_edn_numbered, ImportOptions};
+use workloads::history::{parse_jsonl_numbered, Numbered};
 use workloads::model::ModelKind;
+use workloads::prepare::PrepareError;
+use workloads::wellformed;
+
+use crate::report;
 
 /// History file formats.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +45,7 @@ pub enum Format {
 /// Flags of `faultline check`.
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// The history file, or a run directory holding `history.jsonl`.
+    /// The history file, a run directory holding `history.jsonl`, or `-` for stdin.
     pub file: PathBuf,
     /// Its format (default: from the extension, else from the content).
     #[arg(long, value_enum)]
@@ -56,6 +72,10 @@ pub struct CheckArgs {
     /// Print the full report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// FILE is a run folder: write the new verdicts into its results.json and rebuild
+    /// its report.html and junit.xml.
+    #[arg(long)]
+    pub update: bool,
 }
 
 /// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
@@ -78,61 +98,134 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Picks the format from the extension, else from the first non-blank character.
-fn detect_format(path: &Path) -> anyhow::Result<Format> {
-    match path.extension().and_then(|e| e.to_str()) {
+/// Picks the format from the extension, else from the first non-blank bytes.
+fn detect_format(name: &Path, bytes: &[u8]) -> anyhow::Result<Format> {
+    match name.extension().and_then(|e| e.to_str()) {
         Some("edn") => return Ok(Format::Edn),
         Some("jsonl") | Some("json") => return Ok(Format::Jsonl),
         _ => {}
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut rest = bytes.iter().skip_while(|b| b.is_ascii_whitespace());
+    let mut rest = bytes.iter().filter(|b| !b.is_ascii_whitespace());
     Ok(match (rest.next(), rest.next()) {
-        (Some(b'{'), Some(b'"')) => Format::Jsonl,
+        (Some(b'{'), Some(b'"' | b'}')) => Format::Jsonl,
         (Some(b'[' | b'(' | b'{' | b';' | b'#'), _) => Format::Edn,
         (None, _) => Format::Jsonl,
         _ => bail!(
             "{}: cannot tell the format (neither JSONL nor EDN); use --format",
-            path.display()
+            name.display()
         ),
     })
 }
 
-/// Loads a history, warning about a dropped truncated tail.
-pub fn load(
-    path: &Path,
+/// Where the history comes from: the name used in messages, and the path to read
+/// (`None` for stdin).
+fn source(file: &Path) -> (PathBuf, Option<PathBuf>) {
+    if file == Path::new("-") {
+        (PathBuf::from("<stdin>"), None)
+    } else if file.is_dir() {
+        let history = file.join(crate::store::HISTORY_FILE);
+        (history.clone(), Some(history))
+    } else {
+        (file.to_path_buf(), Some(file.to_path_buf()))
+    }
+}
+
+/// Reads the whole input once: works for files, pipes, FIFOs and stdin alike.
+fn read_all(name: &Path, path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match path {
+        None => std::io::stdin().lock().read_to_end(&mut bytes),
+        Some(p) => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut bytes)),
+    }
+    .with_context(|| format!("cannot read {}", name.display()))?;
+    Ok(bytes)
+}
+
+/// A loaded history, with the line of each operation for messages.
+pub(super) struct Loaded {
+    /// The name used in messages (the path, or `<stdin>`).
+    name: PathBuf,
+    /// The operations and their lines.
+    pub(super) history: Numbered,
+}
+
+/// Reads and parses a history (see the module docs), warning about a dropped
+/// truncated tail.
+pub(super) fn load(
+    file: &Path,
     format: Option<Format>,
     strict: bool,
     independent: Option<bool>,
-) -> anyhow::Result<Vec<Op>> {
+) -> anyhow::Result<Loaded> {
+    let (name, path) = source(file);
+    let bytes = read_all(&name, path.as_deref())?;
     let format = match format {
         Some(f) => f,
-        None => detect_format(path)?,
+        None => detect_format(&name, &bytes)?,
     };
-    Ok(match format {
-        Format::Edn => read_edn(path, ImportOptions { independent })?,
-        Format::Jsonl if strict => read_jsonl(path)?,
-        Format::Jsonl => {
-            let (ops, truncated) = read_jsonl_lenient(path)?;
-            if let Some(t) = truncated {
-                eprintln!(
-                    "warning: {}:{}: ignored a truncated last line ({} bytes; the recorder was probably killed mid-write)",
-                    path.display(),
-                    t.line,
-                    t.bytes
-                );
-            }
-            ops
+    let history = match format {
+        Format::Edn => parse_edn_numbered(&bytes, &name, ImportOptions { independent })?,
+        Format::Jsonl => parse_jsonl_numbered(&bytes, &name, !strict)?,
+    };
+    if let Some(t) = &history.truncation {
+        eprintln!(
+            "warning: {}:{}: ignored a truncated last line ({} bytes; the recorder was probably killed mid-write)",
+            name.display(),
+            t.line,
+            t.bytes
+        );
+    }
+    Ok(Loaded { name, history })
+}
+
+/// Refuses a history that breaks the well-formedness rules, naming every problem
+/// (up to ten) by file and line.
+fn ensure_well_formed(loaded: &Loaded) -> anyhow::Result<()> {
+    let problems = wellformed::problems(&loaded.history.ops, 10);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "{}: the history is not well-formed, so no checker can trust it:",
+        loaded.name.display()
+    );
+    for p in &problems {
+        msg.push_str(&format!(
+            "\n  {}:{}: {}",
+            loaded.name.display(),
+            loaded.history.lines[p.position - 1],
+            p.message
+        ));
+    }
+    bail!(msg)
+}
+
+/// The check's error as a message naming the file and line.
+fn describe(loaded: &Loaded, e: &PrepareError) -> String {
+    match e {
+        PrepareError::Op {
+            position, message, ..
+        } => format!(
+            "{}:{}: {message}",
+            loaded.name.display(),
+            loaded.history.lines[position - 1]
+        ),
+        PrepareError::NoOperations(why) => {
+            format!("{}: no operations: {why}", loaded.name.display())
         }
-    })
+    }
 }
 
 /// Runs `faultline check`.
-pub fn run(mut args: CheckArgs) -> anyhow::Result<u8> {
-    if args.file.is_dir() {
-        args.file = args.file.join("history.jsonl");
+pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    if args.update && !args.file.is_dir() {
+        bail!(
+            "--update needs a run folder (results/<test>/<timestamp>), not {}",
+            args.file.display()
+        );
     }
-    let ops = load(&args.file, args.format, args.strict, args.independent)?;
+    let loaded = load(&args.file, args.format, args.strict, args.independent)?;
+    ensure_well_formed(&loaded)?;
     let opts = CheckOptions {
         model: args.model,
         initial: args.initial,
@@ -140,12 +233,23 @@ pub fn run(mut args: CheckArgs) -> anyhow::Result<u8> {
         memory_limit: args.memory_limit.saturating_mul(1 << 20),
         ..CheckOptions::default()
     };
-    let report = check_history(&ops, &opts)
-        .with_context(|| format!("{}: cannot check this history", args.file.display()))?;
+    let report = check_history(&loaded.history.ops, &opts)
+        .map_err(|e| anyhow::anyhow!(describe(&loaded, &e)))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render_text(&report));
+    }
+    if args.update {
+        let r = report::recheck_and_render(&args.file, &opts)
+            .with_context(|| format!("cannot update {}", args.file.display()))?;
+        eprintln!(
+            "updated {}: verdict {}; report: {}",
+            args.file.join(crate::store::RESULTS_FILE).display(),
+            r.verdict.as_str(),
+            r.report.display()
+        );
+        return Ok(r.verdict.exit_code());
     }
     Ok(report.verdict.exit_code())
 }

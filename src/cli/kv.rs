@@ -3,12 +3,19 @@
 //! It follows leader hints across `--endpoints`, prints results plainly and
 //! exits 0 on success, 1 when a key is absent or a CAS did not hold, and 3 on
 //! errors, whose message says whether the operation was certainly rejected or
-//! its outcome is unknown.
+//! its outcome is unknown. `status` follows the verdict contract: 0 when every
+//! endpoint answered, 2 when only some did (the cluster's state is partly unknown),
+//! 3 when none did.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use raftkv::client::KvClient;
+
+/// The exit codes of `faultline kv`, shown by its `--help`.
+pub const KV_EXIT_CODES: &str = "Exit codes: 0 done, 1 the key is absent or the CAS did not hold, \
+3 error (the message says whether the operation certainly did not happen or its outcome is \
+unknown). status: 0 every endpoint answered, 2 only some did, 3 none did.";
 
 /// Flags of `faultline kv`.
 #[derive(clap::Args, Debug)]
@@ -121,9 +128,12 @@ pub fn run(args: KvArgs) -> anyhow::Result<u8> {
                 }
             }
             KvOp::Status => {
+                let mut answered = 0;
                 for endpoint in &endpoints {
                     match client.status(endpoint).await {
-                        Ok(s) => println!(
+                        Ok(s) => {
+                            answered += 1;
+                            println!(
                             "{endpoint} {} role={} term={} leader={} leader_addr={} commit={} applied={} last={}",
                             s.node_id,
                             s.role,
@@ -133,11 +143,22 @@ pub fn run(args: KvArgs) -> anyhow::Result<u8> {
                             s.commit_index,
                             s.applied_index,
                             s.last_log_index
-                        ),
+                            )
+                        }
                         Err(e) => println!("{endpoint} unreachable ({e})"),
                     }
                 }
-                Ok(0)
+                match answered {
+                    0 => {
+                        eprintln!("error: none of the {} endpoints answered", endpoints.len());
+                        Ok(3)
+                    }
+                    n if n < endpoints.len() => {
+                        eprintln!("{n} of {} endpoints answered", endpoints.len());
+                        Ok(2)
+                    }
+                    _ => Ok(0),
+                }
             }
         }
     })

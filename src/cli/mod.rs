@@ -1,5 +1,5 @@
 //! One module per subcommand. Each defines its flags (`clap::Args`) and a `run`
-//! function returning the process exit code.
+//! function returning the process exit code, by one contract ([`EXIT_CODES`]).
 
 pub mod bench;
 pub mod bench_check;
@@ -13,12 +13,20 @@ pub mod node;
 pub mod report;
 pub mod test;
 
+/// The exit-code contract of every command with a verdict (`test`, `check`, `report`,
+/// `campaign`, `kv status`), shown by their `--help`.
+pub const EXIT_CODES: &str =
+    "Exit codes: 0 valid, 1 invalid, 2 unknown (a budget ran out, the run \
+was interrupted, or not every part could be decided), 3 error (bad input, usage, or a harness \
+failure).";
+
 /// The subcommands of faultline.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Run one raftkv node (the bundled Raft key-value server).
     Node(node::NodeArgs),
     /// Talk to a raftkv cluster: get, put, delete, cas, append, status.
+    #[command(after_help = kv::KV_EXIT_CODES)]
     Kv(kv::KvArgs),
     /// Start a local raftkv cluster on loopback to play with (Ctrl-C stops it).
     Cluster(cluster::ClusterArgs),
@@ -27,12 +35,15 @@ pub enum Command {
     /// Remove what crashed runs left behind: processes, iptables rules, namespaces, bridges.
     Cleanup(cleanup::CleanupArgs),
     /// Run a test: start a cluster, drive clients while injecting faults, check the history.
+    #[command(after_help = EXIT_CODES)]
     Test(test::TestArgs),
     /// Run a campaign: a matrix of tests from a TOML file, with a summary, index and junit.xml.
     Campaign(campaign::CampaignArgs),
-    /// Rebuild a run's report.html and junit.xml (or, with --index, the list of runs).
+    /// Rebuild a run's report.html and junit.xml (or, with --index, the list of runs); exit with its verdict.
+    #[command(after_help = EXIT_CODES)]
     Report(report::ReportArgs),
-    /// Check a history file for linearizability and lost writes (exit 0 valid, 1 invalid, 2 unknown).
+    /// Check a history for linearizability and lost writes (exit 0 valid, 1 invalid, 2 unknown, 3 error).
+    #[command(after_help = EXIT_CODES)]
     Check(check::CheckArgs),
     /// Measure the checker on generated histories, or time it on history files (--files).
     BenchCheck(bench_check::BenchCheckArgs),

@@ -1,15 +1,18 @@
 //! `faultline report RUN_DIR` rebuilds a run's report.html and junit.xml (and the
-//! figures in results.json) from the run folder's files alone; `faultline report
-//! --index RESULTS_DIR` rebuilds the list of all runs. `faultline bench-report`
-//! measures how long rendering takes for a large synthetic run and how big the page
-//! gets, and prints the figures.
+//! figures in results.json) from the run folder's files alone, and exits with the
+//! run's verdict (0 valid, 1 invalid, 2 unknown; 3 when RUN_DIR is not a run folder or
+//! cannot be read). A run that never wrote results.json is re-checked from its
+//! history; `--recompute` re-runs the checkers of any run and writes their verdicts
+//! into results.json. `faultline report --index RESULTS_DIR` rebuilds the list of all
+//! runs. `faultline bench-report` measures how long rendering takes for a large
+//! synthetic run and how big the page gets, and prints the figures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 
-use crate::report::{self, synth, RenderOptions};
+use crate::report::{self, synth, RenderOptions, RUN_FILES};
 
 /// Flags of `faultline report`.
 #[derive(clap::Args, Debug)]
@@ -19,36 +22,72 @@ pub struct ReportArgs {
     /// Rebuild DIR/index.html, the list of every run under the results folder DIR.
     #[arg(long)]
     pub index: bool,
-    /// Recompute the figures in results.json from the history even if present.
+    /// Re-run the checkers on the history and recompute the figures, and write both
+    /// into results.json.
     #[arg(long, conflicts_with = "index")]
     pub recompute: bool,
 }
 
-/// Runs `faultline report`; exits 0 when the files were written.
+/// Refuses a folder that holds none of a run's files, saying what is missing (and
+/// pointing at `--index` when runs lie below it).
+fn ensure_run_folder(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a run folder: there is no such folder",
+            dir.display()
+        );
+    }
+    if report::is_run_folder(dir) {
+        return Ok(());
+    }
+    let hint = if report::has_runs(dir) {
+        "; it holds run folders: list them with `faultline report --index`"
+    } else {
+        ""
+    };
+    bail!(
+        "{} is not a run folder: it has no {} (a run folder is <results>/<test>/<timestamp>){hint}",
+        dir.display(),
+        RUN_FILES.join(", no ")
+    )
+}
+
+/// Runs `faultline report`; exits with the verdict shown (0 valid, 1 invalid,
+/// 2 unknown), or 0 for `--index`.
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     if args.index {
+        if !args.dir.is_dir() {
+            bail!("{} is not a folder", args.dir.display());
+        }
         let path = report::render_index(&args.dir)?;
         println!("index: {}", path.display());
         return Ok(0);
     }
+    ensure_run_folder(&args.dir)?;
     let opts = RenderOptions {
         recompute: args.recompute,
+        ..RenderOptions::default()
     };
     let r = report::render_run(&args.dir, &opts)
         .with_context(|| format!("cannot render the report of {}", args.dir.display()))?;
+    let rechecked = match (r.rechecked, r.figures_written) {
+        (false, _) => "",
+        (true, true) => " (re-checked from the history; written into results.json)",
+        (true, false) => " (re-checked from the history: the run wrote no results.json)",
+    };
     println!(
-        "verdict: {}\nreport: {} ({:.1} KiB)\njunit: {}{}",
+        "verdict: {}{rechecked}\nreport: {} ({:.1} KiB)\njunit: {}{}",
         r.verdict.as_str(),
         r.report.display(),
         r.report_bytes as f64 / 1024.0,
         r.junit.display(),
         if r.figures_written {
-            "\nresults.json: figures written"
+            "\nresults.json: updated"
         } else {
             ""
         }
     );
-    Ok(0)
+    Ok(r.verdict.exit_code())
 }
 
 /// Flags of `faultline bench-report`.

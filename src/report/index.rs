@@ -1,8 +1,14 @@
-//! `results/index.html`: every run under a results folder (`<test>/<timestamp>/`
-//! holding a `results.json`), newest first, coloured by verdict, each linking to its
-//! report. Runs are ordered by `started_at` from `results.json`, or by the timestamp
-//! folder's name (the controller names them so that they sort) when the file cannot be
-//! read.
+//! `results/index.html`: every run under a results folder, newest first, coloured by
+//! verdict, each linking to its report.
+//!
+//! A run folder is any folder holding `test.json`, `history.jsonl` or `results.json`,
+//! found at any depth up to [`MAX_DEPTH`]: `<test>/<timestamp>/` for `faultline test`,
+//! `<campaign>/<run>/<timestamp>/` for campaign runs. Symbolic links (`latest`) are
+//! not followed, so no run is listed twice; run folders are not searched further. A
+//! run without `results.json` crashed (or is still running) and is listed as
+//! `crashed`, since those are the runs a user comes looking for. Runs are ordered by
+//! `started_at` (from `results.json`, else `test.json`) when recorded, else by the
+//! timestamp folder's name (the controller names them so that they sort).
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -10,20 +16,25 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::escape::text;
-use super::run::{read_json, Verdict};
-use crate::run::results::Results;
+use super::run::read_json;
+use crate::run::results::{Results, TestFile, Verdict};
+use crate::store::{HISTORY_FILE, RESULTS_FILE, TEST_FILE};
+
+/// How deep below the results folder run folders are searched for.
+const MAX_DEPTH: usize = 4;
+
+/// The files whose presence makes a folder a run folder.
+pub const RUN_FILES: [&str; 3] = [TEST_FILE, HISTORY_FILE, RESULTS_FILE];
 
 /// One row of the index.
 #[derive(Debug)]
 struct Entry {
     /// Sort key: start time or folder name.
     when: String,
-    /// `<test>/<timestamp>` relative to the results folder.
+    /// The run folder relative to the results folder, `/`-separated.
     rel: String,
-    /// The test's folder name.
-    test: String,
-    /// The overall verdict.
-    verdict: Verdict,
+    /// The verdict, or `crashed` when the run wrote no results.json.
+    status: &'static str,
     /// The seed, if recorded.
     seed: String,
     /// Number of client operations, if recorded.
@@ -34,25 +45,58 @@ struct Entry {
     has_report: bool,
 }
 
-/// Lists the run folders under `results_dir` that hold a `results.json`. One that
-/// cannot be read is listed as unknown.
-fn entries(results_dir: &Path) -> anyhow::Result<Vec<Entry>> {
-    let mut out = Vec::new();
-    let tests = std::fs::read_dir(results_dir)
-        .with_context(|| format!("cannot list {}", results_dir.display()))?;
-    for test in tests.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
-        let Ok(runs) = std::fs::read_dir(test.path()) else {
+/// Whether `dir` holds one of a run's files.
+pub fn is_run_folder(dir: &Path) -> bool {
+    RUN_FILES.iter().any(|f| dir.join(f).is_file())
+}
+
+/// Whether any run folder lies below `dir`.
+pub fn has_runs(dir: &Path) -> bool {
+    let mut found = Vec::new();
+    run_folders(dir, String::new(), 0, &mut found);
+    !found.is_empty()
+}
+
+/// Collects the run folders below `dir` (named `rel` relative to the results folder),
+/// without following symbolic links.
+fn run_folders(dir: &Path, rel: String, depth: usize, out: &mut Vec<(PathBuf, String)>) {
+    let Ok(items) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for item in items.filter_map(Result::ok) {
+        let name = item.file_name().to_string_lossy().into_owned();
+        let is_dir = item.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || name.starts_with('.') {
             continue;
+        }
+        let path = item.path();
+        let rel = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
         };
-        for run in runs.filter_map(Result::ok) {
-            let dir = run.path();
-            let results = match read_json::<Results>(&dir.join(crate::store::RESULTS_FILE)) {
-                Ok(None) => continue,
-                Ok(Some(r)) => Some(r),
-                Err(_) => None,
-            };
-            let test_name = test.file_name().to_string_lossy().into_owned();
-            let stamp = run.file_name().to_string_lossy().into_owned();
+        if is_run_folder(&path) {
+            out.push((path, rel));
+        } else if depth + 1 < MAX_DEPTH {
+            run_folders(&path, rel, depth + 1, out);
+        }
+    }
+}
+
+/// Lists every run folder under `results_dir`. A `results.json` that cannot be read
+/// lists its run as unknown.
+fn entries(results_dir: &Path) -> anyhow::Result<Vec<Entry>> {
+    std::fs::read_dir(results_dir)
+        .with_context(|| format!("cannot list {}", results_dir.display()))?;
+    let mut found = Vec::new();
+    run_folders(results_dir, String::new(), 0, &mut found);
+    let mut out: Vec<Entry> = found
+        .into_iter()
+        .map(|(dir, rel)| {
+            let has_results = dir.join(RESULTS_FILE).is_file();
+            let results = read_json::<Results>(&dir.join(RESULTS_FILE)).ok().flatten();
+            let test = read_json::<TestFile>(&dir.join(TEST_FILE)).ok().flatten();
+            let stamp = rel.rsplit('/').next().unwrap_or(&rel).to_string();
             let r = results.as_ref();
             // Figures computed by the report first, the controller's own second.
             let ops = r.map(|r| {
@@ -65,18 +109,29 @@ fn entries(results_dir: &Path) -> anyhow::Result<Vec<Entry>> {
                     .as_ref()
                     .map_or(r.faults.len(), |f| f.faults.len())
             });
-            out.push(Entry {
-                when: r.map_or_else(|| stamp.clone(), |r| r.started_at.clone()),
-                rel: format!("{test_name}/{stamp}"),
-                test: test_name,
-                verdict: r.map_or(Verdict::Unknown, |r| r.verdict),
-                seed: r.map(|r| r.seed.to_string()).unwrap_or_default(),
+            let status = match r {
+                Some(r) => r.verdict.as_str(),
+                None if has_results => Verdict::Unknown.as_str(),
+                None => "crashed",
+            };
+            Entry {
+                when: r
+                    .map(|r| r.started_at.clone())
+                    .or_else(|| test.as_ref().map(|t| t.started_at.clone()))
+                    .unwrap_or(stamp),
+                status,
+                seed: r
+                    .map(|r| r.seed)
+                    .or_else(|| test.as_ref().map(|t| t.config.seed))
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
                 ops: ops.map(|n| n.to_string()).unwrap_or_default(),
                 faults: faults.map(|n| n.to_string()).unwrap_or_default(),
                 has_report: dir.join("report.html").is_file(),
-            });
-        }
-    }
+                rel,
+            }
+        })
+        .collect();
     out.sort_by(|a, b| b.when.cmp(&a.when).then_with(|| a.rel.cmp(&b.rel)));
     Ok(out)
 }
@@ -89,7 +144,8 @@ pub fn render_index(results_dir: &Path) -> anyhow::Result<PathBuf> {
          body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}\
          td,th{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}\
          tr.valid td.v{background:#d8f5dd;color:#125b22}tr.invalid td.v{background:#fbd9dd;color:#8a1020}\
-         tr.unknown td.v{background:#fff0c8;color:#7a5400}td.v{font-weight:bold;text-transform:uppercase}\
+         tr.unknown td.v{background:#fff0c8;color:#7a5400}tr.crashed td.v{background:#e4e4e4;color:#444}\
+         td.v{font-weight:bold;text-transform:uppercase}\
          </style></head><body><h1>faultline runs</h1>",
     );
     let _ = write!(
@@ -98,20 +154,23 @@ pub fn render_index(results_dir: &Path) -> anyhow::Result<PathBuf> {
         runs.len()
     );
     for r in &runs {
-        let run = r.rel.rsplit('/').next().unwrap_or(&r.rel);
-        let link = if r.has_report {
+        let (test, run) = r.rel.rsplit_once('/').unwrap_or(("", &r.rel));
+        let mut link = if r.has_report {
             format!("<a href=\"{}/report.html\">{}</a>", text(&r.rel), text(run))
         } else {
             format!("{} (no report)", text(run))
         };
+        if r.status == "crashed" {
+            link.push_str(" — no results.json: the run crashed or is still running");
+        }
         let _ = write!(
             html,
             "<tr class=\"{v}\"><td class=\"v\">{v}</td><td>{}</td><td>{link}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            text(&r.test),
+            text(test),
             text(&r.seed),
             text(&r.ops),
             text(&r.faults),
-            v = r.verdict.as_str(),
+            v = r.status,
         );
     }
     html.push_str("</tbody></table></body></html>\n");

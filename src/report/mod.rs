@@ -7,7 +7,9 @@
 //! The controller calls [`render_run`] at the end of each test and then
 //! [`render_index`] on the results folder; `faultline report` calls the same
 //! functions on folders written earlier, so a report can always be regenerated (or
-//! recomputed after a checker improved) without rerunning the test.
+//! recomputed after a checker improved) without rerunning the test. A run without
+//! `results.json`, and any run with `--recompute`, is re-checked from its history
+//! first ([`recheck`]).
 //!
 //! The page is built to stay fast for long runs: the history is read once (in
 //! parallel), figures are computed in linear time plus sorting latencies, the
@@ -20,6 +22,7 @@ pub mod figures;
 mod html;
 mod index;
 pub mod junit;
+mod recheck;
 pub mod run;
 pub mod synth;
 mod timeline;
@@ -28,16 +31,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use workloads::check::CheckOptions;
 
-pub use index::render_index;
+pub use index::{has_runs, is_run_folder, render_index, RUN_FILES};
 pub use run::Verdict;
 
 /// How to render a run.
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
-    /// Recompute `figures` in `results.json` even when present (it is always added
-    /// when missing).
+    /// Re-run the checkers (with `check`) and recompute `figures`, and write both into
+    /// `results.json` (figures are always added when missing).
     pub recompute: bool,
+    /// Budgets and model of a re-check.
+    pub check: CheckOptions,
 }
 
 /// What [`render_run`] produced.
@@ -51,14 +57,28 @@ pub struct Rendered {
     pub report_bytes: usize,
     /// Path of `junit.xml`.
     pub junit: PathBuf,
-    /// Whether `results.json` was updated with figures.
+    /// Whether `results.json` was updated (figures, and re-checked verdicts).
     pub figures_written: bool,
+    /// Whether the checkers were run again on the history.
+    pub rechecked: bool,
     /// Number of history lines read.
     pub ops: usize,
     /// Time spent reading the history.
     pub load_time: Duration,
     /// Total time.
     pub total_time: Duration,
+}
+
+/// Re-checks the run in `run_dir` with `check`, writes the new verdicts into its
+/// `results.json` and rebuilds its report (`faultline check RUN_DIR --update`).
+pub fn recheck_and_render(run_dir: &Path, check: &CheckOptions) -> anyhow::Result<Rendered> {
+    render_run(
+        run_dir,
+        &RenderOptions {
+            recompute: true,
+            check: check.clone(),
+        },
+    )
 }
 
 /// Writes a file via a temporary file and a rename, so readers never see half of it.
@@ -74,10 +94,18 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> anyhow::Result<Render
     let started = Instant::now();
     let mut run = run::Run::load(run_dir)?;
     let load_time = started.elapsed();
+    // A run without results.json is re-checked in memory only, unless asked to
+    // recompute: the folder keeps saying that the run did not finish.
+    let had_results = run.results.is_some();
+    let rechecked = opts.recompute || !had_results;
+    let write = had_results || opts.recompute;
+    if rechecked {
+        recheck::recheck(&mut run, &opts.check);
+    }
     let paired = figures::pair(&run.ops);
     let fig = figures::compute(&run.ops, &paired);
     let mut figures_written = false;
-    if let Some(results) = run.results.as_mut() {
+    if let Some(results) = run.results.as_mut().filter(|_| write) {
         if opts.recompute || results.figures.is_none() {
             results.figures = Some(fig.clone());
             let mut text =
@@ -129,6 +157,7 @@ pub fn render_run(run_dir: &Path, opts: &RenderOptions) -> anyhow::Result<Render
         report_bytes: page.len(),
         junit: junit_path,
         figures_written,
+        rechecked,
         ops: run.ops.len(),
         load_time,
         total_time: started.elapsed(),

@@ -69,7 +69,10 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
     let mut results = Results::new(&config, &test.run_id, started_at);
     let (checkers, check) = crate::run::check::check_run(
         &dir.join(crate::store::HISTORY_FILE),
-        WorkloadName::Register,
+        &workloads::check::CheckOptions {
+            model: Some(crate::run::check::model_of(WorkloadName::Register)),
+            ..Default::default()
+        },
     );
     results.verdict = Verdict::worst_of(checkers.iter().map(|c| c.verdict));
     results.checkers = checkers;

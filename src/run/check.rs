@@ -1,26 +1,35 @@
 //! The check phase: the history is read back from disk (exactly what `faultline check`
-//! would read later) and handed to the checkers.
+//! would read later) and handed to the checkers. `faultline report --recompute` and
+//! `faultline check --update` run the same checkers again on a stored run.
 //!
-//! Besides the workload's checker, the controller checks its own recording: every
-//! client process alternates invoke and completion, and a process never invokes again
-//! after an `info` (such a history would be unsound to check). A violation of that is a
-//! harness bug and makes the run `unknown`, not `invalid`.
+//! Besides the workload's checker, the controller checks its own recording by the
+//! rules of [`workloads::wellformed`] (every client process alternates invoke and
+//! completion, never invokes again after an `info`, indexes increase, client times do
+//! not go backwards). A violation of those is a harness bug and makes the run
+//! `unknown`, not `invalid`.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use workloads::check::{check_history, CheckOptions, CheckReport};
-use workloads::history::{read_jsonl_lenient, Op, OpType, Process};
+use workloads::history::{read_jsonl_lenient, Op};
 use workloads::model::ModelKind;
+use workloads::wellformed;
 
 use super::config::WorkloadName;
 use super::results::{CheckerError, CheckerReport, CheckerResult, HistoryReport, Verdict};
 
-/// Reads the history and runs every checker of `workload`. Returns the per-checker
-/// results and the workload checker's whole report (for `results.json`).
+/// The model a workload is checked against.
+pub fn model_of(workload: WorkloadName) -> ModelKind {
+    match workload {
+        WorkloadName::Register => ModelKind::CasRegister,
+        WorkloadName::Set => ModelKind::Set,
+    }
+}
+
+/// Reads the history and runs every checker (see [`check_ops`]).
 pub fn check_run(
     history: &Path,
-    workload: WorkloadName,
+    opts: &CheckOptions,
 ) -> (Vec<CheckerResult>, Option<CheckReport>) {
     let ops = match read_jsonl_lenient(history) {
         Ok((ops, _)) => ops,
@@ -29,53 +38,28 @@ pub fn check_run(
             return (vec![result], None);
         }
     };
-    let mut out = vec![well_formed(&ops)];
-    let (checkers, report) = workload_checkers(&ops, workload);
+    check_ops(&ops, opts)
+}
+
+/// Runs the recording self-check and the workload's checkers (`opts.model`, inferred
+/// from the operations when `None`). Returns the per-checker results and the workload
+/// checker's whole report (for `results.json`).
+pub fn check_ops(
+    ops: &[Op],
+    opts: &CheckOptions,
+) -> (Vec<CheckerResult>, Option<CheckReport>) {
+    let mut out = vec![well_formed(ops)];
+    let (checkers, report) = workload_checkers(ops, opts);
     out.extend(checkers);
     (out, report)
 }
 
 /// The recording self-check (see the module docs).
 fn well_formed(ops: &[Op]) -> CheckerResult {
-    // Per process: whether an invocation is open, and whether it ended in info.
-    let mut open: HashMap<u64, bool> = HashMap::new();
-    let mut retired: HashMap<u64, bool> = HashMap::new();
-    let mut problems = Vec::new();
-    for op in ops {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        let is_open = open.entry(p).or_insert(false);
-        match op.op_type {
-            OpType::Invoke => {
-                if *is_open {
-                    problems.push(format!("index {}: process {p} invokes twice", op.index));
-                }
-                if retired.get(&p).copied().unwrap_or(false) {
-                    problems.push(format!(
-                        "index {}: process {p} invokes after an info",
-                        op.index
-                    ));
-                }
-                *is_open = true;
-            }
-            t => {
-                if !*is_open {
-                    problems.push(format!(
-                        "index {}: process {p} completes without invocation",
-                        op.index
-                    ));
-                }
-                *is_open = false;
-                if t == OpType::Info {
-                    retired.insert(p, true);
-                }
-            }
-        }
-        if problems.len() >= 10 {
-            break;
-        }
-    }
+    let problems: Vec<String> = wellformed::problems(ops, 10)
+        .into_iter()
+        .map(|p| format!("index {}: {}", p.index, p.message))
+        .collect();
     let verdict = if problems.is_empty() {
         Verdict::Valid
     } else {
@@ -104,17 +88,9 @@ fn failed(name: &str, error: String) -> CheckerResult {
 /// writes for sets. Returns the per-checker results and the whole report.
 fn workload_checkers(
     ops: &[Op],
-    workload: WorkloadName,
+    opts: &CheckOptions,
 ) -> (Vec<CheckerResult>, Option<CheckReport>) {
-    let model = match workload {
-        WorkloadName::Register => ModelKind::CasRegister,
-        WorkloadName::Set => ModelKind::Set,
-    };
-    let opts = CheckOptions {
-        model: Some(model),
-        ..CheckOptions::default()
-    };
-    let report = match check_history(ops, &opts) {
+    let report = match check_history(ops, opts) {
         Ok(r) => r,
         Err(e) => {
             let result = failed("linearizable", format!("cannot interpret the history: {e}"));

@@ -20,7 +20,8 @@
 //!
 //! Heal, teardown, check and report run also after a harness error or Ctrl-C/SIGTERM.
 //! The verdict is then never `valid`: an interrupted or broken run is `unknown` unless
-//! the checker proved it `invalid`.
+//! the checker proved it `invalid`. Exit code: 0 valid, 1 invalid, 2 unknown (a budget
+//! ran out, or the run was interrupted), 3 harness or usage error (unless invalid).
 
 pub mod check;
 pub mod config;
@@ -45,7 +46,7 @@ use crate::store::{RunDir, HISTORY_FILE, RESULTS_FILE, TEST_FILE};
 use config::{TestConfig, WorkloadName};
 use progress::{Progress, ProgressState};
 use recorder::Recorder;
-use results::{FaultRecord, PhaseTiming, Results, TestFile};
+use results::{FaultRecord, PhaseTiming, Results, TestFile, Verdict};
 use workers::{Signal, WorkerParams};
 
 /// Exit code of a harness or usage error.
@@ -225,7 +226,13 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
     // Check.
     phases.begin("check", &progress_state);
     let (checks, check_report) = if setup_ok {
-        check::check_run(&run.file(HISTORY_FILE), config.workload)
+        check::check_run(
+            &run.file(HISTORY_FILE),
+            &workloads::check::CheckOptions {
+                model: Some(check::model_of(config.workload)),
+                ..Default::default()
+            },
+        )
     } else {
         (Vec::new(), None)
     };
@@ -255,13 +262,17 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
         Ok(path) => eprintln!("report:  {}", path.display()),
         Err(e) => eprintln!("faultline: the report could not be rendered: {e:#}"),
     }
-    // A cluster that could not start is a harness error, unless the user interrupted
-    // the setup: then the run is merely unknown.
-    Ok(if !setup_ok && !interrupt.is_set() {
-        EXIT_HARNESS
-    } else {
-        results.verdict.exit_code()
-    })
+    // A harness error (a cluster that could not start, a fault that could not be
+    // healed, a history that could not be written) exits 3 unless the checker proved
+    // the run invalid anyway; a run the user interrupted is merely unknown.
+    let harness_failed = !setup_ok || !results.harness_errors.is_empty();
+    Ok(
+        if harness_failed && !interrupt.is_set() && results.verdict != Verdict::Invalid {
+            EXIT_HARNESS
+        } else {
+            results.verdict.exit_code()
+        },
+    )
 }
 
 /// Phases 2–5: main, heal, recovery, final reads. Returns the highest client process

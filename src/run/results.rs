@@ -61,6 +61,15 @@ pub struct TestFile {
     pub config: TestConfig,
 }
 
+/// The verdict of a run: the worst of its checkers' (unknown when there are none),
+/// and never `valid` when the run was `broken` (interrupted, or a harness error).
+pub fn overall_verdict(checkers: impl IntoIterator<Item = Verdict>, broken: bool) -> Verdict {
+    match Verdict::worst_of(checkers) {
+        Verdict::Valid if broken => Verdict::Unknown,
+        v => v,
+    }
+}
+
 /// One checker's result: its verdict and its report in the checker's own type.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "RawCheckerResult", into = "RawCheckerResult")]
@@ -172,11 +181,16 @@ impl CheckerResult {
                 None => format!("{} history lines well-formed", h.ops),
                 Some(p) => format!("{} recording problems, the first: {p}", h.problems.len()),
             },
+            // Indeterminate adds that a read saw are known to have happened too.
             CheckerReport::LostWrites(l) => format!(
-                "{} of {} acknowledged writes lost, {} read stale, {} never read",
-                l.lost_count, l.acknowledged, l.stale_count, l.never_read_count
+                "of {} writes known to have happened, {} lost, {} read stale, {} never read",
+                l.acknowledged + l.recovered_count,
+                l.lost_count,
+                l.stale_count,
+                l.never_read_count
             ),
             CheckerReport::Linearizable(l) => match (l.counterexamples.first(), l.unknown_reason) {
+                (Some(c), _) if c.key.is_empty() => c.summary.clone(),
                 (Some(c), _) => format!("key {}: {}", c.key, c.summary),
                 (None, Some(reason)) => format!(
                     "undecided ({}): {} keys could not be checked",
@@ -390,12 +404,11 @@ impl Results {
                 Some((name, files))
             })
             .collect();
-        let mut verdict = Verdict::worst_of(checkers.iter().map(|c| c.verdict));
-        if verdict == Verdict::Valid && (self.interrupted || !self.harness_errors.is_empty()) {
-            verdict = Verdict::Unknown;
-        }
+        self.verdict = overall_verdict(
+            checkers.iter().map(|c| c.verdict),
+            self.interrupted || !self.harness_errors.is_empty(),
+        );
         self.checkers = checkers;
-        self.verdict = verdict;
     }
 
     /// Prints the end-of-run summary on stderr.

@@ -1,8 +1,15 @@
-//! Helpers shared by the end-to-end tests of `faultline test` and `faultline campaign`:
-//! a per-test sandbox folder, and comparisons of the op streams of two runs.
+//! Helpers shared by the end-to-end tests: a per-test sandbox folder, comparisons of
+//! the op streams of two runs (`faultline test`, `faultline campaign`), a known
+//! invalid history and a way to feed a history to faultline through a pipe
+//! (`faultline check`).
+
+// Each test file uses only some of the helpers.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -61,4 +68,38 @@ pub fn assert_same_invokes(
         assert!(n > 50, "process {p} issued only {n} ops");
         assert_eq!(ops_a[..n], ops_b[..n], "process {p} diverged");
     }
+}
+
+/// A JSONL history with a stale read of key `k7`: after `write 2` completed, a read
+/// (invoked at index 5) returns 1. A nemesis line sits in the middle.
+pub const STALE_READ_JSONL: &str = r#"{"index":0,"time":1,"process":1,"type":"invoke","f":"write","key":"k7","value":1}
+{"index":1,"time":2,"process":1,"type":"ok","f":"write","key":"k7","value":1}
+{"index":2,"time":3,"process":2,"type":"invoke","f":"write","key":"k7","value":2}
+{"index":3,"time":4,"process":2,"type":"ok","f":"write","key":"k7","value":2}
+{"index":4,"time":5,"process":"nemesis","type":"info","f":"start-partition","value":{"nodes":["n1"]}}
+{"index":5,"time":6,"process":3,"type":"invoke","f":"read","key":"k7","value":null}
+{"index":6,"time":7,"process":3,"type":"ok","f":"read","key":"k7","value":1}
+{"index":7,"time":8,"process":3,"type":"invoke","f":"read","key":"k7","value":null}
+{"index":8,"time":9,"process":3,"type":"ok","f":"read","key":"k7","value":2}
+"#;
+
+/// Runs `faultline ARGS` with `input` written to its stdin through a pipe (from
+/// another thread, so a large input cannot deadlock against the output).
+pub fn faultline_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start faultline");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        // A reader that stops early (bad input) closes the pipe: not an error here.
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("faultline finishes");
+    writer.join().expect("the writer thread finishes");
+    out
 }

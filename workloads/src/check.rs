@@ -143,6 +143,9 @@ pub struct Stats {
     pub pruned: usize,
     /// Distinct keys.
     pub keys: usize,
+    /// Whether the history names no key at all (one object, as in Knossos' register
+    /// histories); its one key is then the empty string.
+    pub keyless: bool,
     /// Wall-clock time of the check, in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -324,6 +327,7 @@ pub fn check_history(ops: &[Op], opts: &CheckOptions) -> Result<CheckReport, Pre
             indeterminate,
             pruned,
             keys: prepared.keys.len(),
+            keyless: prepared.keys.iter().all(String::is_empty),
             elapsed_ms: started.elapsed().as_millis() as u64,
         },
         checkers: Checkers {
@@ -627,16 +631,35 @@ fn label(
     }
 }
 
+/// How the terminal report names a key: `key k7` followed by `sep`, or nothing for a
+/// key-less history.
+fn key_label(key: &str, sep: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("key {key}{sep}")
+    }
+}
+
+/// A history index that may be absent, in words.
+fn index_or(i: Option<u64>, none: &str) -> String {
+    i.map_or_else(|| none.to_string(), |i| i.to_string())
+}
+
 /// Renders a report for the terminal.
 pub fn render_text(report: &CheckReport) -> String {
     let mut s = String::new();
     let st = &report.stats;
+    let keys = if st.keyless {
+        "no keys".to_string()
+    } else {
+        format!("{} key(s)", st.keys)
+    };
     s.push_str(&format!(
-        "{} ({} model; {} operations on {} key(s): {} ok, {} failed, {} indeterminate; {} ms)\n",
+        "{} ({} model; {} operations on {keys}: {} ok, {} failed, {} indeterminate; {} ms)\n",
         report.verdict.as_str().to_uppercase(),
         report.model,
         st.operations,
-        st.keys,
         st.ok,
         st.failed,
         st.indeterminate,
@@ -660,8 +683,14 @@ pub fn render_text(report: &CheckReport) -> String {
         ));
     }
     s.push_str(")\n");
+    if !l.counterexamples.is_empty() {
+        s.push_str(
+            "(an operation is shown as [a..b]: the history indexes of its invocation and \
+             completion; [a..] never completed, or ended info)\n",
+        );
+    }
     for c in &l.counterexamples {
-        s.push_str(&format!("\nkey {:?}: {}\n", c.key, c.summary));
+        s.push_str(&format!("\n{}{}\n", key_label(&c.key, ": "), c.summary));
         s.push_str(&format!(
             "  longest linearizable prefix: {} operations, reaching state(s): {}\n",
             c.prefix_len,
@@ -680,11 +709,17 @@ pub fn render_text(report: &CheckReport) -> String {
         }
     }
     if let Some(lw) = &report.checkers.lost_writes {
+        let unseen = lw.attempted - lw.acknowledged - lw.recovered_count;
         s.push_str(&format!(
-            "\nlost-writes: {} ({} attempted, {} acknowledged: {} ok, {} lost, {} stale, {} never read; {} unexpected, {} duplicated)\n",
+            "\nlost-writes: {} ({} adds attempted: {} acknowledged, {} indeterminate but read \
+             later, {} indeterminate and never read; of the {} known to have happened: {} ok, \
+             {} lost, {} stale, {} never read; {} unexpected, {} duplicated)\n",
             lw.verdict.as_str(),
             lw.attempted,
             lw.acknowledged,
+            lw.recovered_count,
+            unseen,
+            lw.acknowledged + lw.recovered_count,
             lw.ok_count,
             lw.lost_count,
             lw.stale_count,
@@ -694,24 +729,32 @@ pub fn render_text(report: &CheckReport) -> String {
         ));
         for e in lw.lost.iter().chain(&lw.stale).take(10) {
             s.push_str(&format!(
-                "  key {:?} element {}: {:?} (added at index {:?}, last seen {:?}, last missing {:?})\n",
-                e.key, e.element, e.outcome, e.add_index, e.last_present_index, e.last_absent_index
+                "  {}element {}: {} (added at index {}, last read containing it at {}, last read missing it at {})\n",
+                key_label(&e.key, " "),
+                e.element,
+                e.outcome.as_str(),
+                index_or(e.add_index, "none"),
+                index_or(e.last_present_index, "none"),
+                index_or(e.last_absent_index, "none")
             ));
         }
         for u in lw.unexpected.iter().take(10) {
             s.push_str(&format!(
-                "  key {:?} element {}: unexpected (read at index {:?}{})\n",
-                u.key,
+                "  {}element {}: unexpected (read at index {}{})\n",
+                key_label(&u.key, " "),
                 u.element,
-                u.read_index,
+                index_or(u.read_index, "unknown"),
                 u.failed_add_index
                     .map_or(String::new(), |i| format!(", its add at index {i} failed"))
             ));
         }
         for d in lw.duplicated.iter().take(10) {
             s.push_str(&format!(
-                "  key {:?} element {}: {} times in the read at index {:?}\n",
-                d.key, d.element, d.count, d.read_index
+                "  {}element {}: {} times in the read at index {}\n",
+                key_label(&d.key, " "),
+                d.element,
+                d.count,
+                index_or(d.read_index, "unknown")
             ));
         }
     }

@@ -13,9 +13,10 @@
 //! collection (so a two-micro-op transaction is not taken for a tuple), and can be
 //! forced either way. Integers too large for 64 bits stay exact ([`Edn::BigInt`]).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::history::{HistoryError, Op, OpType, Process, Value};
+use crate::history::{HistoryError, Numbered, Op, OpType, Process, Value};
 
 /// A parsed EDN value.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +89,46 @@ impl Edn {
             Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) | Edn::BigInt(s) => s.clone(),
             Edn::Int(i) => i.to_string(),
             other => other.to_json().to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Edn {
+    /// Prints the value back as EDN (`:keyword`, `"string"`, `[1 2]`, `{:a 1}`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items = |f: &mut fmt::Formatter<'_>, open: &str, v: &[Edn], close: &str| {
+            f.write_str(open)?;
+            for (i, x) in v.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" ")?;
+                }
+                write!(f, "{x}")?;
+            }
+            f.write_str(close)
+        };
+        match self {
+            Edn::Nil => f.write_str("nil"),
+            Edn::Bool(b) => write!(f, "{b}"),
+            Edn::Int(i) => write!(f, "{i}"),
+            Edn::BigInt(digits) => f.write_str(digits),
+            Edn::Float(x) => write!(f, "{x}"),
+            Edn::Str(s) => write!(f, "{}", serde_json::Value::from(s.as_str())),
+            Edn::Char(c) => write!(f, "\\{c}"),
+            Edn::Keyword(k) => write!(f, ":{k}"),
+            Edn::Symbol(s) => f.write_str(s),
+            Edn::Vector(v) => items(f, "[", v, "]"),
+            Edn::List(v) => items(f, "(", v, ")"),
+            Edn::Set(v) => items(f, "#{", v, "}"),
+            Edn::Map(m) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k} {v}")?;
+                }
+                f.write_str("}")
+            }
         }
     }
 }
@@ -336,6 +377,17 @@ impl<'a> Reader<'a> {
     }
 
     fn seq(&mut self, close: u8, open: Pos, depth: usize) -> Result<Vec<Edn>, HistoryError> {
+        let items = self.seq_at(close, open, depth)?;
+        Ok(items.into_iter().map(|(_, item)| item).collect())
+    }
+
+    /// The items of a collection up to `close`, each with where it starts.
+    fn seq_at(
+        &mut self,
+        close: u8,
+        open: Pos,
+        depth: usize,
+    ) -> Result<Vec<(Pos, Edn)>, HistoryError> {
         let mut items = Vec::new();
         loop {
             self.skip_ws();
@@ -350,7 +402,10 @@ impl<'a> Reader<'a> {
                     self.bump();
                     return Ok(items);
                 }
-                _ => items.push(self.required(depth + 1, open, "the collection closes")?),
+                _ => {
+                    let at = self.pos();
+                    items.push((at, self.required(depth + 1, open, "the collection closes")?));
+                }
             }
         }
     }
@@ -385,16 +440,42 @@ fn big_integer(t: &str) -> Option<String> {
 
 /// Parses every top-level form of `src`, with where each starts.
 pub fn parse_all(src: &[u8], path: &Path) -> Result<Vec<(Pos, Edn)>, HistoryError> {
-    let mut r = Reader {
-        src,
-        at: 0,
-        line: 1,
-        col: 1,
-        path,
-    };
+    let mut r = Reader::new(src, path);
     let mut out = Vec::new();
     while let Some(form) = r.next_form(0)? {
         out.push(form);
+    }
+    Ok(out)
+}
+
+impl<'a> Reader<'a> {
+    fn new(src: &'a [u8], path: &'a Path) -> Reader<'a> {
+        Reader {
+            src,
+            at: 0,
+            line: 1,
+            col: 1,
+            path,
+        }
+    }
+}
+
+/// The operation forms of a history, each with where it starts: the items of one
+/// top-level vector or list (Knossos), or every top-level form (Jepsen's
+/// `history.edn`, one map per line).
+fn operation_forms(src: &[u8], path: &Path) -> Result<Vec<(Pos, Edn)>, HistoryError> {
+    let mut r = Reader::new(src, path);
+    r.skip_ws();
+    let close = match r.peek() {
+        Some(b'[') => b']',
+        Some(b'(') => b')',
+        _ => return parse_all(src, path),
+    };
+    let open = r.pos();
+    r.bump();
+    let out = r.seq_at(close, open, 0)?;
+    if let Some((pos, _)) = r.next_form(0)? {
+        return Err(r.err_at(pos, "another form after the history's closing bracket"));
     }
     Ok(out)
 }
@@ -415,13 +496,22 @@ pub fn read_edn(path: impl AsRef<Path>, opts: ImportOptions) -> Result<Vec<Op>, 
 
 /// Imports an EDN history from bytes; `path` names the source in errors.
 pub fn parse_edn(src: &[u8], path: &Path, opts: ImportOptions) -> Result<Vec<Op>, HistoryError> {
-    let forms = parse_all(src, path)?;
-    let maps: Vec<(Pos, Edn)> = match forms.as_slice() {
-        [(pos, Edn::Vector(items) | Edn::List(items))] => {
-            items.iter().map(|i| (*pos, i.clone())).collect()
-        }
-        _ => forms,
-    };
+    parse_edn_numbered(src, path, opts).map(|n| n.ops)
+}
+
+/// [`parse_edn`], keeping the line where every operation starts.
+///
+/// `:process`, `:type` and `:f` (except on nemesis operations) are required.
+/// `:index` and `:time` are all or nothing: Knossos histories carry neither (the
+/// index is then the position, the time 0), Jepsen's carry both on every operation;
+/// a history where some operations have one and others do not is an error naming the
+/// first that lacks it.
+pub fn parse_edn_numbered(
+    src: &[u8],
+    path: &Path,
+    opts: ImportOptions,
+) -> Result<Numbered, HistoryError> {
+    let maps = operation_forms(src, path)?;
     let err = |pos: Pos, message: String| HistoryError::Parse {
         path: PathBuf::from(path),
         line: pos.line,
@@ -429,9 +519,11 @@ pub fn parse_edn(src: &[u8], path: &Path, opts: ImportOptions) -> Result<Vec<Op>
         message,
     };
     let mut ops: Vec<(Op, Edn)> = Vec::with_capacity(maps.len());
+    // Per operation: whether it had :index and :time.
+    let mut had: Vec<[bool; 2]> = Vec::with_capacity(maps.len());
     for (n, (pos, form)) in maps.iter().enumerate() {
         let Edn::Map(fields) = form else {
-            return Err(err(*pos, format!("operation {n} is not a map")));
+            return Err(err(*pos, format!("operation {n} is not a map: {form}")));
         };
         let get = |name: &str| {
             fields
@@ -439,15 +531,13 @@ pub fn parse_edn(src: &[u8], path: &Path, opts: ImportOptions) -> Result<Vec<Op>
                 .find(|(k, _)| matches!(k, Edn::Keyword(s) if s == name))
                 .map(|(_, v)| v)
         };
+        let missing = |name: &str| err(*pos, format!("operation {n}: field :{name} is missing"));
+        let bad = |name: &str, v: &Edn| err(*pos, format!("operation {n}: bad :{name} {v}"));
         let process = match get("process") {
             Some(Edn::Int(p)) if *p >= 0 => Process::Client(*p as u64),
             Some(Edn::Keyword(_)) | Some(Edn::Symbol(_)) | Some(Edn::Str(_)) => Process::Nemesis,
-            other => {
-                return Err(err(
-                    *pos,
-                    format!("operation {n}: bad or missing :process {other:?}"),
-                ))
-            }
+            Some(other) => return Err(bad("process", other)),
+            None => return Err(missing("process")),
         };
         let op_type = match get("type") {
             Some(Edn::Keyword(t)) => match t.as_str() {
@@ -457,33 +547,27 @@ pub fn parse_edn(src: &[u8], path: &Path, opts: ImportOptions) -> Result<Vec<Op>
                 "info" => OpType::Info,
                 other => return Err(err(*pos, format!("operation {n}: unknown :type :{other}"))),
             },
-            other => {
-                return Err(err(
-                    *pos,
-                    format!("operation {n}: bad or missing :type {other:?}"),
-                ))
-            }
+            Some(other) => return Err(bad("type", other)),
+            None => return Err(missing("type")),
         };
         let f = match get("f") {
             Some(v @ (Edn::Keyword(_) | Edn::Str(_) | Edn::Symbol(_))) => v.key_string(),
             None if process == Process::Nemesis => String::new(),
-            other => {
-                return Err(err(
-                    *pos,
-                    format!("operation {n}: bad or missing :f {other:?}"),
-                ))
-            }
+            Some(other) => return Err(bad("f", other)),
+            None => return Err(missing("f")),
         };
         let int = |name: &str| match get(name) {
             Some(Edn::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
             None | Some(Edn::Nil) => Ok(None),
-            Some(other) => Err(err(*pos, format!("operation {n}: bad :{name} {other:?}"))),
+            Some(other) => Err(bad(name, other)),
         };
+        let (index, time) = (int("index")?, int("time")?);
+        had.push([index.is_some(), time.is_some()]);
         let raw = get("value").cloned().unwrap_or(Edn::Nil);
         ops.push((
             Op {
-                index: int("index")?.unwrap_or(n as u64),
-                time: int("time")?.unwrap_or(0),
+                index: index.unwrap_or(n as u64),
+                time: time.unwrap_or(0),
                 process,
                 op_type,
                 f,
@@ -494,6 +578,17 @@ pub fn parse_edn(src: &[u8], path: &Path, opts: ImportOptions) -> Result<Vec<Op>
             raw,
         ));
     }
+    for (field, name) in ["index", "time"].into_iter().enumerate() {
+        if let (Some(with), Some(without)) = (
+            had.iter().position(|h| h[field]),
+            had.iter().position(|h| !h[field]),
+        ) {
+            return Err(err(
+                maps[without].0,
+                format!("operation {without}: field :{name} is missing (operation {with} has one)"),
+            ));
+        }
+    }
     let independent = opts.independent.unwrap_or_else(|| {
         let mut clients = ops.iter().filter(|(o, _)| !o.is_nemesis()).peekable();
         clients.peek().is_some()
@@ -501,22 +596,34 @@ pub fn parse_edn(src: &[u8], path: &Path, opts: ImportOptions) -> Result<Vec<Op>
                 |(_, raw)| matches!(raw, Edn::Vector(v) if v.len() == 2 && v[0].items().is_none()),
             )
     });
-    ops.into_iter()
+    let ops = ops
+        .into_iter()
         .enumerate()
         .map(|(n, (mut op, raw))| {
             if independent && !op.is_nemesis() {
-                let Edn::Vector(kv) = raw else {
+                let Edn::Vector(kv) = &raw else {
                     return Err(err(
                         maps[n].0,
-                        format!("operation {n}: :value is not a [key value] tuple"),
+                        format!("operation {n}: :value {raw} is not a [key value] tuple"),
                     ));
                 };
-                op.key = Some(kv[0].key_string());
-                op.value = edn_value(&kv[1]);
+                let [k, v] = kv.as_slice() else {
+                    return Err(err(
+                        maps[n].0,
+                        format!("operation {n}: :value {raw} is not a [key value] tuple"),
+                    ));
+                };
+                op.key = Some(k.key_string());
+                op.value = edn_value(v);
             }
             Ok(op)
         })
-        .collect()
+        .collect::<Result<Vec<Op>, HistoryError>>()?;
+    Ok(Numbered {
+        ops,
+        lines: maps.iter().map(|(pos, _)| pos.line).collect(),
+        truncation: None,
+    })
 }
 
 fn edn_value(e: &Edn) -> Value {
@@ -549,11 +656,11 @@ mod tests {
     #[test]
     fn reads_a_knossos_vector() {
         let ops = parse(
-            "; a comment\n[{:process 0, :type :invoke, :f :write, :value 3}\n \
+            "; a comment\n[{:process 0, :type :invoke, :f :write, :value 3 :time 10}\n \
              {:process 0 :type :ok :f :write :value 3 :time 12}\n \
-             {:process :nemesis :type :info :f :start :value #{:n1 \"n2\"}}\n \
-             {:process 1 :type :invoke :f :cas :value [3 4]}\n \
-             #jepsen.history.Op{:process 1 :type :fail :f :cas :value [3 4] :error [:timeout \"x\"]}]",
+             {:process :nemesis :type :info :f :start :value #{:n1 \"n2\"} :time 13}\n \
+             {:process 1 :type :invoke :f :cas :value [3 4] :time 14}\n \
+             #jepsen.history.Op{:process 1 :type :fail :f :cas :value [3 4] :error [:timeout \"x\"] :time 15}]",
         )
         .unwrap();
         assert_eq!(ops.len(), 5);
@@ -569,12 +676,12 @@ mod tests {
     fn splits_independent_keys() {
         let ops = parse(
             "{:process 0 :type :invoke :f :read :value [:k1 nil] :index 4}\n\
-             {:process 0 :type :ok :f :read :value [:k1 7]}\n\
-             {:process 1 :type :invoke :f :cas :value [\"k2\" [1 2]]}\n",
+             {:process 0 :type :ok :f :read :value [:k1 7] :index 5}\n\
+             {:process 1 :type :invoke :f :cas :value [\"k2\" [1 2]] :index 6}\n",
         )
         .unwrap();
         assert_eq!(ops[0].index, 4);
-        assert_eq!(ops[1].index, 1);
+        assert_eq!(ops[1].index, 5);
         assert_eq!(ops[1].key.as_deref(), Some("k1"));
         assert_eq!(ops[1].value, Value::Int(7));
         assert_eq!(ops[2].value, Value::Ints(vec![1, 2]));
@@ -591,6 +698,47 @@ mod tests {
         let e = parse("}").unwrap_err();
         assert!(e.to_string().starts_with("h.edn:1:1:"), "{e}");
         assert!(parse(&"[".repeat(10_000)).is_err());
+    }
+
+    #[test]
+    fn fields_are_required_and_errors_print_edn() {
+        let e = parse("[{:type :invoke :f :read}]").unwrap_err();
+        assert!(e.to_string().contains("field :process is missing"), "{e}");
+        let e = parse("[{:process 0 :f :read}]").unwrap_err();
+        assert!(e.to_string().contains("field :type is missing"), "{e}");
+        let e = parse("[{:process 0 :type :ok}]").unwrap_err();
+        assert!(e.to_string().contains("field :f is missing"), "{e}");
+        let e = parse("[{:process [1 \"a\"] :type :ok :f :read}]").unwrap_err();
+        assert!(e.to_string().ends_with("bad :process [1 \"a\"]"), "{e}");
+        let e = parse(
+            "[{:process 0 :type :invoke :f :read :time 1}\n {:process 0 :type :ok :f :read}]",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("h.edn:2:2:"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("field :time is missing (operation 0 has one)"),
+            "{e}"
+        );
+        // Each operation of a vector is named by its own line.
+        let e =
+            parse("[{:process 0 :type :invoke :f :read}\n\n {:process 0 :type :nope :f :read}]")
+                .unwrap_err();
+        assert!(e.to_string().starts_with("h.edn:3:2:"), "{e}");
+        // A forced independent import of a value that is no [key value] pair.
+        let e = parse_edn(
+            b"[{:process 0 :type :invoke :f :write :value [1]}]",
+            Path::new("h.edn"),
+            ImportOptions {
+                independent: Some(true),
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(":value [1] is not a [key value] tuple"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -336,14 +336,15 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-/// One event of a history: an invocation or a completion.
+/// One event of a history: an invocation or a completion. `index`, `time`, `process`,
+/// `type` and `f` are required; a field the format does not know (a misspelled `kye`)
+/// is an error rather than silently ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Op {
     /// Position in the history, 0-based and increasing.
-    #[serde(default)]
     pub index: u64,
     /// Nanoseconds since the test started.
-    #[serde(default)]
     pub time: u64,
     /// The process that performed it.
     pub process: Process,
@@ -455,6 +456,17 @@ pub struct Truncation {
     pub bytes: usize,
 }
 
+/// A parsed history with the line each operation came from.
+#[derive(Debug, Clone, Default)]
+pub struct Numbered {
+    /// The operations, in file order.
+    pub ops: Vec<Op>,
+    /// 1-based line of each operation (`lines[i]` is where `ops[i]` starts).
+    pub lines: Vec<usize>,
+    /// The truncated last line that was dropped, if any.
+    pub truncation: Option<Truncation>,
+}
+
 /// Reads a JSONL history; a truncated last line is an error.
 pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Op>, HistoryError> {
     let path = path.as_ref();
@@ -488,6 +500,15 @@ pub fn parse_jsonl(
     path: &Path,
     lenient: bool,
 ) -> Result<(Vec<Op>, Option<Truncation>), HistoryError> {
+    parse_jsonl_numbered(bytes, path, lenient).map(|n| (n.ops, n.truncation))
+}
+
+/// [`parse_jsonl`], keeping the line of every operation.
+pub fn parse_jsonl_numbered(
+    bytes: &[u8],
+    path: &Path,
+    lenient: bool,
+) -> Result<Numbered, HistoryError> {
     let mut lines: Vec<(usize, &[u8])> = Vec::with_capacity(bytes.len() / 80 + 1);
     let mut start = 0;
     for (n, end) in memchr::memchr_iter(b'\n', bytes).enumerate() {
@@ -521,29 +542,36 @@ pub fn parse_jsonl(
             })
     };
     const CHUNK: usize = 4096;
-    let parsed: Result<Vec<Vec<Op>>, HistoryError> = lines
+    let parsed: Result<Vec<Vec<(usize, Op)>>, HistoryError> = lines
         .par_chunks(CHUNK)
         .map(|chunk| {
             let mut out = Vec::with_capacity(chunk.len());
             for l in chunk {
                 if let Some(op) = parse(l)? {
-                    out.push(op);
+                    out.push((l.0, op));
                 }
             }
             Ok(out)
         })
         .collect();
-    let mut ops: Vec<Op> = Vec::with_capacity(lines.len() + 1);
-    for chunk in parsed? {
-        ops.extend(chunk);
+    let mut out = Numbered {
+        ops: Vec::with_capacity(lines.len() + 1),
+        lines: Vec::with_capacity(lines.len() + 1),
+        truncation: None,
+    };
+    for (line, op) in parsed?.into_iter().flatten() {
+        out.ops.push(op);
+        out.lines.push(line);
     }
-    let mut truncation = None;
     if let Some(t) = tail {
         match parse(&t) {
-            Ok(Some(op)) => ops.push(op),
+            Ok(Some(op)) => {
+                out.ops.push(op);
+                out.lines.push(t.0);
+            }
             Ok(None) => {}
             Err(HistoryError::Parse { .. }) if lenient => {
-                truncation = Some(Truncation {
+                out.truncation = Some(Truncation {
                     line: t.0,
                     bytes: t.1.len(),
                 });
@@ -557,7 +585,7 @@ pub fn parse_jsonl(
             Err(e) => return Err(e),
         }
     }
-    Ok((ops, truncation))
+    Ok(out)
 }
 
 /// A byte cursor for [`parse_canonical`].
@@ -760,7 +788,7 @@ mod tests {
     #[test]
     fn truncated_tail_is_reported_or_dropped() {
         let text =
-            b"{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"index\":1,\"proc";
+            b"{\"index\":0,\"time\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"index\":1,\"proc";
         let p = Path::new("h.jsonl");
         match parse_jsonl(text, p, false) {
             Err(HistoryError::TruncatedTail { line: 2, .. }) => {}
@@ -773,11 +801,42 @@ mod tests {
 
     #[test]
     fn malformed_line_names_line_and_column() {
-        let text = b"{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":1,\"type\":\"bogus\",\"f\":\"read\"}\n";
+        let text = b"{\"index\":0,\"time\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"index\":1,\"time\":0,\"process\":1,\"type\":\"bogus\",\"f\":\"read\"}\n";
         let err = parse_jsonl(text, Path::new("h.jsonl"), true).unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("h.jsonl:2:"), "{msg}");
         assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn required_and_unknown_fields_are_errors() {
+        let full =
+            r#"{"index":0,"time":1,"process":3,"type":"invoke","f":"read","key":"a","value":null}"#;
+        let mut v: serde_json::Value = serde_json::from_str(full).unwrap();
+        for field in ["index", "time", "process", "type", "f"] {
+            let mut w = v.clone();
+            w.as_object_mut().unwrap().remove(field);
+            let text = format!("{full}\n{w}\n");
+            let e = parse_jsonl(text.as_bytes(), Path::new("h.jsonl"), false).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.starts_with("h.jsonl:2:"), "{msg}");
+            assert!(msg.contains(&format!("missing field `{field}`")), "{msg}");
+        }
+        v.as_object_mut().unwrap().insert("kye".into(), "a".into());
+        let e = parse_jsonl(format!("{v}\n").as_bytes(), Path::new("h.jsonl"), false).unwrap_err();
+        assert!(e.to_string().contains("unknown field `kye`"), "{e}");
+    }
+
+    #[test]
+    fn lines_are_kept_for_messages() {
+        let text = format!(
+            "\n{}\n\n{}\n",
+            r#"{"index":0,"time":1,"process":3,"type":"invoke","f":"read","value":null}"#,
+            r#"{"index":1,"time":2,"process":3,"type":"ok","f":"read","value":null}"#
+        );
+        let n = parse_jsonl_numbered(text.as_bytes(), Path::new("h"), false).unwrap();
+        assert_eq!(n.lines, vec![2, 4]);
+        assert_eq!(n.ops.len(), 2);
     }
 
     #[test]

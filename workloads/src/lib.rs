@@ -10,6 +10,7 @@
 //! - [`linear`]: the linearizability search (Wing & Gong & Lowe), with the
 //!   [`symmetry`] reduction.
 //! - [`lost`]: the lost-write checker for set and list workloads.
+//! - [`wellformed`]: the rules every history must follow before it is checked.
 //! - [`synth`]: synthetic histories for benchmarks and tests.
 //! - [`check`]: the entry point, [`check::check_history`], and its report.
 
@@ -27,3 +28,4 @@ pub mod symmetry;
 pub mod synth;
 pub mod txn;
 pub mod values;
+pub mod wellformed;

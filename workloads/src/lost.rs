@@ -36,6 +36,18 @@ pub enum ElementOutcome {
     NeverRead,
 }
 
+impl ElementOutcome {
+    /// The outcome in words (`ok`, `lost`, `stale`, `never read`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElementOutcome::Ok => "ok",
+            ElementOutcome::Lost => "lost",
+            ElementOutcome::Stale => "stale",
+            ElementOutcome::NeverRead => "never read",
+        }
+    }
+}
+
 /// One element with a notable outcome, and the operations behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElementReport {

@@ -20,16 +20,23 @@ use crate::model::{Input, ModelKind, Operation, Output};
 use crate::txn;
 use crate::values::{EncodeError, Values};
 
-/// A history that cannot be checked: names the offending operation.
+/// A history that cannot be checked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("operation index {index} (line {position}): {message}")]
-pub struct PrepareError {
-    /// `index` of the offending operation.
-    pub index: u64,
-    /// 1-based position of the operation in the history.
-    pub position: usize,
-    /// What is wrong.
-    pub message: String,
+pub enum PrepareError {
+    /// An operation cannot be interpreted for the model.
+    #[error("operation index {index} (line {position}): {message}")]
+    Op {
+        /// `index` of the offending operation.
+        index: u64,
+        /// 1-based position of the operation in the history.
+        position: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Nothing to check: no client operation that happened or may have happened. A
+    /// checker that looked at nothing must not call it valid.
+    #[error("no operations: {0}")]
+    NoOperations(String),
 }
 
 /// A history ready to check.
@@ -66,7 +73,7 @@ pub fn infer_model(ops: &[Op]) -> Result<ModelKind, PrepareError> {
             "txn" => return Ok(ModelKind::MultiRegister),
             "read" | "write" if txn::is_txn(&op.value) => return Ok(ModelKind::MultiRegister),
             "enqueue" | "dequeue" => {
-                return Err(PrepareError {
+                return Err(PrepareError::Op {
                     index: op.index,
                     position: pos + 1,
                     message: "enqueue and dequeue fit both the fifo-queue and the \
@@ -117,7 +124,7 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
         };
         let err = |e: EncodeError| match e {
             EncodeError::NeedsNames => Stop::NeedsNames,
-            EncodeError::Invalid(message) => Stop::Bad(PrepareError {
+            EncodeError::Invalid(message) => Stop::Bad(PrepareError::Op {
                 index: op.index,
                 position: pos + 1,
                 message,
@@ -131,6 +138,12 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
                         "process {p} invokes again while its operation at index {} is still pending",
                         history[prev].index
                     )));
+                }
+                if model == ModelKind::Kv && op.key.is_none() {
+                    return Err(msg(
+                        "field key is missing (the kv model needs a key on every operation)"
+                            .to_string(),
+                    ));
                 }
                 let key_name = op.key.as_deref().unwrap_or("");
                 let next_id = key_ids.len() as u32;
@@ -164,6 +177,14 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
                         op.f, history[inv].f, history[inv].index
                     )));
                 }
+                if op.key.is_some() && history[inv].key != op.key {
+                    return Err(msg(format!(
+                        "completion key {} does not match the invocation's {} (index {})",
+                        op.key.as_deref().unwrap_or(""),
+                        history[inv].key.as_deref().unwrap_or("(none)"),
+                        history[inv].index
+                    )));
+                }
                 let slot = slot_of[&inv];
                 let (operation, failed) = slots[slot].as_mut().expect("slot filled at invoke");
                 operation.complete_index = Some(op.index);
@@ -191,6 +212,16 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
     }
     for (i, op) in out.ops.iter_mut().enumerate() {
         op.id = i;
+    }
+    if out.ops.is_empty() {
+        return Err(Stop::Bad(PrepareError::NoOperations(if out.failed.is_empty() {
+            "the history has no client operation".to_string()
+        } else {
+            format!(
+                "all {} client operations failed, so none can be checked",
+                out.failed.len()
+            )
+        })));
     }
     Ok(out)
 }
@@ -349,7 +380,7 @@ mod tests {
         let h = vec![line(0, 1, OpType::Ok, "read", Value::Null)];
         assert!(prepare(&h, ModelKind::CasRegister)
             .unwrap_err()
-            .message
+            .to_string()
             .contains("never invoked"));
         let h = vec![line(0, 1, OpType::Invoke, "cas", Value::Int(3))];
         assert!(prepare(&h, ModelKind::CasRegister)
@@ -359,5 +390,26 @@ mod tests {
         let h = vec![line(0, 1, OpType::Invoke, "add", Value::Int(3))];
         assert!(prepare(&h, ModelKind::CasRegister).is_err());
         assert_eq!(infer_model(&h).unwrap(), ModelKind::Set);
+        let mut keyless = line(0, 1, OpType::Invoke, "read", Value::Null);
+        keyless.key = None;
+        assert!(prepare(&[keyless], ModelKind::Kv)
+            .unwrap_err()
+            .to_string()
+            .contains("field key is missing"));
+    }
+
+    #[test]
+    fn nothing_to_check_is_an_error() {
+        let empty = prepare(&[], ModelKind::CasRegister).unwrap_err();
+        assert!(matches!(empty, PrepareError::NoOperations(_)), "{empty}");
+        let all_failed = [
+            line(0, 1, OpType::Invoke, "write", Value::Int(1)),
+            line(1, 1, OpType::Fail, "write", Value::Int(1)),
+        ];
+        let e = prepare(&all_failed, ModelKind::CasRegister).unwrap_err();
+        assert!(
+            e.to_string().contains("all 1 client operations failed"),
+            "{e}"
+        );
     }
 }

@@ -234,7 +234,7 @@ pub struct ReadState {
 /// The request was refused because this node is not the leader; nothing was
 /// proposed or registered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("not the leader (leader hint: {leader:?})")]
+#[error("not the leader ({})", leader.map_or_else(|| "no leader known".to_string(), |l| format!("the leader is node {l}")))]
 pub struct NotLeader {
     /// The leader this node knows of, if any.
     pub leader: Option<NodeId>,
