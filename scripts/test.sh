@@ -42,7 +42,7 @@ trap 'exit 130' INT TERM
 
 if $under_load; then
     # Build first, so the busy loops load the tests rather than the compiler.
-    cargo test --workspace --release --no-run
+    cargo test --workspace --release --no-fail-fast --no-run
     cores=$(nproc)
     for ((i = 0; i < cores; i++)); do
         # `kill -0 $$` fails once this script is gone, even after a SIGKILL.
@@ -54,7 +54,7 @@ fi
 
 started=$SECONDS
 set +e
-cargo test --workspace --release 2>&1 | tee "$log"
+cargo test --workspace --release --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 stop_hogs
