@@ -56,6 +56,18 @@ fn core_bugs(bugs: &[Bug]) -> Result<Bugs, String> {
     Ok(core)
 }
 
+/// CPU time this process used so far, in seconds (the machine may be shared:
+/// steps per CPU-second is the simulator's own speed).
+fn cpu_time() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let bugs = match core_bugs(&args.bugs) {
@@ -104,15 +116,17 @@ fn main() -> ExitCode {
             format!(", with{bug_flags}")
         }
     );
+    let cpu_before = cpu_time();
     let report = run(&budget, &|seed| Setup::from_seed(seed, bugs));
-    let rate = report.steps_per_second();
+    let cpu = (cpu_time() - cpu_before).max(1e-9);
     println!(
-        "seeds run: {}, steps: {}, time: {:.1}s, steps/s: {:.0} ({:.0} per thread), violations: {}",
+        "seeds run: {}, steps: {}, time: {:.1}s, steps/s: {:.0} ({:.0} per CPU-second, {:.1} CPU-seconds used), violations: {}",
         report.seeds,
         report.steps,
         report.elapsed.as_secs_f64(),
-        rate,
-        rate / budget.threads as f64,
+        report.steps_per_second(),
+        report.steps as f64 / cpu,
+        cpu,
         usize::from(report.failure.is_some())
     );
     let Some(failure) = report.failure else {

@@ -132,7 +132,10 @@
 //! random faults. `tests/raft_model.rs` model-checks a three-node cluster of
 //! these very nodes with stateright over a reordering network, checking
 //! Election Safety, Log Matching, Leader Completeness and State Machine Safety
-//! in every reachable state up to a bounded depth.
+//! in every reachable state up to a bounded depth. The simulator
+//! ([`crate::sim`], `scripts/simulate.sh`) goes deep where the model check goes
+//! wide: thousands of random steps per seed over faulty networks, disks and
+//! clocks, with the same properties checked after every step.
 //!
 //! # Left out, deliberately
 //!

@@ -20,20 +20,8 @@ pub struct Setup {
     pub seed: u64,
     /// Cluster size (3 to 7).
     pub nodes: u8,
-    /// Base election timeout, in ticks.
-    pub election_tick: u32,
-    /// Heartbeat interval, in ticks.
-    pub heartbeat_tick: u32,
-    /// PreVote on.
-    pub pre_vote: bool,
-    /// CheckQuorum and the leader lease on.
-    pub check_quorum: bool,
-    /// Most entries per AppendEntries.
-    pub max_entries_per_message: usize,
-    /// Most AppendEntries in flight per follower.
-    pub max_inflight_messages: usize,
-    /// The core's bug switches.
-    pub bugs: Bugs,
+    /// What every node runs with, apart from its id, peers and seed.
+    pub raft: Config,
     /// A planted mistake of the runtime: send a Ready's messages before its
     /// writes are durable (unit-test builds only).
     #[cfg(test)]
@@ -45,18 +33,18 @@ impl Setup {
     pub fn from_seed(seed: u64, bugs: Bugs) -> Setup {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let nodes = [3, 3, 3, 4, 5, 5, 7][rng.random_range(0..7)];
-        let election_tick = rng.random_range(2..=10);
-        let heartbeat_tick = rng.random_range(1..=(election_tick / 2).max(1));
+        let mut raft = Config::new(1, vec![1], seed);
+        raft.election_tick = rng.random_range(2..=10);
+        raft.heartbeat_tick = rng.random_range(1..=(raft.election_tick / 2).max(1));
+        raft.pre_vote = rng.random_bool(0.5);
+        raft.check_quorum = rng.random_bool(0.5);
+        raft.max_entries_per_message = [1, 2, 3, 256][rng.random_range(0..4)];
+        raft.max_inflight_messages = [1, 2, 64][rng.random_range(0..3)];
+        raft.bugs = bugs;
         Setup {
             seed,
             nodes,
-            election_tick,
-            heartbeat_tick,
-            pre_vote: rng.random_bool(0.5),
-            check_quorum: rng.random_bool(0.5),
-            max_entries_per_message: [1, 2, 3, 256][rng.random_range(0..4)],
-            max_inflight_messages: [1, 2, 64][rng.random_range(0..3)],
-            bugs,
+            raft,
             #[cfg(test)]
             send_before_persist: false,
         }
@@ -64,16 +52,12 @@ impl Setup {
 
     /// The configuration of node `i` (Raft id `i + 1`).
     pub fn config(&self, i: u8) -> Config {
-        let peers = (1..=u64::from(self.nodes)).collect();
-        let mut config = Config::new(u64::from(i) + 1, peers, self.seed ^ (u64::from(i) << 56));
-        config.election_tick = self.election_tick;
-        config.heartbeat_tick = self.heartbeat_tick;
-        config.pre_vote = self.pre_vote;
-        config.check_quorum = self.check_quorum;
-        config.max_entries_per_message = self.max_entries_per_message;
-        config.max_inflight_messages = self.max_inflight_messages;
-        config.bugs = self.bugs;
-        config
+        Config {
+            id: u64::from(i) + 1,
+            peers: (1..=u64::from(self.nodes)).collect(),
+            seed: self.seed ^ (u64::from(i) << 56),
+            ..self.raft.clone()
+        }
     }
 
     /// Whether the runtime sends messages before persisting (a planted

@@ -6,7 +6,8 @@
 //! (shorter election timeouts, no flow-control limits, no PreVote or
 //! CheckQuorum), removes nodes (and every step that names them), removes runs
 //! of steps (halving their length down to single steps, from the end
-//! backwards, until nothing more can go), and simplifies what is left
+//! backwards, until nothing more can go, then pairs of steps that only go
+//! together), and simplifies what is left
 //! (deliveries from the head of their queue, crashes in a write that keep
 //! nothing). It works within a replay and time budget.
 
@@ -17,6 +18,7 @@ use super::action::Action;
 use super::checks::{Property, Violation};
 use super::generate::Setup;
 use super::world::World;
+use crate::raft::Config;
 
 /// A setup and its steps: everything a run depends on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,12 +128,12 @@ impl Trace {
              {} entries per message, {} messages in flight, bugs: {}",
             s.seed,
             s.nodes,
-            s.election_tick,
-            s.heartbeat_tick,
-            on_off(s.pre_vote),
-            on_off(s.check_quorum),
-            s.max_entries_per_message,
-            s.max_inflight_messages,
+            s.raft.election_tick,
+            s.raft.heartbeat_tick,
+            on_off(s.raft.pre_vote),
+            on_off(s.raft.check_quorum),
+            s.raft.max_entries_per_message,
+            s.raft.max_inflight_messages,
             bug_names(s)
         );
         let (lines, violation) = self.render_steps();
@@ -152,7 +154,7 @@ impl Trace {
 
 /// The bugs and planted mistakes a setup runs with, by name.
 fn bug_names(s: &Setup) -> String {
-    let b = &s.bugs;
+    let b = &s.raft.bugs;
     let mut names: Vec<String> = [
         (b.vote_without_log_check, "vote-without-log-check"),
         (b.commit_old_term, "commit-old-term"),
@@ -162,19 +164,31 @@ fn bug_names(s: &Setup) -> String {
     .filter(|(on, _)| *on)
     .map(|(_, name)| name.to_string())
     .collect();
-    #[cfg(test)]
-    {
-        if b.planted != crate::raft::node::Planted::default() {
-            names.push(format!("{:?}", b.planted));
-        }
-        if s.send_before_persist {
-            names.push("send-before-persist".to_string());
-        }
-    }
+    names.extend(planted_names(s));
     if names.is_empty() {
         "none".to_string()
     } else {
         names.join(", ")
+    }
+}
+
+/// The planted mistakes of unit-test builds that a setup runs with.
+fn planted_names(s: &Setup) -> Vec<String> {
+    #[cfg(test)]
+    {
+        let mut names = Vec::new();
+        if s.raft.bugs.planted != crate::raft::node::Planted::default() {
+            names.push(format!("{:?}", s.raft.bugs.planted));
+        }
+        if s.send_before_persist {
+            names.push("send-before-persist".to_string());
+        }
+        names
+    }
+    #[cfg(not(test))]
+    {
+        let _ = s;
+        Vec::new()
     }
 }
 
@@ -262,6 +276,22 @@ pub fn shrink(trace: &Trace, property: Property) -> Trace {
                 chunk /= 2;
             }
         }
+        // Steps that only go together (a partition and its heal, a crash and
+        // its restart): remove two at a time, once one at a time is stuck.
+        'pairs: for j in (1..best.actions.len()).rev() {
+            for i in (0..j).rev() {
+                if j >= best.actions.len() {
+                    break 'pairs;
+                }
+                let mut t = best.clone();
+                t.actions.remove(j);
+                t.actions.remove(i);
+                if let Some(t) = attempt(t) {
+                    best = t;
+                    continue 'pairs;
+                }
+            }
+        }
         for k in 0..best.actions.len() {
             let simpler = match best.actions[k] {
                 Action::Deliver { from, to, nth } if nth > 0 => {
@@ -293,50 +323,41 @@ pub fn shrink(trace: &Trace, property: Property) -> Trace {
 
 /// How big a trace is: steps, nodes and timeouts.
 fn weight(t: &Trace) -> usize {
-    t.actions.len() + usize::from(t.setup.nodes) + t.setup.election_tick as usize
+    t.actions.len() + usize::from(t.setup.nodes) + t.setup.raft.election_tick as usize
 }
 
 /// Setups that take fewer steps to show the same thing: shorter timeouts,
 /// no flow-control limits, no PreVote or CheckQuorum.
 fn simpler_setups(s: &Setup) -> Vec<Setup> {
-    let mut out = Vec::new();
-    if s.election_tick > 2 {
-        out.push(Setup {
-            election_tick: 2,
-            heartbeat_tick: 1,
-            ..s.clone()
-        });
-        out.push(Setup {
-            election_tick: s.election_tick - 1,
-            heartbeat_tick: s.heartbeat_tick.min(s.election_tick - 2).max(1),
-            ..s.clone()
+    let r = &s.raft;
+    let mut changes: Vec<fn(&mut Config)> = Vec::new();
+    if r.election_tick > 2 {
+        changes.push(|c| (c.election_tick, c.heartbeat_tick) = (2, 1));
+        changes.push(|c| {
+            c.election_tick -= 1;
+            c.heartbeat_tick = c.heartbeat_tick.min(c.election_tick - 1).max(1);
         });
     }
-    if s.max_entries_per_message < 256 {
-        out.push(Setup {
-            max_entries_per_message: 256,
-            ..s.clone()
-        });
+    if r.max_entries_per_message < 256 {
+        changes.push(|c| c.max_entries_per_message = 256);
     }
-    if s.max_inflight_messages < 64 {
-        out.push(Setup {
-            max_inflight_messages: 64,
-            ..s.clone()
-        });
+    if r.max_inflight_messages < 64 {
+        changes.push(|c| c.max_inflight_messages = 64);
     }
-    if s.pre_vote {
-        out.push(Setup {
-            pre_vote: false,
-            ..s.clone()
-        });
+    if r.pre_vote {
+        changes.push(|c| c.pre_vote = false);
     }
-    if s.check_quorum {
-        out.push(Setup {
-            check_quorum: false,
-            ..s.clone()
-        });
+    if r.check_quorum {
+        changes.push(|c| c.check_quorum = false);
     }
-    out
+    changes
+        .into_iter()
+        .map(|change| {
+            let mut simpler = s.clone();
+            change(&mut simpler.raft);
+            simpler
+        })
+        .collect()
 }
 
 /// `t` without the steps after `failed` and without the steps that had no

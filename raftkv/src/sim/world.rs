@@ -552,8 +552,8 @@ impl World {
         }
         self.settle_writes_from = self.next_write;
         let everyone = ((1u16 << self.n) - 1) as u8;
-        let rounds = 40 * self.setup.election_tick as usize + 40;
-        let repropose = 4 * self.setup.election_tick as usize + 4;
+        let rounds = 40 * self.setup.raft.election_tick as usize + 40;
+        let repropose = 4 * self.setup.raft.election_tick as usize + 4;
         let mut proposed_at = None;
         for round in 0..rounds {
             for i in 0..self.n as u8 {
