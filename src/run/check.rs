@@ -27,10 +27,7 @@ pub fn model_of(workload: WorkloadName) -> ModelKind {
 }
 
 /// Reads the history and runs every checker (see [`check_ops`]).
-pub fn check_run(
-    history: &Path,
-    opts: &CheckOptions,
-) -> (Vec<CheckerResult>, Option<CheckReport>) {
+pub fn check_run(history: &Path, opts: &CheckOptions) -> (Vec<CheckerResult>, Option<CheckReport>) {
     let ops = match read_jsonl_lenient(history) {
         Ok((ops, _)) => ops,
         Err(e) => {
@@ -44,10 +41,7 @@ pub fn check_run(
 /// Runs the recording self-check and the workload's checkers (`opts.model`, inferred
 /// from the operations when `None`). Returns the per-checker results and the workload
 /// checker's whole report (for `results.json`).
-pub fn check_ops(
-    ops: &[Op],
-    opts: &CheckOptions,
-) -> (Vec<CheckerResult>, Option<CheckReport>) {
+pub fn check_ops(ops: &[Op], opts: &CheckOptions) -> (Vec<CheckerResult>, Option<CheckReport>) {
     let mut out = vec![well_formed(ops)];
     let (checkers, report) = workload_checkers(ops, opts);
     out.extend(checkers);
@@ -86,10 +80,7 @@ fn failed(name: &str, error: String) -> CheckerResult {
 
 /// The workload's checkers: linearizability against the workload's model, plus lost
 /// writes for sets. Returns the per-checker results and the whole report.
-fn workload_checkers(
-    ops: &[Op],
-    opts: &CheckOptions,
-) -> (Vec<CheckerResult>, Option<CheckReport>) {
+fn workload_checkers(ops: &[Op], opts: &CheckOptions) -> (Vec<CheckerResult>, Option<CheckReport>) {
     let report = match check_history(ops, opts) {
         Ok(r) => r,
         Err(e) => {

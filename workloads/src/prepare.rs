@@ -214,14 +214,16 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
         op.id = i;
     }
     if out.ops.is_empty() {
-        return Err(Stop::Bad(PrepareError::NoOperations(if out.failed.is_empty() {
-            "the history has no client operation".to_string()
-        } else {
-            format!(
-                "all {} client operations failed, so none can be checked",
-                out.failed.len()
-            )
-        })));
+        return Err(Stop::Bad(PrepareError::NoOperations(
+            if out.failed.is_empty() {
+                "the history has no client operation".to_string()
+            } else {
+                format!(
+                    "all {} client operations failed, so none can be checked",
+                    out.failed.len()
+                )
+            },
+        )));
     }
     Ok(out)
 }
