@@ -77,7 +77,10 @@ impl Need {
                 "the `{p}` program on PATH (scripts/setup.sh --with-browser installs it)"
             )),
             Need::Namespaces => {
-                let probe = format!("flprobe-{}", std::process::id());
+                // Tests of one binary probe at once: each probe needs its own name.
+                static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let probe = format!("flprobe-{}-{n}", std::process::id());
                 match sys::run("ip", &["netns", "add", &probe], None) {
                     Ok(_) => {
                         let _ = sys::run("ip", &["netns", "del", &probe], None);
