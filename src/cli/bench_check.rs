@@ -37,7 +37,7 @@ pub struct BenchCheckArgs {
     #[arg(long, default_value_t = 40)]
     pub explode_width: usize,
     /// Time limit given to the explosive history.
-    #[arg(long, default_value = "2s", value_parser = super::check::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = super::units::parse_duration)]
     pub explode_limit: Duration,
     /// Seed of the generated histories.
     #[arg(long, default_value_t = 1)]

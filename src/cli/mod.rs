@@ -11,6 +11,7 @@ pub mod kv;
 pub mod node;
 pub mod report;
 pub mod test;
+pub mod units;
 
 /// The subcommands of faultline.
 #[derive(clap::Subcommand, Debug)]

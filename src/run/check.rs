@@ -14,13 +14,16 @@ use workloads::history::{read_jsonl_lenient, Op, OpType, Process};
 use workloads::model::ModelKind;
 
 use super::config::WorkloadName;
+use super::recovery::Window;
 use super::results::{CheckerResult, Verdict};
 
-/// Reads the history and runs every checker of `workload`. Returns the per-checker
-/// results and the workload checker's whole report (for `results.json`).
+/// Reads the history and runs every checker of `workload`, and the `recovery` checker
+/// when the run had a recovery window. Returns the per-checker results and the
+/// workload checker's whole report (for `results.json`).
 pub fn check_run(
     history: &Path,
     workload: WorkloadName,
+    recovery: Option<&Window>,
 ) -> (Vec<CheckerResult>, Option<serde_json::Value>) {
     let ops = match read_jsonl_lenient(history) {
         Ok((ops, _)) => ops,
@@ -37,6 +40,7 @@ pub fn check_run(
     let mut out = vec![well_formed(&ops)];
     let (checkers, report) = workload_checkers(&ops, workload);
     out.extend(checkers);
+    out.extend(recovery.map(|w| super::recovery::check(&ops, w)));
     (out, report)
 }
 

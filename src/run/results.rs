@@ -6,7 +6,8 @@
 //! - `verdict`: `valid | invalid | unknown` over all checkers; never `valid` when the run
 //!   was `interrupted` or `harness_errors` is not empty;
 //! - `checkers`: one entry per checker: `name` (`history`: the controller's own
-//!   well-formedness check of the recording; `linearizable`; `lost-writes` for sets),
+//!   well-formedness check of the recording; `linearizable`; `lost-writes` for sets;
+//!   `recovery` for runs with faults: whether the cluster answered after the heal),
 //!   `verdict`, `report` (that checker's part of the check report, verbatim);
 //! - `check`: the whole `CheckReport` of the workload checker (verdict, model, stats,
 //!   checkers), or null when the history was never checked;
@@ -94,6 +95,25 @@ pub struct FaultRecord {
     pub value: serde_json::Value,
     /// `installed`, `skipped` or `indeterminate`.
     pub outcome: String,
+}
+
+/// Mean `ok` completions per second within `[start_s, start_s + duration_s)`, from
+/// per-second buckets (a bucket straddling an edge counts in proportion to its overlap),
+/// so the recovery phase's operations do not inflate the main phase's figure.
+fn ok_per_s_within(per_second: &[[u64; 3]], start_s: f64, duration_s: f64) -> f64 {
+    if duration_s <= 0.0 {
+        return 0.0;
+    }
+    let end_s = start_s + duration_s;
+    let ok: f64 = per_second
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let overlap = (end_s.min(i as f64 + 1.0) - start_s.max(i as f64)).max(0.0);
+            b[0] as f64 * overlap
+        })
+        .sum();
+    ok / duration_s
 }
 
 /// Paths of one node's files, relative to the run folder.
@@ -198,17 +218,11 @@ impl Results {
         logs: Vec<std::path::PathBuf>,
         run: &Path,
     ) {
-        let main_s = phases
-            .iter()
-            .find(|p| p.name == "main")
-            .map(|p| p.duration_s)
-            .unwrap_or(0.0);
+        let main = phases.iter().find(|p| p.name == "main");
         self.throughput = Throughput {
-            mean_ok_per_s: if main_s > 0.0 {
-                summary.total.ok as f64 / main_s
-            } else {
-                0.0
-            },
+            mean_ok_per_s: main.map_or(0.0, |m| {
+                ok_per_s_within(&summary.per_second, m.start_s, m.duration_s)
+            }),
             per_second: summary.per_second,
         };
         self.ops = OpStats {
@@ -283,5 +297,20 @@ impl Results {
         }
         eprintln!("verdict: {}", self.verdict.as_str().to_uppercase());
         eprintln!("results: {}", run.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_phase_throughput_counts_only_the_main_phase() {
+        // 10 ok/s in seconds 0-1 (setup), 100 ok/s in 1-3 (main), 50 ok/s after.
+        let buckets = [[10, 0, 0], [100, 1, 0], [100, 0, 2], [50, 0, 0], [50, 0, 0]];
+        assert_eq!(ok_per_s_within(&buckets, 1.0, 2.0), 100.0);
+        // Half of the first and last buckets: (50 + 100 + 25) / 2.
+        assert_eq!(ok_per_s_within(&buckets, 1.5, 2.0), 87.5);
+        assert_eq!(ok_per_s_within(&buckets, 1.0, 0.0), 0.0);
     }
 }
