@@ -272,6 +272,61 @@ fn a_node_whose_port_is_taken_says_address_already_in_use_once() {
 }
 
 #[test]
+fn a_test_whose_node_cannot_bind_says_address_already_in_use_once() {
+    // The node binary is a wrapper that starts the real node on a port held here.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("busy-node.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a; do shift; if [ \"$skip\" ]; then skip=; set -- \"$@\" 127.0.0.1:{port}; \
+             continue; fi; [ \"$a\" = --listen ] && skip=1; set -- \"$@\" \"$a\"; done\n\
+             exec {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_faultline")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--nodes",
+            "1",
+            "--hosts",
+            "loopback",
+            "--node-binary",
+        ])
+        .arg(&wrapper)
+        .arg("--results-dir")
+        .arg(dir.path().join("results"))
+        .env("FAULTLINE_JOURNAL_INDEX", dir.path().join("journals"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .to_ascii_lowercase()
+            .matches("address already in use")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    drop(taken);
+}
+
+#[test]
 fn bad_endpoints_are_usage_errors() {
     for (endpoints, why) in [
         ("localhost", "has no port"),
