@@ -243,6 +243,22 @@ fn a_killed_node_is_restarted_and_the_cluster_keeps_serving() {
     assert_eq!(interrupt(&mut guard), Some(0));
 }
 
+/// A command that failed (exit 3) because a node could not listen on `addr`, saying
+/// the cause exactly once.
+fn assert_bind_failure(out: &Output, addr: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    let said = stderr
+        .to_ascii_lowercase()
+        .matches("address already in use")
+        .count();
+    assert_eq!(said, 1, "{stderr}");
+}
+
 #[test]
 fn a_node_whose_port_is_taken_says_address_already_in_use_once() {
     let base = free_base_port();
@@ -255,20 +271,7 @@ fn a_node_whose_port_is_taken_says_address_already_in_use_once() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains(&format!("node n1 cannot listen on 127.0.0.1:{base}")),
-        "{stderr}"
-    );
-    assert_eq!(
-        stderr
-            .to_ascii_lowercase()
-            .matches("address already in use")
-            .count(),
-        1,
-        "{stderr}"
-    );
+    assert_bind_failure(&out, &format!("127.0.0.1:{base}"));
 }
 
 #[test]
@@ -309,20 +312,7 @@ fn a_test_whose_node_cannot_bind_says_address_already_in_use_once() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
-        "{stderr}"
-    );
-    assert_eq!(
-        stderr
-            .to_ascii_lowercase()
-            .matches("address already in use")
-            .count(),
-        1,
-        "{stderr}"
-    );
+    assert_bind_failure(&out, &format!("127.0.0.1:{port}"));
     drop(taken);
 }
 

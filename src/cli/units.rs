@@ -29,14 +29,9 @@ pub fn parse_millis(s: &str) -> Result<u64, String> {
 
 /// Parses a duration; a bare number is in units of `bare_unit_s` seconds.
 fn parse_with_default_unit(s: &str, bare_unit_s: f64) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
     let bad = || format!("bad duration {s:?} (e.g. 30s, 500ms, 2m, or a plain number)");
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let scale = match unit.trim() {
+    let (n, unit) = number_and_unit(s).ok_or_else(bad)?;
+    let scale = match unit {
         "" => bare_unit_s,
         "ms" => 1e-3,
         "s" => 1.0,
@@ -51,16 +46,21 @@ fn parse_with_default_unit(s: &str, bare_unit_s: f64) -> Result<Duration, String
     Duration::try_from_secs_f64(n * scale).map_err(|_| bad())
 }
 
+/// Splits `12.5ms` into its non-negative number and its (trimmed) unit.
+fn number_and_unit(s: &str) -> Option<(f64, &str)> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    Some((num.parse().ok()?, unit.trim()))
+}
+
 /// Parses a size in bytes: `1G`, `512M`, `64KiB`, or a bare number of MiB.
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
     let bad = || format!("bad size {s:?} (e.g. 512M, 1G, or a plain number of MiB)");
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let unit = unit.trim().to_ascii_uppercase();
+    let (n, unit) = number_and_unit(s).ok_or_else(bad)?;
+    let unit = unit.to_ascii_uppercase();
     let shift = match unit.trim_end_matches("IB").trim_end_matches('B') {
         "" if unit.is_empty() => 20,
         "" => 0,
