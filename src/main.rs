@@ -18,11 +18,20 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The version `--version` prints: the package version and the git commit it was
+/// built from (`unknown` when built outside a checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FAULTLINE_COMMIT"),
+    ")"
+);
+
 /// faultline: Jepsen-style fault injection and consistency checking.
 #[derive(Parser, Debug)]
 #[command(
     name = "faultline",
-    version,
+    version = VERSION,
     about,
     propagate_version = true,
     after_help = cli::EXIT_CODES

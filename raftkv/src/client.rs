@@ -273,6 +273,10 @@ impl KvClient {
         let mut client = self.connect(endpoint)?;
         match tokio::time::timeout(self.timeout, client.status(StatusRequest {})).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) if connection_refused(&status) => Err(ClientError::Rejected(format!(
+                "{endpoint}: connection refused: {}",
+                status.message()
+            ))),
             Ok(Err(status)) => Err(ClientError::Rejected(format!(
                 "{endpoint}: {}",
                 status.message()

@@ -18,8 +18,8 @@ use super::cluster::LocalCluster;
 /// Flags of `faultline bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Seconds each phase runs.
-    #[arg(long, default_value_t = 3.0)]
+    /// How long each phase runs, e.g. 3, 3s, 500ms (plain numbers are seconds).
+    #[arg(long, default_value = "3", value_parser = super::units::parse_seconds)]
     pub duration: f64,
     /// Client counts to measure, comma-separated.
     #[arg(long, default_value = "1,16,64")]

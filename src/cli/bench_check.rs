@@ -49,7 +49,7 @@ pub struct BenchCheckArgs {
     #[arg(long, default_value_t = 40)]
     pub explode_width: usize,
     /// Time limit given to the explosive history.
-    #[arg(long, default_value = "2s", value_parser = super::check::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = super::units::parse_duration)]
     pub explode_limit: Duration,
     /// Seed of the generated histories.
     #[arg(long, default_value_t = 1)]
@@ -82,7 +82,7 @@ pub struct BenchCheckArgs {
     #[arg(long)]
     pub independent: Option<bool>,
     /// With --files: time budget of each check; past it the verdict is unknown.
-    #[arg(long, default_value = "60s", value_parser = super::check::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = super::units::parse_duration)]
     pub time_limit: Duration,
     /// With --files: memory budget of each check in MiB.
     #[arg(long, default_value_t = 1024)]

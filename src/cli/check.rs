@@ -33,6 +33,8 @@ use workloads::wellformed;
 
 use crate::report;
 
+use super::units::{parse_duration, parse_size};
+
 /// History file formats.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -60,8 +62,9 @@ pub struct CheckArgs {
     /// Time budget of the search, e.g. 30s, 500ms, 2m; past it the verdict is unknown.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub time_limit: Duration,
-    /// Memory budget of the search in MiB; past it the verdict is unknown.
-    #[arg(long, default_value_t = 1024)]
+    /// Memory budget of the search, e.g. 1G, 512M (a plain number is MiB); past it the
+    /// verdict is unknown.
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
     pub memory_limit: usize,
     /// For EDN: whether values are [key value] tuples (default: detected).
     #[arg(long)]
@@ -76,26 +79,6 @@ pub struct CheckArgs {
     /// its report.html and junit.xml.
     #[arg(long)]
     pub update: bool,
-}
-
-/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("bad duration {s:?} (e.g. 30s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("bad duration unit {unit:?} (use ms, s, m or h)")),
-    };
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Picks the format from the extension, else from the first non-blank bytes.
@@ -230,7 +213,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         model: args.model,
         initial: args.initial,
         time_limit: args.time_limit,
-        memory_limit: args.memory_limit.saturating_mul(1 << 20),
+        memory_limit: args.memory_limit,
         ..CheckOptions::default()
     };
     let report = check_history(&loaded.history.ops, &opts)

@@ -12,6 +12,7 @@ pub mod kv;
 pub mod node;
 pub mod report;
 pub mod test;
+pub mod units;
 
 /// The exit-code contract of every command with a verdict (`test`, `check`, `report`,
 /// `campaign`, `kv status`), shown by their `--help`.

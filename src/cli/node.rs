@@ -35,14 +35,14 @@ pub struct NodeArgs {
     /// Seed of the Raft core's randomness (election timeouts); mixed with the node id.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Length of one Raft tick in milliseconds.
-    #[arg(long, default_value_t = 10)]
+    /// Length of one Raft tick (plain numbers are milliseconds; 10ms, 0.5s also work).
+    #[arg(long, default_value = "10", value_parser = super::units::parse_millis)]
     pub tick_ms: u64,
-    /// Election timeout in milliseconds (randomized to [e, 2e)).
-    #[arg(long, default_value_t = 150)]
+    /// Election timeout, randomized to [e, 2e) (plain numbers are milliseconds).
+    #[arg(long, default_value = "150", value_parser = super::units::parse_millis)]
     pub election_ms: u64,
-    /// Leader heartbeat interval in milliseconds.
-    #[arg(long, default_value_t = 50)]
+    /// Leader heartbeat interval (plain numbers are milliseconds).
+    #[arg(long, default_value = "50", value_parser = super::units::parse_millis)]
     pub heartbeat_ms: u64,
     /// Snapshot the state machine and compact the log every this many applied entries.
     #[arg(long, default_value_t = 10_000)]

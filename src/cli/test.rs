@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use nemesis::HostMode;
 
+use super::units::{parse_millis, parse_seconds};
 use crate::client::ReadConsistency;
 use crate::run::config::{HostsFlag, MixConfig, TestConfig, WorkloadName};
 use crate::run::results::TestFile;
@@ -26,8 +27,9 @@ pub struct TestArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 5)]
     pub nodes: usize,
-    /// Seconds of client load (the main phase).
-    #[arg(long, default_value_t = 60.0)]
+    /// Length of the main phase (client load), e.g. 60, 30s, 2m (plain numbers are
+    /// seconds).
+    #[arg(long, default_value = "60", value_parser = parse_seconds)]
     pub time_limit: f64,
     /// Concurrent logical client processes.
     #[arg(long, default_value_t = 10)]
@@ -48,11 +50,12 @@ pub struct TestArgs {
     /// more crashes, the one down longest is restarted and armed again.
     #[arg(long, default_value = "none")]
     pub nemesis: String,
-    /// Mean seconds between fault starts.
-    #[arg(long, default_value_t = 10.0)]
+    /// Mean time between fault starts, e.g. 10, 10s, 500ms (plain numbers are seconds).
+    #[arg(long, default_value = "10", value_parser = parse_seconds)]
     pub nemesis_interval: f64,
-    /// Deadline of one client operation, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Deadline of one client operation, e.g. 1000, 1s, 250ms (plain numbers are
+    /// milliseconds).
+    #[arg(long, default_value = "1000", value_parser = parse_millis)]
     pub op_timeout_ms: u64,
     /// How reads are served (`serializable` is fast but not linearizable).
     #[arg(long, value_enum, default_value = "linearizable")]
@@ -66,11 +69,14 @@ pub struct TestArgs {
     /// Register mix as `read:write:cas` weights.
     #[arg(long, default_value = "1:1:1")]
     pub mix: String,
-    /// Seconds the cluster gets to recover after healing, before final reads.
-    #[arg(long, default_value_t = 5.0)]
+    /// How long the clients keep running after the final heal when faults were injected,
+    /// e.g. 5, 5s, 1m (plain numbers are seconds): the `recovery` checker fails the run
+    /// when no operation succeeds in that time (0 skips the phase and its checker). The
+    /// set workload's final reads follow.
+    #[arg(long, default_value = "5", value_parser = parse_seconds)]
     pub recovery_time: f64,
-    /// Seconds to wait for the first leader.
-    #[arg(long, default_value_t = 30.0)]
+    /// How long to wait for the first leader, e.g. 30, 30s (plain numbers are seconds).
+    #[arg(long, default_value = "30", value_parser = parse_seconds)]
     pub leader_timeout: f64,
     /// Where nodes run: `auto` (namespaces when root), `namespaces` or `loopback`.
     #[arg(long, value_enum, default_value = "auto")]
@@ -96,6 +102,10 @@ pub struct TestArgs {
     /// may be given with it: a replay changes nothing.
     #[arg(long, value_name = "RUN_DIR", exclusive = true)]
     pub replay: Option<PathBuf>,
+    /// Test only: keep a majority of the nodes paused through the recovery phase, so
+    /// the cluster cannot recover and the `recovery` checker must fail the run.
+    #[arg(long, hide = true)]
+    pub test_keep_majority_paused: bool,
 }
 
 impl TestArgs {
@@ -142,6 +152,9 @@ impl TestArgs {
         }
         nemesis.sort();
         nemesis.dedup();
+        if self.test_keep_majority_paused && (nemesis.is_empty() || self.recovery_time == 0.0) {
+            bail!("--test-keep-majority-paused needs a --nemesis and a --recovery-time above 0");
+        }
         let mix = parse_mix(&self.mix)?;
         let mode = match self.hosts {
             HostsFlag::Auto => HostMode::auto(),
@@ -211,6 +224,7 @@ impl TestArgs {
             node_args: self.node_args,
             db_bugs: self.db_bugs,
             results_dir: self.results_dir,
+            test_keep_majority_paused: self.test_keep_majority_paused,
         })
     }
 }

@@ -194,7 +194,10 @@ impl Db for RaftkvDb {
             }
             let exited = self.exited_nodes();
             if !exited.is_empty() {
-                bail!("the cluster could not start:\n{}", exited.join("\n"));
+                bail!(
+                    "a node exited before a leader was elected:\n{}",
+                    exited.join("\n")
+                );
             }
             let probe = self
                 .runtime

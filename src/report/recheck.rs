@@ -8,13 +8,14 @@
 //! `faultline report --recompute` and `faultline check RUN_DIR --update` write the new
 //! verdicts back into `results.json`. The overall verdict follows the controller's
 //! rule ([`overall_verdict`]): an interrupted run, or one with harness errors, is never
-//! `valid`.
+//! `valid`. The `recovery` checker's verdict is kept as recorded: its window (the
+//! seconds after the final heal) is known only to the live run.
 
 use workloads::check::CheckOptions;
 
 use super::run::Run;
 use crate::run::check::{check_ops, model_of};
-use crate::run::results::{overall_verdict, Results};
+use crate::run::results::{overall_verdict, CheckerReport, Results};
 
 /// The harness error recorded for a run re-checked without its `results.json`.
 pub const UNFINISHED: &str = "the run did not finish (it wrote no results.json); \
@@ -42,8 +43,16 @@ pub fn recheck(run: &mut Run, opts: &CheckOptions) {
         results.harness_errors.push(UNFINISHED.to_string());
         run.results = Some(results);
     }
-    let (checkers, report) = check_ops(&run.ops, &opts);
+    let (mut checkers, report) = check_ops(&run.ops, &opts);
     let results = run.results.as_mut().expect("results were created above");
+    // The recovery window is known only to the live run: its verdict is kept.
+    checkers.extend(
+        results
+            .checkers
+            .iter()
+            .filter(|c| matches!(c.report, CheckerReport::Recovery(_)))
+            .cloned(),
+    );
     let broken = results.interrupted || !results.harness_errors.is_empty();
     results.verdict = overall_verdict(checkers.iter().map(|c| c.verdict), broken);
     results.checkers = checkers;

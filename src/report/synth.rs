@@ -57,6 +57,7 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
     let test = TestFile {
         schema_version: 1,
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+        faultline_commit: env!("FAULTLINE_COMMIT").to_string(),
         run_id: "synth0".to_string(),
         started_at: started_at.to_string(),
         command_line: ["faultline", "bench-report", "--ops"]
@@ -73,6 +74,7 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
             model: Some(crate::run::check::model_of(WorkloadName::Register)),
             ..Default::default()
         },
+        None,
     );
     results.verdict = Verdict::worst_of(checkers.iter().map(|c| c.verdict));
     results.checkers = checkers;
@@ -120,6 +122,7 @@ fn config(spec: &Spec) -> TestConfig {
         },
         recovery_s: 2.0,
         leader_timeout_s: 30.0,
+        test_keep_majority_paused: false,
         hosts: "loopback".to_string(),
         node_binary: "faultline".into(),
         node_args: Vec::new(),

@@ -16,6 +16,7 @@ use workloads::model::ModelKind;
 use workloads::wellformed;
 
 use super::config::WorkloadName;
+use super::recovery::Window;
 use super::results::{CheckerError, CheckerReport, CheckerResult, HistoryReport, Verdict};
 
 /// The model a workload is checked against.
@@ -26,8 +27,13 @@ pub fn model_of(workload: WorkloadName) -> ModelKind {
     }
 }
 
-/// Reads the history and runs every checker (see [`check_ops`]).
-pub fn check_run(history: &Path, opts: &CheckOptions) -> (Vec<CheckerResult>, Option<CheckReport>) {
+/// Reads the history and runs every checker (see [`check_ops`]), and the `recovery`
+/// checker when the run had a recovery window.
+pub fn check_run(
+    history: &Path,
+    opts: &CheckOptions,
+    recovery: Option<&Window>,
+) -> (Vec<CheckerResult>, Option<CheckReport>) {
     let ops = match read_jsonl_lenient(history) {
         Ok((ops, _)) => ops,
         Err(e) => {
@@ -35,7 +41,9 @@ pub fn check_run(history: &Path, opts: &CheckOptions) -> (Vec<CheckerResult>, Op
             return (vec![result], None);
         }
     };
-    check_ops(&ops, opts)
+    let (mut checkers, report) = check_ops(&ops, opts);
+    checkers.extend(recovery.map(|w| super::recovery::check(&ops, w)));
+    (checkers, report)
 }
 
 /// Runs the recording self-check and the workload's checkers (`opts.model`, inferred

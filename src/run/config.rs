@@ -112,4 +112,8 @@ pub struct TestConfig {
     pub db_bugs: Vec<String>,
     /// The results folder.
     pub results_dir: PathBuf,
+    /// Test only (hidden `--test-keep-majority-paused`): a majority of the nodes stays
+    /// SIGSTOPped through the recovery phase, so the cluster cannot recover.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_keep_majority_paused: bool,
 }

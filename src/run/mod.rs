@@ -10,8 +10,9 @@
 //!    while the nemesis injects faults.
 //! 3. **heal** — the nemesis stops and heals everything (partitions removed, paused
 //!    nodes resumed, killed nodes restarted).
-//! 4. **recovery** — the cluster gets `--recovery-time` seconds to converge (set
-//!    workload, or whenever faults were injected).
+//! 4. **recovery** — whenever faults were injected, the workers run again for
+//!    `--recovery-time` seconds and the `recovery` checker asks whether the cluster
+//!    answered again ([`recovery`]); the set workload without faults just waits as long.
 //! 5. **final-reads** — set workload: every key read on every node.
 //! 6. **teardown** — nodes killed, namespaces and bridge removed (cleanup journal).
 //! 7. **check** — the history is read back from disk and checked.
@@ -27,6 +28,7 @@ pub mod check;
 pub mod config;
 pub mod progress;
 pub mod recorder;
+pub mod recovery;
 pub mod results;
 pub mod workers;
 
@@ -109,6 +111,7 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
         &TestFile {
             schema_version: 1,
             faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+            faultline_commit: env!("FAULTLINE_COMMIT").to_string(),
             run_id: network.run_id().to_string(),
             started_at: started_at.clone(),
             command_line: command_line.clone(),
@@ -161,9 +164,10 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
             (Some(db), true)
         }
         Err(e) => {
-            let msg = format!("the cluster could not start: {e:#}");
-            eprintln!("error: {msg}");
-            results.harness_errors.push(msg);
+            // Said once, in the summary's harness errors.
+            results
+                .harness_errors
+                .push(format!("the cluster could not start: {e:#}"));
             (None, false)
         }
     };
@@ -171,6 +175,7 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
     let fault_log = Arc::new(Mutex::new(Vec::new()));
     let progress = Progress::start(recorder.clone(), progress_state.clone());
     let mut last_process = 0;
+    let mut recovery_window = None;
     if let (Some(db), true) = (&db, setup_ok) {
         if !interrupt.is_set() {
             match main_phases(
@@ -186,7 +191,7 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
                 network.journal(),
                 &fault_log,
             ) {
-                Ok(p) => last_process = p,
+                Ok((p, w)) => (last_process, recovery_window) = (p, w),
                 Err(e) => results.harness_errors.push(format!("{e:#}")),
             }
         }
@@ -232,6 +237,7 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
                 model: Some(check::model_of(config.workload)),
                 ..Default::default()
             },
+            recovery_window.as_ref(),
         )
     } else {
         (Vec::new(), None)
@@ -276,7 +282,7 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
 }
 
 /// Phases 2–5: main, heal, recovery, final reads. Returns the highest client process
-/// id used.
+/// id used and the recovery window, if there was one.
 #[allow(clippy::too_many_arguments)]
 fn main_phases(
     config: &TestConfig,
@@ -290,7 +296,7 @@ fn main_phases(
     interrupt: &Interrupt,
     journal: &Arc<Journal>,
     fault_log: &Arc<Mutex<Vec<FaultRecord>>>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, Option<recovery::Window>)> {
     let generator = GeneratorConfig {
         kind: match config.workload {
             WorkloadName::Register => WorkloadKind::Register,
@@ -348,6 +354,7 @@ fn main_phases(
         .map(|(slot, stream)| {
             runtime.spawn(workers::run_slot(
                 slot,
+                slot as u64,
                 stream,
                 params.clone(),
                 signal_rx.clone(),
@@ -365,12 +372,9 @@ fn main_phases(
     if !interrupt.is_set() {
         let _ = signal_tx.send(Signal::Drain);
     }
-    let mut keys_touched = 0;
-    let mut last_process = 0;
+    let mut slots = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let (stream, process) = runtime.block_on(task).context("a client worker panicked")?;
-        keys_touched = keys_touched.max(stream.keys_touched());
-        last_process = last_process.max(process);
+        slots.push(runtime.block_on(task).context("a client worker panicked")?);
     }
     phases.end();
 
@@ -385,36 +389,56 @@ fn main_phases(
         phases.end();
         healed.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))?;
     }
+    let last_of = |slots: &[recovery::Slot]| slots.iter().map(|&(_, p)| p).max().unwrap_or(0);
     if interrupt.is_set() {
-        return Ok(last_process);
+        return Ok((last_of(&slots), None));
     }
+    let mut window = None;
     if config.workload == WorkloadName::Set || !config.nemesis.is_empty() {
         phases.begin("recovery", progress);
-        sleep_unless(Duration::from_secs_f64(config.recovery_s), interrupt);
-        phases.end();
-        if config.workload == WorkloadName::Set && !interrupt.is_set() {
-            phases.begin("final-reads", progress);
-            let keys: Vec<String> = (0..keys_touched).map(|k| generator.key_name(k)).collect();
-            let first = last_process + 1;
-            let converge = Duration::from_secs_f64(config.recovery_s.max(10.0));
-            if !runtime.block_on(workers::wait_converged(&cluster, converge)) {
-                eprintln!(
-                    "faultline: the nodes did not converge within {:.0} s; reading anyway",
-                    converge.as_secs_f64()
-                );
-            }
-            runtime.block_on(workers::final_reads(
-                cluster,
-                recorder.clone(),
-                keys,
-                first,
-                Duration::from_millis(config.op_timeout_ms.max(2000)),
-            ));
-            last_process = first + db.node_names().len() as u64 - 1;
-            phases.end();
+        let limit = Duration::from_secs_f64(config.recovery_s);
+        if config.nemesis.is_empty() || limit.is_zero() {
+            sleep_unless(limit, interrupt);
+        } else {
+            let phase = recovery::Phase {
+                runtime,
+                params: &params,
+                signal_tx,
+                interrupt,
+                db: db.as_ref(),
+                keep_majority_paused: config.test_keep_majority_paused,
+            };
+            let (after, w) = phase.run(slots, limit)?;
+            (slots, window) = (after, Some(w));
         }
+        phases.end();
     }
-    Ok(last_process)
+    let mut last_process = last_of(&slots);
+    if config.workload == WorkloadName::Set && !interrupt.is_set() {
+        phases.begin("final-reads", progress);
+        let keys_touched = slots.iter().map(|(s, _)| s.keys_touched()).max();
+        let keys: Vec<String> = (0..keys_touched.unwrap_or(0))
+            .map(|k| generator.key_name(k))
+            .collect();
+        let first = last_process + 1;
+        let converge = Duration::from_secs_f64(config.recovery_s.max(10.0));
+        if !runtime.block_on(workers::wait_converged(&cluster, converge)) {
+            eprintln!(
+                "faultline: the nodes did not converge within {:.0} s; reading anyway",
+                converge.as_secs_f64()
+            );
+        }
+        runtime.block_on(workers::final_reads(
+            cluster,
+            recorder.clone(),
+            keys,
+            first,
+            Duration::from_millis(config.op_timeout_ms.max(2000)),
+        ));
+        last_process = first + db.node_names().len() as u64 - 1;
+        phases.end();
+    }
+    Ok((last_process, window))
 }
 
 /// The nemesis's sink: every op goes into the history; completions also into the fault

@@ -6,7 +6,8 @@
 //! - `verdict`: `valid | invalid | unknown` over all checkers; never `valid` when the run
 //!   was `interrupted` or `harness_errors` is not empty;
 //! - `checkers`: one entry per checker: `name` (`history`: the controller's own
-//!   well-formedness check of the recording; `linearizable`; `lost-writes` for sets),
+//!   well-formedness check of the recording; `linearizable`; `lost-writes` for sets;
+//!   `recovery` for runs with faults: whether the cluster answered after the heal),
 //!   `verdict`, `report` (that checker's part of the check report: [`CheckerReport`],
 //!   typed by `name`, or `{"error"}` when the checker could not run);
 //! - `check`: the whole `CheckReport` of the workload checker (verdict, model, stats,
@@ -51,6 +52,9 @@ pub struct TestFile {
     pub schema_version: u32,
     /// The faultline version that ran the test.
     pub faultline_version: String,
+    /// The git commit faultline was built from (`unknown` outside a checkout).
+    #[serde(default)]
+    pub faultline_commit: String,
     /// The run id (in namespace and interface names).
     pub run_id: String,
     /// When the run started (RFC 3339, UTC).
@@ -92,6 +96,8 @@ pub enum CheckerReport {
     Linearizable(Linearizable),
     /// `lost-writes`: the set checker's report.
     LostWrites(LostWrites),
+    /// `recovery`: whether the cluster answered again after the final heal.
+    Recovery(super::recovery::RecoveryReport),
     /// The checker could not run (an unreadable or uninterpretable history).
     Failed(CheckerError),
 }
@@ -137,6 +143,7 @@ impl TryFrom<RawCheckerResult> for CheckerResult {
                 serde_json::from_value(raw.report).map(CheckerReport::Linearizable)
             }
             ("lost-writes", _) => serde_json::from_value(raw.report).map(CheckerReport::LostWrites),
+            ("recovery", _) => serde_json::from_value(raw.report).map(CheckerReport::Recovery),
             (other, _) => return Err(format!("unknown checker `{other}`")),
         }
         .map_err(|e| format!("the report of checker `{}`: {e}", raw.name))?;
@@ -165,6 +172,7 @@ impl CheckerReport {
             CheckerReport::History(r) => serde_json::to_value(r),
             CheckerReport::Linearizable(r) => serde_json::to_value(r),
             CheckerReport::LostWrites(r) => serde_json::to_value(r),
+            CheckerReport::Recovery(r) => serde_json::to_value(r),
             CheckerReport::Failed(r) => serde_json::to_value(r),
         }
         .expect("checker reports serialise to JSON")
@@ -177,6 +185,7 @@ impl CheckerResult {
     pub fn explanation(&self) -> String {
         match &self.report {
             CheckerReport::Failed(e) => e.error.clone(),
+            CheckerReport::Recovery(r) => r.explanation.clone(),
             CheckerReport::History(h) => match h.problems.first() {
                 None => format!("{} history lines well-formed", h.ops),
                 Some(p) => format!("{} recording problems, the first: {p}", h.problems.len()),
@@ -252,6 +261,25 @@ pub struct FaultRecord {
     pub value: serde_json::Value,
     /// How it ended.
     pub outcome: nemesis::Outcome,
+}
+
+/// Mean `ok` completions per second within `[start_s, start_s + duration_s)`, from
+/// per-second buckets (a bucket straddling an edge counts in proportion to its overlap),
+/// so the recovery phase's operations do not inflate the main phase's figure.
+fn ok_per_s_within(per_second: &[[u64; 3]], start_s: f64, duration_s: f64) -> f64 {
+    if duration_s <= 0.0 {
+        return 0.0;
+    }
+    let end_s = start_s + duration_s;
+    let ok: f64 = per_second
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let overlap = (end_s.min(i as f64 + 1.0) - start_s.max(i as f64)).max(0.0);
+            b[0] as f64 * overlap
+        })
+        .sum();
+    ok / duration_s
 }
 
 /// Paths of one node's files, relative to the run folder.
@@ -360,17 +388,11 @@ impl Results {
         logs: Vec<std::path::PathBuf>,
         run: &Path,
     ) {
-        let main_s = phases
-            .iter()
-            .find(|p| p.name == "main")
-            .map(|p| p.duration_s)
-            .unwrap_or(0.0);
+        let main = phases.iter().find(|p| p.name == "main");
         self.throughput = Throughput {
-            mean_ok_per_s: if main_s > 0.0 {
-                summary.total.ok as f64 / main_s
-            } else {
-                0.0
-            },
+            mean_ok_per_s: main.map_or(0.0, |m| {
+                ok_per_s_within(&summary.per_second, m.start_s, m.duration_s)
+            }),
             per_second: summary.per_second,
         };
         self.ops = OpStats {
@@ -444,5 +466,20 @@ impl Results {
         }
         eprintln!("verdict: {}", self.verdict.as_str().to_uppercase());
         eprintln!("results: {}", run.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_phase_throughput_counts_only_the_main_phase() {
+        // 10 ok/s in seconds 0-1 (setup), 100 ok/s in 1-3 (main), 50 ok/s after.
+        let buckets = [[10, 0, 0], [100, 1, 0], [100, 0, 2], [50, 0, 0], [50, 0, 0]];
+        assert_eq!(ok_per_s_within(&buckets, 1.0, 2.0), 100.0);
+        // Half of the first and last buckets: (50 + 100 + 25) / 2.
+        assert_eq!(ok_per_s_within(&buckets, 1.5, 2.0), 87.5);
+        assert_eq!(ok_per_s_within(&buckets, 1.0, 0.0), 0.0);
     }
 }

@@ -60,15 +60,21 @@ pub fn describe(op: &OpSpec) -> (&'static str, &str, Value) {
     }
 }
 
-/// Runs one slot until told to stop; returns its stream (to learn the keys it touched)
-/// and the highest process id it used.
+/// Runs one slot as process `first_process` (`slot` in the main phase) until told to
+/// stop; returns its stream (to learn the keys it touched, or to continue it) and the
+/// highest process id it used.
 pub async fn run_slot(
     slot: usize,
+    first_process: u64,
     mut stream: ThreadStream,
     params: Arc<WorkerParams>,
     mut signal: watch::Receiver<Signal>,
 ) -> (ThreadStream, u64) {
-    let mut process = slot as u64;
+    assert!(
+        first_process as usize % params.concurrency == slot,
+        "a slot's processes are its own: slot + k * concurrency"
+    );
+    let mut process = first_process;
     let mut client = Client::new(params.cluster.clone(), process, params.op_timeout);
     let period = params
         .rate

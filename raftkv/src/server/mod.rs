@@ -55,7 +55,10 @@ pub enum ServerError {
     /// A snapshot on disk or from the leader does not decode.
     #[error("snapshot does not decode: {0}")]
     Snapshot(#[from] DecodeError),
-    /// Binding or serving the listen address failed.
+    /// The listen address could not be bound (in use, not local, not permitted).
+    #[error("cannot listen on {0}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    /// Serving the listen address failed.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
     /// The gRPC server failed.

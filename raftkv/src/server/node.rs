@@ -269,7 +269,9 @@ pub async fn run(
         voted_since_store: false,
     };
 
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServerError::Bind(config.listen, e))?;
     tracing::info!(node = %config.name, listen = %listener.local_addr()?, "serving");
     let kv_service = KvService::new(
         events_tx.clone(),

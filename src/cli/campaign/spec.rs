@@ -75,16 +75,16 @@ struct Matrix {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// `--time-limit` (seconds).
-    time_limit: Option<f64>,
+    /// `--time-limit` (seconds, or a duration such as `"30s"`).
+    time_limit: Option<DurationValue>,
     /// `--concurrency`.
     concurrency: Option<usize>,
     /// `--rate` (ops/s).
     rate: Option<f64>,
-    /// `--nemesis-interval` (seconds).
-    nemesis_interval: Option<f64>,
-    /// `--op-timeout-ms`.
-    op_timeout_ms: Option<u64>,
+    /// `--nemesis-interval` (seconds, or a duration).
+    nemesis_interval: Option<DurationValue>,
+    /// `--op-timeout-ms` (milliseconds, or a duration such as `"1s"`).
+    op_timeout_ms: Option<DurationValue>,
     /// `--read-consistency`.
     read_consistency: Option<String>,
     /// `--keys`.
@@ -93,10 +93,10 @@ pub struct Options {
     ops_per_key: Option<usize>,
     /// `--mix` (`read:write:cas`).
     mix: Option<String>,
-    /// `--recovery-time` (seconds).
-    recovery_time: Option<f64>,
-    /// `--leader-timeout` (seconds).
-    leader_timeout: Option<f64>,
+    /// `--recovery-time` (seconds, or a duration).
+    recovery_time: Option<DurationValue>,
+    /// `--leader-timeout` (seconds, or a duration).
+    leader_timeout: Option<DurationValue>,
     /// `--hosts`.
     hosts: Option<String>,
     /// `--node-binary`.
@@ -105,15 +105,58 @@ pub struct Options {
     node_args: Option<Vec<String>>,
 }
 
+/// A duration in a campaign file: a plain number in the flag's own unit, or a string
+/// with a unit (`"30s"`, `"500ms"`, `"2m"`), checked when the file is read (so an error
+/// names its line) and passed on to the flag as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawDuration")]
+struct DurationValue(String);
+
+/// What a campaign file may hold where a duration goes.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    /// A plain number.
+    Number(f64),
+    /// A duration with its unit.
+    Text(String),
+}
+
+impl TryFrom<RawDuration> for DurationValue {
+    type Error = String;
+
+    fn try_from(raw: RawDuration) -> Result<DurationValue, String> {
+        let text = match raw {
+            RawDuration::Number(n) => n.to_string(),
+            RawDuration::Text(t) => t,
+        };
+        crate::cli::units::parse_duration(&text)?;
+        Ok(DurationValue(text))
+    }
+}
+
+impl DurationValue {
+    /// The flag's argument.
+    fn arg(&self) -> String {
+        self.0.clone()
+    }
+}
+
 impl Options {
     /// `self` with every field set in `over` replaced.
     fn merged(&self, over: &Options) -> Options {
         Options {
-            time_limit: over.time_limit.or(self.time_limit),
+            time_limit: over.time_limit.clone().or_else(|| self.time_limit.clone()),
             concurrency: over.concurrency.or(self.concurrency),
             rate: over.rate.or(self.rate),
-            nemesis_interval: over.nemesis_interval.or(self.nemesis_interval),
-            op_timeout_ms: over.op_timeout_ms.or(self.op_timeout_ms),
+            nemesis_interval: over
+                .nemesis_interval
+                .clone()
+                .or_else(|| self.nemesis_interval.clone()),
+            op_timeout_ms: over
+                .op_timeout_ms
+                .clone()
+                .or_else(|| self.op_timeout_ms.clone()),
             read_consistency: over
                 .read_consistency
                 .clone()
@@ -121,8 +164,14 @@ impl Options {
             keys: over.keys.or(self.keys),
             ops_per_key: over.ops_per_key.or(self.ops_per_key),
             mix: over.mix.clone().or_else(|| self.mix.clone()),
-            recovery_time: over.recovery_time.or(self.recovery_time),
-            leader_timeout: over.leader_timeout.or(self.leader_timeout),
+            recovery_time: over
+                .recovery_time
+                .clone()
+                .or_else(|| self.recovery_time.clone()),
+            leader_timeout: over
+                .leader_timeout
+                .clone()
+                .or_else(|| self.leader_timeout.clone()),
             hosts: over.hosts.clone().or_else(|| self.hosts.clone()),
             node_binary: over
                 .node_binary
@@ -141,20 +190,32 @@ impl Options {
                 args.push(v);
             }
         };
-        flag("time-limit", self.time_limit.map(|v| v.to_string()));
+        flag(
+            "time-limit",
+            self.time_limit.as_ref().map(DurationValue::arg),
+        );
         flag("concurrency", self.concurrency.map(|v| v.to_string()));
         flag("rate", self.rate.map(|v| v.to_string()));
         flag(
             "nemesis-interval",
-            self.nemesis_interval.map(|v| v.to_string()),
+            self.nemesis_interval.as_ref().map(DurationValue::arg),
         );
-        flag("op-timeout-ms", self.op_timeout_ms.map(|v| v.to_string()));
+        flag(
+            "op-timeout-ms",
+            self.op_timeout_ms.as_ref().map(DurationValue::arg),
+        );
         flag("read-consistency", self.read_consistency.clone());
         flag("keys", self.keys.map(|v| v.to_string()));
         flag("ops-per-key", self.ops_per_key.map(|v| v.to_string()));
         flag("mix", self.mix.clone());
-        flag("recovery-time", self.recovery_time.map(|v| v.to_string()));
-        flag("leader-timeout", self.leader_timeout.map(|v| v.to_string()));
+        flag(
+            "recovery-time",
+            self.recovery_time.as_ref().map(DurationValue::arg),
+        );
+        flag(
+            "leader-timeout",
+            self.leader_timeout.as_ref().map(DurationValue::arg),
+        );
         flag("hosts", self.hosts.clone());
         flag("node-binary", self.node_binary.clone());
         for a in self.node_args.iter().flatten() {
@@ -456,6 +517,38 @@ options = { time_limit = 5.5 }
     }
 
     #[test]
+    fn durations_may_carry_units() {
+        let c = parse(
+            r#"
+name = "units"
+[defaults]
+time_limit = "30s"
+op_timeout_ms = "1s"
+nemesis_interval = 2.5
+[[matrix]]
+options = { recovery_time = "500ms", leader_timeout = 10 }
+"#,
+            "file",
+        )
+        .unwrap();
+        let args = c.runs[0].test_args();
+        for pair in [
+            ["--time-limit", "30s"],
+            ["--op-timeout-ms", "1s"],
+            ["--nemesis-interval", "2.5"],
+            ["--recovery-time", "500ms"],
+            ["--leader-timeout", "10"],
+        ] {
+            assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+        }
+        assert!(parse(
+            "name = \"x\"\n[defaults]\ntime_limit = true\n[[matrix]]\n",
+            "f"
+        )
+        .is_err());
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let err = |text: &str| format!("{:#}", parse(text, "x").unwrap_err());
         let e = err("[[matrix]]\nworkloads = [\"register\"]\nnemesis = [\"kill\"]\n");
@@ -465,7 +558,9 @@ options = { time_limit = 5.5 }
         assert!(e.contains("line 2"), "{e}");
         assert!(e.contains("regster"), "{e}");
         let e = err("[defaults]\ntime_limit = \"long\"\n[[matrix]]\n");
-        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("line 2") && e.contains("bad duration"), "{e}");
+        let e = err("[defaults]\nrecovery_time = -1\n[[matrix]]\n");
+        assert!(e.contains("line 2") && e.contains("bad duration"), "{e}");
         let e = err("[[matrix]]\n\nnodes = [3, 0]\n");
         assert!(e.contains("line 3") && e.contains("at least 1 node"), "{e}");
         let e = err("[[matrix]]\nseeds = []\n");

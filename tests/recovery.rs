@@ -1,0 +1,146 @@
+//! End-to-end tests of the recovery phase and the `recovery` checker: after the final
+//! heal the clients run again, and a cluster that never answers again fails the run.
+//! Short 3-node runs on loopback ports (no root needed), each in its own temporary
+//! folder with its own cleanup-journal index.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+/// Runs `faultline test` in `sandbox` with a short pause nemesis plus `extra`; returns
+/// the exit code, stderr and the run folder.
+fn run_with_pauses(sandbox: &Path, extra: &[&str]) -> (i32, String, PathBuf) {
+    let results = sandbox.join("results");
+    let out = Command::cargo_bin("faultline")
+        .unwrap()
+        .args([
+            "test",
+            "--nodes",
+            "3",
+            "--concurrency",
+            "4",
+            "--hosts",
+            "loopback",
+            "--time-limit",
+            "3",
+            "--nemesis",
+            "pause",
+            "--nemesis-interval",
+            "1",
+            "--recovery-time",
+            "3",
+            "--seed",
+            "5",
+            "--results-dir",
+            results.to_str().unwrap(),
+        ])
+        .args(extra)
+        .env("FAULTLINE_JOURNAL_INDEX", sandbox.join("journals"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let run = std::fs::canonicalize(results.join("latest")).unwrap();
+    (out.status.code().unwrap_or(-1), stderr, run)
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The `recovery` entry of results.json's checkers.
+fn recovery_checker(run: &Path) -> Value {
+    let results = read_json(&run.join("results.json"));
+    results["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "recovery")
+        .cloned()
+        .unwrap_or_else(|| panic!("no recovery checker in {results}"))
+}
+
+/// The report's "ok after the last fault" cell, e.g. `100.0% (41 of 41)`.
+fn ok_after_last_fault(run: &Path) -> String {
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let label = "<th>ok after the last fault</th><td>";
+    let start = html.find(label).expect("the availability row") + label.len();
+    let len = html[start..].find("</td>").unwrap();
+    html[start..start + len].to_string()
+}
+
+#[test]
+fn a_healed_cluster_answers_again_and_the_recovery_checker_says_when() {
+    let sandbox = tempfile::tempdir().unwrap();
+    let (code, stderr, run) = run_with_pauses(sandbox.path(), &[]);
+    assert_eq!(code, 0, "a correct cluster recovers; stderr:\n{stderr}");
+    let checker = recovery_checker(&run);
+    assert_eq!(checker["verdict"], "valid", "{checker}");
+    let after = checker["report"]["recovered_after_s"].as_f64().unwrap();
+    assert!((0.0..=3.0).contains(&after), "{checker}");
+    assert!(checker["report"]["ok"].as_u64().unwrap() > 0, "{checker}");
+    assert!(stderr.contains("checker recovery"), "{stderr}");
+    // The clients really ran after the heal: the availability figure is not empty.
+    let cell = ok_after_last_fault(&run);
+    assert!(
+        !cell.contains("(0 of 0)"),
+        "ok after the last fault: {cell}"
+    );
+    let results = read_json(&run.join("results.json"));
+    let phases: Vec<&str> = results["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(phases.contains(&"recovery"), "{phases:?}");
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"recovery\""), "{junit}");
+}
+
+#[test]
+fn a_cluster_kept_without_a_majority_after_the_heal_fails_the_recovery_checker() {
+    let sandbox = tempfile::tempdir().unwrap();
+    let (code, stderr, run) = run_with_pauses(sandbox.path(), &["--test-keep-majority-paused"]);
+    assert_eq!(
+        code, 1,
+        "a cluster that never answers again must fail the run; stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("did not recover within 3 s"), "{stderr}");
+    assert!(stderr.contains("verdict: INVALID"), "{stderr}");
+    let checker = recovery_checker(&run);
+    assert_eq!(checker["verdict"], "invalid", "{checker}");
+    assert_eq!(checker["report"]["anomaly"], "did not recover within 3 s");
+    assert_eq!(checker["report"]["ok"], 0);
+    assert!(checker["report"]["ops"].as_u64().unwrap() > 0, "{checker}");
+    let results = read_json(&run.join("results.json"));
+    assert_eq!(results["verdict"], "invalid");
+    let cell = ok_after_last_fault(&run);
+    assert!(cell.starts_with("0.0%"), "ok after the last fault: {cell}");
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    let case = junit
+        .split("<testcase")
+        .find(|c| c.contains("name=\"recovery\""))
+        .expect("a recovery test case");
+    assert!(case.contains("<failure"), "{case}");
+    assert!(case.contains("did not recover within 3 s"), "{case}");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("did not recover within 3 s"));
+    assert!(html.contains("Invalid: recovery found a violation."));
+}
+
+#[test]
+fn the_test_flag_is_refused_without_faults() {
+    let sandbox = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("faultline")
+        .unwrap()
+        .args(["test", "--test-keep-majority-paused", "--results-dir"])
+        .arg(sandbox.path().join("results"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a --nemesis"), "{stderr}");
+}
