@@ -1,15 +1,16 @@
 //! `faultline cluster`: starts a local raftkv cluster on loopback for a person to
-//! play with (`faultline kv ...` against it); Ctrl-C stops it. Also the
-//! [`LocalCluster`] helper that `faultline bench` uses.
+//! play with (`faultline kv ...` against it); Ctrl-C stops it. The nodes are started
+//! by the same adapter and spawner a test uses (`crate::db::local`).
 
-use std::fs::File;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{bail, Context};
-use raftkv::client::KvClient;
+use anyhow::Context;
+
+use crate::db::local::{LocalCluster, LocalSpec};
+use crate::db::Ports;
 
 /// Flags of `faultline cluster`.
 #[derive(clap::Args, Debug)]
@@ -28,182 +29,64 @@ pub struct ClusterArgs {
     pub seed: u64,
 }
 
-/// Child node processes on loopback, killed when dropped.
-pub struct LocalCluster {
-    /// The running nodes, in name order.
-    children: Vec<Child>,
-    /// Client addresses, in name order.
-    pub endpoints: Vec<String>,
-    /// Where data directories and logs live.
-    pub dir: PathBuf,
-}
-
-impl LocalCluster {
-    /// Starts `nodes` nodes named n1..nN listening on the given ports.
-    pub fn start(
-        nodes: usize,
-        ports: &[u16],
-        dir: &Path,
-        seed: u64,
-    ) -> anyhow::Result<LocalCluster> {
-        if nodes == 0 || nodes != ports.len() {
-            bail!("need at least one node and one port per node");
-        }
-        let exe = std::env::current_exe().context("locating the faultline binary")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let endpoints: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let peers: Vec<String> = endpoints
-            .iter()
-            .enumerate()
-            .map(|(i, e)| format!("n{}={e}", i + 1))
-            .collect();
-        let peers = peers.join(",");
-        let mut cluster = LocalCluster {
-            children: Vec::new(),
-            endpoints: endpoints.clone(),
-            dir: dir.to_path_buf(),
-        };
-        for (i, endpoint) in endpoints.iter().enumerate() {
-            let name = format!("n{}", i + 1);
-            let log_path = dir.join(format!("{name}.log"));
-            let log = File::create(&log_path)
-                .with_context(|| format!("creating {}", log_path.display()))?;
-            let child = Command::new(&exe)
-                .args([
-                    "node",
-                    "--id",
-                    &name,
-                    "--listen",
-                    endpoint,
-                    "--peers",
-                    &peers,
-                    "--seed",
-                    &seed.to_string(),
-                ])
-                .arg("--data")
-                .arg(dir.join(&name))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("starting node {name}"))?;
-            cluster.children.push(child);
-        }
-        Ok(cluster)
-    }
-
-    /// Waits until some node reports itself leader; returns its address.
-    pub async fn wait_for_leader(&mut self, timeout: Duration) -> anyhow::Result<String> {
-        let client =
-            KvClient::new(self.endpoints.clone(), 0)?.with_timeout(Duration::from_millis(200));
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(code) = self.exited() {
-                bail!(
-                    "a node exited early ({code}); see the logs in {}",
-                    self.dir.display()
-                );
-            }
-            for endpoint in &self.endpoints {
-                if let Ok(status) = client.status(endpoint).await {
-                    if status.role == "leader" {
-                        return Ok(endpoint.clone());
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!(
-            "no leader elected within {timeout:?}; see the logs in {}",
-            self.dir.display()
-        )
-    }
-
-    /// Describes the first node that exited, if any.
-    pub fn exited(&mut self) -> Option<String> {
-        self.children.iter_mut().enumerate().find_map(|(i, child)| {
-            child
-                .try_wait()
-                .ok()
-                .flatten()
-                .map(|status| format!("n{} {status}", i + 1))
-        })
-    }
-
-    /// Stops every node: SIGTERM, then SIGKILL after a grace period.
-    pub fn stop(&mut self) {
-        for child in &self.children {
-            // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        for child in &mut self.children {
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.children.clear();
-    }
-}
-
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Ports that were free a moment ago (bound and released).
-pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .context("finding free ports")?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
-}
-
 /// Runs the cluster until Ctrl-C.
 pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
+    if args.nodes == 0 {
+        anyhow::bail!("--nodes must be at least 1");
+    }
     let dir = args.dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("raftkv-cluster-{}", std::process::id()))
     });
-    let ports: Vec<u16> = (0..args.nodes)
-        .map(|i| u16::try_from(usize::from(args.base_port) + i).context("--base-port too high"))
-        .collect::<anyhow::Result<_>>()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
-        .build()?;
-    let mut cluster = LocalCluster::start(args.nodes, &ports, &dir, args.seed)?;
-    runtime.block_on(async {
-        let leader = cluster.wait_for_leader(Duration::from_secs(10)).await?;
-        let endpoints = cluster.endpoints.join(",");
-        println!(
-            "raftkv cluster of {} nodes is up; leader at {leader}",
-            args.nodes
-        );
-        println!("data and logs: {}", dir.display());
-        println!("try:  faultline kv --endpoints {endpoints} put k v");
-        println!("      faultline kv --endpoints {endpoints} get k");
-        println!("      faultline kv --endpoints {endpoints} status");
-        println!("Ctrl-C stops the cluster.");
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                    if let Some(exit) = cluster.exited() {
-                        eprintln!("node {exit}; stopping the cluster");
-                        break;
-                    }
-                }
+        .build()
+        .context("starting the async runtime")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::Relaxed);
             }
+        });
+    }
+    let spec = LocalSpec {
+        kind: crate::db::kind("raftkv")?,
+        nodes: args.nodes,
+        dir: &dir,
+        ports: Ports::From(args.base_port),
+        binary: None,
+        seed: args.seed,
+    };
+    let (cluster, leader) =
+        LocalCluster::start(spec, runtime.handle().clone(), Duration::from_secs(10))?;
+    let endpoints = cluster
+        .db
+        .nodes()
+        .addrs(0)
+        .into_iter()
+        .map(|(_, addr)| addr)
+        .collect::<Vec<_>>()
+        .join(",");
+    println!(
+        "raftkv cluster of {} nodes is up; leader {leader}",
+        args.nodes
+    );
+    println!("data and logs: {}", dir.display());
+    println!("try:  faultline kv --endpoints {endpoints} put k v");
+    println!("      faultline kv --endpoints {endpoints} get k");
+    println!("      faultline kv --endpoints {endpoints} status");
+    println!("Ctrl-C stops the cluster.");
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        let exited = cluster.db.nodes().exited();
+        if !exited.is_empty() {
+            eprintln!("{}\nstopping the cluster", exited.join("\n"));
+            break;
         }
-        anyhow::Ok(())
-    })?;
-    cluster.stop();
+    }
+    drop(cluster);
     println!("cluster stopped");
     Ok(0)
 }

@@ -1,8 +1,9 @@
 //! `results.json`: everything a run concluded, in a versioned schema that the report
 //! renderer and CI read. Field by field:
 //!
-//! - `schema_version` (1), `test_name`, `run_id`, `seed`, `workload`, `started_at`
-//!   (RFC 3339), `duration_s`, `config` (the resolved [`TestConfig`], as in test.json);
+//! - `schema_version` (1), `test_name`, `run_id`, `seed`, `workload`, `db` (the store)
+//!   and `db_version`, `started_at` (RFC 3339), `duration_s`, `config` (the resolved
+//!   [`TestConfig`], as in test.json);
 //! - `verdict`: `valid | invalid | unknown` over all checkers; never `valid` when the run
 //!   was `interrupted` or `harness_errors` is not empty;
 //! - `checkers`: one entry per checker: `name` (`history`: the controller's own
@@ -118,6 +119,10 @@ pub struct Results {
     pub seed: u64,
     /// Workload name.
     pub workload: String,
+    /// The store under test.
+    pub db: String,
+    /// Its version (empty when it could not be learnt).
+    pub db_version: String,
     /// Start time (RFC 3339).
     pub started_at: String,
     /// Wall time of the whole run in seconds.
@@ -168,6 +173,8 @@ impl Results {
             run_id: run_id.to_string(),
             seed: config.seed,
             workload: config.workload.as_str().to_string(),
+            db: config.db.clone(),
+            db_version: String::new(),
             started_at: started_at.to_string(),
             duration_s: 0.0,
             verdict: Verdict::Unknown,
