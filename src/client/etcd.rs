@@ -22,7 +22,8 @@
 //! could apply a write twice, the second time after later writes. Any error of a read
 //! is `fail`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -75,6 +76,8 @@ struct Member {
 pub struct EtcdClients {
     /// All members in the controller's order.
     members: Arc<Vec<Member>>,
+    /// etcd's member id of each member that answered a status request (index).
+    member_ids: Arc<Mutex<HashMap<u64, usize>>>,
     /// How reads are served and how long an operation may take.
     options: ClientOptions,
 }
@@ -110,6 +113,7 @@ impl EtcdClients {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(EtcdClients {
             members: Arc::new(members),
+            member_ids: Arc::new(Mutex::new(HashMap::new())),
             options,
         })
     }
@@ -142,26 +146,24 @@ impl Clients for EtcdClients {
         self.members[index].name.clone()
     }
 
-    /// The member every answering member names as leader, if they agree.
+    /// The leader some member names, asking each in turn (as raftkv's clients do).
+    /// etcd names members by number; the numbers are learnt from the members' own
+    /// answers, so a leader is known once it has answered a status request.
     fn find_leader(&self, timeout: Duration) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move {
-            let mut ids = Vec::new();
-            let mut leaders = Vec::new();
             for i in 0..self.members.len() {
-                if let Ok(s) = self.status(i, timeout).await {
-                    ids.push((s.header.map_or(0, |h| h.member_id), i));
-                    if s.leader != 0 {
-                        leaders.push(s.leader);
-                    }
+                let Ok(s) = self.status(i, timeout).await else {
+                    continue;
+                };
+                let mut ids = self.member_ids.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(h) = &s.header {
+                    ids.insert(h.member_id, i);
+                }
+                if let Some(&leader) = ids.get(&s.leader) {
+                    return Some(self.members[leader].name.clone());
                 }
             }
-            let leader = *leaders.first()?;
-            if leaders.iter().any(|&l| l != leader) {
-                return None;
-            }
-            ids.iter()
-                .find(|(id, _)| *id == leader)
-                .map(|&(_, i)| self.members[i].name.clone())
+            None
         })
     }
 

@@ -29,6 +29,9 @@ pub mod recorder;
 pub mod results;
 pub mod workers;
 
+#[cfg(test)]
+mod fake;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -106,8 +109,17 @@ struct Run {
 
 /// Runs one test and returns the exit code.
 pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result<u8> {
+    run_with(config, command_line, db::kind)
+}
+
+/// Runs one test against the store `lookup` finds by the configuration's name.
+fn run_with(
+    config: TestConfig,
+    command_line: Vec<String>,
+    lookup: fn(&str) -> anyhow::Result<&'static dyn DbKind>,
+) -> anyhow::Result<u8> {
     let mut run = Run::start(config)?;
-    let chosen = match run.choose_db() {
+    let chosen = match run.choose_db(lookup) {
         Ok(chosen) => chosen,
         Err(e) => return run.refuse(format!("{e:#}")),
     };
@@ -195,8 +207,11 @@ impl Run {
     }
 
     /// The store, its program and version, and the refusal of what it cannot do.
-    fn choose_db(&self) -> anyhow::Result<Chosen> {
-        let kind = db::kind(&self.config.db).context("--db")?;
+    fn choose_db(
+        &self,
+        lookup: fn(&str) -> anyhow::Result<&'static dyn DbKind>,
+    ) -> anyhow::Result<Chosen> {
+        let kind = lookup(&self.config.db).context("--db")?;
         let faults = nemesis::NemesisConfig::parse(
             &self.config.nemesis.join(","),
             Duration::from_secs_f64(self.config.nemesis_interval_s),
