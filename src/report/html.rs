@@ -508,8 +508,9 @@ fn lost_section(out: &mut String, checkers: &[CheckerResult]) {
 /// How `faultline test` flags follow from the resolved configuration in test.json:
 /// (config field, flag). The machine-specific fields (`node_binary`, `results_dir`)
 /// are left out so the command runs anywhere; `mix` and `node_args` are special.
-const CONFIG_FLAGS: [(&str, &str); 15] = [
+const CONFIG_FLAGS: [(&str, &str); 16] = [
     ("test_name", "--test-name"),
+    ("db", "--db"),
     ("workload", "--workload"),
     ("nodes", "--nodes"),
     ("time_limit_s", "--time-limit"),
@@ -728,9 +729,12 @@ pub fn render(p: &Page<'_>) -> String {
     };
     let _ = write!(
         out,
-        "<header id=\"verdict\" class=\"banner {verdict}\"><div class=\"big\">{}</div><div>{}</div><div class=\"sub\">test <b>{}</b> · seed <b>{}</b> · {} operations · {} faults · {:.1} s</div></header>",
+        "<header id=\"verdict\" class=\"banner {verdict}\"><div class=\"big\">{}</div><div>{}</div><div class=\"sub\">{}test <b>{}</b> · seed <b>{}</b> · {} operations · {} faults · {:.1} s</div></header>",
         verdict.to_uppercase(),
         text(&headline),
+        run.store()
+            .map(|s| format!("store <b>{}</b> · ", text(&s)))
+            .unwrap_or_default(),
         text(&name),
         text(&run.seed().unwrap_or_else(|| "unknown".to_string())),
         p.figures.ops.total.invoke,

@@ -139,6 +139,15 @@ impl Run {
             .unwrap_or_else(|| "test".to_string())
     }
 
+    /// The store under test and its version (`etcd 3.4.23`), if recorded.
+    pub fn store(&self) -> Option<String> {
+        self.field("db_version")
+            .or_else(|| self.field("db"))
+            .and_then(Json::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
     /// The seed, as text.
     pub fn seed(&self) -> Option<String> {
         self.field("seed").map(|s| match s {

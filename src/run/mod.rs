@@ -112,6 +112,28 @@ pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result
     run_with(config, command_line, db::kind)
 }
 
+/// The store `config` names (found by `lookup`), once it has accepted the faults and
+/// bug switches asked of it. Needs no running node (`faultline campaign` checks every
+/// run with it before the first starts).
+pub fn check_store(
+    config: &TestConfig,
+    lookup: fn(&str) -> anyhow::Result<&'static dyn DbKind>,
+) -> anyhow::Result<&'static dyn DbKind> {
+    let kind = lookup(&config.db).context("--db")?;
+    let faults = nemesis::NemesisConfig::parse(
+        &config.nemesis.join(","),
+        Duration::from_secs_f64(config.nemesis_interval_s),
+        config.seed,
+    )
+    .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?
+    .faults;
+    kind.check(&Wants {
+        bugs: config.db_bugs.clone(),
+        faults,
+    })?;
+    Ok(kind)
+}
+
 /// Runs one test against the store `lookup` finds by the configuration's name.
 fn run_with(
     config: TestConfig,
@@ -211,18 +233,7 @@ impl Run {
         &self,
         lookup: fn(&str) -> anyhow::Result<&'static dyn DbKind>,
     ) -> anyhow::Result<Chosen> {
-        let kind = lookup(&self.config.db).context("--db")?;
-        let faults = nemesis::NemesisConfig::parse(
-            &self.config.nemesis.join(","),
-            Duration::from_secs_f64(self.config.nemesis_interval_s),
-            self.config.seed,
-        )
-        .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?
-        .faults;
-        kind.check(&Wants {
-            bugs: self.config.db_bugs.clone(),
-            faults,
-        })?;
+        let kind = check_store(&self.config, lookup)?;
         let binary = match &self.config.node_binary {
             Some(path) if !path.exists() => anyhow::bail!(
                 "--db-binary {}: no such file (the {} program)",
