@@ -393,17 +393,15 @@ fn decode_set(key: &str, kvs: &[proto::mvccpb::KeyValue]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::testing::{refused_addr, Silent};
+    use crate::client::testing::{
+        assert_refused_write_fails, assert_silence_is_info_for_writes, options, refused_addr,
+        Silent,
+    };
     use proto::mvccpb::KeyValue;
 
-    /// Clients of one member at `addr` with a short deadline.
+    /// Clients of one node at `addr` with a short deadline.
     fn clients(addr: String) -> EtcdClients {
-        let options = ClientOptions {
-            channels_per_node: 1,
-            reads: ReadConsistency::Linearizable,
-            op_timeout: Duration::from_millis(300),
-        };
-        EtcdClients::new(&[("n1".into(), addr)], options).unwrap()
+        EtcdClients::new(&[("n1".into(), addr)], options()).unwrap()
     }
 
     #[test]
@@ -434,49 +432,13 @@ mod tests {
 
     #[tokio::test]
     async fn refused_connections_end_as_fail_not_info() {
-        let mut client = clients(refused_addr()).open(0);
-        let op = OpSpec::Write {
-            key: "r0".into(),
-            value: 1,
-        };
-        match client.invoke(&op).await {
-            Completion::Fail(reason) => assert!(reason.contains("not sent"), "{reason}"),
-            other => panic!("a write that never left the client must fail, got {other:?}"),
-        }
+        assert_refused_write_fails(&clients(refused_addr()), "not sent").await;
     }
 
     #[tokio::test]
     async fn a_timed_out_write_is_info_and_a_timed_out_read_is_fail() {
         let silent = Silent::start();
-        let clients = clients(silent.addr.clone());
-        let writes = [
-            OpSpec::Write {
-                key: "r0".into(),
-                value: 1,
-            },
-            OpSpec::Cas {
-                key: "r0".into(),
-                expected: 1,
-                new: 2,
-            },
-            OpSpec::Add {
-                key: "s0".into(),
-                element: 3,
-            },
-        ];
-        for op in &writes {
-            let completion = clients.open(0).invoke(op).await;
-            assert!(
-                matches!(completion, Completion::Info(_)),
-                "{op:?} sent and never answered must be info, got {completion:?}"
-            );
-        }
-        let read = OpSpec::Read { key: "r0".into() };
-        let completion = clients.open(0).invoke(&read).await;
-        assert!(
-            matches!(completion, Completion::Fail(_)),
-            "a read has no effect: {completion:?}"
-        );
+        assert_silence_is_info_for_writes(&clients(silent.addr.clone())).await;
     }
 
     #[test]

@@ -99,6 +99,17 @@ pub trait Clients: Send + Sync {
     /// The node the cluster reports as leader (each node asked within `timeout`);
     /// `None` when none is known.
     fn find_leader(&self, timeout: Duration) -> BoxFuture<'_, Option<String>>;
+    /// Arms a crash point in node `node` for `armed_for`, or disarms it (`None`);
+    /// `Err` says why not. A store without crash points keeps this refusal.
+    fn set_crash_point<'a>(
+        &'a self,
+        node: &'a str,
+        point: &'a str,
+        armed_for: Option<Duration>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (node, point, armed_for);
+        Box::pin(async { Err("this store has no crash points".to_string()) })
+    }
     /// Waits until every node answers and has applied everything the most advanced
     /// node committed, or until `timeout`; returns whether they converged.
     fn wait_converged(&self, timeout: Duration) -> BoxFuture<'_, bool>;
@@ -125,11 +136,17 @@ pub fn decode_int(bytes: &[u8]) -> Value {
 
 #[cfg(test)]
 pub mod testing {
-    //! A peer that accepts TCP connections and never answers: every request sent to
-    //! it times out after it was sent, the case that must end as `info` for a write.
+    //! The classification tests every store's client must pass: a peer that accepts
+    //! TCP connections and never answers (every request times out after it was sent,
+    //! the case that must end as `info` for a write), and a port nobody listens on.
 
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use workloads::generator::OpSpec;
+
+    use super::{ClientOptions, Clients, Completion, ReadConsistency};
 
     /// A silent listener; connections are kept open until it is dropped.
     pub struct Silent {
@@ -159,6 +176,61 @@ pub mod testing {
     pub fn refused_addr() -> String {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         l.local_addr().expect("local address").to_string()
+    }
+
+    /// The client options of these tests: one channel, a 300 ms deadline.
+    pub fn options() -> ClientOptions {
+        ClientOptions {
+            channels_per_node: 1,
+            reads: ReadConsistency::Linearizable,
+            op_timeout: Duration::from_millis(300),
+        }
+    }
+
+    /// A write that never left the client (connection refused until the deadline) is
+    /// `fail`, with a reason containing `why`.
+    pub async fn assert_refused_write_fails(clients: &dyn Clients, why: &str) {
+        let op = OpSpec::Write {
+            key: "r0".into(),
+            value: 1,
+        };
+        match clients.open(0).invoke(&op).await {
+            Completion::Fail(reason) => assert!(reason.contains(why), "{reason}"),
+            other => panic!("a write that never left the client must fail, got {other:?}"),
+        }
+    }
+
+    /// Against a [`Silent`] peer, every kind of write is `info` (sent, never answered)
+    /// and a read is `fail` (a read has no effect either way).
+    pub async fn assert_silence_is_info_for_writes(clients: &dyn Clients) {
+        let writes = [
+            OpSpec::Write {
+                key: "r0".into(),
+                value: 1,
+            },
+            OpSpec::Cas {
+                key: "r0".into(),
+                expected: 1,
+                new: 2,
+            },
+            OpSpec::Add {
+                key: "s0".into(),
+                element: 3,
+            },
+        ];
+        for op in &writes {
+            let completion = clients.open(0).invoke(op).await;
+            assert!(
+                matches!(completion, Completion::Info(_)),
+                "{op:?} sent and never answered must be info, got {completion:?}"
+            );
+        }
+        let read = OpSpec::Read { key: "r0".into() };
+        let completion = clients.open(0).invoke(&read).await;
+        assert!(
+            matches!(completion, Completion::Fail(_)),
+            "a read has no effect: {completion:?}"
+        );
     }
 }
 

@@ -109,31 +109,6 @@ impl RaftkvClients {
         }
     }
 
-    /// Arms a crash point in node `node` for `armed_for` (rounded up to whole
-    /// milliseconds), or disarms it (`None`), within `timeout`.
-    pub async fn set_crash_point(
-        &self,
-        node: &str,
-        point: &str,
-        armed_for: Option<Duration>,
-        timeout: Duration,
-    ) -> Result<(), String> {
-        let index = self
-            .index_of(node)
-            .ok_or_else(|| format!("no node called {node}"))?;
-        let mut kv = self.nodes[index].channels[0].clone();
-        let request = CrashRequest {
-            point: point.to_string(),
-            armed: armed_for.is_some(),
-            expires_in_ms: armed_for.map_or(0, |d| d.as_millis() as u64 + 1),
-        };
-        match tokio::time::timeout(timeout, kv.crash(request)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(status)) => Err(describe(&status)),
-            Err(_) => Err("timed out".into()),
-        }
-    }
-
     /// Index of the node called `id`.
     fn index_of(&self, id: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.id == id)
@@ -168,6 +143,33 @@ impl Clients for RaftkvClients {
                 }
             }
             None
+        })
+    }
+
+    /// Armed over the node's Crash RPC, for `armed_for` rounded up to whole
+    /// milliseconds.
+    fn set_crash_point<'a>(
+        &'a self,
+        node: &'a str,
+        point: &'a str,
+        armed_for: Option<Duration>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let index = self
+                .index_of(node)
+                .ok_or_else(|| format!("no node called {node}"))?;
+            let mut kv = self.nodes[index].channels[0].clone();
+            let request = CrashRequest {
+                point: point.to_string(),
+                armed: armed_for.is_some(),
+                expires_in_ms: armed_for.map_or(0, |d| d.as_millis() as u64 + 1),
+            };
+            let timeout = Duration::from_millis(500);
+            match tokio::time::timeout(timeout, kv.crash(request)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(status)) => Err(describe(&status)),
+                Err(_) => Err("timed out".into()),
+            }
         })
     }
 
@@ -420,7 +422,10 @@ pub fn decode_set(bytes: &[u8]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::testing::{refused_addr, Silent};
+    use crate::client::testing::{
+        assert_refused_write_fails, assert_silence_is_info_for_writes, options, refused_addr,
+        Silent,
+    };
 
     #[test]
     fn decodes_sets() {
@@ -431,58 +436,17 @@ mod tests {
 
     /// Clients of one node at `addr` with a short deadline.
     fn clients(addr: String) -> RaftkvClients {
-        let options = ClientOptions {
-            channels_per_node: 1,
-            reads: ReadConsistency::Linearizable,
-            op_timeout: Duration::from_millis(300),
-        };
-        RaftkvClients::new(&[("n1".into(), addr)], options).unwrap()
+        RaftkvClients::new(&[("n1".into(), addr)], options()).unwrap()
     }
 
     #[tokio::test]
     async fn refused_connections_end_as_fail_not_info() {
-        let mut client = clients(refused_addr()).open(0);
-        let op = OpSpec::Write {
-            key: "r0".into(),
-            value: 1,
-        };
-        match client.invoke(&op).await {
-            Completion::Fail(reason) => assert!(reason.contains("deadline"), "{reason}"),
-            other => panic!("a write that never left the client must fail, got {other:?}"),
-        }
+        assert_refused_write_fails(&clients(refused_addr()), "deadline").await;
     }
 
     #[tokio::test]
     async fn a_timed_out_write_is_info_and_a_timed_out_read_is_fail() {
         let silent = Silent::start();
-        let clients = clients(silent.addr.clone());
-        let writes = [
-            OpSpec::Write {
-                key: "r0".into(),
-                value: 1,
-            },
-            OpSpec::Cas {
-                key: "r0".into(),
-                expected: 1,
-                new: 2,
-            },
-            OpSpec::Add {
-                key: "s0".into(),
-                element: 3,
-            },
-        ];
-        for op in &writes {
-            let completion = clients.open(0).invoke(op).await;
-            assert!(
-                matches!(completion, Completion::Info(_)),
-                "{op:?} sent and never answered must be info, got {completion:?}"
-            );
-        }
-        let read = OpSpec::Read { key: "r0".into() };
-        let completion = clients.open(0).invoke(&read).await;
-        assert!(
-            matches!(completion, Completion::Fail(_)),
-            "a read has no effect: {completion:?}"
-        );
+        assert_silence_is_info_for_writes(&clients(silent.addr.clone())).await;
     }
 }

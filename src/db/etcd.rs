@@ -24,9 +24,8 @@ use anyhow::{bail, Context};
 use nemesis::FaultKind;
 
 use super::nodes::{CommandFn, NodeSpec, Nodes};
-use super::{find_program, version_line, Db, DbKind, Setup, Wants};
+use super::{find_program, version_line, Db, DbKind, Running, Setup, Wants};
 use crate::client::etcd::EtcdClients;
-use crate::client::{ClientOptions, Clients};
 
 /// Client and peer port of every member inside its own namespace.
 const NAMESPACE_PORTS: [u16; 2] = [2379, 2380];
@@ -72,24 +71,8 @@ impl DbKind for Etcd {
         })
     }
 
+    /// Each member's command line and a private data directory; nothing runs yet.
     fn setup(&self, setup: Setup<'_>) -> anyhow::Result<Arc<dyn Db>> {
-        Ok(Arc::new(EtcdDb::setup(setup)?))
-    }
-}
-
-/// etcd members on the hosts of one run.
-pub struct EtcdDb {
-    /// The member processes.
-    nodes: Nodes,
-    /// Status probes.
-    probes: EtcdClients,
-    /// For blocking on probes from non-async threads.
-    runtime: tokio::runtime::Handle,
-}
-
-impl EtcdDb {
-    /// Assigns addresses and creates each member's folder. Nothing runs yet.
-    pub fn setup(setup: Setup<'_>) -> anyhow::Result<EtcdDb> {
         let binary = setup.binary.clone();
         let extra = setup.node_args.clone();
         let token = format!("faultline-{}", setup.network.run_id());
@@ -129,37 +112,7 @@ impl EtcdDb {
             std::fs::set_permissions(spec.data(), std::fs::Permissions::from_mode(0o700))
                 .with_context(|| format!("making {} private", spec.data().display()))?;
         }
-        let probes = {
-            let _guard = setup.runtime.enter();
-            EtcdClients::new(&nodes.addrs(0), ClientOptions::probes())?
-        };
-        Ok(EtcdDb {
-            nodes,
-            probes,
-            runtime: setup.runtime,
-        })
-    }
-}
-
-impl Db for EtcdDb {
-    fn name(&self) -> &'static str {
-        "etcd"
-    }
-
-    fn nodes(&self) -> &Nodes {
-        &self.nodes
-    }
-
-    fn runtime(&self) -> &tokio::runtime::Handle {
-        &self.runtime
-    }
-
-    fn probes(&self) -> &dyn Clients {
-        &self.probes
-    }
-
-    fn clients(&self, options: ClientOptions) -> anyhow::Result<Arc<dyn Clients>> {
-        let _guard = self.runtime.enter();
-        Ok(Arc::new(EtcdClients::new(&self.nodes.addrs(0), options)?))
+        let running = Running::new("etcd", nodes, EtcdClients::new, setup.runtime)?;
+        Ok(Arc::new(running))
     }
 }

@@ -104,36 +104,100 @@ pub trait Db: Send + Sync {
     fn name(&self) -> &'static str;
     /// The node processes.
     fn nodes(&self) -> &Nodes;
-    /// The async runtime the store's probes run on.
-    fn runtime(&self) -> &tokio::runtime::Handle;
-    /// Clients the controller uses for its own questions (leader, readiness).
-    fn probes(&self) -> &dyn Clients;
     /// Waits until the cluster has a leader and returns it; fails with the cause (a
     /// node that exited, its log tail) when it cannot within `timeout`, or as soon as
-    /// `cancel` is set. A store without a leader overrides it.
-    fn wait_ready(&self, timeout: Duration, cancel: &AtomicBool) -> anyhow::Result<String> {
-        self.nodes().wait_until("leader", timeout, cancel, || {
-            self.runtime()
-                .block_on(self.probes().find_leader(Duration::from_millis(300)))
-        })
-    }
+    /// `cancel` is set.
+    fn wait_ready(&self, timeout: Duration, cancel: &AtomicBool) -> anyhow::Result<String>;
     /// The node the cluster reports as leader, asked quickly; `None` if unknown.
-    fn leader(&self) -> Option<String> {
-        self.runtime()
-            .block_on(self.probes().find_leader(Duration::from_millis(200)))
-    }
+    fn leader(&self) -> Option<String>;
     /// Arms (or with `None` disarms) a crash point in a node; `Err` says why not.
     fn set_crash_point(
         &self,
         node: &str,
         point: nemesis::CrashPoint,
         armed_for: Option<Duration>,
-    ) -> Result<(), String> {
-        let _ = (node, point, armed_for);
-        Err(format!("{} has no crash points", self.name()))
-    }
-    /// The clients of this cluster. Called inside the async runtime.
+    ) -> Result<(), String>;
+    /// The clients of this cluster.
     fn clients(&self, options: ClientOptions) -> anyhow::Result<Arc<dyn Clients>>;
+}
+
+/// Makes a store's clients from its nodes' `(name, host:port)` client addresses.
+/// Called inside the async runtime.
+pub type Connect<C> = fn(&[(String, String)], ClientOptions) -> anyhow::Result<C>;
+
+/// A store's nodes and the clients that reach them on each node's first port: the
+/// [`Db`] of raftkv and etcd. The leader, readiness and crash points are asked through
+/// the clients ([`Clients::find_leader`], [`Clients::set_crash_point`]).
+pub struct Running<C> {
+    /// The store's name.
+    name: &'static str,
+    /// The node processes.
+    nodes: Nodes,
+    /// Clients for the controller's own questions.
+    probes: C,
+    /// How clients are made.
+    connect: Connect<C>,
+    /// For blocking on probes from non-async threads.
+    runtime: tokio::runtime::Handle,
+}
+
+impl<C: Clients> Running<C> {
+    /// The store `name` on `nodes`, with its probes connected (lazily).
+    pub fn new(
+        name: &'static str,
+        nodes: Nodes,
+        connect: Connect<C>,
+        runtime: tokio::runtime::Handle,
+    ) -> anyhow::Result<Running<C>> {
+        let probes = {
+            let _guard = runtime.enter();
+            connect(&nodes.addrs(0), ClientOptions::probes())?
+        };
+        Ok(Running {
+            name,
+            nodes,
+            probes,
+            connect,
+            runtime,
+        })
+    }
+}
+
+impl<C: Clients + 'static> Db for Running<C> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn nodes(&self) -> &Nodes {
+        &self.nodes
+    }
+
+    fn wait_ready(&self, timeout: Duration, cancel: &AtomicBool) -> anyhow::Result<String> {
+        self.nodes.wait_until("leader", timeout, cancel, || {
+            self.runtime
+                .block_on(self.probes.find_leader(Duration::from_millis(300)))
+        })
+    }
+
+    fn leader(&self) -> Option<String> {
+        self.runtime
+            .block_on(self.probes.find_leader(Duration::from_millis(200)))
+    }
+
+    fn set_crash_point(
+        &self,
+        node: &str,
+        point: nemesis::CrashPoint,
+        armed_for: Option<Duration>,
+    ) -> Result<(), String> {
+        self.runtime
+            .block_on(self.probes.set_crash_point(node, point.name(), armed_for))
+    }
+
+    fn clients(&self, options: ClientOptions) -> anyhow::Result<Arc<dyn Clients>> {
+        let _guard = self.runtime.enter();
+        Ok(Arc::new((self.connect)(&self.nodes.addrs(0), options)?))
+    }
 }
 
 /// The nemesis's view of a [`Db`].

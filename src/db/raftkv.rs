@@ -9,15 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use raftkv::server::bugs::Bug;
 
 use super::nodes::{CommandFn, NodeSpec, Nodes};
-use super::{Db, DbKind, Setup, Wants};
+use super::{Db, DbKind, Running, Setup, Wants};
 use crate::client::raftkv::RaftkvClients;
-use crate::client::{ClientOptions, Clients};
 
 /// Port every node listens on inside its own namespace.
 const NAMESPACE_PORT: u16 = 7000;
@@ -46,24 +44,8 @@ impl DbKind for Raftkv {
         Ok(format!("raftkv {}", env!("CARGO_PKG_VERSION")))
     }
 
+    /// Each node's command line; nothing runs yet.
     fn setup(&self, setup: Setup<'_>) -> anyhow::Result<Arc<dyn Db>> {
-        Ok(Arc::new(RaftkvDb::setup(setup)?))
-    }
-}
-
-/// raftkv nodes on the hosts of one run.
-pub struct RaftkvDb {
-    /// The node processes.
-    nodes: Nodes,
-    /// Status probes and crash points.
-    probes: RaftkvClients,
-    /// For blocking on probes from non-async threads.
-    runtime: tokio::runtime::Handle,
-}
-
-impl RaftkvDb {
-    /// Assigns addresses and creates each node's folder. Nothing runs yet.
-    pub fn setup(setup: Setup<'_>) -> anyhow::Result<RaftkvDb> {
         let mut extra = setup.node_args.clone();
         for bug in &setup.bugs {
             extra.extend(["--bug".to_string(), bug.clone()]);
@@ -99,51 +81,7 @@ impl RaftkvDb {
             setup.binary,
             command,
         )?;
-        let probes = {
-            let _guard = setup.runtime.enter();
-            RaftkvClients::new(&nodes.addrs(0), ClientOptions::probes())?
-        };
-        Ok(RaftkvDb {
-            nodes,
-            probes,
-            runtime: setup.runtime,
-        })
-    }
-}
-
-impl Db for RaftkvDb {
-    fn name(&self) -> &'static str {
-        "raftkv"
-    }
-
-    fn nodes(&self) -> &Nodes {
-        &self.nodes
-    }
-
-    fn runtime(&self) -> &tokio::runtime::Handle {
-        &self.runtime
-    }
-
-    fn probes(&self) -> &dyn Clients {
-        &self.probes
-    }
-
-    fn set_crash_point(
-        &self,
-        node: &str,
-        point: nemesis::CrashPoint,
-        armed_for: Option<Duration>,
-    ) -> Result<(), String> {
-        self.runtime.block_on(self.probes.set_crash_point(
-            node,
-            point.name(),
-            armed_for,
-            Duration::from_millis(500),
-        ))
-    }
-
-    fn clients(&self, options: ClientOptions) -> anyhow::Result<Arc<dyn Clients>> {
-        let _guard = self.runtime.enter();
-        Ok(Arc::new(RaftkvClients::new(&self.nodes.addrs(0), options)?))
+        let running = Running::new("raftkv", nodes, RaftkvClients::new, setup.runtime)?;
+        Ok(Arc::new(running))
     }
 }

@@ -1,6 +1,7 @@
 //! The controller driven through its two traits only, against a tiny in-process fake
 //! store: what a third store needs is a `DbKind`, a `Db`, `Clients` and a `Client`,
-//! nothing in `crate::run`. The fake's data lives in this process (a map behind a
+//! nothing in `crate::run`. The fake implements `Db` itself rather than using
+//! `db::Running`, as a store with no client-side leader probe would. The fake's data lives in this process (a map behind a
 //! lock, so it is linearizable); its "nodes" are `sleep` processes, so that the
 //! nemesis has real pids to kill, restart and pause. A variant that serves reads from
 //! the value before the last write must be reported invalid.
@@ -8,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,11 +77,7 @@ impl DbKind for Fake {
             names: nodes.names(),
             stale: self.stale,
         };
-        Ok(Arc::new(FakeDb {
-            nodes,
-            clients,
-            runtime: setup.runtime,
-        }))
+        Ok(Arc::new(FakeDb { nodes, clients }))
     }
 }
 
@@ -98,8 +96,6 @@ struct FakeDb {
     nodes: Nodes,
     /// Clients over the shared data.
     clients: FakeClients,
-    /// The run's runtime.
-    runtime: tokio::runtime::Handle,
 }
 
 impl Db for FakeDb {
@@ -111,12 +107,22 @@ impl Db for FakeDb {
         &self.nodes
     }
 
-    fn runtime(&self) -> &tokio::runtime::Handle {
-        &self.runtime
+    /// The first node leads; the data is in this process and always ready.
+    fn wait_ready(&self, _timeout: Duration, _cancel: &AtomicBool) -> anyhow::Result<String> {
+        Ok(self.clients.names[0].clone())
     }
 
-    fn probes(&self) -> &dyn Clients {
-        &self.clients
+    fn leader(&self) -> Option<String> {
+        self.clients.names.first().cloned()
+    }
+
+    fn set_crash_point(
+        &self,
+        _node: &str,
+        _point: nemesis::CrashPoint,
+        _armed_for: Option<Duration>,
+    ) -> Result<(), String> {
+        Err("the fake store has no crash points".into())
     }
 
     fn clients(&self, _options: ClientOptions) -> anyhow::Result<Arc<dyn Clients>> {
