@@ -1,6 +1,14 @@
 //! The controller: one `faultline test` run from resolved configuration to verdict.
 //!
-//! Phases, in order, each timed and recorded in `results.json`:
+//! It knows the store under test only through the traits of `crate::db` (`DbKind`,
+//! `Db`) and `crate::client` (`Clients`, `Client`); `run::fake` drives it against an
+//! in-process fake store to keep it so. Before anything starts, the store named by
+//! `--db` is looked up, refuses what it cannot do (a fault, a bug switch), and its
+//! program and version are found; any of that failing ends the run with exit code 3
+//! and a results.json that says why.
+//!
+//! Phases, in order, each a method of [`Run`] (a new phase is one more method and one
+//! call in [`Run::main_phases`]), timed and recorded in `results.json`:
 //!
 //! 1. **setup** — run folder, `test.json`, cleanup journal, hosts (network namespaces
 //!    when root, loopback ports otherwise), nodes started, a leader elected. A cluster
