@@ -34,7 +34,10 @@ use tonic::{Code, Status};
 use workloads::generator::OpSpec;
 use workloads::history::Value;
 
-use super::{decode_int, BoxFuture, Client, ClientOptions, Clients, Completion, ReadConsistency};
+use super::{
+    call, converged, decode_int, BoxFuture, Client, ClientOptions, Clients, Completion,
+    ReadConsistency,
+};
 
 /// The generated types of etcd's API.
 pub mod proto {
@@ -121,11 +124,7 @@ impl EtcdClients {
     /// Asks member `index` for its status, within `timeout`.
     async fn status(&self, index: usize, timeout: Duration) -> Result<StatusResponse, String> {
         let mut m = self.members[index].maintenance.clone();
-        match tokio::time::timeout(timeout, m.status(StatusRequest {})).await {
-            Ok(Ok(resp)) => Ok(resp.into_inner()),
-            Ok(Err(status)) => Err(describe(&status)),
-            Err(_) => Err("timed out".into()),
-        }
+        call(timeout, m.status(StatusRequest {})).await
     }
 }
 
@@ -168,24 +167,14 @@ impl Clients for EtcdClients {
     }
 
     fn wait_converged(&self, timeout: Duration) -> BoxFuture<'_, bool> {
-        Box::pin(async move {
-            let deadline = Instant::now() + timeout;
-            while Instant::now() < deadline {
-                let mut applied = Vec::with_capacity(self.members.len());
-                let mut commit = 0;
-                for i in 0..self.members.len() {
-                    if let Ok(s) = self.status(i, Duration::from_millis(500)).await {
-                        applied.push(s.raft_applied_index);
-                        commit = commit.max(s.raft_index);
-                    }
-                }
-                if applied.len() == self.members.len() && applied.iter().all(|&a| a >= commit) {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            false
-        })
+        Box::pin(converged(
+            self.members.len(),
+            timeout,
+            move |i| async move {
+                let s = self.status(i, Duration::from_millis(500)).await.ok()?;
+                Some((s.raft_applied_index, s.raft_index))
+            },
+        ))
     }
 
     fn read_set<'a>(
@@ -197,11 +186,9 @@ impl Clients for EtcdClients {
         Box::pin(async move {
             let mut kv = self.members[index].kv[0].clone();
             let req = set_range(key, true);
-            match tokio::time::timeout(timeout, kv.range(req)).await {
-                Ok(Ok(resp)) => Ok(decode_set(key, &resp.into_inner().kvs)),
-                Ok(Err(status)) => Err(describe(&status)),
-                Err(_) => Err("timed out".into()),
-            }
+            call(timeout, kv.range(req))
+                .await
+                .map(|resp| decode_set(key, &resp.kvs))
         })
     }
 }

@@ -124,6 +124,45 @@ pub trait Clients: Send + Sync {
     ) -> BoxFuture<'a, Result<Value, String>>;
 }
 
+/// One gRPC call of the controller's own (a probe, a final read) within `timeout`:
+/// the response, or a short text of the error (`timed out` when it took too long).
+pub async fn call<T>(
+    timeout: Duration,
+    request: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, request).await {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => Err(::raftkv::client::describe(&status)),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// Polls every node's `(applied, committed)` indexes (`None`: it did not answer)
+/// until every node answered and has applied what the most advanced one committed
+/// (true), or `timeout` passed (false).
+pub async fn converged<F, Fut>(nodes: usize, timeout: Duration, mut indexes: F) -> bool
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Option<(u64, u64)>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        let mut applied = Vec::with_capacity(nodes);
+        let mut commit = 0;
+        for node in 0..nodes {
+            if let Some((a, c)) = indexes(node).await {
+                applied.push(a);
+                commit = commit.max(c);
+            }
+        }
+        if applied.len() == nodes && applied.iter().all(|&a| a >= commit) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// Decodes a register value (decimal text). Anything else is kept as a JSON string, so
 /// the checker sees a value nobody wrote instead of the harness dropping it.
 pub fn decode_int(bytes: &[u8]) -> Value {

@@ -47,7 +47,10 @@ use tonic::Status;
 use workloads::generator::OpSpec;
 use workloads::history::Value;
 
-use super::{decode_int, BoxFuture, Client, ClientOptions, Clients, Completion, ReadConsistency};
+use super::{
+    call, converged, decode_int, BoxFuture, Client, ClientOptions, Clients, Completion,
+    ReadConsistency,
+};
 
 /// One node as clients see it.
 #[derive(Debug)]
@@ -102,11 +105,7 @@ impl RaftkvClients {
     /// Asks node `index` for its status, within `timeout`.
     pub async fn status(&self, index: usize, timeout: Duration) -> Result<StatusResponse, String> {
         let mut kv = self.nodes[index].channels[0].clone();
-        match tokio::time::timeout(timeout, kv.status(StatusRequest {})).await {
-            Ok(Ok(resp)) => Ok(resp.into_inner()),
-            Ok(Err(status)) => Err(describe(&status)),
-            Err(_) => Err("timed out".into()),
-        }
+        call(timeout, kv.status(StatusRequest {})).await
     }
 
     /// Index of the node called `id`.
@@ -164,34 +163,17 @@ impl Clients for RaftkvClients {
                 armed: armed_for.is_some(),
                 expires_in_ms: armed_for.map_or(0, |d| d.as_millis() as u64 + 1),
             };
-            let timeout = Duration::from_millis(500);
-            match tokio::time::timeout(timeout, kv.crash(request)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(status)) => Err(describe(&status)),
-                Err(_) => Err("timed out".into()),
-            }
+            call(Duration::from_millis(500), kv.crash(request))
+                .await
+                .map(|_| ())
         })
     }
 
     fn wait_converged(&self, timeout: Duration) -> BoxFuture<'_, bool> {
-        Box::pin(async move {
-            let deadline = Instant::now() + timeout;
-            while Instant::now() < deadline {
-                let mut applied = Vec::with_capacity(self.nodes.len());
-                let mut commit = 0;
-                for node in 0..self.nodes.len() {
-                    if let Ok(s) = self.status(node, Duration::from_millis(500)).await {
-                        applied.push(s.applied_index);
-                        commit = commit.max(s.commit_index);
-                    }
-                }
-                if applied.len() == self.nodes.len() && applied.iter().all(|&a| a >= commit) {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            false
-        })
+        Box::pin(converged(self.nodes.len(), timeout, move |i| async move {
+            let s = self.status(i, Duration::from_millis(500)).await.ok()?;
+            Some((s.applied_index, s.commit_index))
+        }))
     }
 
     fn read_set<'a>(
@@ -206,14 +188,9 @@ impl Clients for RaftkvClients {
                 key: key.as_bytes().to_vec(),
                 serializable: true,
             };
-            match tokio::time::timeout(timeout, kv.get(req)).await {
-                Ok(Ok(resp)) => {
-                    let resp = resp.into_inner();
-                    Ok(decode_set(&resp.value))
-                }
-                Ok(Err(status)) => Err(describe(&status)),
-                Err(_) => Err("timed out".into()),
-            }
+            call(timeout, kv.get(req))
+                .await
+                .map(|resp| decode_set(&resp.value))
         })
     }
 }
