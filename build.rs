@@ -1,5 +1,7 @@
 //! Records the git commit the binary is built from (`FAULTLINE_COMMIT`, shown by
-//! `--version` and written into test.json).
+//! `--version` and written into test.json), and compiles etcd's v3 API
+//! (`proto/etcd`, a trimmed copy of etcd's protos) into the client of the etcd
+//! adapter with a vendored `protoc` (raftkv's protos are compiled by the raftkv crate).
 //!
 //! A non-empty `FAULTLINE_COMMIT` in the build environment wins (packagers building
 //! from a source tarball can pass it); otherwise `git rev-parse` in this source tree;
@@ -30,7 +32,8 @@ fn checkout_of_this_tree() -> bool {
     canonical(Path::new(&top)).is_some_and(|t| canonical(&manifest) == Some(t))
 }
 
-fn main() {
+/// Sets `FAULTLINE_COMMIT` for the crate.
+fn record_commit() {
     println!("cargo:rerun-if-env-changed=FAULTLINE_COMMIT");
     let from_env = std::env::var("FAULTLINE_COMMIT")
         .ok()
@@ -54,4 +57,19 @@ fn main() {
         None => "unknown".to_string(),
     };
     println!("cargo:rustc-env=FAULTLINE_COMMIT={commit}");
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    record_commit();
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // Build scripts run single-threaded; PROTOC is how prost-build finds protoc.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+    let protos = ["proto/etcd/rpc.proto", "proto/etcd/kv.proto"];
+    for proto in &protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    tonic_prost_build::configure()
+        .build_server(false)
+        .compile_protos(&protos, &["proto/etcd"])?;
+    Ok(())
 }

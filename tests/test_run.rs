@@ -171,6 +171,87 @@ fn a_cluster_that_cannot_start_exits_3_with_a_clear_message() {
 }
 
 #[test]
+fn a_store_that_cannot_run_exits_3_with_the_cause_and_results_json() {
+    let sb = Sandbox::new();
+    // An unknown store: the message lists the known ones.
+    let (code, stderr) = run(sb.test_cmd(&["--time-limit", "3", "--db", "mongo"]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("unknown store") && stderr.contains("etcd"),
+        "{stderr}"
+    );
+    let results = read_json(&sb.latest().join("results.json"));
+    assert!(results["harness_errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("mongo"));
+
+    // etcd missing from PATH: says how to install it.
+    let empty = sb.dir.path().join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut cmd = sb.test_cmd(&["--time-limit", "3", "--db", "etcd"]);
+    cmd.env("PATH", &empty);
+    let (code, stderr) = run(cmd);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("etcd-server"), "{stderr}");
+    assert!(sb.latest().join("results.json").is_file());
+
+    // Faults and switches etcd does not have are refused before anything starts.
+    let fake = fake_etcd(sb.dir.path());
+    for (flags, cause) in [
+        (["--nemesis", "crash"], "no crash points"),
+        (["--db-bug", "stale-read"], "no bug switches"),
+    ] {
+        let mut args = vec!["--time-limit", "3", "--db", "etcd", "--db-binary"];
+        args.push(fake.to_str().unwrap());
+        args.extend(flags);
+        let (code, stderr) = run(sb.test_cmd(&args));
+        assert_eq!(code, 3, "{stderr}");
+        assert!(stderr.contains(cause), "{stderr}");
+        let results = read_json(&sb.latest().join("results.json"));
+        assert_eq!(results["db"], "etcd");
+    }
+
+    // An etcd that exits during startup: its log tail is in the message.
+    let (code, stderr) = run(sb.test_cmd(&[
+        "--time-limit",
+        "3",
+        "--db",
+        "etcd",
+        "--db-binary",
+        fake.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("node n1 exited"), "{stderr}");
+    assert!(
+        stderr.contains("member refused to start: bad flag"),
+        "the log tail: {stderr}"
+    );
+    let results = read_json(&sb.latest().join("results.json"));
+    assert_eq!(results["db_version"], "etcd 9.9.9");
+    assert!(results["harness_errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("bad flag"));
+}
+
+/// A stand-in for etcd that answers `--version` and exits with an error otherwise.
+fn fake_etcd(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("etcd");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\n\
+         if [ \"$1\" = --version ]; then echo 'etcd Version: 9.9.9'; exit 0; fi\n\
+         echo 'member refused to start: bad flag' >&2\n\
+         exit 2\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
 fn usage_errors_exit_3() {
     let sb = Sandbox::new();
     let (code, stderr) = run(sb.test_cmd(&["--nemesis", "flood"]));

@@ -1,6 +1,7 @@
 //! A client library for raftkv's gRPC API with leader discovery and outcome
 //! classification, used by `faultline kv`, `faultline bench` and `faultline cluster`
-//! (the test controller has its own one-connection-per-process client).
+//! and the crash tests. Its error classification, [`classify_status`], is the one
+//! faultline's test client for raftkv builds on too.
 //!
 //! raftkv nodes do not forward requests: a follower answers FAILED_PRECONDITION
 //! "not leader" with the leader's id and address in the trailing metadata
@@ -273,8 +274,8 @@ impl KvClient {
         let mut client = self.connect(endpoint)?;
         match tokio::time::timeout(self.timeout, client.status(StatusRequest {})).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) if connection_refused(&status) => Err(ClientError::Rejected(format!(
-                "{endpoint}: connection refused: {}",
+            Ok(Err(status)) if never_sent(&status) => Err(ClientError::Rejected(format!(
+                "{endpoint}: cannot connect: {}",
                 status.message()
             ))),
             Ok(Err(status)) => Err(ClientError::Rejected(format!(
@@ -419,35 +420,79 @@ fn classify<T>(result: Result<tonic::Response<T>, Status>) -> Attempt<T> {
         Ok(response) => return Attempt::Done(response.into_inner()),
         Err(status) => status,
     };
-    match status.code() {
-        Code::FailedPrecondition => {
-            let hint = status
-                .metadata()
-                .get("leader-addr")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            Attempt::NotLeader(hint.filter(|h| !h.is_empty()))
-        }
-        Code::InvalidArgument => Attempt::Rejected(status.message().to_string()),
-        _ if connection_refused(&status) => {
-            Attempt::Refused(format!("connection refused: {}", status.message()))
-        }
-        _ => Attempt::Unknown(format!("{:?}: {}", status.code(), status.message())),
+    match classify_status(&status) {
+        ErrorClass::NotLeader { leader_addr, .. } => Attempt::NotLeader(leader_addr),
+        ErrorClass::Invalid(message) => Attempt::Rejected(message),
+        ErrorClass::NeverSent(message) => Attempt::Refused(message),
+        ErrorClass::Unknown(message) => Attempt::Unknown(message),
     }
 }
 
-/// True when the request never left this process because the connection was refused.
-fn connection_refused(status: &Status) -> bool {
+/// What an error status from a raftkv node says about the request, following the
+/// error contract in `proto/kv.proto`. This is the one classification of raftkv
+/// errors: [`KvClient`] and faultline's test client both build on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// `FAILED_PRECONDITION`: the node does not lead and did not propose the request;
+    /// it may name the leader (trailing metadata `leader-id`, `leader-addr`).
+    NotLeader {
+        /// The leader's node name, if the node knows it.
+        leader_id: Option<String>,
+        /// The leader's address, if the node knows it.
+        leader_addr: Option<String>,
+    },
+    /// `INVALID_ARGUMENT`: rejected, and retrying cannot help.
+    Invalid(String),
+    /// The connection could not be established: the request never left this process.
+    NeverSent(String),
+    /// Anything else: the request may have taken effect, now or later.
+    Unknown(String),
+}
+
+/// Classifies an error status of a raftkv node (see [`ErrorClass`]).
+pub fn classify_status(status: &Status) -> ErrorClass {
+    let metadata = |name: &str| {
+        status
+            .metadata()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    match status.code() {
+        Code::FailedPrecondition => ErrorClass::NotLeader {
+            leader_id: metadata("leader-id"),
+            leader_addr: metadata("leader-addr"),
+        },
+        Code::InvalidArgument => ErrorClass::Invalid(describe(status)),
+        _ if never_sent(status) => ErrorClass::NeverSent(describe(status)),
+        _ => ErrorClass::Unknown(describe(status)),
+    }
+}
+
+/// True when the status says the connection could not be established (refused,
+/// unreachable, connect timeout), so the request never left this process. tonic keeps
+/// the transport error as the status's source; its [`tonic::ConnectError`] marks
+/// failures of the connector, before any byte of the request was written.
+pub fn never_sent(status: &Status) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                return true;
-            }
+        if err.downcast_ref::<tonic::ConnectError>().is_some() {
+            return true;
         }
         source = err.source();
     }
     false
+}
+
+/// A short text for a status: code and message.
+pub fn describe(status: &Status) -> String {
+    let msg = status.message();
+    if msg.is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        format!("{:?}: {msg}", status.code())
+    }
 }
 
 #[cfg(test)]

@@ -1,23 +1,32 @@
-//! `faultline bench`: measures raftkv on this machine. It starts a local cluster
-//! (separate node processes of this binary, fsync on, loopback), then for each
-//! client count runs a write phase (puts) and a linearizable read phase (gets),
-//! and prints throughput and latency percentiles of acknowledged operations.
+//! `faultline bench`: measures stores side by side on this machine. For each store in
+//! `--db` it starts a local cluster (the test's adapter and spawner, loopback, fsync
+//! on in both raftkv and etcd), then for each client count runs a write phase and a
+//! linearizable read phase through the store's test client (`crate::client`: the
+//! same code path, keys and values as a `faultline test`), and prints throughput and
+//! latency percentiles of acknowledged operations. With two stores the table shows
+//! them next to each other with the ratio of their throughputs.
 //! Figures are printed, never asserted: this is a benchmark, not a test.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
-use raftkv::client::KvClient;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use workloads::generator::OpSpec;
 
-use super::cluster::LocalCluster;
+use crate::client::{ClientOptions, Clients, Completion, ReadConsistency};
+use crate::db::local::{LocalCluster, LocalSpec};
+use crate::db::Ports;
 
 /// Flags of `faultline bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
+    /// Stores to measure, comma-separated: `raftkv`, `etcd` or `raftkv,etcd`.
+    #[arg(long, default_value = "raftkv")]
+    pub db: String,
     /// How long each phase runs, e.g. 3, 3s, 500ms (plain numbers are seconds).
     #[arg(long, default_value = "3", value_parser = super::units::parse_seconds)]
     pub duration: f64,
@@ -27,38 +36,48 @@ pub struct BenchArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
-    /// Number of distinct keys written and read.
+    /// Number of distinct keys written and read (values are the test's register
+    /// values: decimal integers).
     #[arg(long, default_value_t = 1000)]
     pub keys: u64,
-    /// Size of each written value in bytes.
-    #[arg(long, default_value_t = 100)]
-    pub value_size: usize,
     /// Seed of the key choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Directory for the nodes' data and logs (default: raftkv-bench-<pid> in the
+    /// Directory for the nodes' data and logs (default: faultline-bench-<pid> in the
     /// temp directory, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }
 
 /// The kind of operation a phase issues.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// Puts.
+    /// Writes.
     Write,
-    /// Linearizable gets.
+    /// Linearizable reads.
     Read,
 }
 
+impl Phase {
+    /// The phase's name in the table.
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Write => "write",
+            Phase::Read => "read",
+        }
+    }
+}
+
 /// What one phase measured.
-struct PhaseResult {
-    /// Latencies of acknowledged operations, in microseconds.
-    latency: Histogram<u64>,
-    /// Failed operations.
+struct Figures {
+    /// Acknowledged operations per second.
+    ops_per_s: f64,
+    /// Median latency of acknowledged operations, ms.
+    p50_ms: f64,
+    /// 99th percentile, ms.
+    p99_ms: f64,
+    /// Operations that did not complete `ok`.
     errors: u64,
-    /// Wall time of the phase.
-    elapsed: Duration,
 }
 
 /// Runs the benchmark and prints the figures.
@@ -72,96 +91,168 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
                 .with_context(|| format!("--clients: {c:?} is not a number"))
         })
         .collect::<anyhow::Result<_>>()?;
-    if clients.contains(&0) || args.duration <= 0.0 || args.keys == 0 {
-        bail!("--clients, --duration and --keys must be positive");
+    if clients.contains(&0) || args.duration <= 0.0 || args.keys == 0 || args.nodes == 0 {
+        bail!("--clients, --duration, --keys and --nodes must be positive");
     }
+    let kinds = args
+        .db
+        .split(',')
+        .map(|name| crate::db::kind(name.trim()).context("--db"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (dir, remove_after) = match &args.dir {
         Some(dir) => (dir.clone(), false),
         None => (
-            std::env::temp_dir().join(format!("raftkv-bench-{}", std::process::id())),
+            std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id())),
             true,
         ),
     };
-    let ports = nemesis::free_loopback_ports(args.nodes).context("finding free ports")?;
-    let mut cluster = LocalCluster::start(args.nodes, &ports, &dir, args.seed)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(async {
-        cluster.wait_for_leader(Duration::from_secs(10)).await?;
-        println!(
-            "raftkv bench: {} nodes on loopback, fsync on, {} keys, {}-byte values, {:.1} s per phase",
-            args.nodes, args.keys, args.value_size, args.duration
-        );
-        println!("{:<6} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7}", "phase", "clients", "ops/s", "p50 ms", "p99 ms", "max ms", "errors");
-        let duration = Duration::from_secs_f64(args.duration);
-        let mut base_id = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-        for &n in &clients {
-            for phase in [Phase::Write, Phase::Read] {
-                let result = run_phase(&cluster.endpoints, phase, n, duration, &args, base_id).await?;
-                base_id = base_id.wrapping_add(n as u64 + 1);
-                let count = result.latency.len();
-                let ms = |q: f64| result.latency.value_at_quantile(q) as f64 / 1000.0;
-                println!(
-                    "{:<6} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}",
-                    match phase {
-                        Phase::Write => "write",
-                        Phase::Read => "read",
-                    },
-                    n,
-                    count as f64 / result.elapsed.as_secs_f64(),
-                    ms(0.5),
-                    ms(0.99),
-                    result.latency.max() as f64 / 1000.0,
-                    result.errors
-                );
+    println!(
+        "faultline bench: {} nodes on loopback, fsync on, {} keys, {:.1} s per phase",
+        args.nodes, args.keys, args.duration
+    );
+    // figures[store][(client count, phase)]
+    let mut figures = Vec::new();
+    let mut versions = Vec::new();
+    let outcome = (|| {
+        for kind in &kinds {
+            let spec = LocalSpec {
+                kind: *kind,
+                nodes: args.nodes,
+                dir: &dir.join(kind.name()),
+                ports: Ports::Auto,
+                binary: None,
+                seed: args.seed,
+            };
+            let (cluster, _) =
+                LocalCluster::start(spec, runtime.handle().clone(), Duration::from_secs(30))?;
+            versions.push(cluster.version.clone());
+            let mut rows = Vec::new();
+            let mut next_process = 0;
+            for &n in &clients {
+                let options = ClientOptions {
+                    channels_per_node: n.clamp(1, 4),
+                    reads: ReadConsistency::Linearizable,
+                    op_timeout: Duration::from_secs(2),
+                };
+                let store = cluster.db.clients(options)?;
+                for phase in [Phase::Write, Phase::Read] {
+                    let run = run_phase(store.clone(), phase, n, next_process, &args);
+                    rows.push(runtime.block_on(run)?);
+                    // Unique processes across phases (raftkv de-duplicates by client id).
+                    next_process += n as u64;
+                }
             }
+            figures.push(rows);
         }
         anyhow::Ok(())
-    });
-    cluster.stop();
+    })();
     if remove_after {
         let _ = std::fs::remove_dir_all(&dir);
     }
     outcome?;
+    print_table(&kinds, &versions, &clients, &figures);
     Ok(0)
 }
 
-/// Runs `clients` concurrent clients issuing `phase` operations for `duration`.
+/// Prints one row per (client count, phase), one column group per store, and the
+/// ratio of the first store's throughput to the second's.
+fn print_table(
+    kinds: &[&dyn crate::db::DbKind],
+    versions: &[String],
+    clients: &[usize],
+    figures: &[Vec<Figures>],
+) {
+    let stores: Vec<String> = kinds
+        .iter()
+        .zip(versions)
+        .map(|(k, v)| format!("{} ({v})", k.name()))
+        .collect();
+    println!("stores: {}", stores.join(", "));
+    let mut header = format!("{:<6} {:>7}", "phase", "clients");
+    for kind in kinds {
+        let name = kind.name();
+        header.push_str(&format!(
+            " {:>12} {:>9} {:>9} {:>6}",
+            format!("{name} ops/s"),
+            "p50 ms",
+            "p99 ms",
+            "errors"
+        ));
+    }
+    if kinds.len() == 2 {
+        header.push_str(&format!(
+            " {:>9}",
+            format!("{}/{}", kinds[0].name(), kinds[1].name())
+        ));
+    }
+    println!("{header}");
+    let phases = [Phase::Write, Phase::Read];
+    for (row, (&n, phase)) in clients
+        .iter()
+        .flat_map(|n| phases.iter().map(move |p| (n, p)))
+        .enumerate()
+    {
+        let mut line = format!("{:<6} {:>7}", phase.name(), n);
+        for store in figures {
+            let f = &store[row];
+            line.push_str(&format!(
+                " {:>12.0} {:>9.2} {:>9.2} {:>6}",
+                f.ops_per_s, f.p50_ms, f.p99_ms, f.errors
+            ));
+        }
+        if figures.len() == 2 && figures[1][row].ops_per_s > 0.0 {
+            line.push_str(&format!(
+                " {:>9.2}",
+                figures[0][row].ops_per_s / figures[1][row].ops_per_s
+            ));
+        }
+        println!("{line}");
+    }
+}
+
+/// Runs `clients` concurrent logical processes (ids from `first_process`) issuing
+/// `phase` operations for `--duration` seconds.
 async fn run_phase(
-    endpoints: &[String],
+    store: Arc<dyn Clients>,
     phase: Phase,
     clients: usize,
-    duration: Duration,
+    first_process: u64,
     args: &BenchArgs,
-    base_id: u64,
-) -> anyhow::Result<PhaseResult> {
+) -> anyhow::Result<Figures> {
     let start = Instant::now();
-    let end = start + duration;
+    let end = start + Duration::from_secs_f64(args.duration);
     let mut tasks = Vec::new();
-    // The logical clients share one HTTP/2 connection per node.
-    let shared = KvClient::new(endpoints.to_vec(), base_id)?.with_timeout(Duration::from_secs(2));
     for i in 0..clients {
-        let client = shared.with_client_id(base_id.wrapping_add(i as u64 + 1));
+        let mut client = store.open(first_process + i as u64);
         let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ ((i as u64) << 20));
         let keys = args.keys;
-        let value = vec![b'v'; args.value_size];
         tasks.push(tokio::spawn(async move {
             let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
                 .expect("valid histogram bounds");
             let mut errors = 0;
+            let mut written = 0;
             while Instant::now() < end {
                 let key = format!("key{}", rng.random_range(0..keys));
-                let began = Instant::now();
-                let ok = match phase {
-                    Phase::Write => client.put(key.as_bytes(), &value).await.is_ok(),
-                    Phase::Read => client.get(key.as_bytes(), false).await.is_ok(),
+                let op = match phase {
+                    Phase::Write => {
+                        written += 1;
+                        OpSpec::Write {
+                            key,
+                            value: written,
+                        }
+                    }
+                    Phase::Read => OpSpec::Read { key },
                 };
-                if ok {
-                    latency.saturating_record(began.elapsed().as_micros().max(1) as u64);
-                } else {
-                    errors += 1;
+                let began = Instant::now();
+                match client.invoke(&op).await {
+                    Completion::Ok(_) => {
+                        latency.saturating_record(began.elapsed().as_micros().max(1) as u64)
+                    }
+                    Completion::Fail(_) | Completion::Info(_) => errors += 1,
                 }
             }
             (latency, errors)
@@ -175,9 +266,11 @@ async fn run_phase(
         total.add(latency).context("merging histograms")?;
         errors += e;
     }
-    Ok(PhaseResult {
-        latency: total,
+    let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
+    Ok(Figures {
+        ops_per_s: total.len() as f64 / start.elapsed().as_secs_f64(),
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
         errors,
-        elapsed: start.elapsed(),
     })
 }

@@ -53,6 +53,7 @@ const FORMAT_HELP: &str = r#"Campaign file (see campaigns/*.toml):
                                         #   mix, recovery_time, leader_timeout, hosts,
                                         #   node_binary, node_args
   [[matrix]]                            # one or more; each is a cross product
+  dbs = ["raftkv", "etcd"]              # default raftkv
   workloads = ["register", "set"]       # default register
   nemeses = ["kill", "kill,partition"]  # default none
   nodes = [3, 5]                        # default 3
@@ -186,10 +187,11 @@ fn preflight(runs: &[RunSpec], campaign_dir: &Path) -> anyhow::Result<()> {
                 bail!("{where_}: {first}");
             }
         };
-        flags
+        let config = flags
             .test
             .resolve()
             .with_context(|| format!("{where_}: the flags do not resolve"))?;
+        crate::run::check_store(&config, crate::db::kind).with_context(|| where_.clone())?;
     }
     Ok(())
 }

@@ -31,7 +31,7 @@ pub enum Command {
     Kv(kv::KvArgs),
     /// Start a local raftkv cluster on loopback to play with (Ctrl-C stops it).
     Cluster(cluster::ClusterArgs),
-    /// Measure raftkv write and read throughput and latency on a local cluster.
+    /// Measure write and read throughput and latency of raftkv and etcd on local clusters.
     Bench(bench::BenchArgs),
     /// Remove what crashed runs left behind: processes, iptables rules, namespaces, bridges.
     Cleanup(cleanup::CleanupArgs),

@@ -1,57 +1,39 @@
-//! The client side of a test: how one logical process talks to the cluster, and how
-//! every completion is classified.
+//! The client side of a test: the [`Client`] of one logical process and the
+//! [`Clients`] of one run, as every store implements them, and how every completion
+//! is classified.
 //!
-//! A [`Cluster`] holds a few lazily connected gRPC channels per node (HTTP/2 multiplexes
-//! many concurrent requests over each). A [`Client`] is
-//! one logical process: its own client id and write sequence numbers (the server's
-//! de-duplication key), its own notion of which node to try first, and a deadline per
-//! operation.
+//! A [`Client`] is one logical process bound to the cluster (as in Jepsen): it
+//! performs the generated operations (read, write, cas, add) and classifies each
+//! completion. The rule that makes a Jepsen tool trustworthy is the same for every
+//! store, erring on the side of `info` because a `fail` that actually happened would
+//! make the checker reject a correct history:
 //!
-//! Classification follows the error contract written in `proto/kv.proto`, erring on the
-//! side of `info`, because a `fail` that actually happened would make the checker reject
-//! a correct history:
-//!
-//! - `ok`: the server answered; for a CAS whose expectation held.
-//! - `fail`: certainly no effect, now or later: a CAS whose expectation did not hold,
-//!   `INVALID_ARGUMENT`, or only "not leader" rejections and refused connections (the
-//!   request never reached a state machine) until the deadline. Reads that did not
-//!   succeed are `fail` too: a read has no effect either way.
+//! - `ok`: the store answered that it happened (for a CAS: the expectation held);
+//! - `fail`: it certainly had no effect, now or later: a CAS whose expectation did not
+//!   hold, a request the store rejected before it could be proposed, or a request that
+//!   never left this process (connection refused) until the deadline. A read that did
+//!   not succeed is `fail` too: a read has no effect either way;
 //! - `info`: anything else for a write: a timeout after the request was sent, a reset
-//!   connection, `ABORTED` (leadership lost after proposing), `UNAVAILABLE` from a
-//!   connected node, unknown codes. The caller retires the process afterwards.
+//!   connection, "leader changed", unknown errors. The worker retires the process
+//!   afterwards.
 //!
-//! Retries of ambiguous writes: a write answered ambiguously (`ABORTED`, a reset
-//! connection, `UNAVAILABLE` after sending, ...) is sent again, with the *same* client
-//! id and sequence number, to the next node, until the operation's deadline. This is
-//! what real clients do, and the server's de-duplication (client id + sequence) makes
-//! the retry apply at most once, so a correct server stays valid: a retry answered
-//! `ok` completes the operation as `ok`; when the deadline runs out first the
-//! completion is `info`, never `fail`, because an earlier attempt may still apply. A
-//! server without de-duplication applies such a write twice (the set checker reports
-//! the element as duplicated).
-//!
-//! Leader discovery: a "not leader" answer names the leader in its trailing metadata
-//! (`leader-id`); the client retries there at once, otherwise it walks the nodes in
-//! order, pausing briefly after each full round so an election can finish. Each
-//! logical process keeps its own guess, starting at node `process % nodes` (as a
-//! Jepsen client is bound to one node): processes spread over the nodes, and a process
-//! keeps talking to a node it believes leads until that node says otherwise, which is
-//! how a deposed leader or a follower answering reads it should not gets exercised.
+//! [`Clients`] makes clients and does the two things the controller needs outside the
+//! main phase: waiting until every node has applied what was committed, and the
+//! final read of a set on one given node. Each store's module (`raftkv`, `etcd`)
+//! implements both traits; the controller in `crate::run` knows only these.
 
-use std::sync::Arc;
+pub mod etcd;
+pub mod raftkv;
+
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
-use anyhow::Context;
-use raftkv::proto::kv::kv_client::KvClient;
-use raftkv::proto::kv::{
-    AppendRequest, CasRequest, CrashRequest, GetRequest, PutRequest, RequestHeader, StatusRequest,
-    StatusResponse,
-};
-use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
 use workloads::generator::OpSpec;
 use workloads::history::Value;
+
+/// A boxed future, so that the traits below can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How reads are served.
 #[derive(
@@ -59,28 +41,11 @@ use workloads::history::Value;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ReadConsistency {
-    /// Confirmed by the leader (ReadIndex): the default, checkable for linearizability.
+    /// Confirmed by the leader (raftkv's ReadIndex, etcd's default): checkable for
+    /// linearizability.
     Linearizable,
     /// Served from the contacted node's local state; fast, may be stale.
     Serializable,
-}
-
-/// One node as clients see it.
-#[derive(Debug)]
-struct NodeChannels {
-    /// The node's name (`n1`, ...), as reported in `leader-id`.
-    id: String,
-    /// A few channels to it; process `p` uses channel `p % len`.
-    channels: Vec<KvClient<Channel>>,
-}
-
-/// The nodes of the cluster.
-#[derive(Debug)]
-pub struct Cluster {
-    /// All nodes in the controller's order.
-    nodes: Vec<NodeChannels>,
-    /// How reads are served.
-    reads: ReadConsistency,
 }
 
 /// The outcome of one operation.
@@ -94,320 +59,108 @@ pub enum Completion {
     Info(String),
 }
 
-impl Cluster {
-    /// Channels to `nodes` (name, `host:port`); nothing connects until first use.
-    pub fn new(
-        nodes: &[(String, String)],
-        channels_per_node: usize,
-        reads: ReadConsistency,
-    ) -> anyhow::Result<Cluster> {
-        assert!(!nodes.is_empty(), "a cluster has at least one node");
-        assert!(channels_per_node > 0, "at least one channel per node");
-        let nodes = nodes
-            .iter()
-            .map(|(id, addr)| {
-                let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-                    .with_context(|| format!("bad address {addr:?} for node {id}"))?
-                    .connect_timeout(Duration::from_millis(500))
-                    .tcp_nodelay(true);
-                let channels = (0..channels_per_node)
-                    .map(|_| KvClient::new(endpoint.connect_lazy()))
-                    .collect();
-                Ok(NodeChannels {
-                    id: id.clone(),
-                    channels,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Cluster { nodes, reads })
-    }
+/// How the clients of one run talk to the store.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    /// Connections per node shared by the logical processes (HTTP/2 multiplexes).
+    pub channels_per_node: usize,
+    /// How reads are served.
+    pub reads: ReadConsistency,
+    /// How long one operation may take in total, retries included.
+    pub op_timeout: Duration,
+}
 
+impl ClientOptions {
+    /// The options of the controller's own probes (status, leader, crash points).
+    pub fn probes() -> ClientOptions {
+        ClientOptions {
+            channels_per_node: 1,
+            reads: ReadConsistency::Linearizable,
+            op_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One logical process's connection to the store.
+pub trait Client: Send {
+    /// Performs `op` and classifies its completion (see the module docs). A read's
+    /// `Ok` carries the value read (`Null` when absent).
+    fn invoke<'a>(&'a mut self, op: &'a OpSpec) -> BoxFuture<'a, Completion>;
+}
+
+/// The client side of one run: makes clients, and serves the controller's own reads.
+pub trait Clients: Send + Sync {
+    /// The client of logical process `process` (process ids are unique in a run).
+    fn open(&self, process: u64) -> Box<dyn Client>;
     /// Number of nodes.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
+    fn node_count(&self) -> usize;
     /// The name of node `index`.
-    pub fn node_id(&self, index: usize) -> &str {
-        &self.nodes[index].id
-    }
-
-    /// Asks node `index` for its status, within `timeout`.
-    pub async fn status(&self, index: usize, timeout: Duration) -> Result<StatusResponse, String> {
-        let mut kv = self.nodes[index].channels[0].clone();
-        match tokio::time::timeout(timeout, kv.status(StatusRequest {})).await {
-            Ok(Ok(resp)) => Ok(resp.into_inner()),
-            Ok(Err(status)) => Err(describe(&status)),
-            Err(_) => Err("timed out".into()),
-        }
-    }
-
-    /// Arms a crash point in node `index` for `armed_for` (rounded up to whole
-    /// milliseconds), or disarms it (`None`), within `timeout`.
-    pub async fn set_crash_point(
-        &self,
-        index: usize,
-        point: &str,
+    fn node_name(&self, index: usize) -> String;
+    /// The node the cluster reports as leader (each node asked within `timeout`);
+    /// `None` when none is known.
+    fn find_leader(&self, timeout: Duration) -> BoxFuture<'_, Option<String>>;
+    /// Arms a crash point in node `node` for `armed_for`, or disarms it (`None`);
+    /// `Err` says why not. A store without crash points keeps this refusal.
+    fn set_crash_point<'a>(
+        &'a self,
+        node: &'a str,
+        point: &'a str,
         armed_for: Option<Duration>,
-        timeout: Duration,
-    ) -> Result<(), String> {
-        let mut kv = self.nodes[index].channels[0].clone();
-        let request = CrashRequest {
-            point: point.to_string(),
-            armed: armed_for.is_some(),
-            expires_in_ms: armed_for.map_or(0, |d| d.as_millis() as u64 + 1),
-        };
-        match tokio::time::timeout(timeout, kv.crash(request)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(status)) => Err(describe(&status)),
-            Err(_) => Err("timed out".into()),
-        }
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (node, point, armed_for);
+        Box::pin(async { Err("this store has no crash points".to_string()) })
     }
-
-    /// The node that some node reports as leader (asking each in turn), if any.
-    pub async fn find_leader(&self, timeout: Duration) -> Option<String> {
-        for i in 0..self.len() {
-            if let Ok(s) = self.status(i, timeout).await {
-                if s.role == "leader" {
-                    return Some(s.node_id);
-                }
-                if !s.leader_id.is_empty() {
-                    return Some(s.leader_id);
-                }
-            }
-        }
-        None
-    }
-
-    /// Reads `key` from node `index` only, serializably (its local state), for final
-    /// reads after recovery. `Err` when the node did not answer.
-    pub async fn read_local(
-        &self,
+    /// Waits until every node answers and has applied everything the most advanced
+    /// node committed, or until `timeout`; returns whether they converged.
+    fn wait_converged(&self, timeout: Duration) -> BoxFuture<'_, bool>;
+    /// Reads the set `key` from node `index` only, from its local state (final reads
+    /// after recovery): the sorted elements as `Value::Ints`, or the raw value as
+    /// `Value::Json` when it is not a set. `Err` when the node did not answer.
+    fn read_set<'a>(
+        &'a self,
         index: usize,
-        key: &str,
+        key: &'a str,
         timeout: Duration,
-    ) -> Result<Option<Vec<u8>>, String> {
-        let mut kv = self.nodes[index].channels[0].clone();
-        let req = GetRequest {
-            key: key.as_bytes().to_vec(),
-            serializable: true,
-        };
-        match tokio::time::timeout(timeout, kv.get(req)).await {
-            Ok(Ok(resp)) => {
-                let resp = resp.into_inner();
-                Ok(resp.found.then_some(resp.value))
-            }
-            Ok(Err(status)) => Err(describe(&status)),
-            Err(_) => Err("timed out".into()),
-        }
-    }
-
-    /// Index of the node called `id`.
-    fn index_of(&self, id: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.id == id)
-    }
+    ) -> BoxFuture<'a, Result<Value, String>>;
 }
 
-/// What one attempt at one node tells the retry loop.
-enum Attempt {
-    /// Final answer.
-    Done(Completion),
-    /// Rejected before it could take effect; try `hint` (or the next node).
-    Redirect(Option<usize>, String),
-}
-
-/// One logical process's connection state.
-#[derive(Debug)]
-pub struct Client {
-    /// The shared cluster view.
-    cluster: Arc<Cluster>,
-    /// Which channel of each node this process uses.
-    channel: usize,
-    /// Index of the node this process last saw leading (a hint, not a fact).
-    leader: usize,
-    /// De-duplication id: unique per logical process within the run.
-    client_id: u64,
-    /// Sequence number of the next write.
-    sequence: u64,
-    /// How long one operation may take in total.
+/// One gRPC call of the controller's own (a probe, a final read) within `timeout`:
+/// the response, or a short text of the error (`timed out` when it took too long).
+pub async fn call<T>(
     timeout: Duration,
-}
-
-impl Client {
-    /// The client of logical process `process`.
-    pub fn new(cluster: Arc<Cluster>, process: u64, timeout: Duration) -> Client {
-        let channel = (process as usize) % cluster.nodes[0].channels.len();
-        let leader = (process as usize) % cluster.nodes.len();
-        Client {
-            cluster,
-            channel,
-            leader,
-            client_id: process + 1,
-            sequence: 0,
-            timeout,
-        }
-    }
-
-    /// Performs `op` and classifies its completion.
-    pub async fn invoke(&mut self, op: &OpSpec) -> Completion {
-        let is_read = matches!(op, OpSpec::Read { .. });
-        if !is_read {
-            self.sequence += 1;
-        }
-        let header = RequestHeader {
-            client_id: self.client_id,
-            sequence: self.sequence,
-        };
-        let deadline = Instant::now() + self.timeout;
-        let n = self.cluster.len();
-        let mut target = self.leader % n;
-        let mut tried_in_round = 0;
-        let mut last_reason = String::from("no node answered");
-        // Set once an attempt may have taken effect: the outcome can no longer be `fail`.
-        let mut ambiguous = false;
-        loop {
-            let now = Instant::now();
-            if now >= deadline && ambiguous {
-                return Completion::Info(format!("retried until the deadline: {last_reason}"));
-            }
-            if now >= deadline {
-                return Completion::Fail(format!("not applied before the deadline: {last_reason}"));
-            }
-            let attempt =
-                tokio::time::timeout(deadline - now, self.attempt(target, op, header)).await;
-            match attempt {
-                Err(_) if is_read => return Completion::Fail("timeout".into()),
-                Err(_) => return Completion::Info("timeout".into()),
-                Ok(Attempt::Done(Completion::Info(reason))) if !is_read => {
-                    // Ambiguous: retry the same (client id, sequence) elsewhere.
-                    ambiguous = true;
-                    last_reason = reason;
-                    target = (target + 1) % n;
-                    let pause = Duration::from_millis(20);
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    tokio::time::sleep(pause.min(left)).await;
-                }
-                Ok(Attempt::Done(c)) => {
-                    if matches!(c, Completion::Ok(_)) {
-                        self.leader = target;
-                    }
-                    return c;
-                }
-                Ok(Attempt::Redirect(hint, reason)) => {
-                    last_reason = reason;
-                    match hint {
-                        Some(leader) if leader != target => {
-                            self.leader = leader;
-                            target = leader;
-                        }
-                        _ => {
-                            target = (target + 1) % n;
-                            tried_in_round += 1;
-                            if tried_in_round >= n {
-                                tried_in_round = 0;
-                                let pause = Duration::from_millis(20);
-                                let left = deadline.saturating_duration_since(Instant::now());
-                                tokio::time::sleep(pause.min(left)).await;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// One request to node `target`.
-    async fn attempt(&self, target: usize, op: &OpSpec, header: RequestHeader) -> Attempt {
-        let mut kv = self.cluster.nodes[target].channels[self.channel].clone();
-        let serializable = self.cluster.reads == ReadConsistency::Serializable;
-        let result = match op {
-            OpSpec::Read { key } => {
-                let req = GetRequest {
-                    key: key.as_bytes().to_vec(),
-                    serializable,
-                };
-                match kv.get(req).await {
-                    Ok(resp) => {
-                        let resp = resp.into_inner();
-                        let value = if resp.found {
-                            decode_int(&resp.value)
-                        } else {
-                            Value::Null
-                        };
-                        return Attempt::Done(Completion::Ok(value));
-                    }
-                    Err(status) => Err(status),
-                }
-            }
-            OpSpec::Write { key, value } => kv
-                .put(PutRequest {
-                    header: Some(header),
-                    key: key.as_bytes().to_vec(),
-                    value: value.to_string().into_bytes(),
-                })
-                .await
-                .map(|r| r.into_inner().succeeded),
-            OpSpec::Cas { key, expected, new } => kv
-                .cas(CasRequest {
-                    header: Some(header),
-                    key: key.as_bytes().to_vec(),
-                    expected: Some(expected.to_string().into_bytes()),
-                    new_value: new.to_string().into_bytes(),
-                })
-                .await
-                .map(|r| r.into_inner().succeeded),
-            OpSpec::Add { key, element } => kv
-                .append(AppendRequest {
-                    header: Some(header),
-                    key: key.as_bytes().to_vec(),
-                    value: format!("{element},").into_bytes(),
-                })
-                .await
-                .map(|r| r.into_inner().succeeded),
-        };
-        match result {
-            Ok(true) => Attempt::Done(Completion::Ok(Value::Null)),
-            Ok(false) => Attempt::Done(Completion::Fail("cas-mismatch".into())),
-            Err(status) => self.classify(&status, matches!(op, OpSpec::Read { .. })),
-        }
-    }
-
-    /// Maps an error status to a retry or a final completion (see the module docs).
-    fn classify(&self, status: &Status, is_read: bool) -> Attempt {
-        let reason = describe(status);
-        match status.code() {
-            Code::FailedPrecondition => {
-                let hint = status
-                    .metadata()
-                    .get("leader-id")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|id| self.cluster.index_of(id));
-                Attempt::Redirect(hint, reason)
-            }
-            Code::Unavailable if never_sent(status) => Attempt::Redirect(None, reason),
-            Code::InvalidArgument => Attempt::Done(Completion::Fail(reason)),
-            _ if is_read => Attempt::Done(Completion::Fail(reason)),
-            _ => Attempt::Done(Completion::Info(reason)),
-        }
+    request: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, request).await {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => Err(::raftkv::client::describe(&status)),
+        Err(_) => Err("timed out".into()),
     }
 }
 
-/// True when the status says the connection could not be established, so the request
-/// was never sent (tonic maps connection failures to `UNAVAILABLE` with the connector's
-/// message).
-fn never_sent(status: &Status) -> bool {
-    let msg = status.message();
-    msg.contains("connect error") || msg.contains("Connection refused")
-}
-
-/// A short text for a status: code and message.
-fn describe(status: &Status) -> String {
-    let msg = status.message();
-    if msg.is_empty() {
-        format!("{:?}", status.code())
-    } else {
-        format!("{:?}: {msg}", status.code())
+/// Polls every node's `(applied, committed)` indexes (`None`: it did not answer)
+/// until every node answered and has applied what the most advanced one committed
+/// (true), or `timeout` passed (false).
+pub async fn converged<F, Fut>(nodes: usize, timeout: Duration, mut indexes: F) -> bool
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Option<(u64, u64)>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        let mut applied = Vec::with_capacity(nodes);
+        let mut commit = 0;
+        for node in 0..nodes {
+            if let Some((a, c)) = indexes(node).await {
+                applied.push(a);
+                commit = commit.max(c);
+            }
+        }
+        if applied.len() == nodes && applied.iter().all(|&a| a >= commit) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    false
 }
 
 /// Decodes a register value (decimal text). Anything else is kept as a JSON string, so
@@ -420,66 +173,75 @@ pub fn decode_int(bytes: &[u8]) -> Value {
         .unwrap_or_else(|| Value::Json(String::from_utf8_lossy(bytes).into_owned().into()))
 }
 
-/// Decodes a set (comma-terminated decimal elements, as appended by the set workload).
-/// `None` when some element is not a number.
-pub fn decode_set(bytes: &[u8]) -> Option<Vec<i64>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<i64>().ok())
-        .collect()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub mod testing {
+    //! The classification tests every store's client must pass: a peer that accepts
+    //! TCP connections and never answers (every request times out after it was sent,
+    //! the case that must end as `info` for a write), and a port nobody listens on.
 
-    #[test]
-    fn decodes_register_values() {
-        assert_eq!(decode_int(b"42"), Value::Int(42));
-        assert_eq!(decode_int(b"x"), Value::Json("x".into()));
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use workloads::generator::OpSpec;
+
+    use super::{ClientOptions, Clients, Completion, ReadConsistency};
+
+    /// A silent listener; connections are kept open until it is dropped.
+    pub struct Silent {
+        /// `127.0.0.1:PORT`.
+        pub addr: String,
+        /// The accepted connections (kept so they are not closed).
+        _held: Arc<Mutex<Vec<std::net::TcpStream>>>,
     }
 
-    #[test]
-    fn decodes_sets() {
-        assert_eq!(decode_set(b"1,5,9,"), Some(vec![1, 5, 9]));
-        assert_eq!(decode_set(b""), Some(vec![]));
-        assert_eq!(decode_set(b"1,z,"), None);
+    impl Silent {
+        /// Starts listening; a thread accepts and holds every connection.
+        pub fn start() -> Silent {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+            let addr = listener.local_addr().expect("local address").to_string();
+            let held = Arc::new(Mutex::new(Vec::new()));
+            let keep = held.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    keep.lock().unwrap().push(stream);
+                }
+            });
+            Silent { addr, _held: held }
+        }
     }
 
-    #[tokio::test]
-    async fn refused_connections_end_as_fail_not_info() {
-        // A port nobody listens on: bind, learn the port, close it.
-        let port = nemesis::free_loopback_ports(1).unwrap()[0];
-        let cluster = Cluster::new(
-            &[("n1".into(), format!("127.0.0.1:{port}"))],
-            1,
-            ReadConsistency::Linearizable,
-        )
-        .unwrap();
-        let mut client = Client::new(Arc::new(cluster), 0, Duration::from_millis(300));
+    /// A loopback port nobody listens on (bound, learnt, closed).
+    pub fn refused_addr() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        l.local_addr().expect("local address").to_string()
+    }
+
+    /// The client options of these tests: one channel, a 300 ms deadline.
+    pub fn options() -> ClientOptions {
+        ClientOptions {
+            channels_per_node: 1,
+            reads: ReadConsistency::Linearizable,
+            op_timeout: Duration::from_millis(300),
+        }
+    }
+
+    /// A write that never left the client (connection refused until the deadline) is
+    /// `fail`, with a reason containing `why`.
+    pub async fn assert_refused_write_fails(clients: &dyn Clients, why: &str) {
         let op = OpSpec::Write {
             key: "r0".into(),
             value: 1,
         };
-        match client.invoke(&op).await {
-            Completion::Fail(reason) => assert!(reason.contains("deadline"), "{reason}"),
+        match clients.open(0).invoke(&op).await {
+            Completion::Fail(reason) => assert!(reason.contains(why), "{reason}"),
             other => panic!("a write that never left the client must fail, got {other:?}"),
         }
     }
 
-    /// Every kind of write sent to a node that never answers ends as `info` when the
-    /// deadline runs out: it may still apply, so it must never be `fail`.
-    #[tokio::test]
-    async fn a_timed_out_write_is_info_never_fail() {
-        let server = raftkv::testing::SilentServer::start().await.unwrap();
-        let cluster = Cluster::new(
-            &[("n1".into(), server.addr.to_string())],
-            1,
-            ReadConsistency::Linearizable,
-        )
-        .unwrap();
-        let cluster = Arc::new(cluster);
+    /// Against a [`Silent`] peer, every kind of write is `info` (sent, never answered)
+    /// and a read is `fail` (a read has no effect either way).
+    pub async fn assert_silence_is_info_for_writes(clients: &dyn Clients) {
         let writes = [
             OpSpec::Write {
                 key: "r0".into(),
@@ -495,16 +257,29 @@ mod tests {
                 element: 3,
             },
         ];
-        for (process, op) in writes.iter().enumerate() {
-            let mut client = Client::new(
-                Arc::clone(&cluster),
-                process as u64,
-                Duration::from_millis(300),
+        for op in &writes {
+            let completion = clients.open(0).invoke(op).await;
+            assert!(
+                matches!(completion, Completion::Info(_)),
+                "{op:?} sent and never answered must be info, got {completion:?}"
             );
-            match client.invoke(op).await {
-                Completion::Info(_) => {}
-                other => panic!("a timed-out {op:?} must be info, got {other:?}"),
-            }
         }
+        let read = OpSpec::Read { key: "r0".into() };
+        let completion = clients.open(0).invoke(&read).await;
+        assert!(
+            matches!(completion, Completion::Fail(_)),
+            "a read has no effect: {completion:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_register_values() {
+        assert_eq!(decode_int(b"42"), Value::Int(42));
+        assert_eq!(decode_int(b"x"), Value::Json("x".into()));
     }
 }

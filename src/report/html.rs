@@ -431,6 +431,7 @@ fn number(v: f64) -> String {
 fn rerun_command(c: &TestConfig) -> String {
     let mut flags: Vec<(&str, String)> = vec![
         ("--test-name", c.test_name.clone()),
+        ("--db", c.db.clone()),
         ("--workload", c.workload.as_str().to_string()),
         ("--nodes", c.nodes.to_string()),
         ("--time-limit", number(c.time_limit_s)),

@@ -58,6 +58,7 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
         schema_version: 1,
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),
         faultline_commit: env!("FAULTLINE_COMMIT").to_string(),
+        db_version: String::new(),
         run_id: "synth0".to_string(),
         started_at: started_at.to_string(),
         command_line: ["faultline", "bench-report", "--ops"]
@@ -102,6 +103,7 @@ pub fn write_run(dir: &Path, spec: &Spec) -> anyhow::Result<()> {
 /// The configuration recorded for a synthetic run.
 fn config(spec: &Spec) -> TestConfig {
     TestConfig {
+        db: "raftkv".into(),
         test_name: "synthetic-register".to_string(),
         workload: WorkloadName::Register,
         nodes: 3,
@@ -124,7 +126,7 @@ fn config(spec: &Spec) -> TestConfig {
         leader_timeout_s: 30.0,
         test_keep_majority_paused: false,
         hosts: "loopback".to_string(),
-        node_binary: "faultline".into(),
+        node_binary: None,
         node_args: Vec::new(),
         db_bugs: Vec::new(),
         results_dir: "results".into(),

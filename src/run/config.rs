@@ -29,19 +29,6 @@ impl WorkloadName {
     }
 }
 
-impl TestConfig {
-    /// Everything appended to each node's command line: `node_args`, then one
-    /// `--bug NAME` per entry of `db_bugs`.
-    pub fn node_command_args(&self) -> Vec<String> {
-        let mut args = self.node_args.clone();
-        for bug in &self.db_bugs {
-            args.push("--bug".into());
-            args.push(bug.clone());
-        }
-        args
-    }
-}
-
 /// Where nodes run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -70,6 +57,9 @@ pub struct MixConfig {
 pub struct TestConfig {
     /// Name of the test (first path component under the results folder).
     pub test_name: String,
+    /// The store under test (`--db`: `raftkv`, `etcd`).
+    #[serde(default = "default_db")]
+    pub db: String,
     /// The workload.
     pub workload: WorkloadName,
     /// Number of nodes.
@@ -102,12 +92,14 @@ pub struct TestConfig {
     pub leader_timeout_s: f64,
     /// Whether nodes run in namespaces or on loopback (resolved from `--hosts`).
     pub hosts: String,
-    /// The program run as `<node-binary> node ...` for each node.
-    pub node_binary: PathBuf,
+    /// The program the nodes run (`--db-binary`); `None`: the store's default (this
+    /// faultline for raftkv, `etcd` on PATH for etcd).
+    #[serde(default)]
+    pub node_binary: Option<PathBuf>,
     /// Extra arguments given to every node.
     pub node_args: Vec<String>,
-    /// Deliberate bugs switched on in every node (`--db-bug`, passed as `--bug NAME`);
-    /// empty for the correct server.
+    /// Deliberate bugs switched on in every node (`--db-bug`; raftkv passes each as
+    /// `--bug NAME`); empty for the correct server.
     #[serde(default)]
     pub db_bugs: Vec<String>,
     /// The results folder.
@@ -116,4 +108,9 @@ pub struct TestConfig {
     /// SIGSTOPped through the recovery phase, so the cluster cannot recover.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test_keep_majority_paused: bool,
+}
+
+/// The store of a configuration that names none (recorded before `--db` existed).
+fn default_db() -> String {
+    "raftkv".to_string()
 }

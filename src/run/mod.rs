@@ -1,6 +1,14 @@
 //! The controller: one `faultline test` run from resolved configuration to verdict.
 //!
-//! Phases, in order, each timed and recorded in `results.json`:
+//! It knows the store under test only through the traits of `crate::db` (`DbKind`,
+//! `Db`) and `crate::client` (`Clients`, `Client`); `run::fake` drives it against an
+//! in-process fake store to keep it so. Before anything starts, the store named by
+//! `--db` is looked up, refuses what it cannot do (a fault, a bug switch), and its
+//! program and version are found; any of that failing ends the run with exit code 3
+//! and a results.json that says why.
+//!
+//! Phases, in order, each a method of [`Run`] (a new phase is one more method and one
+//! call in [`Run::main_phases`]), timed and recorded in `results.json`:
 //!
 //! 1. **setup** — run folder, `test.json`, cleanup journal, hosts (network namespaces
 //!    when root, loopback ports otherwise), nodes started, a leader elected. A cluster
@@ -32,6 +40,10 @@ pub mod recovery;
 pub mod results;
 pub mod workers;
 
+#[cfg(test)]
+mod fake;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,9 +53,8 @@ use nemesis::{HostMode, Journal, Network, JOURNAL_FILE};
 use tokio::sync::watch;
 use workloads::generator::{GeneratorConfig, Mix, WorkloadKind};
 
-use crate::client::Cluster;
-use crate::db::raftkv::RaftkvDb;
-use crate::db::Db;
+use crate::client::{ClientOptions, Clients};
+use crate::db::{self, Db, DbKind, Ports, Setup, Wants};
 use crate::store::{RunDir, HISTORY_FILE, RESULTS_FILE, TEST_FILE};
 use config::{TestConfig, WorkloadName};
 use progress::{Progress, ProgressState};
@@ -67,378 +78,562 @@ impl Interrupt {
     }
 }
 
+/// The store chosen for a run, after the checks that need no running node.
+struct Chosen {
+    /// The store.
+    kind: &'static dyn DbKind,
+    /// The program its nodes run.
+    binary: PathBuf,
+    /// Its version.
+    version: String,
+}
+
+/// One run in progress: what every phase shares.
+struct Run {
+    /// The resolved configuration.
+    config: TestConfig,
+    /// The run folder.
+    dir: RunDir,
+    /// When the run started (RFC 3339).
+    started_at: String,
+    /// When the run started (for its duration).
+    wall_start: Instant,
+    /// The async runtime of clients and probes.
+    runtime: tokio::runtime::Runtime,
+    /// Set by SIGINT/SIGTERM.
+    interrupt: Interrupt,
+    /// Tells the workers to drain or abort.
+    signal_tx: Arc<watch::Sender<Signal>>,
+    /// Phase timings and the progress line's state.
+    phases: Phases,
+    /// What results.json will say.
+    results: Results,
+}
+
 /// Runs one test and returns the exit code.
 pub fn run_test(config: TestConfig, command_line: Vec<String>) -> anyhow::Result<u8> {
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let wall_start = Instant::now();
-    let run = RunDir::create(&config.results_dir, &config.test_name)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let interrupt = Interrupt {
-        flag: Arc::new(AtomicBool::new(false)),
-    };
-    let (signal_tx, signal_rx) = watch::channel(Signal::Run);
-    let signal_tx = Arc::new(signal_tx);
-    install_signal_handlers(&runtime, interrupt.flag.clone(), signal_tx.clone())?;
+    run_with(config, command_line, db::kind)
+}
 
-    let journal = Journal::create(&run.file(JOURNAL_FILE))
-        .with_context(|| format!("creating the cleanup journal in {}", run.path().display()))?;
-    let mode = if config.hosts == "namespaces" {
-        HostMode::Namespaces
-    } else {
-        HostMode::Loopback
+/// The store `config` names (found by `lookup`), once it has accepted the faults and
+/// bug switches asked of it. Needs no running node (`faultline campaign` checks every
+/// run with it before the first starts).
+pub fn check_store(
+    config: &TestConfig,
+    lookup: fn(&str) -> anyhow::Result<&'static dyn DbKind>,
+) -> anyhow::Result<&'static dyn DbKind> {
+    let kind = lookup(&config.db).context("--db")?;
+    let faults = nemesis::NemesisConfig::parse(
+        &config.nemesis.join(","),
+        Duration::from_secs_f64(config.nemesis_interval_s),
+        config.seed,
+    )
+    .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?
+    .faults;
+    kind.check(&Wants {
+        bugs: config.db_bugs.clone(),
+        faults,
+    })?;
+    Ok(kind)
+}
+
+/// Runs one test against the store `lookup` finds by the configuration's name.
+fn run_with(
+    config: TestConfig,
+    command_line: Vec<String>,
+    lookup: fn(&str) -> anyhow::Result<&'static dyn DbKind>,
+) -> anyhow::Result<u8> {
+    let mut run = Run::start(config)?;
+    let chosen = match run.choose_db(lookup) {
+        Ok(chosen) => chosen,
+        Err(e) => return run.refuse(format!("{e:#}")),
     };
-    let names: Vec<String> = (1..=config.nodes).map(|i| format!("n{i}")).collect();
-    let network = match Network::create(journal, &names, mode) {
-        Ok(n) => Arc::new(n),
-        Err(e) => {
-            // Nothing ran: record why, so the run folder still says what happened.
-            let msg = format!("creating the hosts of the nodes: {e}");
-            let mut results = Results::new(&config, "", &started_at);
-            results.harness_errors.push(msg.clone());
-            results.duration_s = wall_start.elapsed().as_secs_f64();
-            run.write_json(RESULTS_FILE, &results)?;
-            eprintln!("error: {msg}");
-            eprintln!("results: {}", run.path().display());
-            return Ok(EXIT_HARNESS);
-        }
+    run.results.db_version = chosen.version.clone();
+    let network = match run.hosts() {
+        Ok(network) => network,
+        Err(e) => return run.refuse(format!("creating the hosts of the nodes: {e:#}")),
     };
-    run.write_json(
+    run.results.run_id = network.run_id().to_string();
+    run.dir.write_json(
         TEST_FILE,
         &TestFile {
             schema_version: 1,
             faultline_version: env!("CARGO_PKG_VERSION").to_string(),
             faultline_commit: env!("FAULTLINE_COMMIT").to_string(),
+            db_version: chosen.version.clone(),
             run_id: network.run_id().to_string(),
-            started_at: started_at.clone(),
+            started_at: run.started_at.clone(),
             command_line: command_line.clone(),
-            config: config.clone(),
+            config: run.config.clone(),
         },
     )?;
-
-    let mut results = Results::new(&config, network.run_id(), &started_at);
-    let mut phases = Phases::default();
-    let progress_state = Arc::new(Mutex::new(ProgressState::default()));
-    let recorder = Recorder::create(&run.file(HISTORY_FILE))?;
-    phases.zero = Some(recorder.start());
+    let recorder = Recorder::create(&run.dir.file(HISTORY_FILE))?;
+    run.phases.zero = Some(recorder.start());
     let flusher_stop = Arc::new(AtomicBool::new(false));
     let flusher = recorder::spawn_flusher(recorder.clone(), flusher_stop.clone());
 
-    // Setup.
-    phases.begin("setup", &progress_state);
-    let db: Result<Arc<RaftkvDb>, anyhow::Error> = RaftkvDb::setup(
-        network.clone(),
-        &run,
-        config.node_binary.clone(),
-        config.node_command_args(),
-        config.seed,
-        runtime.handle().clone(),
-    )
-    .map(Arc::new);
-    if let Ok(db) = &db {
-        eprintln!(
-            "faultline: {} on {} {} nodes ({} hosts), seed {}, run folder {}",
-            config.workload.as_str(),
-            config.nodes,
-            db.name(),
-            config.hosts,
-            config.seed,
-            run.path().display()
-        );
-    }
-    let setup = db.and_then(|db| {
-        db.start_all()?;
-        let leader = db.wait_for_leader(
-            Duration::from_secs_f64(config.leader_timeout_s),
-            &interrupt.flag,
-        )?;
-        Ok((db, leader))
-    });
-    phases.end();
-    let (db, setup_ok) = match setup {
-        Ok((db, leader)) => {
-            eprintln!("faultline: cluster up, leader {leader}");
-            (Some(db), true)
-        }
-        Err(e) => {
-            // Said once, in the summary's harness errors.
-            results
-                .harness_errors
-                .push(format!("the cluster could not start: {e:#}"));
-            (None, false)
-        }
-    };
-
-    let fault_log = Arc::new(Mutex::new(Vec::new()));
-    let progress = Progress::start(recorder.clone(), progress_state.clone());
+    let db = run.setup(&chosen, network.clone());
+    let progress = Progress::start(recorder.clone(), run.phases.progress.clone());
     let mut last_process = 0;
-    let mut recovery_window = None;
-    if let (Some(db), true) = (&db, setup_ok) {
-        if !interrupt.is_set() {
-            match main_phases(
-                &config,
-                db,
-                &runtime,
-                &recorder,
-                &signal_tx,
-                signal_rx.clone(),
-                &mut phases,
-                &progress_state,
-                &interrupt,
-                network.journal(),
-                &fault_log,
-            ) {
-                Ok((p, w)) => (last_process, recovery_window) = (p, w),
-                Err(e) => results.harness_errors.push(format!("{e:#}")),
+    let mut window = None;
+    if let Some(db) = &db {
+        if !run.interrupted() {
+            match run.main_phases(db, &recorder, network.journal()) {
+                Ok((p, w)) => (last_process, window) = (p, w),
+                Err(e) => run.results.harness_errors.push(format!("{e:#}")),
             }
         }
     }
     progress.finish();
-
-    // Teardown: always.
-    phases.begin("teardown", &progress_state);
-    let teardown = match &db {
-        Some(db) => db.teardown(),
-        None => network
-            .teardown()
-            .map_err(anyhow::Error::from)
-            .and_then(|r| {
-                if r.failed.is_empty() {
-                    Ok(())
-                } else {
-                    anyhow::bail!("teardown left things behind: {}", r.failed.join("; "))
-                }
-            }),
-    };
-    if let Err(e) = teardown {
-        results.harness_errors.push(format!("{e:#}"));
-    }
-    phases.end();
-    drop(runtime);
+    run.teardown(db.as_deref(), &network);
 
     flusher_stop.store(true, Ordering::Relaxed);
     let _ = flusher.join();
     let summary = recorder.finish();
     if let Some(e) = &summary.write_error {
-        results
+        run.results
             .harness_errors
             .push(format!("writing the history: {e}"));
     }
-
-    // Check.
-    phases.begin("check", &progress_state);
-    let (checks, check_report) = if setup_ok {
-        check::check_run(
-            &run.file(HISTORY_FILE),
-            &workloads::check::CheckOptions {
-                model: Some(check::model_of(config.workload)),
-                ..Default::default()
-            },
-            recovery_window.as_ref(),
-        )
-    } else {
-        (Vec::new(), None)
-    };
-    results.check = check_report;
-    phases.end();
-
-    results.interrupted = interrupt.is_set();
-    results.faults = std::mem::take(&mut *fault_log.lock().unwrap_or_else(|p| p.into_inner()));
-    results.finish(
-        checks,
-        summary,
-        phases.done,
-        wall_start.elapsed().as_secs_f64(),
-        last_process,
-        db.as_deref().map(|d| d.logs()).unwrap_or_default(),
-        run.path(),
-    );
-    run.write_json(RESULTS_FILE, &results)?;
-    // Report: rendered from the run folder's files, like `faultline report` does.
-    let report = crate::report::render_run(run.path(), &crate::report::RenderOptions::default())
-        .and_then(|r| {
-            crate::report::render_index(&config.results_dir)?;
-            Ok(r.report)
-        });
-    results.print_summary(run.path());
-    match report {
-        Ok(path) => eprintln!("report:  {}", path.display()),
-        Err(e) => eprintln!("faultline: the report could not be rendered: {e:#}"),
-    }
-    // A harness error (a cluster that could not start, a fault that could not be
-    // healed, a history that could not be written) exits 3 unless the checker proved
-    // the run invalid anyway; a run the user interrupted is merely unknown.
-    let harness_failed = !setup_ok || !results.harness_errors.is_empty();
-    Ok(
-        if harness_failed && !interrupt.is_set() && results.verdict != Verdict::Invalid {
-            EXIT_HARNESS
-        } else {
-            results.verdict.exit_code()
-        },
-    )
+    let logs = db.as_deref().map(|d| d.nodes().logs()).unwrap_or_default();
+    run.finish(db.is_some(), summary, (last_process, window), logs)
 }
 
-/// Phases 2–5: main, heal, recovery, final reads. Returns the highest client process
-/// id used and the recovery window, if there was one.
-#[allow(clippy::too_many_arguments)]
-fn main_phases(
-    config: &TestConfig,
-    db: &Arc<RaftkvDb>,
-    runtime: &tokio::runtime::Runtime,
-    recorder: &Arc<Recorder>,
-    signal_tx: &Arc<watch::Sender<Signal>>,
-    signal_rx: watch::Receiver<Signal>,
-    phases: &mut Phases,
-    progress: &Arc<Mutex<ProgressState>>,
-    interrupt: &Interrupt,
-    journal: &Arc<Journal>,
-    fault_log: &Arc<Mutex<Vec<FaultRecord>>>,
-) -> anyhow::Result<(u64, Option<recovery::Window>)> {
-    let generator = GeneratorConfig {
-        kind: match config.workload {
-            WorkloadName::Register => WorkloadKind::Register,
-            WorkloadName::Set => WorkloadKind::Set,
-        },
-        seed: config.seed,
-        threads: config.concurrency,
-        keys_per_epoch: config.keys_per_epoch,
-        ops_per_key: config.ops_per_key,
-        mix: Mix {
-            read: config.mix.read,
-            write: config.mix.write,
-            cas: config.mix.cas,
-        },
-    };
-    let streams = generator.streams().context("configuring the generator")?;
-    let cluster = {
-        let _guard = runtime.enter();
-        Arc::new(Cluster::new(
-            &db.client_addrs(),
-            config.concurrency.clamp(1, 4),
-            config.read_consistency,
-        )?)
-    };
-    let params = Arc::new(WorkerParams {
-        cluster: cluster.clone(),
-        recorder: recorder.clone(),
-        concurrency: config.concurrency,
-        op_timeout: Duration::from_millis(config.op_timeout_ms),
-        rate: config.rate,
-    });
+impl Run {
+    /// Creates the run folder, the async runtime and the signal handlers.
+    fn start(config: TestConfig) -> anyhow::Result<Run> {
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let dir = RunDir::create(&config.results_dir, &config.test_name)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let interrupt = Interrupt {
+            flag: Arc::new(AtomicBool::new(false)),
+        };
+        let (signal_tx, _) = watch::channel(Signal::Run);
+        let signal_tx = Arc::new(signal_tx);
+        install_signal_handlers(&runtime, interrupt.flag.clone(), signal_tx.clone())?;
+        let results = Results::new(&config, "", &started_at);
+        Ok(Run {
+            config,
+            dir,
+            started_at,
+            wall_start: Instant::now(),
+            runtime,
+            interrupt,
+            signal_tx,
+            phases: Phases::default(),
+            results,
+        })
+    }
 
-    let nemesis = if config.nemesis.is_empty() {
-        None
-    } else {
+    /// Whether a signal asked the run to stop.
+    fn interrupted(&self) -> bool {
+        self.interrupt.is_set()
+    }
+
+    /// The store, its program and version, and the refusal of what it cannot do.
+    fn choose_db(
+        &self,
+        lookup: fn(&str) -> anyhow::Result<&'static dyn DbKind>,
+    ) -> anyhow::Result<Chosen> {
+        let kind = check_store(&self.config, lookup)?;
+        let binary = match &self.config.node_binary {
+            Some(path) if !path.exists() => anyhow::bail!(
+                "--db-binary {}: no such file (the {} program)",
+                path.display(),
+                kind.name()
+            ),
+            Some(path) => path.clone(),
+            None => kind.default_binary()?,
+        };
+        let version = kind.version(&binary)?;
+        Ok(Chosen {
+            kind,
+            binary,
+            version,
+        })
+    }
+
+    /// The hosts of the nodes and the cleanup journal.
+    fn hosts(&self) -> anyhow::Result<Arc<Network>> {
+        let journal = Journal::create(&self.dir.file(JOURNAL_FILE)).with_context(|| {
+            format!(
+                "creating the cleanup journal in {}",
+                self.dir.path().display()
+            )
+        })?;
+        let mode = if self.config.hosts == "namespaces" {
+            HostMode::Namespaces
+        } else {
+            HostMode::Loopback
+        };
+        let names: Vec<String> = (1..=self.config.nodes).map(|i| format!("n{i}")).collect();
+        Ok(Arc::new(Network::create(journal, &names, mode)?))
+    }
+
+    /// Ends a run that could not start: results.json says why; exit code 3.
+    fn refuse(mut self, msg: String) -> anyhow::Result<u8> {
+        eprintln!("error: {msg}");
+        self.results.harness_errors.push(msg);
+        self.results.duration_s = self.wall_start.elapsed().as_secs_f64();
+        self.dir.write_json(RESULTS_FILE, &self.results)?;
+        eprintln!("results: {}", self.dir.path().display());
+        Ok(EXIT_HARNESS)
+    }
+
+    /// Phase 1 (setup): the store's nodes started and a leader elected. `None` (and a
+    /// harness error) when the cluster could not start.
+    fn setup(&mut self, chosen: &Chosen, network: Arc<Network>) -> Option<Arc<dyn Db>> {
+        self.phases.begin("setup");
+        let config = &self.config;
+        let db = chosen.kind.setup(Setup {
+            network,
+            nodes_dir: &self.dir.nodes_dir(),
+            ports: Ports::Auto,
+            binary: chosen.binary.clone(),
+            node_args: config.node_args.clone(),
+            bugs: config.db_bugs.clone(),
+            seed: config.seed,
+            runtime: self.runtime.handle().clone(),
+        });
+        if let Ok(db) = &db {
+            eprintln!(
+                "faultline: {} on {} {} nodes ({}, {} hosts), seed {}, run folder {}",
+                config.workload.as_str(),
+                config.nodes,
+                db.name(),
+                chosen.version,
+                config.hosts,
+                config.seed,
+                self.dir.path().display()
+            );
+        }
+        let timeout = Duration::from_secs_f64(config.leader_timeout_s);
+        let started = db.and_then(|db| {
+            db.nodes().start_all()?;
+            let leader = db.wait_ready(timeout, &self.interrupt.flag)?;
+            Ok((db, leader))
+        });
+        self.phases.end();
+        match started {
+            Ok((db, leader)) => {
+                eprintln!("faultline: cluster up, leader {leader}");
+                Some(db)
+            }
+            Err(e) => {
+                let msg = format!("the cluster could not start: {e:#}");
+                self.results.harness_errors.push(msg);
+                None
+            }
+        }
+    }
+
+    /// Phases 2–5: main, heal, recovery, final reads. Returns the highest client
+    /// process id used and the recovery window, if there was one.
+    fn main_phases(
+        &mut self,
+        db: &Arc<dyn Db>,
+        recorder: &Arc<Recorder>,
+        journal: &Arc<Journal>,
+    ) -> anyhow::Result<(u64, Option<recovery::Window>)> {
+        let clients = {
+            let options = ClientOptions {
+                channels_per_node: self.config.concurrency.clamp(1, 4),
+                reads: self.config.read_consistency,
+                op_timeout: Duration::from_millis(self.config.op_timeout_ms),
+            };
+            db.clients(options)?
+        };
+        let params = Arc::new(WorkerParams {
+            clients: clients.clone(),
+            recorder: recorder.clone(),
+            concurrency: self.config.concurrency,
+            rate: self.config.rate,
+        });
+        let fault_log = Arc::new(Mutex::new(Vec::new()));
+        let nemesis = self.start_nemesis(db, recorder, journal, &fault_log)?;
+        let main = self.main(&params, nemesis.as_ref());
+        // The heal runs whatever happened in the main phase.
+        let healed = nemesis.map_or(Ok(()), |n| self.heal(n));
+        self.results.faults =
+            std::mem::take(&mut *fault_log.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut slots = main?;
+        healed?;
+        let last_of = |slots: &[recovery::Slot]| slots.iter().map(|&(_, p)| p).max().unwrap_or(0);
+        if self.interrupted() {
+            return Ok((last_of(&slots), None));
+        }
+        let set = self.config.workload == WorkloadName::Set;
+        let mut window = None;
+        if set || !self.config.nemesis.is_empty() {
+            (slots, window) = self.recovery(db.as_ref(), &params, slots)?;
+        }
+        let mut last_process = last_of(&slots);
+        if set && !self.interrupted() {
+            let keys_touched = slots.iter().map(|(s, _)| s.keys_touched()).max();
+            last_process = self.final_reads(
+                &clients,
+                recorder,
+                keys_touched.unwrap_or(0),
+                last_process,
+            );
+        }
+        Ok((last_process, window))
+    }
+
+    /// The nemesis, started on the store's nodes (`None` without faults).
+    fn start_nemesis(
+        &self,
+        db: &Arc<dyn Db>,
+        recorder: &Arc<Recorder>,
+        journal: &Arc<Journal>,
+        fault_log: &Arc<Mutex<Vec<FaultRecord>>>,
+    ) -> anyhow::Result<Option<nemesis::NemesisHandle>> {
+        if self.config.nemesis.is_empty() {
+            return Ok(None);
+        }
         let nemesis_config = nemesis::NemesisConfig::parse(
-            &config.nemesis.join(","),
-            Duration::from_secs_f64(config.nemesis_interval_s),
-            config.seed,
+            &self.config.nemesis.join(","),
+            Duration::from_secs_f64(self.config.nemesis_interval_s),
+            self.config.seed,
         )
         .context("parsing the nemesis faults")?;
-        let control: Arc<dyn nemesis::ClusterControl> = db.clone();
+        let control: Arc<dyn nemesis::ClusterControl> = Arc::new(db::Control(db.clone()));
         let sink = fault_sink(recorder.clone(), fault_log.clone());
-        Some(nemesis::Nemesis::start(
+        Ok(Some(nemesis::Nemesis::start(
             nemesis_config,
             control,
             journal.clone(),
             sink,
-        ))
-    };
-    phases.begin("main", progress);
-    let tasks: Vec<_> = streams
-        .into_iter()
-        .enumerate()
-        .map(|(slot, stream)| {
-            runtime.spawn(workers::run_slot(
-                slot,
-                slot as u64,
-                stream,
-                params.clone(),
-                signal_rx.clone(),
-            ))
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs_f64(config.time_limit_s);
-    while Instant::now() < deadline && !interrupt.is_set() {
-        std::thread::sleep(Duration::from_millis(50));
-        if let Some(n) = &nemesis {
-            let active: Vec<String> = n.active().iter().map(|f| f.to_string()).collect();
-            progress.lock().unwrap_or_else(|p| p.into_inner()).faults = active;
+        )))
+    }
+
+    /// The generator of the run's operations.
+    fn generator(&self) -> GeneratorConfig {
+        let config = &self.config;
+        GeneratorConfig {
+            kind: match config.workload {
+                WorkloadName::Register => WorkloadKind::Register,
+                WorkloadName::Set => WorkloadKind::Set,
+            },
+            seed: config.seed,
+            threads: config.concurrency,
+            keys_per_epoch: config.keys_per_epoch,
+            ops_per_key: config.ops_per_key,
+            mix: Mix {
+                read: config.mix.read,
+                write: config.mix.write,
+                cas: config.mix.cas,
+            },
         }
     }
-    if !interrupt.is_set() {
-        let _ = signal_tx.send(Signal::Drain);
-    }
-    let mut slots = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        slots.push(runtime.block_on(task).context("a client worker panicked")?);
-    }
-    phases.end();
 
-    if let Some(n) = nemesis {
-        phases.begin("heal", progress);
-        let healed = n.stop();
-        progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .faults
-            .clear();
-        phases.end();
-        healed.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))?;
+    /// Phase 2 (main): the workers for `--time-limit` seconds. Returns each slot's
+    /// stream and the highest process id it used.
+    fn main(
+        &mut self,
+        params: &Arc<WorkerParams>,
+        nemesis: Option<&nemesis::NemesisHandle>,
+    ) -> anyhow::Result<Vec<recovery::Slot>> {
+        let streams = self
+            .generator()
+            .streams()
+            .context("configuring the generator")?;
+        self.phases.begin("main");
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .enumerate()
+            .map(|(slot, stream)| {
+                self.runtime.spawn(workers::run_slot(
+                    slot,
+                    slot as u64,
+                    stream,
+                    params.clone(),
+                    self.signal_tx.subscribe(),
+                ))
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs_f64(self.config.time_limit_s);
+        while Instant::now() < deadline && !self.interrupted() {
+            std::thread::sleep(Duration::from_millis(50));
+            if let Some(n) = nemesis {
+                self.phases
+                    .set_faults(n.active().iter().map(|f| f.to_string()).collect());
+            }
+        }
+        if !self.interrupted() {
+            let _ = self.signal_tx.send(Signal::Drain);
+        }
+        let mut slots = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            slots.push(
+                self.runtime
+                    .block_on(task)
+                    .context("a client worker panicked")?,
+            );
+        }
+        self.phases.end();
+        Ok(slots)
     }
-    let last_of = |slots: &[recovery::Slot]| slots.iter().map(|&(_, p)| p).max().unwrap_or(0);
-    if interrupt.is_set() {
-        return Ok((last_of(&slots), None));
+
+    /// Phase 3 (heal): the nemesis stops and undoes every fault.
+    fn heal(&mut self, nemesis: nemesis::NemesisHandle) -> anyhow::Result<()> {
+        self.phases.begin("heal");
+        let healed = nemesis.stop();
+        self.phases.set_faults(Vec::new());
+        self.phases.end();
+        healed.map_err(|e| anyhow::anyhow!("the nemesis failed: {e}"))
     }
-    let mut window = None;
-    if config.workload == WorkloadName::Set || !config.nemesis.is_empty() {
-        phases.begin("recovery", progress);
-        let limit = Duration::from_secs_f64(config.recovery_s);
-        if config.nemesis.is_empty() || limit.is_zero() {
-            sleep_unless(limit, interrupt);
+
+    /// Phase 4 (recovery): after faults, the workers run again for `--recovery-time`
+    /// seconds and the `recovery` checker gets the window ([`recovery`]); without
+    /// faults (set workload) the cluster just gets that long to converge. Returns the
+    /// slots afterwards and the window, if the workers ran.
+    fn recovery(
+        &mut self,
+        db: &dyn Db,
+        params: &Arc<WorkerParams>,
+        slots: Vec<recovery::Slot>,
+    ) -> anyhow::Result<(Vec<recovery::Slot>, Option<recovery::Window>)> {
+        self.phases.begin("recovery");
+        let limit = Duration::from_secs_f64(self.config.recovery_s);
+        let out = if self.config.nemesis.is_empty() || limit.is_zero() {
+            sleep_unless(limit, &self.interrupt);
+            (slots, None)
         } else {
             let phase = recovery::Phase {
-                runtime,
-                params: &params,
-                signal_tx,
-                interrupt,
-                db: db.as_ref(),
-                keep_majority_paused: config.test_keep_majority_paused,
+                runtime: &self.runtime,
+                params,
+                signal_tx: &self.signal_tx,
+                interrupt: &self.interrupt,
+                db,
+                keep_majority_paused: self.config.test_keep_majority_paused,
             };
-            let (after, w) = phase.run(slots, limit)?;
-            (slots, window) = (after, Some(w));
-        }
-        phases.end();
+            let (after, window) = phase.run(slots, limit)?;
+            (after, Some(window))
+        };
+        self.phases.end();
+        Ok(out)
     }
-    let mut last_process = last_of(&slots);
-    if config.workload == WorkloadName::Set && !interrupt.is_set() {
-        phases.begin("final-reads", progress);
-        let keys_touched = slots.iter().map(|(s, _)| s.keys_touched()).max();
-        let keys: Vec<String> = (0..keys_touched.unwrap_or(0))
-            .map(|k| generator.key_name(k))
-            .collect();
+
+    /// Phase 5 (final-reads, set workload): every key read on every node once the
+    /// nodes converged. Returns the highest process id used.
+    fn final_reads(
+        &mut self,
+        clients: &Arc<dyn Clients>,
+        recorder: &Arc<Recorder>,
+        keys_touched: u64,
+        last_process: u64,
+    ) -> u64 {
+        self.phases.begin("final-reads");
+        let generator = self.generator();
+        let keys: Vec<String> = (0..keys_touched).map(|k| generator.key_name(k)).collect();
         let first = last_process + 1;
-        let converge = Duration::from_secs_f64(config.recovery_s.max(10.0));
-        if !runtime.block_on(workers::wait_converged(&cluster, converge)) {
+        let converge = Duration::from_secs_f64(self.config.recovery_s.max(10.0));
+        if !self.runtime.block_on(clients.wait_converged(converge)) {
             eprintln!(
                 "faultline: the nodes did not converge within {:.0} s; reading anyway",
                 converge.as_secs_f64()
             );
         }
-        runtime.block_on(workers::final_reads(
-            cluster,
+        self.runtime.block_on(workers::final_reads(
+            clients.clone(),
             recorder.clone(),
             keys,
             first,
-            Duration::from_millis(config.op_timeout_ms.max(2000)),
+            Duration::from_millis(self.config.op_timeout_ms.max(2000)),
         ));
-        last_process = first + db.node_names().len() as u64 - 1;
-        phases.end();
+        self.phases.end();
+        first + clients.node_count() as u64 - 1
     }
-    Ok((last_process, window))
+
+    /// Phase 6 (teardown, always): nodes killed, namespaces and bridge removed.
+    fn teardown(&mut self, db: Option<&dyn Db>, network: &Network) {
+        self.phases.begin("teardown");
+        let result = match db {
+            Some(db) => db.nodes().teardown(),
+            None => network
+                .teardown()
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    if r.failed.is_empty() {
+                        Ok(())
+                    } else {
+                        anyhow::bail!("teardown left things behind: {}", r.failed.join("; "))
+                    }
+                }),
+        };
+        if let Err(e) = result {
+            self.results.harness_errors.push(format!("{e:#}"));
+        }
+        self.phases.end();
+    }
+
+    /// Phases 7 and 8 (check, report): the history checked, results.json, the report
+    /// and the summary. Returns the exit code.
+    fn finish(
+        mut self,
+        started: bool,
+        summary: recorder::RecorderSummary,
+        (last_process, window): (u64, Option<recovery::Window>),
+        logs: Vec<PathBuf>,
+    ) -> anyhow::Result<u8> {
+        self.phases.begin("check");
+        let (checks, check_report) = if started {
+            check::check_run(
+                &self.dir.file(HISTORY_FILE),
+                &workloads::check::CheckOptions {
+                    model: Some(check::model_of(self.config.workload)),
+                    ..Default::default()
+                },
+                window.as_ref(),
+            )
+        } else {
+            (Vec::new(), None)
+        };
+        self.results.check = check_report;
+        self.phases.end();
+        drop(self.runtime);
+
+        let interrupted = self.interrupt.is_set();
+        self.results.interrupted = interrupted;
+        self.results.finish(
+            checks,
+            summary,
+            std::mem::take(&mut self.phases.done),
+            self.wall_start.elapsed().as_secs_f64(),
+            last_process,
+            logs,
+            self.dir.path(),
+        );
+        self.dir.write_json(RESULTS_FILE, &self.results)?;
+        // Report: rendered from the run folder's files, like `faultline report` does.
+        let report =
+            crate::report::render_run(self.dir.path(), &crate::report::RenderOptions::default())
+                .and_then(|r| {
+                    crate::report::render_index(&self.config.results_dir)?;
+                    Ok(r.report)
+                });
+        self.results.print_summary(self.dir.path());
+        match report {
+            Ok(path) => eprintln!("report:  {}", path.display()),
+            Err(e) => eprintln!("faultline: the report could not be rendered: {e:#}"),
+        }
+        // A harness error (a cluster that could not start, a fault that could not be
+        // healed, a history that could not be written) exits 3 unless the checker proved
+        // the run invalid anyway; a run the user interrupted is merely unknown.
+        let harness_failed = !started || !self.results.harness_errors.is_empty();
+        Ok(
+            if harness_failed && !interrupted && self.results.verdict != Verdict::Invalid {
+                EXIT_HARNESS
+            } else {
+                self.results.verdict.exit_code()
+            },
+        )
+    }
 }
 
 /// The nemesis's sink: every op goes into the history; completions also into the fault
@@ -520,7 +715,7 @@ fn install_signal_handlers(
     Ok(())
 }
 
-/// Phase timings.
+/// Phase timings, and the phase and faults the progress line shows.
 #[derive(Default)]
 struct Phases {
     /// Finished phases.
@@ -529,16 +724,21 @@ struct Phases {
     current: Option<(String, Instant, f64)>,
     /// Time zero for offsets (the history's time zero).
     zero: Option<Instant>,
+    /// What the progress line shows.
+    progress: Arc<Mutex<ProgressState>>,
 }
 
 impl Phases {
     /// Starts a phase (ending the previous one).
-    fn begin(&mut self, name: &str, progress: &Arc<Mutex<ProgressState>>) {
+    fn begin(&mut self, name: &str) {
         self.end();
         let zero = *self.zero.get_or_insert_with(Instant::now);
         let now = Instant::now();
         self.current = Some((name.to_string(), now, (now - zero).as_secs_f64()));
-        progress.lock().unwrap_or_else(|p| p.into_inner()).phase = name.to_string();
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .phase = name.to_string();
     }
 
     /// Ends the current phase.
@@ -550,5 +750,13 @@ impl Phases {
                 duration_s: start.elapsed().as_secs_f64(),
             });
         }
+    }
+
+    /// The faults the progress line shows as active.
+    fn set_faults(&self, faults: Vec<String>) {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .faults = faults;
     }
 }

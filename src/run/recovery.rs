@@ -125,11 +125,12 @@ impl Phase<'_> {
 
 /// SIGSTOPs the first majority of the nodes; returns their pids.
 fn pause_majority(db: &dyn Db) -> anyhow::Result<Vec<Pid>> {
-    let names = db.node_names();
+    let names = db.nodes().names();
     let majority = names.len() / 2 + 1;
     let mut paused = Vec::with_capacity(majority);
     for name in &names[..majority] {
         let pid = db
+            .nodes()
             .pid(name)
             .with_context(|| format!("--test-keep-majority-paused: node {name} is not running"))?;
         let pid = Pid::from_raw(pid);

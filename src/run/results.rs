@@ -1,8 +1,9 @@
 //! `results.json`: everything a run concluded, in a versioned schema that the report
 //! renderer and CI read. Field by field:
 //!
-//! - `schema_version` (1), `test_name`, `run_id`, `seed`, `workload`, `started_at`
-//!   (RFC 3339), `duration_s`, `config` (the resolved [`TestConfig`], as in test.json);
+//! - `schema_version` (1), `test_name`, `run_id`, `seed`, `workload`, `db` (the store)
+//!   and `db_version`, `started_at` (RFC 3339), `duration_s`, `config` (the resolved
+//!   [`TestConfig`], as in test.json);
 //! - `verdict`: `valid | invalid | unknown` over all checkers; never `valid` when the run
 //!   was `interrupted` or `harness_errors` is not empty;
 //! - `checkers`: one entry per checker: `name` (`history`: the controller's own
@@ -55,6 +56,10 @@ pub struct TestFile {
     /// The git commit faultline was built from (`unknown` outside a checkout).
     #[serde(default)]
     pub faultline_commit: String,
+    /// The store under test and its version (`etcd 3.4.23`; empty in files written
+    /// before stores were named: the store is then `config.db`).
+    #[serde(default)]
+    pub db_version: String,
     /// The run id (in namespace and interface names).
     pub run_id: String,
     /// When the run started (RFC 3339, UTC).
@@ -304,6 +309,10 @@ pub struct Results {
     pub seed: u64,
     /// Workload name.
     pub workload: String,
+    /// The store under test.
+    pub db: String,
+    /// Its version (empty when it could not be learnt).
+    pub db_version: String,
     /// Start time (RFC 3339).
     pub started_at: String,
     /// Wall time of the whole run in seconds.
@@ -357,6 +366,8 @@ impl Results {
             run_id: run_id.to_string(),
             seed: config.seed,
             workload: config.workload.as_str().to_string(),
+            db: config.db.clone(),
+            db_version: String::new(),
             started_at: started_at.to_string(),
             duration_s: 0.0,
             verdict: Verdict::Unknown,

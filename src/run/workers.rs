@@ -21,7 +21,7 @@ use workloads::generator::{OpSpec, ThreadStream};
 use workloads::history::{OpType, Value};
 
 use super::recorder::Recorder;
-use crate::client::{decode_set, Client, Cluster, Completion};
+use crate::client::{Clients, Completion};
 
 /// What the workers are told to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,14 +36,12 @@ pub enum Signal {
 
 /// Shared parameters of the workers.
 pub struct WorkerParams {
-    /// The cluster's channels.
-    pub cluster: Arc<Cluster>,
+    /// The store's clients.
+    pub clients: Arc<dyn Clients>,
     /// Where operations are recorded.
     pub recorder: Arc<Recorder>,
     /// Number of slots (the process id step on retirement).
     pub concurrency: usize,
-    /// Per-operation deadline.
-    pub op_timeout: Duration,
     /// Target total rate, if any.
     pub rate: Option<f64>,
 }
@@ -75,7 +73,7 @@ pub async fn run_slot(
         "a slot's processes are its own: slot + k * concurrency"
     );
     let mut process = first_process;
-    let mut client = Client::new(params.cluster.clone(), process, params.op_timeout);
+    let mut client = params.clients.open(process);
     let period = params
         .rate
         .map(|r| Duration::from_secs_f64(params.concurrency as f64 / r));
@@ -113,7 +111,7 @@ pub async fn run_slot(
             .complete(process, op_type, f, key, out_value, error, invoked);
         if op_type == OpType::Info {
             process += params.concurrency as u64;
-            client = Client::new(params.cluster.clone(), process, params.op_timeout);
+            client = params.clients.open(process);
         }
     }
     (stream, process)
@@ -131,64 +129,31 @@ async fn wait_for(signal: &mut watch::Receiver<Signal>, target: Signal) {
     }
 }
 
-/// Waits until every node answers Status and has applied everything the most advanced
-/// node committed (so final reads see the converged state), or until `timeout`.
-/// Returns whether the nodes converged.
-pub async fn wait_converged(cluster: &Cluster, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        let mut applied = Vec::with_capacity(cluster.len());
-        let mut commit = 0;
-        for node in 0..cluster.len() {
-            if let Ok(s) = cluster.status(node, Duration::from_millis(500)).await {
-                applied.push(s.applied_index);
-                commit = commit.max(s.commit_index);
-            }
-        }
-        if applied.len() == cluster.len() && applied.iter().all(|&a| a >= commit) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 /// Final reads of the set workload: every key in `keys` on every node, each node as
 /// its own fresh process (`first_process + node index`), serializable (the node's own
 /// state, which after recovery must hold every acknowledged element).
 pub async fn final_reads(
-    cluster: Arc<Cluster>,
+    clients: Arc<dyn Clients>,
     recorder: Arc<Recorder>,
     keys: Vec<String>,
     first_process: u64,
     timeout: Duration,
 ) {
     let mut tasks = Vec::new();
-    for node in 0..cluster.len() {
-        let cluster = cluster.clone();
+    for node in 0..clients.node_count() {
+        let clients = clients.clone();
         let recorder = recorder.clone();
         let keys = keys.clone();
         let process = first_process + node as u64;
         tasks.push(tokio::spawn(async move {
             for key in &keys {
                 let invoked = recorder.invoke(process, "read", key, Value::Null);
-                let (op_type, value, error) = match cluster.read_local(node, key, timeout).await {
-                    Ok(None) => (OpType::Ok, Value::Ints(Vec::new()), None),
-                    Ok(Some(bytes)) => match decode_set(&bytes) {
-                        Some(mut elements) => {
-                            elements.sort_unstable();
-                            (OpType::Ok, Value::Ints(elements), None)
-                        }
-                        None => (
-                            OpType::Ok,
-                            Value::Json(String::from_utf8_lossy(&bytes).into_owned().into()),
-                            None,
-                        ),
-                    },
+                let (op_type, value, error) = match clients.read_set(node, key, timeout).await {
+                    Ok(value) => (OpType::Ok, value, None),
                     Err(why) => (
                         OpType::Fail,
                         Value::Null,
-                        Some(format!("final read on {}: {why}", cluster.node_id(node))),
+                        Some(format!("final read on {}: {why}", clients.node_name(node))),
                     ),
                 };
                 recorder.complete(process, op_type, "read", key, value, error, invoked);

@@ -92,9 +92,9 @@ impl RunDir {
         self.path.join(name)
     }
 
-    /// The folder of node `node` (log and data directory).
-    pub fn node_dir(&self, node: &str) -> PathBuf {
-        self.path.join("nodes").join(node)
+    /// The folder of the nodes' folders (`nodes/nI`: log and data directory).
+    pub fn nodes_dir(&self) -> PathBuf {
+        self.path.join("nodes")
     }
 
     /// Writes `value` as pretty JSON to `name`, atomically (temp file + rename).

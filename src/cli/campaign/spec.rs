@@ -10,18 +10,20 @@
 //! recovery_time = 3
 //!
 //! [[matrix]]                      # one or more; runs are the concatenation of the
-//! workloads = ["register", "set"] # cross products, in file order, iterated as
-//! nemeses = ["kill", "partition"] # workload × nemesis × nodes × db bug × seed ×
-//! nodes = [3]                     # repetition (the last axis varies fastest)
+//! dbs = ["raftkv", "etcd"]        # cross products, in file order, iterated as db ×
+//! workloads = ["register", "set"] # workload × nemesis × nodes × db bug × seed ×
+//! nemeses = ["kill", "partition"] # repetition (the last axis varies fastest)
+//! nodes = [3]
 //! seeds = [1, 2]
 //! repetitions = 1                 # reruns of the same spec and seed
 //! db_bugs = ["", "stale-read"]    # "" or "none" = no bug; else `--db-bug NAME`
 //! options = { time_limit = 30 }   # overrides [defaults] for this matrix only
 //! ```
 //!
-//! Every axis has a default (`register`, `none`, 3 nodes, seed 1, one repetition, no
-//! bug), so the smallest campaign is one empty `[[matrix]]`. Unknown keys, wrong types
-//! and unknown workloads are refused with the file, line and column; the flags of every
+//! Every axis has a default (`raftkv`, `register`, `none`, 3 nodes, seed 1, one
+//! repetition, no bug), so the smallest campaign is one empty `[[matrix]]`. Unknown
+//! keys, wrong types, unknown stores and unknown workloads are refused with the file,
+//! line and column; the flags of every
 //! run are then validated exactly as `faultline test` would (by the caller), before
 //! any run starts.
 
@@ -32,6 +34,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::run::config::WorkloadName;
+
+/// The store of a matrix without `dbs`; not named in run ids and parameters.
+const DEFAULT_DB: &str = "raftkv";
 
 /// The whole campaign file.
 #[derive(Debug, Deserialize)]
@@ -53,6 +58,8 @@ struct CampaignFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Matrix {
+    /// Stores (default: raftkv).
+    dbs: Option<Vec<Spanned<String>>>,
     /// Workloads (default: register).
     workloads: Option<Vec<WorkloadName>>,
     /// `--nemesis` values: `none`, `all`, or comma-separated fault lists.
@@ -241,6 +248,8 @@ pub struct Campaign {
 pub struct RunSpec {
     /// 1-based position in the campaign.
     pub number: usize,
+    /// The store (`--db`).
+    pub db: String,
     /// Unique name: the test name of the run (its folder under the campaign folder).
     pub id: String,
     /// Workload.
@@ -262,9 +271,15 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    /// Parameters in one short line: `register kill n3 seed 1 rep 1 bug stale-read`.
+    /// Parameters in one short line: `etcd register kill n3 seed 1 rep 1`; the store
+    /// is named unless it is raftkv (the default).
     pub fn params(&self) -> String {
-        let mut s = format!(
+        let mut s = if self.db == DEFAULT_DB {
+            String::new()
+        } else {
+            format!("{} ", self.db)
+        };
+        s += &format!(
             "{} {} n{} seed {}",
             self.workload.as_str(),
             self.nemesis,
@@ -286,6 +301,8 @@ impl RunSpec {
         let mut args = vec![
             "--test-name".to_string(),
             self.id.clone(),
+            "--db".to_string(),
+            self.db.clone(),
             "--workload".to_string(),
             self.workload.as_str().to_string(),
             "--nemesis".to_string(),
@@ -376,6 +393,20 @@ pub fn parse(text: &str, default_name: &str) -> anyhow::Result<Campaign> {
             }
             Ok(())
         };
+        let mut dbs = Vec::new();
+        for db in m.dbs.iter().flatten() {
+            crate::db::kind(db.get_ref()).map_err(|e| {
+                anyhow::anyhow!(
+                    "line {}: [[matrix]] dbs: {e}",
+                    line_of(text, db.span().start)
+                )
+            })?;
+            dbs.push(db.get_ref().clone());
+        }
+        if m.dbs.is_none() {
+            dbs.push(DEFAULT_DB.to_string());
+        }
+        nonempty("dbs", dbs.is_empty())?;
         let workloads = m
             .workloads
             .clone()
@@ -422,15 +453,23 @@ pub fn parse(text: &str, default_name: &str) -> anyhow::Result<Campaign> {
         };
         nonempty("db_bugs", bugs.is_empty())?;
         let extra_args = file.defaults.merged(&m.options).to_args();
-        for &workload in &workloads {
+        for (db, &workload) in dbs
+            .iter()
+            .flat_map(|db| workloads.iter().map(move |w| (db, w)))
+        {
             for nemesis in &nemeses {
                 for &n in &nodes {
                     for bug in &bugs {
                         for &seed in &seeds {
                             for repetition in 1..=repetitions {
                                 let number = runs.len() + 1;
+                                let store = if db == DEFAULT_DB {
+                                    String::new()
+                                } else {
+                                    format!("{db}-")
+                                };
                                 let mut id = format!(
-                                    "r{number:03}-{}-{}-n{n}-s{seed}",
+                                    "r{number:03}-{store}{}-{}-n{n}-s{seed}",
                                     workload.as_str(),
                                     slug(nemesis)
                                 );
@@ -442,6 +481,7 @@ pub fn parse(text: &str, default_name: &str) -> anyhow::Result<Campaign> {
                                 }
                                 runs.push(RunSpec {
                                     number,
+                                    db: db.clone(),
                                     id,
                                     workload,
                                     nemesis: nemesis.clone(),
@@ -546,6 +586,35 @@ options = { recovery_time = "500ms", leader_timeout = 10 }
             "f"
         )
         .is_err());
+    }
+
+    #[test]
+    fn stores_are_an_axis_and_unknown_stores_name_the_line() {
+        let c = parse(
+            "[[matrix]]\ndbs = [\"raftkv\", \"etcd\"]\nseeds = [1, 2]\n",
+            "file",
+        )
+        .unwrap();
+        let ids: Vec<&str> = c.runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "r001-register-none-n3-s1",
+                "r002-register-none-n3-s2",
+                "r003-etcd-register-none-n3-s1",
+                "r004-etcd-register-none-n3-s2",
+            ]
+        );
+        assert!(c.runs[2]
+            .test_args()
+            .windows(2)
+            .any(|w| w == ["--db", "etcd"]));
+        assert_eq!(c.runs[2].params(), "etcd register none n3 seed 1");
+        let e = format!(
+            "{:#}",
+            parse("[[matrix]]\nseeds = [1]\ndbs = [\"mongo\"]\n", "x").unwrap_err()
+        );
+        assert!(e.contains("line 3") && e.contains("mongo"), "{e}");
     }
 
     #[test]

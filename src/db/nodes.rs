@@ -1,0 +1,339 @@
+//! The node processes of a store on their hosts: the one spawner every adapter (and
+//! `faultline cluster` and `faultline bench`) uses.
+//!
+//! A store says how to build a node's command line from its [`NodeSpec`] (name, host
+//! address, ports, folder); [`Nodes`] does the rest the same way for every store:
+//! each node runs on its host (inside its network namespace, or on loopback ports),
+//! in its own process group, with stdout and stderr appended to `<dir>/node.log` and
+//! its data under `<dir>/data`. Every process is recorded in the run's cleanup journal
+//! before anything relies on it (`nemesis::Host::spawn`). A node that exits on its
+//! own is reported with its exit status and the tail of its log.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use nemesis::{HostMode, Network, NodeProcess};
+
+/// Where the nodes' ports come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// The store's fixed ports in namespaces (each node has its own address), free
+    /// loopback ports otherwise.
+    Auto,
+    /// Consecutive loopback ports from this one: node `i` (0-based) of a store with
+    /// `k` ports per node gets `base + i*k .. base + i*k + k`.
+    From(u16),
+}
+
+/// One node's fixed facts.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    /// `n1`, `n2`, ...
+    pub name: String,
+    /// 0-based position among the nodes.
+    pub index: usize,
+    /// The host's address (the namespace's IP, or 127.0.0.1).
+    pub ip: IpAddr,
+    /// The node's ports, in the order the store asked for them.
+    pub ports: Vec<u16>,
+    /// Its folder: `node.log` and `data/`.
+    pub dir: PathBuf,
+}
+
+impl NodeSpec {
+    /// The address of the node's `i`-th port.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::new(self.ip, self.ports[i])
+    }
+
+    /// The node's log file.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("node.log")
+    }
+
+    /// The node's data directory.
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+}
+
+/// Builds the command line of one node.
+pub type CommandFn = Box<dyn Fn(&NodeSpec, &[NodeSpec]) -> Command + Send + Sync>;
+
+/// The node processes of one store on the hosts of a [`Network`].
+pub struct Nodes {
+    /// Hosts and the cleanup journal.
+    network: Arc<Network>,
+    /// The nodes, in order.
+    specs: Vec<NodeSpec>,
+    /// Running processes by node name.
+    procs: Mutex<BTreeMap<String, NodeProcess>>,
+    /// The program the nodes run (for messages).
+    program: PathBuf,
+    /// How a node's command is built.
+    command: CommandFn,
+}
+
+impl Nodes {
+    /// Assigns ports (`fixed` in namespaces, see [`Ports`]) and creates each node's
+    /// data folder under `nodes_dir`. Nothing runs yet.
+    pub fn setup(
+        network: Arc<Network>,
+        nodes_dir: &Path,
+        fixed: &[u16],
+        ports: Ports,
+        program: PathBuf,
+        command: CommandFn,
+    ) -> anyhow::Result<Nodes> {
+        let hosts = network.hosts();
+        let k = fixed.len();
+        let assigned: Vec<Vec<u16>> = match (network.mode(), ports) {
+            (HostMode::Namespaces, _) => vec![fixed.to_vec(); hosts.len()],
+            (HostMode::Loopback, Ports::Auto) => nemesis::free_loopback_ports(hosts.len() * k)
+                .context("finding free loopback ports")?
+                .chunks(k.max(1))
+                .map(<[u16]>::to_vec)
+                .collect(),
+            (HostMode::Loopback, Ports::From(base)) => (0..hosts.len())
+                .map(|i| {
+                    (0..k)
+                        .map(|j| {
+                            u16::try_from(usize::from(base) + i * k + j)
+                                .context("the base port is too high for this many nodes")
+                        })
+                        .collect()
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
+        let mut specs = Vec::with_capacity(hosts.len());
+        for (index, (host, ports)) in hosts.iter().zip(assigned).enumerate() {
+            let dir = nodes_dir.join(&host.node);
+            std::fs::create_dir_all(dir.join("data"))
+                .with_context(|| format!("creating {}", dir.join("data").display()))?;
+            specs.push(NodeSpec {
+                name: host.node.clone(),
+                index,
+                ip: host.ip,
+                ports,
+                dir,
+            });
+        }
+        Ok(Nodes {
+            network,
+            specs,
+            procs: Mutex::new(BTreeMap::new()),
+            program,
+            command,
+        })
+    }
+
+    /// The nodes, in order.
+    pub fn specs(&self) -> &[NodeSpec] {
+        &self.specs
+    }
+
+    /// `(node, host:port)` of every node's `port`-th port.
+    pub fn addrs(&self, port: usize) -> Vec<(String, String)> {
+        self.specs
+            .iter()
+            .map(|s| (s.name.clone(), s.addr(port).to_string()))
+            .collect()
+    }
+
+    /// Node names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.specs.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The spec of a node.
+    pub fn spec(&self, node: &str) -> anyhow::Result<&NodeSpec> {
+        self.specs
+            .iter()
+            .find(|s| s.name == node)
+            .with_context(|| format!("no node called {node}"))
+    }
+
+    /// Starts every node.
+    pub fn start_all(&self) -> anyhow::Result<()> {
+        for spec in &self.specs {
+            self.start(&spec.name)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a node that is not running.
+    pub fn start(&self, node: &str) -> anyhow::Result<()> {
+        let spec = self.spec(node)?;
+        let host = self
+            .network
+            .host(node)
+            .with_context(|| format!("no host for node {node}"))?;
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = procs.get_mut(node) {
+            match old.try_wait() {
+                Ok(None) => bail!("node {node} is already running"),
+                _ => {
+                    procs.remove(node);
+                }
+            }
+        }
+        let proc = host
+            .spawn((self.command)(spec, &self.specs), &spec.log())
+            .with_context(|| format!("starting node {node} with {}", self.program.display()))?;
+        procs.insert(node.to_string(), proc);
+        Ok(())
+    }
+
+    /// SIGKILLs a node and reaps it (nothing if it does not run).
+    pub fn kill(&self, node: &str) -> anyhow::Result<()> {
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut proc) = procs.remove(node) {
+            proc.kill()
+                .with_context(|| format!("killing node {node}"))?;
+        }
+        Ok(())
+    }
+
+    /// Reaps a node someone else killed (the nemesis), then starts it again on the
+    /// same host with the same data.
+    pub fn restart(&self, node: &str) -> anyhow::Result<()> {
+        {
+            let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(mut old) = procs.remove(node) {
+                old.wait().with_context(|| format!("reaping node {node}"))?;
+            }
+        }
+        self.start(node)
+    }
+
+    /// The pid (and process group) of a running node.
+    pub fn pid(&self, node: &str) -> Option<i32> {
+        let procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        procs.get(node).map(NodeProcess::pid)
+    }
+
+    /// The node's address on its host.
+    pub fn ip(&self, node: &str) -> Option<IpAddr> {
+        self.network.host(node).map(|h| h.ip)
+    }
+
+    /// The node's network namespace (`None` on loopback).
+    pub fn namespace(&self, node: &str) -> Option<String> {
+        self.network.host(node).and_then(|h| h.namespace.clone())
+    }
+
+    /// Paths of the node logs.
+    pub fn logs(&self) -> Vec<PathBuf> {
+        self.specs.iter().map(NodeSpec::log).collect()
+    }
+
+    /// Nodes whose process has exited on its own, each with its status and log tail.
+    pub fn exited(&self) -> Vec<String> {
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for (name, proc) in procs.iter_mut() {
+            if let Ok(Some(status)) = proc.try_wait() {
+                let log = self.spec(name).map(NodeSpec::log).unwrap_or_default();
+                out.push(format!(
+                    "node {name} exited ({status}); log {}:\n{}",
+                    log.display(),
+                    log_tail(&log, 8)
+                ));
+            }
+        }
+        out
+    }
+
+    /// Calls `probe` until it returns an answer (returned), a node exits (an error
+    /// with its log tail), `timeout` passes or `cancel` is set.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cancel: &AtomicBool,
+        mut probe: impl FnMut() -> Option<String>,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                bail!("interrupted while waiting for {what}");
+            }
+            let exited = self.exited();
+            if !exited.is_empty() {
+                bail!("the cluster could not start:\n{}", exited.join("\n"));
+            }
+            if let Some(answer) = probe() {
+                return Ok(answer);
+            }
+            if Instant::now() >= deadline {
+                let tails: Vec<String> = self
+                    .specs
+                    .iter()
+                    .map(|s| format!("{}:\n{}", s.log().display(), log_tail(&s.log(), 4)))
+                    .collect();
+                bail!(
+                    "no {what} within {:.0} s; the node logs end:\n{}",
+                    timeout.as_secs_f64(),
+                    tails.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills every node and removes what the hosts' setup created (namespaces,
+    /// bridge). Safe to call more than once.
+    pub fn teardown(&self) -> anyhow::Result<()> {
+        let mut errors = Vec::new();
+        for spec in &self.specs {
+            if let Err(e) = self.kill(&spec.name) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        match self.network.teardown() {
+            Ok(report) => errors.extend(report.failed),
+            Err(e) => errors.push(format!("network teardown: {e}")),
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            bail!("teardown left things behind: {}", errors.join("; "))
+        }
+    }
+}
+
+/// The last `lines` lines of a log file (or a note that it cannot be read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            let start = all.len().saturating_sub(lines);
+            all[start..]
+                .iter()
+                .map(|l| format!("  | {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Err(e) => format!("  (cannot read: {e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_tail_keeps_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.log");
+        std::fs::write(&path, "a\nb\nc\n").unwrap();
+        assert_eq!(log_tail(&path, 2), "  | b\n  | c");
+        assert!(log_tail(&dir.path().join("missing"), 2).contains("cannot read"));
+    }
+}
