@@ -213,8 +213,8 @@ pub mod testing {
 
     /// A loopback port nobody listens on (bound, learnt, closed).
     pub fn refused_addr() -> String {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        l.local_addr().expect("local address").to_string()
+        let port = nemesis::free_loopback_ports(1).expect("a free loopback port")[0];
+        format!("127.0.0.1:{port}")
     }
 
     /// The client options of these tests: one channel, a 300 ms deadline.

@@ -374,12 +374,8 @@ impl Run {
         let mut last_process = last_of(&slots);
         if set && !self.interrupted() {
             let keys_touched = slots.iter().map(|(s, _)| s.keys_touched()).max();
-            last_process = self.final_reads(
-                &clients,
-                recorder,
-                keys_touched.unwrap_or(0),
-                last_process,
-            );
+            last_process =
+                self.final_reads(&clients, recorder, keys_touched.unwrap_or(0), last_process);
         }
         Ok((last_process, window))
     }
