@@ -266,7 +266,10 @@ impl Nodes {
             }
             let exited = self.exited();
             if !exited.is_empty() {
-                bail!("the cluster could not start:\n{}", exited.join("\n"));
+                bail!(
+                    "a node exited before a leader was elected:\n{}",
+                    exited.join("\n")
+                );
             }
             if let Some(answer) = probe() {
                 return Ok(answer);
