@@ -352,6 +352,11 @@ fn a_refused_connection_says_so_and_suggests_faultline_cluster() {
     assert!(stderr.contains("`faultline cluster`"), "{stderr}");
     let out = kv(&endpoint, &["--timeout-ms", "1s", "status"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout(&out).contains("connection refused"), "{out:?}");
+    assert!(
+        stdout(&out)
+            .to_ascii_lowercase()
+            .contains("connection refused"),
+        "{out:?}"
+    );
     assert!(stderr.contains("`faultline cluster`"), "{stderr}");
 }

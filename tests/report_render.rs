@@ -42,7 +42,7 @@ fn valid_run_shows_valid_banner_and_figures() {
     assert!(html.contains("id=\"timeline\""));
     assert!(html.contains("href=\"nodes/n1/node.log\""));
     assert!(html.contains(
-        "faultline test --test-name reg --workload register --nodes 3 --time-limit 10.0 \
+        "faultline test --test-name reg --db raftkv --workload register --nodes 3 --time-limit 10.0 \
          --concurrency 3 --seed 7 --nemesis kill"
     ));
     for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
@@ -448,7 +448,7 @@ fn rerun_command_uses_flags_that_faultline_test_accepts() {
     }
     write_run(&dir, &test, Some(&valid_results(42)), &valid_history());
     let (html, _) = render(&dir, 0);
-    let expected = "faultline test --test-name reg --workload register --nodes 5 --time-limit 8.0 \
+    let expected = "faultline test --test-name reg --db raftkv --workload register --nodes 5 --time-limit 8.0 \
                     --concurrency 10 --seed 42 --nemesis kill,pause --nemesis-interval 2.0 \
                     --op-timeout-ms 1000 --read-consistency linearizable --keys 8 --ops-per-key 300 \
                     --recovery-time 2.0 --leader-timeout 30.0 --mix 1:1:1 --hosts loopback \

@@ -110,7 +110,8 @@ pub struct TestConfig {
     pub test_keep_majority_paused: bool,
 }
 
-/// The store of a configuration that names none (recorded before `--db` existed).
-fn default_db() -> String {
+/// The store of a file that names none (recorded before `--db` existed, when every
+/// run was of raftkv).
+pub(crate) fn default_db() -> String {
     "raftkv".to_string()
 }

@@ -310,8 +310,10 @@ pub struct Results {
     /// Workload name.
     pub workload: String,
     /// The store under test.
+    #[serde(default = "super::config::default_db")]
     pub db: String,
-    /// Its version (empty when it could not be learnt).
+    /// Its version (empty when it could not be learnt, or the file predates stores).
+    #[serde(default)]
     pub db_version: String,
     /// Start time (RFC 3339).
     pub started_at: String,
