@@ -66,15 +66,14 @@ pub fn describe(program: &str, args: &[&str], namespace: Option<&str>) -> String
     line
 }
 
-/// True when `program` is found in `PATH` (or is an existing path).
+/// True when `program` is found in `PATH` (or is an existing path): exactly where
+/// [`run`] looks for it, so a program hidden from `PATH` counts as missing.
 pub fn has_program(program: &str) -> bool {
     if program.contains('/') {
         return std::path::Path::new(program).is_file();
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .any(|dir| dir.join(program).is_file())
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
 }
 
 /// True when a network namespace with this name exists.
