@@ -6,7 +6,13 @@
 //! only from the seed and the configuration (ChaCha8): about one fault every
 //! `interval`, each lasting between half and twice the interval, so faults of
 //! different kinds overlap and combine. Two faults of the same kind never overlap
-//! in the plan (a slot whose kinds are all busy stays empty). Which concrete nodes a
+//! in the plan (a slot whose kinds are all busy stays empty).
+//!
+//! Choices are drawn in shuffled rounds, never independently: every enabled kind
+//! comes once before any kind comes again, and each kind goes through all of its
+//! targets (or shapes, or crash points) before it repeats one. A short run with
+//! `--nemesis all` therefore covers every kind, and a longer one every variant,
+//! instead of leaving it to chance. Which concrete nodes a
 //! fault hits is decided when it starts, from the fault's own `pick` seed and the node
 //! list (and, for `leader`, whoever leads at that moment), so it is reproducible too
 //! for the same cluster.
@@ -15,6 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -372,14 +379,52 @@ pub struct PlannedFault {
 /// The endless, seeded sequence of faults (an iterator).
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    /// The configuration.
-    config: NemesisConfig,
+    /// The interval between slots.
+    interval: Duration,
     /// The random stream.
     rng: ChaCha8Rng,
     /// Index of the next slot.
     slot: u64,
     /// When each kind's last planned fault ends.
     busy_until: [Duration; FaultKind::ALL.len()],
+    /// The round of kinds.
+    kinds: Rounds<FaultKind>,
+    /// The rounds of each kind's choices.
+    kill_targets: Rounds<Target>,
+    pause_targets: Rounds<Target>,
+    shapes: Rounds<Shape>,
+    crash_points: Rounds<CrashPoint>,
+}
+
+/// Draws without replacement: `items` in a shuffled order, reshuffled once all
+/// have been drawn.
+#[derive(Debug, Clone)]
+struct Rounds<T> {
+    /// Everything a round holds.
+    items: Vec<T>,
+    /// What the current round has not drawn yet, in draw order.
+    left: Vec<T>,
+}
+
+impl<T: Copy> Rounds<T> {
+    /// Rounds over `items`.
+    fn new(items: Vec<T>) -> Rounds<T> {
+        Rounds {
+            items,
+            left: Vec::new(),
+        }
+    }
+
+    /// The first item left in the round that `allowed` accepts (a new shuffled
+    /// round when this one is used up); `None` when no item left is allowed.
+    fn draw(&mut self, rng: &mut ChaCha8Rng, allowed: impl Fn(&T) -> bool) -> Option<T> {
+        if self.left.is_empty() {
+            self.left = self.items.clone();
+            self.left.shuffle(rng);
+        }
+        let at = self.left.iter().position(allowed)?;
+        Some(self.left.remove(at))
+    }
 }
 
 impl Schedule {
@@ -391,11 +436,28 @@ impl Schedule {
         );
         // Mix a constant in so the schedule's stream differs from others seeded alike.
         let rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6e65_6d65_7369_7300);
+        // A kind with nothing to choose from is never drawn.
+        let kinds = config
+            .faults
+            .iter()
+            .copied()
+            .filter(|kind| match kind {
+                FaultKind::Kill => !config.kill_targets.is_empty(),
+                FaultKind::Pause => !config.pause_targets.is_empty(),
+                FaultKind::Partition => !config.shapes.is_empty(),
+                FaultKind::Crash => !config.crash_points.is_empty(),
+            })
+            .collect();
         Schedule {
-            config,
+            interval: config.interval,
             rng,
             slot: 0,
             busy_until: [Duration::ZERO; FaultKind::ALL.len()],
+            kinds: Rounds::new(kinds),
+            kill_targets: Rounds::new(config.kill_targets),
+            pause_targets: Rounds::new(config.pause_targets),
+            shapes: Rounds::new(config.shapes),
+            crash_points: Rounds::new(config.crash_points),
         }
     }
 }
@@ -404,10 +466,10 @@ impl Iterator for Schedule {
     type Item = PlannedFault;
 
     fn next(&mut self) -> Option<PlannedFault> {
-        if self.config.faults.is_empty() {
+        if self.kinds.items.is_empty() {
             return None;
         }
-        let interval = self.config.interval;
+        let interval = self.interval;
         loop {
             self.slot += 1;
             // Slot k starts somewhere in the last quarter before k * interval.
@@ -415,35 +477,25 @@ impl Iterator for Schedule {
             let at = interval * self.slot as u32 - jitter;
             let duration = interval.mul_f64(self.rng.random_range(0.5..2.0));
             let pick: u64 = self.rng.random();
-            let free: Vec<FaultKind> = self
-                .config
-                .faults
-                .iter()
-                .copied()
-                .filter(|k| self.busy_until[*k as usize] <= at)
-                .collect();
-            if free.is_empty() {
+            let busy_until = self.busy_until;
+            let Some(kind) = self
+                .kinds
+                .draw(&mut self.rng, |k| busy_until[*k as usize] <= at)
+            else {
                 continue;
-            }
-            let kind = free[self.rng.random_range(0..free.len())];
-            let spec = match kind {
-                FaultKind::Kill => match choose(&mut self.rng, &self.config.kill_targets) {
-                    Some(target) => FaultSpec::Kill(target),
-                    None => continue,
-                },
-                FaultKind::Pause => match choose(&mut self.rng, &self.config.pause_targets) {
-                    Some(target) => FaultSpec::Pause(target),
-                    None => continue,
-                },
-                FaultKind::Partition => match choose(&mut self.rng, &self.config.shapes) {
-                    Some(shape) => FaultSpec::Partition(shape),
-                    None => continue,
-                },
-                FaultKind::Crash => match choose(&mut self.rng, &self.config.crash_points) {
-                    Some(point) => FaultSpec::Crash(point),
-                    None => continue,
-                },
             };
+            /// Every choice of a kind is allowed at any time.
+            fn any<T>(_: &T) -> bool {
+                true
+            }
+            let rng = &mut self.rng;
+            let spec = match kind {
+                FaultKind::Kill => self.kill_targets.draw(rng, any).map(FaultSpec::Kill),
+                FaultKind::Pause => self.pause_targets.draw(rng, any).map(FaultSpec::Pause),
+                FaultKind::Partition => self.shapes.draw(rng, any).map(FaultSpec::Partition),
+                FaultKind::Crash => self.crash_points.draw(rng, any).map(FaultSpec::Crash),
+            };
+            let spec = spec.expect("only kinds with choices are drawn");
             self.busy_until[kind as usize] = at + duration;
             return Some(PlannedFault {
                 at,
@@ -453,11 +505,6 @@ impl Iterator for Schedule {
             });
         }
     }
-}
-
-/// A random item of `choices`, or `None` when there is none.
-fn choose<T: Copy>(rng: &mut ChaCha8Rng, choices: &[T]) -> Option<T> {
-    (!choices.is_empty()).then(|| choices[rng.random_range(0..choices.len())])
 }
 
 #[cfg(test)]
@@ -475,6 +522,41 @@ mod tests {
         assert_eq!(a, b);
         let c: Vec<_> = Schedule::new(config(43)).take(50).collect();
         assert_ne!(a, c, "a different seed gives a different schedule");
+    }
+
+    #[test]
+    fn every_kind_and_every_choice_comes_before_any_repeats() {
+        for seed in 0..20 {
+            let config = config(seed);
+            let kinds = config.faults.len();
+            let plan: Vec<_> = Schedule::new(config.clone()).take(200).collect();
+            let first: Vec<FaultKind> = plan[..kinds].iter().map(|f| f.spec.kind()).collect();
+            for kind in &config.faults {
+                assert!(first.contains(kind), "seed {seed}: {first:?} lacks {kind}");
+            }
+            // Each kind's own faults go through all its choices in rounds.
+            let rounds = |specs: Vec<FaultSpec>, choices: usize| {
+                for round in specs.chunks(choices).filter(|r| r.len() == choices) {
+                    let unique: std::collections::HashSet<String> =
+                        round.iter().map(|f| format!("{f:?}")).collect();
+                    assert_eq!(
+                        unique.len(),
+                        choices,
+                        "seed {seed}: a round repeats: {round:?}"
+                    );
+                }
+            };
+            let of = |kind: FaultKind| -> Vec<FaultSpec> {
+                plan.iter()
+                    .map(|f| f.spec)
+                    .filter(|s| s.kind() == kind)
+                    .collect()
+            };
+            rounds(of(FaultKind::Kill), config.kill_targets.len());
+            rounds(of(FaultKind::Pause), config.pause_targets.len());
+            rounds(of(FaultKind::Partition), config.shapes.len());
+            rounds(of(FaultKind::Crash), config.crash_points.len());
+        }
     }
 
     #[test]

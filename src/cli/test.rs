@@ -40,7 +40,8 @@ pub struct TestArgs {
     /// Seed of every random choice (default: chosen from the clock and printed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Faults: `none`, `all` (kill, pause, partition), or a comma-separated list of
+    /// Faults: `none`, `all` (kill, pause, partition, and crash for a store with crash
+    /// points, as raftkv), or a comma-separated list of
     /// `kill`, `pause`, `partition`, `crash`, each optionally narrowed to one target,
     /// shape or point: `kill:leader`, `pause:follower`, `partition:leader`,
     /// `crash:after-vote` (targets: one, minority, majority, leader, follower, all;
@@ -52,7 +53,7 @@ pub struct TestArgs {
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean time between fault starts, e.g. 10, 10s, 500ms (plain numbers are seconds).
-    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, default_value = "5", value_parser = parse_seconds)]
     pub nemesis_interval: f64,
     /// Deadline of one client operation, e.g. 1000, 1s, 250ms (plain numbers are
     /// milliseconds).
@@ -153,7 +154,12 @@ impl TestArgs {
         for word in self.nemesis.split(',').map(str::trim) {
             match word {
                 "" | "none" => {}
-                "all" => nemesis.extend(nemesis::FaultKind::GENERIC.map(|k| k.to_string())),
+                "all" => {
+                    nemesis.extend(nemesis::FaultKind::GENERIC.map(|k| k.to_string()));
+                    if has_crash_points(&self.db) {
+                        nemesis.push(nemesis::FaultKind::Crash.to_string());
+                    }
+                }
                 word => nemesis.push(word.to_string()),
             }
         }
@@ -277,6 +283,16 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
     };
     let command_line: Vec<String> = std::env::args().collect();
     crate::run::run_test(config, command_line)
+}
+
+/// Whether the store `db` (when it is known) has crash points, so that `all` includes
+/// the crash fault.
+fn has_crash_points(db: &str) -> bool {
+    let wants = crate::db::Wants {
+        faults: vec![nemesis::FaultKind::Crash],
+        ..Default::default()
+    };
+    crate::db::kind(db).is_ok_and(|kind| kind.check(&wants).is_ok())
 }
 
 #[cfg(test)]
