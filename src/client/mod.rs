@@ -179,37 +179,13 @@ pub mod testing {
     //! TCP connections and never answers (every request times out after it was sent,
     //! the case that must end as `info` for a write), and a port nobody listens on.
 
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use workloads::generator::OpSpec;
 
     use super::{ClientOptions, Clients, Completion, ReadConsistency};
 
-    /// A silent listener; connections are kept open until it is dropped.
-    pub struct Silent {
-        /// `127.0.0.1:PORT`.
-        pub addr: String,
-        /// The accepted connections (kept so they are not closed).
-        _held: Arc<Mutex<Vec<std::net::TcpStream>>>,
-    }
-
-    impl Silent {
-        /// Starts listening; a thread accepts and holds every connection.
-        pub fn start() -> Silent {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-            let addr = listener.local_addr().expect("local address").to_string();
-            let held = Arc::new(Mutex::new(Vec::new()));
-            let keep = held.clone();
-            std::thread::spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    keep.lock().unwrap().push(stream);
-                }
-            });
-            Silent { addr, _held: held }
-        }
-    }
+    pub use ::raftkv::testing::Silent;
 
     /// A loopback port nobody listens on (bound, learnt, closed).
     pub fn refused_addr() -> String {
