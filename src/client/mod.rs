@@ -29,6 +29,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use anyhow::Context;
 use workloads::generator::OpSpec;
 use workloads::history::Value;
 
@@ -122,6 +123,30 @@ pub trait Clients: Send + Sync {
         key: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, String>>;
+}
+
+/// The gRPC endpoint of each of `nodes` (name, `host:port`), in order, for a store
+/// client's constructor: nothing connects until first use (`connect_lazy`), a
+/// connection attempt gives up after 500 ms. `Err` names a node whose address is bad.
+pub fn endpoints(
+    nodes: &[(String, String)],
+    options: &ClientOptions,
+) -> anyhow::Result<Vec<(String, tonic::transport::Endpoint)>> {
+    assert!(!nodes.is_empty(), "a cluster has at least one node");
+    assert!(
+        options.channels_per_node > 0,
+        "at least one channel per node"
+    );
+    nodes
+        .iter()
+        .map(|(name, addr)| {
+            let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .with_context(|| format!("bad address {addr:?} for node {name}"))?
+                .connect_timeout(Duration::from_millis(500))
+                .tcp_nodelay(true);
+            Ok((name.clone(), endpoint))
+        })
+        .collect()
 }
 
 /// One gRPC call of the controller's own (a probe, a final read) within `timeout`:
