@@ -5,24 +5,13 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{finish, read_json, Finished, Sandbox};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-
-/// What a finished command printed.
-struct Output {
-    /// Exit code.
-    code: i32,
-    /// Standard output.
-    stdout: String,
-    /// Standard error.
-    stderr: String,
-}
 
 impl Sandbox {
     /// Writes a campaign file and returns its path.
@@ -33,23 +22,12 @@ impl Sandbox {
     }
 
     /// Runs `faultline <args>` to completion.
-    fn faultline(&self, args: &[&str]) -> Output {
-        let out = Command::cargo_bin("faultline")
-            .unwrap()
-            .args(args)
-            .env("FAULTLINE_JOURNAL_INDEX", self.dir.path().join("journals"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+    fn faultline(&self, args: &[&str]) -> Finished {
+        finish(&mut self.command(args))
     }
 
     /// Runs `faultline campaign FILE --results-dir <sandbox> <extra>`.
-    fn campaign(&self, file: &Path, extra: &[&str]) -> Output {
+    fn campaign(&self, file: &Path, extra: &[&str]) -> Finished {
         let results = self.results();
         let mut args = vec![
             "campaign",
@@ -60,10 +38,6 @@ impl Sandbox {
         args.extend_from_slice(extra);
         self.faultline(&args)
     }
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn read(path: &Path) -> String {
@@ -411,12 +385,9 @@ fn ctrl_c_stops_the_running_test_cleanly_and_starts_no_other() {
         "name = \"int\"\n[defaults]\ntime_limit = 60\nconcurrency = 2\n[[matrix]]\nseeds = [1, 2]\n",
     );
     let results = sb.results();
-    let child = Command::cargo_bin("faultline")
-        .unwrap()
-        .args(["campaign", file.to_str().unwrap(), "--results-dir"])
+    let child = sb
+        .command(&["campaign", file.to_str().unwrap(), "--results-dir"])
         .arg(&results)
-        .env("FAULTLINE_JOURNAL_INDEX", sb.dir.path().join("journals"))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -3,10 +3,12 @@
 //! root and `etcd` on PATH (`scripts/setup.sh` installs it): under `CI=true` a missing
 //! one fails the test naming it; elsewhere the test is skipped with a printed reason.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common;
 
-use assert_cmd::cargo::CommandCargoExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::{checker, finish, journal_pids, read_json, Sandbox};
 use serde_json::Value;
 
 /// Whether the tools these tests need are here; under CI a missing one is a failure.
@@ -31,40 +33,33 @@ fn tools_present(test: &str) -> bool {
 
 /// `faultline test --db etcd` with short-run flags plus `extra`; returns the exit code,
 /// stderr and the results.json of the run.
-fn etcd_test(sb: &tempfile::TempDir, extra: &[&str]) -> (i32, String, Value) {
-    let results = sb.path().join("results");
-    let out = Command::cargo_bin("faultline")
-        .unwrap()
-        .args(["test", "--db", "etcd", "--concurrency", "6"])
-        .arg("--results-dir")
-        .arg(&results)
-        .args(extra)
-        .env("FAULTLINE_JOURNAL_INDEX", sb.path().join("journals"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let run = std::fs::canonicalize(results.join("latest")).unwrap();
-    let json = serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+fn etcd_test(sb: &Sandbox, extra: &[&str]) -> (i32, String, Value) {
+    let out = finish(
+        sb.command(&[
+            "test",
+            "--db",
+            "etcd",
+            "--concurrency",
+            "6",
+            "--results-dir",
+        ])
+        .arg(sb.results())
+        .args(extra),
+    );
+    let run = sb.latest();
+    let json = read_json(&run.join("results.json"));
     assert_nothing_left(&run);
-    (out.status.code().unwrap_or(-1), stderr, json)
+    (out.code, out.stderr, json)
 }
 
 /// No member process of the run is alive, and no namespace of the run exists.
 fn assert_nothing_left(run: &Path) {
-    let test: Value =
-        serde_json::from_slice(&std::fs::read(run.join("test.json")).unwrap()).unwrap();
+    let test = read_json(&run.join("test.json"));
     let run_id = test["run_id"].as_str().unwrap();
     let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let netns = String::from_utf8_lossy(&netns.stdout);
     assert!(!netns.contains(run_id), "namespaces left: {netns}");
-    let journal = std::fs::read_to_string(run.join("cleanup-journal.jsonl")).unwrap();
-    let pids = journal
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == "do" && e["action"]["kind"] == "process")
-        .filter_map(|e| e["action"]["pid"].as_i64());
-    for pid in pids {
+    for pid in journal_pids(run) {
         // A live process of this run has the run folder in its command line.
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
@@ -94,7 +89,7 @@ fn etcd_under_kills_pauses_and_partitions_is_valid() {
     if !tools_present("etcd_under_kills_pauses_and_partitions_is_valid") {
         return;
     }
-    let sb = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
     let (code, stderr, results) = etcd_test(
         &sb,
         &[
@@ -129,7 +124,7 @@ fn etcd_sets_under_faults_lose_nothing() {
     if !tools_present("etcd_sets_under_faults_lose_nothing") {
         return;
     }
-    let sb = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
     let (code, stderr, results) = etcd_test(
         &sb,
         &[
@@ -150,12 +145,7 @@ fn etcd_sets_under_faults_lose_nothing() {
         ],
     );
     assert_eq!(code, 0, "{stderr}");
-    let lost = results["checkers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "lost-writes")
-        .expect("a lost-writes checker");
+    let lost = checker(&results, "lost-writes");
     assert_eq!(lost["verdict"], "valid", "{lost}");
     assert!(
         lost["report"]["acknowledged"].as_u64().unwrap() > 50,

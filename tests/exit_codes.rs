@@ -6,12 +6,13 @@
 //! `check --help` listed only 0–2, `report` exited 0 on an unknown run, and
 //! `kv status` exited 0 when no endpoint answered.
 
+mod common;
 mod report_common;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::nodes::LocalNodes;
 use report_common::*;
 use workloads::history::HistoryWriter;
 use workloads::synth::explosive_history;
@@ -128,49 +129,26 @@ fn test_and_campaign_exit_codes() {
     assert_eq!(c, 3, "{err}");
 }
 
-/// A one-node raftkv, killed when the test ends however it ends.
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A loopback port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn kv_status_exits_0_when_all_answer_2_when_some_do_3_when_none_do() {
-    let dead = format!("127.0.0.1:{}", closed_port());
+    let dead = format!(
+        "127.0.0.1:{}",
+        nemesis::free_loopback_ports(1).expect("a free loopback port")[0]
+    );
     let (c, text) = code(&["kv", "--timeout-ms", "1000", "--endpoints", &dead, "status"]);
     assert_eq!(c, 3, "{text}");
     assert!(text.contains("none of the 1 endpoints answered"), "{text}");
 
-    let live = format!("127.0.0.1:{}", closed_port());
-    let dir = tempfile::tempdir().unwrap();
-    let _node = Node(
-        Command::new(env!("CARGO_BIN_EXE_faultline"))
-            .args(["node", "--id", "n1", "--listen", &live])
-            .arg(format!("--peers=n1={live}"))
-            .arg("--data")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let node = LocalNodes::start(1, &[]);
+    let live = node.endpoints[0].clone();
     // Wait (bounded) until the node answers.
     let deadline = Instant::now() + Duration::from_secs(60);
     while code(&["kv", "--endpoints", &live, "status"]).0 != 0 {
-        assert!(Instant::now() < deadline, "the node never answered");
+        assert!(
+            Instant::now() < deadline,
+            "the node never answered\n{}",
+            node.logs()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let both = format!("{live},{dead}");

@@ -339,11 +339,7 @@ fn bad_endpoints_are_usage_errors() {
 
 #[test]
 fn a_refused_connection_says_so_and_suggests_faultline_cluster() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = nemesis::free_loopback_ports(1).expect("a free loopback port")[0];
     let endpoint = format!("http://127.0.0.1:{port}");
     let out = kv(&endpoint, &["--timeout-ms", "1s", "get", "k"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -10,11 +10,13 @@
 //! kills itself after storing a client's write and before sending it, so the write
 //! exists on that node alone (an armed follower storing entries does not crash).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::nodes::LocalNodes;
 
 use raftkv::client::{ClientError, KvClient};
 use raftkv::proto::kv::kv_client::KvClient as GrpcKvClient;
@@ -24,103 +26,10 @@ use raftkv::proto::kv::CrashRequest;
 /// that a loaded machine only makes the test slower, never failing.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Kills every node process when dropped, whatever the test outcome.
-struct Nodes {
-    /// Running nodes by index (`None` while killed).
-    children: Vec<Option<Child>>,
-    /// Client addresses.
-    endpoints: Vec<String>,
-    /// `--peers` value.
-    peers: String,
-    /// Root of the data directories.
-    dir: tempfile::TempDir,
-}
-
-impl Nodes {
-    fn start(n: usize) -> Nodes {
-        let endpoints: Vec<String> = nemesis::free_loopback_ports(n)
-            .unwrap()
-            .into_iter()
-            .map(|port| format!("127.0.0.1:{port}"))
-            .collect();
-        let peers = endpoints
-            .iter()
-            .enumerate()
-            .map(|(i, e)| format!("n{}={e}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut nodes = Nodes {
-            children: (0..n).map(|_| None).collect(),
-            endpoints,
-            peers,
-            dir: tempfile::tempdir().unwrap(),
-        };
-        for i in 0..n {
-            nodes.spawn(i);
-        }
-        nodes
-    }
-
-    fn spawn(&mut self, i: usize) {
-        let name = format!("n{}", i + 1);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join(format!("{name}.log")))
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-            .args([
-                "node",
-                "--id",
-                &name,
-                "--listen",
-                &self.endpoints[i],
-                "--peers",
-                &self.peers,
-            ])
-            // Frequent snapshots exercise compaction and, for the restarted node,
-            // catching up by InstallSnapshot.
-            .args(["--seed", &i.to_string(), "--snapshot-every", "40"])
-            .arg("--data")
-            .arg(self.dir.path().join(&name))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start faultline node");
-        self.children[i] = Some(child);
-    }
-
-    fn kill(&mut self, i: usize) {
-        let mut child = self.children[i].take().expect("node is running");
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-    }
-
-    fn logs(&self) -> String {
-        (1..=self.children.len())
-            .map(|i| {
-                let path = self.dir.path().join(format!("n{i}.log"));
-                format!(
-                    "--- n{i}\n{}",
-                    std::fs::read_to_string(path).unwrap_or_default()
-                )
-            })
-            .collect()
-    }
-
-    fn data_dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for child in self.children.iter_mut().flatten() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// Three nodes; frequent snapshots exercise compaction and, for a restarted node,
+/// catching up by InstallSnapshot.
+fn three_nodes() -> LocalNodes {
+    LocalNodes::start(3, &["--snapshot-every", "40"])
 }
 
 /// The runtime the tests' clients run on.
@@ -133,7 +42,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A status client for every node, and the index of the first elected leader.
-async fn admin_and_leader(nodes: &Nodes) -> (KvClient, usize) {
+async fn admin_and_leader(nodes: &LocalNodes) -> (KvClient, usize) {
     let admin = KvClient::new(nodes.endpoints.clone(), 0)
         .unwrap()
         .with_timeout(Duration::from_millis(300));
@@ -142,7 +51,7 @@ async fn admin_and_leader(nodes: &Nodes) -> (KvClient, usize) {
 }
 
 /// Waits until a node reports itself leader; returns its index.
-async fn leader(nodes: &Nodes, client: &KvClient, timeout: Duration) -> usize {
+async fn leader(nodes: &LocalNodes, client: &KvClient, timeout: Duration) -> usize {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         for (i, endpoint) in nodes.endpoints.iter().enumerate() {
@@ -162,7 +71,7 @@ async fn leader(nodes: &Nodes, client: &KvClient, timeout: Duration) -> usize {
 
 /// Waits until each of `which` has applied everything `leader` had
 /// committed when asked.
-async fn catch_up(nodes: &Nodes, admin: &KvClient, leader: usize, which: &[usize]) {
+async fn catch_up(nodes: &LocalNodes, admin: &KvClient, leader: usize, which: &[usize]) {
     let target = admin
         .status(&nodes.endpoints[leader])
         .await
@@ -230,7 +139,7 @@ async fn write_batch(
 
 #[test]
 fn acknowledged_writes_survive_killing_the_leader() {
-    let mut nodes = Nodes::start(3);
+    let mut nodes = three_nodes();
     runtime().block_on(async {
         let (admin, first) = admin_and_leader(&nodes).await;
 
@@ -322,9 +231,25 @@ async fn set_crash_point(
     .map(|_| ())
 }
 
+/// Reaps node `i`, which must have killed itself (SIGKILL) at crash point `point`,
+/// saying so in its log.
+fn assert_crashed_at(nodes: &mut LocalNodes, i: usize, point: &str) {
+    let status = nodes.children[i]
+        .take()
+        .expect("the node was running")
+        .wait()
+        .unwrap();
+    assert_eq!(status.signal(), Some(9), "killed itself with SIGKILL");
+    let log = nodes.log(i);
+    assert!(
+        log.contains("crash point reached") && log.contains(&format!("point={point}")),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() {
-    let mut nodes = Nodes::start(3);
+    let mut nodes = three_nodes();
     runtime().block_on(async {
         let (admin, old) = admin_and_leader(&nodes).await;
         let bad = set_crash_point(&nodes.endpoints[old], "before-lunch", true, 0)
@@ -400,17 +325,9 @@ fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() 
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let status = nodes.children[crashed].take().unwrap().wait().unwrap();
-        assert_eq!(status.signal(), Some(9), "killed itself with SIGKILL");
-        let log = std::fs::read_to_string(nodes.data_dir().join(format!("n{}.log", crashed + 1)))
-            .unwrap();
-        assert!(
-            log.contains("crash point reached") && log.contains("point=after-vote"),
-            "{log}"
-        );
+        assert_crashed_at(&mut nodes, crashed, "after-vote");
         let winner = followers.into_iter().find(|&i| i != crashed).unwrap();
-        let winner_log =
-            std::fs::read_to_string(nodes.data_dir().join(format!("n{}.log", winner + 1))).unwrap();
+        let winner_log = nodes.log(winner);
         assert!(
             winner_log.contains("candidate -> leader"),
             "the other follower won the election\n{winner_log}"
@@ -432,7 +349,7 @@ fn a_voter_armed_with_after_vote_crashes_before_storing_the_new_leaders_entry() 
 
 #[test]
 fn a_leader_armed_with_after_append_crashes_with_the_write_on_it_alone() {
-    let mut nodes = Nodes::start(3);
+    let mut nodes = three_nodes();
     runtime().block_on(async {
         let (admin, old) = admin_and_leader(&nodes).await;
         let writer = KvClient::new(nodes.endpoints.clone(), 7)
@@ -463,14 +380,7 @@ fn a_leader_armed_with_after_append_crashes_with_the_write_on_it_alone() {
             .unwrap()
             .with_timeout(Duration::from_secs(2));
         assert!(to_old.put(b"k", b"alone").await.is_err());
-        let status = nodes.children[old].take().unwrap().wait().unwrap();
-        assert_eq!(status.signal(), Some(9), "killed itself with SIGKILL");
-        let log =
-            std::fs::read_to_string(nodes.data_dir().join(format!("n{}.log", old + 1))).unwrap();
-        assert!(
-            log.contains("crash point reached") && log.contains("point=after-append"),
-            "{log}"
-        );
+        assert_crashed_at(&mut nodes, old, "after-append");
 
         // The others never saw it: their leader reads the replicated value, and
         // after the crashed node restarts (disarmed) its entry is overwritten.

@@ -3,19 +3,19 @@
 //! Short 3-node runs on loopback ports (no root needed), each in its own temporary
 //! folder with its own cleanup-journal index.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
 
-use assert_cmd::cargo::CommandCargoExt;
+use std::path::{Path, PathBuf};
+
+use common::{checker, finish, names, read_json, Sandbox};
 use serde_json::Value;
 
-/// Runs `faultline test` in `sandbox` with a short pause nemesis plus `extra`; returns
-/// the exit code, stderr and the run folder.
-fn run_with_pauses(sandbox: &Path, extra: &[&str]) -> (i32, String, PathBuf) {
-    let results = sandbox.join("results");
-    let out = Command::cargo_bin("faultline")
-        .unwrap()
-        .args([
+/// Runs `faultline test` in `sb` with a short pause nemesis plus `extra`; returns the
+/// exit code, stderr and the run folder.
+fn run_with_pauses(sb: &Sandbox, extra: &[&str]) -> (i32, String, PathBuf) {
+    let results = sb.results();
+    let out = finish(
+        sb.command(&[
             "test",
             "--nodes",
             "3",
@@ -36,30 +36,14 @@ fn run_with_pauses(sandbox: &Path, extra: &[&str]) -> (i32, String, PathBuf) {
             "--results-dir",
             results.to_str().unwrap(),
         ])
-        .args(extra)
-        .env("FAULTLINE_JOURNAL_INDEX", sandbox.join("journals"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let run = std::fs::canonicalize(results.join("latest")).unwrap();
-    (out.status.code().unwrap_or(-1), stderr, run)
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        .args(extra),
+    );
+    (out.code, out.stderr, sb.latest())
 }
 
 /// The `recovery` entry of results.json's checkers.
 fn recovery_checker(run: &Path) -> Value {
-    let results = read_json(&run.join("results.json"));
-    results["checkers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "recovery")
-        .cloned()
-        .unwrap_or_else(|| panic!("no recovery checker in {results}"))
+    checker(&read_json(&run.join("results.json")), "recovery").clone()
 }
 
 /// The report's "ok after the last fault" cell, e.g. `100.0% (41 of 41)`.
@@ -73,8 +57,8 @@ fn ok_after_last_fault(run: &Path) -> String {
 
 #[test]
 fn a_healed_cluster_answers_again_and_the_recovery_checker_says_when() {
-    let sandbox = tempfile::tempdir().unwrap();
-    let (code, stderr, run) = run_with_pauses(sandbox.path(), &[]);
+    let sb = Sandbox::new();
+    let (code, stderr, run) = run_with_pauses(&sb, &[]);
     assert_eq!(code, 0, "a correct cluster recovers; stderr:\n{stderr}");
     let checker = recovery_checker(&run);
     assert_eq!(checker["verdict"], "valid", "{checker}");
@@ -89,12 +73,7 @@ fn a_healed_cluster_answers_again_and_the_recovery_checker_says_when() {
         "ok after the last fault: {cell}"
     );
     let results = read_json(&run.join("results.json"));
-    let phases: Vec<&str> = results["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let phases = names(&results["phases"]);
     assert!(phases.contains(&"recovery"), "{phases:?}");
     let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
     assert!(junit.contains("name=\"recovery\""), "{junit}");
@@ -102,8 +81,8 @@ fn a_healed_cluster_answers_again_and_the_recovery_checker_says_when() {
 
 #[test]
 fn a_cluster_kept_without_a_majority_after_the_heal_fails_the_recovery_checker() {
-    let sandbox = tempfile::tempdir().unwrap();
-    let (code, stderr, run) = run_with_pauses(sandbox.path(), &["--test-keep-majority-paused"]);
+    let sb = Sandbox::new();
+    let (code, stderr, run) = run_with_pauses(&sb, &["--test-keep-majority-paused"]);
     assert_eq!(
         code, 1,
         "a cluster that never answers again must fail the run; stderr:\n{stderr}"
@@ -133,14 +112,11 @@ fn a_cluster_kept_without_a_majority_after_the_heal_fails_the_recovery_checker()
 
 #[test]
 fn the_test_flag_is_refused_without_faults() {
-    let sandbox = tempfile::tempdir().unwrap();
-    let out = Command::cargo_bin("faultline")
-        .unwrap()
-        .args(["test", "--test-keep-majority-paused", "--results-dir"])
-        .arg(sandbox.path().join("results"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("needs a --nemesis"), "{stderr}");
+    let sb = Sandbox::new();
+    let out = finish(
+        sb.command(&["test", "--test-keep-majority-paused", "--results-dir"])
+            .arg(sb.results()),
+    );
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("needs a --nemesis"), "{}", out.stderr);
 }

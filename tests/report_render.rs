@@ -5,8 +5,10 @@
 //! results index (campaign runs, crashed runs, no symlinks) and its order, and clear
 //! errors for folders that are not runs.
 
+mod common;
 mod report_common;
 
+use common::names;
 use report_common::*;
 use serde_json::Value as Json;
 
@@ -42,8 +44,8 @@ fn valid_run_shows_valid_banner_and_figures() {
     assert!(html.contains("id=\"timeline\""));
     assert!(html.contains("href=\"nodes/n1/node.log\""));
     assert!(html.contains(
-        "faultline test --test-name reg --db raftkv --workload register --nodes 3 --time-limit 10.0 \
-         --concurrency 3 --seed 7 --nemesis kill"
+        "faultline test --test-name reg --db raftkv --workload register --nodes 3 \
+         --time-limit 10.0 --concurrency 3 --seed 7 --nemesis kill"
     ));
     for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
         assert!(
@@ -208,13 +210,7 @@ fn recompute_runs_the_checkers_again() {
     let results: Json = serde_json::from_str(&read(&dir, "results.json")).unwrap();
     assert_eq!(results["verdict"], "invalid");
     assert_eq!(results["seed"], 1, "the other fields are kept");
-    let names: Vec<&str> = results["checkers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["history", "linearizable"]);
+    assert_eq!(names(&results["checkers"]), ["history", "linearizable"]);
     assert!(read(&dir, "report.html").contains("class=\"banner invalid\""));
 }
 
@@ -448,8 +444,8 @@ fn rerun_command_uses_flags_that_faultline_test_accepts() {
     }
     write_run(&dir, &test, Some(&valid_results(42)), &valid_history());
     let (html, _) = render(&dir, 0);
-    let expected = "faultline test --test-name reg --db raftkv --workload register --nodes 5 --time-limit 8.0 \
-                    --concurrency 10 --seed 42 --nemesis kill,pause --nemesis-interval 2.0 \
+    let expected = "faultline test --test-name reg --db raftkv --workload register --nodes 5 \
+                    --time-limit 8.0 --concurrency 10 --seed 42 --nemesis kill,pause --nemesis-interval 2.0 \
                     --op-timeout-ms 1000 --read-consistency linearizable --keys 8 --ops-per-key 300 \
                     --recovery-time 2.0 --leader-timeout 30.0 --mix 1:1:1 --hosts loopback \
                     --db-bug no-dedup --node-arg=--bug-x";

@@ -8,8 +8,10 @@
 //! list), `required`, `properties`, `additionalProperties`, `items`, `enum`, `const`,
 //! `anyOf`, `minimum`/`maximum`: the keywords the schema uses.
 
+mod common;
 mod report_common;
 
+use common::{finish, Sandbox};
 use report_common::*;
 use serde_json::Value as Json;
 
@@ -168,33 +170,22 @@ fn invalid_register_and_set_results_fit_the_schema() {
 /// of the controller's types: the schema and the types cannot drift apart.
 #[test]
 fn a_real_runs_results_fit_the_schema() {
-    let tmp = tempfile::tempdir().unwrap();
-    let results_dir = tmp.path().join("results");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["test", "--hosts", "loopback", "--time-limit", "3"])
-        .args([
-            "--workload",
-            "set",
-            "--nemesis",
-            "kill",
-            "--nemesis-interval",
-            "1",
-        ])
-        .args(["--recovery-time", "1", "--seed", "5"])
-        .arg("--results-dir")
-        .arg(&results_dir)
-        .env("FAULTLINE_JOURNAL_INDEX", tmp.path().join("journals"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "the correct server is valid:\n{stderr}"
+    let sb = Sandbox::new();
+    let out = finish(
+        sb.command(&["test", "--hosts", "loopback", "--time-limit", "3"])
+            .args([
+                "--workload",
+                "set",
+                "--nemesis",
+                "kill",
+                "--nemesis-interval",
+                "1",
+            ])
+            .args(["--recovery-time", "1", "--seed", "5", "--results-dir"])
+            .arg(sb.results()),
     );
-    let run = std::fs::canonicalize(results_dir.join("latest")).unwrap();
-    let written = read_results(&run);
+    assert_eq!(out.code, 0, "the correct server is valid:\n{}", out.stderr);
+    let written = read_results(&sb.latest());
     assert!(
         written.get("figures").is_some(),
         "the report added its figures"

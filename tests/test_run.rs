@@ -5,24 +5,15 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{finish, journal_pids, names, read_json, Sandbox};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
 impl Sandbox {
-    /// `faultline <args>` with this sandbox's journal index.
-    fn faultline(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("faultline").unwrap();
-        cmd.args(args)
-            .env("FAULTLINE_JOURNAL_INDEX", self.dir.path().join("journals"));
-        cmd
-    }
-
     /// `faultline test` with the common short-run flags plus `extra`.
     fn test_cmd(&self, extra: &[&str]) -> Command {
         let results = self.results();
@@ -36,24 +27,14 @@ impl Sandbox {
             results.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        self.faultline(&args)
-    }
-
-    /// The run folder `results/latest` points at.
-    fn latest(&self) -> PathBuf {
-        std::fs::canonicalize(self.results().join("latest")).unwrap()
+        self.command(&args)
     }
 }
 
 /// Runs a command to completion; returns exit code and stderr.
 fn run(mut cmd: Command) -> (i32, String) {
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code().unwrap_or(-1), stderr)
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    let out = finish(&mut cmd);
+    (out.code, out.stderr)
 }
 
 fn history(run: &Path) -> Vec<Value> {
@@ -159,7 +140,7 @@ fn a_cluster_that_cannot_start_exits_3_with_a_clear_message() {
     let blocker = sb.dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
     let bad = blocker.join("results");
-    let (code, stderr) = run(sb.faultline(&[
+    let (code, stderr) = run(sb.command(&[
         "test",
         "--nodes",
         "3",
@@ -302,14 +283,14 @@ fn a_sigkilled_controller_leaves_a_checkable_history_and_cleanup_removes_everyth
 
     // The history on disk is readable and checkable.
     let (code, stderr) =
-        run(sb.faultline(&["check", run_dir.join("history.jsonl").to_str().unwrap()]));
+        run(sb.command(&["check", run_dir.join("history.jsonl").to_str().unwrap()]));
     assert!(
         code == 0 || code == 2,
         "check of a cut history: {code}\n{stderr}"
     );
 
     // Cleanup removes every process and namespace of the run.
-    let (code, stderr) = run(sb.faultline(&["cleanup"]));
+    let (code, stderr) = run(sb.command(&["cleanup"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(pids.iter().all(|&p| !alive(p)), "processes left: {pids:?}");
     let netns = Command::new("ip").args(["netns", "list"]).output();
@@ -317,17 +298,6 @@ fn a_sigkilled_controller_leaves_a_checkable_history_and_cleanup_removes_everyth
         let list = String::from_utf8_lossy(&out.stdout);
         assert!(!list.contains(&run_id), "namespaces left:\n{list}");
     }
-}
-
-/// Pids of the processes the run's cleanup journal recorded.
-fn journal_pids(run: &Path) -> Vec<i32> {
-    std::fs::read_to_string(run.join("cleanup-journal.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == "do" && e["action"]["kind"] == "process")
-        .filter_map(|e| e["action"]["pid"].as_i64().map(|p| p as i32))
-        .collect()
 }
 
 /// Whether `pid` exists and is not a zombie.
@@ -372,13 +342,8 @@ fn a_set_run_with_kills_and_pauses_records_faults_and_checks_lost_writes() {
     let faults = results["faults"].as_array().unwrap();
     assert!(!faults.is_empty(), "the nemesis injected faults");
     assert!(faults.iter().all(|f| f["f"] == "kill" || f["f"] == "pause"));
-    let names: Vec<&str> = results["checkers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert!(names.contains(&"lost-writes"), "{names:?}");
+    let checkers = names(&results["checkers"]);
+    assert!(checkers.contains(&"lost-writes"), "{checkers:?}");
     // Fault operations are in the history, and final reads ran on all three nodes.
     let ops = history(&run_dir);
     assert!(ops

@@ -512,13 +512,13 @@ pub fn describe(status: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::SilentServer;
+    use crate::testing::Silent;
 
     /// Every kind of write that times out is `Unknown` (info), never `Rejected`.
     #[tokio::test]
     async fn a_timed_out_write_is_unknown_never_rejected() {
-        let server = SilentServer::start().await.unwrap();
-        let client = KvClient::new(vec![server.addr.to_string()], 7)
+        let server = Silent::start();
+        let client = KvClient::new(vec![server.addr.clone()], 7)
             .unwrap()
             .with_timeout(Duration::from_millis(300));
         let outcomes = [

@@ -7,7 +7,7 @@
 //! - [`proto`]: the generated gRPC types of `proto/kv.proto` and `proto/raft.proto`;
 //! - [`sim`]: a deterministic simulator that runs the core through long random
 //!   fault traces and checks Raft's safety properties after every step;
-//! - [`testing`]: a server that never answers, to test how clients classify timeouts.
+//! - [`testing`]: a peer that never answers, to test how clients classify timeouts.
 
 pub mod client;
 pub mod proto;

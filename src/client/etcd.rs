@@ -26,16 +26,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use raftkv::client::{describe, never_sent};
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use workloads::generator::OpSpec;
 use workloads::history::Value;
 
 use super::{
-    call, converged, decode_int, BoxFuture, Client, ClientOptions, Clients, Completion,
+    call, converged, decode_int, endpoints, BoxFuture, Client, ClientOptions, Clients, Completion,
     ReadConsistency,
 };
 
@@ -89,31 +88,19 @@ impl EtcdClients {
     /// Channels to `nodes` (name, `host:port` of the client URL); nothing connects
     /// until first use. Must be called inside a tokio runtime.
     pub fn new(nodes: &[(String, String)], options: ClientOptions) -> anyhow::Result<Self> {
-        assert!(!nodes.is_empty(), "a cluster has at least one node");
-        assert!(
-            options.channels_per_node > 0,
-            "at least one channel per node"
-        );
-        let members = nodes
-            .iter()
-            .map(|(name, addr)| {
-                let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-                    .with_context(|| format!("bad address {addr:?} for node {name}"))?
-                    .connect_timeout(Duration::from_millis(500))
-                    .tcp_nodelay(true);
-                let kv = (0..options.channels_per_node)
+        let members = endpoints(nodes, &options)?
+            .into_iter()
+            .map(|(name, endpoint)| Member {
+                kv: (0..options.channels_per_node)
                     .map(|_| {
                         KvClient::new(endpoint.connect_lazy())
                             .max_decoding_message_size(MAX_MESSAGE_BYTES)
                     })
-                    .collect();
-                Ok(Member {
-                    name: name.clone(),
-                    kv,
-                    maintenance: MaintenanceClient::new(endpoint.connect_lazy()),
-                })
+                    .collect(),
+                maintenance: MaintenanceClient::new(endpoint.connect_lazy()),
+                name,
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect();
         Ok(EtcdClients {
             members: Arc::new(members),
             member_ids: Arc::new(Mutex::new(HashMap::new())),

@@ -29,6 +29,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use anyhow::Context;
 use workloads::generator::OpSpec;
 use workloads::history::Value;
 
@@ -124,6 +125,30 @@ pub trait Clients: Send + Sync {
     ) -> BoxFuture<'a, Result<Value, String>>;
 }
 
+/// The gRPC endpoint of each of `nodes` (name, `host:port`), in order, for a store
+/// client's constructor: nothing connects until first use (`connect_lazy`), a
+/// connection attempt gives up after 500 ms. `Err` names a node whose address is bad.
+pub fn endpoints(
+    nodes: &[(String, String)],
+    options: &ClientOptions,
+) -> anyhow::Result<Vec<(String, tonic::transport::Endpoint)>> {
+    assert!(!nodes.is_empty(), "a cluster has at least one node");
+    assert!(
+        options.channels_per_node > 0,
+        "at least one channel per node"
+    );
+    nodes
+        .iter()
+        .map(|(name, addr)| {
+            let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .with_context(|| format!("bad address {addr:?} for node {name}"))?
+                .connect_timeout(Duration::from_millis(500))
+                .tcp_nodelay(true);
+            Ok((name.clone(), endpoint))
+        })
+        .collect()
+}
+
 /// One gRPC call of the controller's own (a probe, a final read) within `timeout`:
 /// the response, or a short text of the error (`timed out` when it took too long).
 pub async fn call<T>(
@@ -179,37 +204,13 @@ pub mod testing {
     //! TCP connections and never answers (every request times out after it was sent,
     //! the case that must end as `info` for a write), and a port nobody listens on.
 
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use workloads::generator::OpSpec;
 
     use super::{ClientOptions, Clients, Completion, ReadConsistency};
 
-    /// A silent listener; connections are kept open until it is dropped.
-    pub struct Silent {
-        /// `127.0.0.1:PORT`.
-        pub addr: String,
-        /// The accepted connections (kept so they are not closed).
-        _held: Arc<Mutex<Vec<std::net::TcpStream>>>,
-    }
-
-    impl Silent {
-        /// Starts listening; a thread accepts and holds every connection.
-        pub fn start() -> Silent {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-            let addr = listener.local_addr().expect("local address").to_string();
-            let held = Arc::new(Mutex::new(Vec::new()));
-            let keep = held.clone();
-            std::thread::spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    keep.lock().unwrap().push(stream);
-                }
-            });
-            Silent { addr, _held: held }
-        }
-    }
+    pub use ::raftkv::testing::Silent;
 
     /// A loopback port nobody listens on (bound, learnt, closed).
     pub fn refused_addr() -> String {

@@ -34,7 +34,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use raftkv::client::{classify_status, describe, ErrorClass};
 use raftkv::proto::kv::kv_client::KvClient;
 use raftkv::proto::kv::{
@@ -42,13 +41,13 @@ use raftkv::proto::kv::{
     StatusResponse,
 };
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Status;
 use workloads::generator::OpSpec;
 use workloads::history::Value;
 
 use super::{
-    call, converged, decode_int, BoxFuture, Client, ClientOptions, Clients, Completion,
+    call, converged, decode_int, endpoints, BoxFuture, Client, ClientOptions, Clients, Completion,
     ReadConsistency,
 };
 
@@ -75,27 +74,15 @@ impl RaftkvClients {
     /// Channels to `nodes` (name, `host:port`); nothing connects until first use.
     /// Must be called inside a tokio runtime.
     pub fn new(nodes: &[(String, String)], options: ClientOptions) -> anyhow::Result<Self> {
-        assert!(!nodes.is_empty(), "a cluster has at least one node");
-        assert!(
-            options.channels_per_node > 0,
-            "at least one channel per node"
-        );
-        let nodes = nodes
-            .iter()
-            .map(|(id, addr)| {
-                let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-                    .with_context(|| format!("bad address {addr:?} for node {id}"))?
-                    .connect_timeout(Duration::from_millis(500))
-                    .tcp_nodelay(true);
-                let channels = (0..options.channels_per_node)
+        let nodes = endpoints(nodes, &options)?
+            .into_iter()
+            .map(|(id, endpoint)| NodeChannels {
+                channels: (0..options.channels_per_node)
                     .map(|_| KvClient::new(endpoint.connect_lazy()))
-                    .collect();
-                Ok(NodeChannels {
-                    id: id.clone(),
-                    channels,
-                })
+                    .collect(),
+                id,
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect();
         Ok(RaftkvClients {
             nodes: Arc::new(nodes),
             options,

@@ -1,14 +1,17 @@
 //! Helpers shared by the end-to-end tests: a per-test sandbox folder, comparisons of
 //! the op streams of two runs (`faultline test`, `faultline campaign`), a known
-//! invalid history and a way to feed a history to faultline through a pipe
-//! (`faultline check`).
+//! invalid history, a way to feed a history to faultline through a pipe
+//! (`faultline check`), running faultline in a sandbox and reading what a run wrote,
+//! and local raftkv nodes ([`nodes`]).
 
 // Each test file uses only some of the helpers.
 #![allow(dead_code)]
 
+pub mod nodes;
+
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -31,6 +34,80 @@ impl Sandbox {
     pub fn results(&self) -> PathBuf {
         self.dir.path().join("results")
     }
+
+    /// `faultline ARGS` with stdin closed and this sandbox's own cleanup-journal index
+    /// (`FAULTLINE_JOURNAL_INDEX`), so tests running in parallel never see each other.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
+        cmd.args(args)
+            .env("FAULTLINE_JOURNAL_INDEX", self.dir.path().join("journals"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// The run folder `results/latest` points at.
+    pub fn latest(&self) -> PathBuf {
+        let latest = self.results().join("latest");
+        std::fs::canonicalize(&latest).unwrap_or_else(|e| panic!("{}: {e}", latest.display()))
+    }
+}
+
+/// What a finished command printed.
+pub struct Finished {
+    /// Exit code (-1 when a signal ended it).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `cmd` to completion.
+pub fn finish(cmd: &mut Command) -> Finished {
+    let out = cmd.output().expect("run faultline");
+    Finished {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The JSON file at `path`.
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The `name` of every entry of a JSON array of objects (results.json's `checkers`
+/// or `phases`), in order.
+pub fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|entry| entry["name"].as_str().expect("every entry has a name"))
+        .collect()
+}
+
+/// The entry of results.json's `checkers` named `name`.
+pub fn checker<'a>(results: &'a Value, name: &str) -> &'a Value {
+    results["checkers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checkers in {results}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} checker in {results}"))
+}
+
+/// Pids of the processes a run's cleanup journal recorded.
+pub fn journal_pids(run: &Path) -> Vec<i32> {
+    let journal = run.join("cleanup-journal.jsonl");
+    std::fs::read_to_string(&journal)
+        .unwrap_or_else(|e| panic!("{}: {e}", journal.display()))
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "do" && e["action"]["kind"] == "process")
+        .filter_map(|e| e["action"]["pid"].as_i64().map(|p| p as i32))
+        .collect()
 }
 
 /// Client invocations per process: `(f, key, value)` in order.

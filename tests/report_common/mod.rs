@@ -182,6 +182,8 @@ pub fn results_file(
         "run_id": "abc123",
         "seed": seed,
         "workload": "register",
+        "db": "raftkv",
+        "db_version": "raftkv 0.1.0",
         "started_at": "2026-11-21T10:00:00.000Z",
         "duration_s": 1.5,
         "verdict": verdict,
@@ -226,7 +228,7 @@ pub fn write_run(dir: &Path, test: &Json, results: Option<&Json>, ops: &[Op]) {
 /// The resolved configuration of a synthetic run, as test.json's `config` holds it.
 pub fn config(name: &str, seed: u64) -> Json {
     json!({
-        "test_name": name, "workload": "register", "nodes": 3, "time_limit_s": 10.0,
+        "test_name": name, "db": "raftkv", "workload": "register", "nodes": 3, "time_limit_s": 10.0,
         "concurrency": 3, "rate": null, "seed": seed, "nemesis": ["kill"],
         "nemesis_interval_s": 5.0, "op_timeout_ms": 1000, "read_consistency": "linearizable",
         "keys_per_epoch": 1, "ops_per_key": 100, "mix": {"read": 1, "write": 1, "cas": 1},

@@ -365,6 +365,22 @@ pub struct Op {
 }
 
 impl Op {
+    /// An operation of client process `process` at position `index`, with no key and
+    /// no error; its time is `index` nanoseconds. Set a key, another clock or an error
+    /// with struct update syntax: `Op { key: Some(k), ..Op::client(...) }`.
+    pub fn client(index: u64, process: u64, op_type: OpType, f: &str, value: Value) -> Op {
+        Op {
+            index,
+            time: index,
+            process: Process::Client(process),
+            op_type,
+            f: f.to_string(),
+            key: None,
+            value,
+            error: None,
+        }
+    }
+
     /// A nemesis operation at `time` (ns); `index` 0 until a writer numbers it.
     pub fn nemesis(time: u64, op_type: OpType, f: &str, value: serde_json::Value) -> Op {
         Op {
@@ -724,14 +740,10 @@ mod tests {
 
     fn op(index: u64, process: Process, t: OpType, f: &str, value: Value) -> Op {
         Op {
-            index,
             time: index * 10,
             process,
-            op_type: t,
-            f: f.to_string(),
             key: Some("k7".into()),
-            value,
-            error: None,
+            ..Op::client(index, 0, t, f, value)
         }
     }
 

@@ -346,14 +346,8 @@ mod tests {
 
     fn line(index: u64, p: u64, t: OpType, f: &str, v: Value) -> Op {
         Op {
-            index,
-            time: index,
-            process: Process::Client(p),
-            op_type: t,
-            f: f.into(),
             key: Some("k".into()),
-            value: v,
-            error: None,
+            ..Op::client(index, p, t, f, v)
         }
     }
 

@@ -50,14 +50,9 @@ pub fn register_history(cfg: &SynthConfig) -> Vec<Op> {
     let push = |h: &mut Vec<Op>, p: u64, t: OpType, f: &str, key: usize, value: Value| {
         let index = h.len() as u64;
         h.push(Op {
-            index,
             time: index * 1000,
-            process: Process::Client(p),
-            op_type: t,
-            f: f.to_string(),
             key: Some(format!("k{key}")),
-            value,
-            error: None,
+            ..Op::client(index, p, t, f, value)
         });
     };
     while invoked < cfg.ops || busy > 0 {
@@ -134,14 +129,8 @@ pub fn explosive_history(n: usize) -> Vec<Op> {
     let op = |h: &mut Vec<Op>, p: usize, t: OpType, f: &str, v: Value| {
         let index = h.len() as u64;
         h.push(Op {
-            index,
-            time: index,
-            process: Process::Client(p as u64),
-            op_type: t,
-            f: f.to_string(),
             key: Some("x".to_string()),
-            value: v,
-            error: None,
+            ..Op::client(index, p as u64, t, f, v)
         });
     };
     for i in 0..n {
@@ -204,25 +193,11 @@ pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
     // Slots cut off by the current partition (empty when healed), and when it changes.
     let (mut cut, mut flip): (Vec<usize>, usize) = (Vec::new(), 0);
     let push = etcd_push;
-    let apply = |state: &mut Option<i64>, f: &str, v: &Value| -> bool {
-        match (f, v) {
-            ("write", Value::Int(x)) => {
-                *state = Some(*x);
-                true
-            }
-            ("cas", Value::Ints(ab)) if *state == Some(ab[0]) => {
-                *state = Some(ab[1]);
-                true
-            }
-            ("cas", _) => false,
-            _ => true,
-        }
-    };
     while invoked < cfg.ops || busy > 0 {
         step += 1;
         late.retain(|(at, f, v)| {
             if *at <= step {
-                apply(&mut state, f, v);
+                apply_to_register(&mut state, f, v);
             }
             *at > step
         });
@@ -272,7 +247,7 @@ pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
                 } else if f == "read" {
                     push(&mut h, process, OpType::Ok, f, Value::from(state));
                 } else {
-                    let t = if apply(&mut state, f, &v) {
+                    let t = if apply_to_register(&mut state, f, &v) {
                         OpType::Ok
                     } else {
                         OpType::Fail
@@ -288,19 +263,33 @@ pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
     h
 }
 
+/// Applies operation `f` with argument `v` to a CAS register holding `state` (`None`:
+/// never written): a `write` of an integer sets it, a `cas` of `[expected, new]` sets
+/// it when `expected` is current; anything else (a read) leaves it. Returns whether the
+/// operation succeeded (false only for a CAS whose expectation did not hold).
+pub fn apply_to_register(state: &mut Option<i64>, f: &str, v: &Value) -> bool {
+    match (f, v) {
+        ("write", Value::Int(x)) => {
+            *state = Some(*x);
+            true
+        }
+        ("cas", Value::Ints(ab)) if *state == Some(ab[0]) => {
+            *state = Some(ab[1]);
+            true
+        }
+        ("cas", _) => false,
+        _ => true,
+    }
+}
+
 /// Appends an operation of an etcd-style history (one millisecond apart; `info`
 /// completions say `timeout`).
 fn etcd_push(h: &mut Vec<Op>, p: u64, t: OpType, f: &str, value: Value) {
     let index = h.len() as u64;
     h.push(Op {
-        index,
         time: index * 1_000_000,
-        process: Process::Client(p),
-        op_type: t,
-        f: f.to_string(),
-        key: None,
-        value,
         error: (t == OpType::Info).then(|| "timeout".to_string()),
+        ..Op::client(index, p, t, f, value)
     });
 }
 

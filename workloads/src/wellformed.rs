@@ -122,14 +122,9 @@ mod tests {
 
     fn op(index: u64, time: u64, p: u64, t: OpType, key: Option<&str>) -> Op {
         Op {
-            index,
             time,
-            process: Process::Client(p),
-            op_type: t,
-            f: "read".into(),
             key: key.map(str::to_string),
-            value: Value::Null,
-            error: None,
+            ..Op::client(index, p, t, "read", Value::Null)
         }
     }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use workloads::check::{check_history, Anomaly, CheckOptions, CheckReport, Verdict};
-use workloads::history::{Op, OpType, Process, Value};
+use workloads::history::{Op, OpType, Value};
 use workloads::linear::UnknownReason;
 use workloads::model::ModelKind;
 use workloads::synth::{explosive_history, register_history, SynthConfig};
@@ -18,14 +18,8 @@ impl H {
     fn add(mut self, p: u64, t: OpType, f: &str, key: &str, v: Value) -> H {
         let index = self.0.len() as u64;
         self.0.push(Op {
-            index,
-            time: index,
-            process: Process::Client(p),
-            op_type: t,
-            f: f.into(),
             key: Some(key.into()),
-            value: v,
-            error: None,
+            ..Op::client(index, p, t, f, v)
         });
         self
     }

@@ -6,7 +6,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use workloads::check::{check_history, CheckOptions, Verdict};
-use workloads::history::{Op, OpType, Process, Value};
+use workloads::history::{Op, OpType, Value};
 use workloads::model::{List, Model, ModelKind, Operation, Set};
 use workloads::prepare::{prepare, PrepareError};
 
@@ -29,19 +29,6 @@ fn random_history(rng: &mut ChaCha8Rng, f: &str) -> Vec<Op> {
     let mut next_proc = 3;
     let mut started = 0;
     let mut next_elem = 1;
-    let line = |h: &mut Vec<Op>, p: u64, t: OpType, f: &str, v: Value| {
-        let index = h.len() as u64;
-        h.push(Op {
-            index,
-            time: index,
-            process: Process::Client(p),
-            op_type: t,
-            f: f.to_string(),
-            key: None,
-            value: v,
-            error: None,
-        });
-    };
     while started < n || pending.iter().any(Option::is_some) {
         let slot = rng.random_range(0..3);
         let p = procs[slot];
@@ -49,11 +36,11 @@ fn random_history(rng: &mut ChaCha8Rng, f: &str) -> Vec<Op> {
             None if started < n => {
                 started += 1;
                 if rng.random_bool(0.5) {
-                    line(&mut h, p, OpType::Invoke, f, Value::Int(next_elem));
+                    common::push(&mut h, p, OpType::Invoke, f, Value::Int(next_elem));
                     pending[slot] = Some((true, next_elem));
                     next_elem += 1;
                 } else {
-                    line(&mut h, p, OpType::Invoke, "read", Value::Null);
+                    common::push(&mut h, p, OpType::Invoke, "read", Value::Null);
                     pending[slot] = Some((false, 0));
                 }
             }
@@ -64,14 +51,14 @@ fn random_history(rng: &mut ChaCha8Rng, f: &str) -> Vec<Op> {
                     if rng.random_bool(0.5) {
                         truth.push(e);
                     }
-                    line(&mut h, p, OpType::Info, f, Value::Int(e));
+                    common::push(&mut h, p, OpType::Info, f, Value::Int(e));
                     procs[slot] = next_proc;
                     next_proc += 1;
                 } else if roll < 3 {
-                    line(&mut h, p, OpType::Fail, f, Value::Int(e));
+                    common::push(&mut h, p, OpType::Fail, f, Value::Int(e));
                 } else {
                     truth.push(e);
-                    line(&mut h, p, OpType::Ok, f, Value::Int(e));
+                    common::push(&mut h, p, OpType::Ok, f, Value::Int(e));
                 }
             }
             Some((false, _)) => {
@@ -85,7 +72,7 @@ fn random_history(rng: &mut ChaCha8Rng, f: &str) -> Vec<Op> {
                         read.reverse();
                     }
                 }
-                line(&mut h, p, OpType::Ok, "read", Value::Ints(read));
+                common::push(&mut h, p, OpType::Ok, "read", Value::Ints(read));
             }
         }
     }

@@ -6,12 +6,12 @@
 //! stateright's `LinearizabilityTester`. Each history is checked with and without the
 //! symmetry reduction; both must agree with the oracles.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
+use stateright::semantics::SequentialSpec;
 use workloads::check::{check_history, CheckOptions, Verdict};
 use workloads::history::{Op, OpType, Process, Value};
 use workloads::model::{Input, MicroOp, ModelKind, Operation, Output};
@@ -28,20 +28,6 @@ trait Sim {
     fn apply(&mut self, p: u64, f: &str, v: &Value) -> (OpType, Value);
     /// A made-up completion (often wrong).
     fn random(&mut self, rng: &mut ChaCha8Rng, f: &str, v: &Value) -> (OpType, Value);
-}
-
-fn line(h: &mut Vec<Op>, p: u64, t: OpType, f: &str, value: Value) {
-    let index = h.len() as u64;
-    h.push(Op {
-        index,
-        time: index,
-        process: Process::Client(p),
-        op_type: t,
-        f: f.to_string(),
-        key: None,
-        value,
-        error: None,
-    });
 }
 
 /// Up to `max_ops` operations from 1–3 processes; completions come from the true object
@@ -62,7 +48,7 @@ fn random_history(rng: &mut ChaCha8Rng, sim: &mut dyn Sim, max_ops: usize) -> Ve
             None if started < n => {
                 started += 1;
                 let (f, v) = sim.invoke(rng, p);
-                line(&mut h, p, OpType::Invoke, f, v.clone());
+                common::push(&mut h, p, OpType::Invoke, f, v.clone());
                 pending.insert(p, (f, v));
             }
             None => {}
@@ -71,7 +57,7 @@ fn random_history(rng: &mut ChaCha8Rng, sim: &mut dyn Sim, max_ops: usize) -> Ve
                     if faithful && rng.random_bool(0.5) {
                         sim.apply(p, f, &v);
                     }
-                    line(&mut h, p, OpType::Info, f, v);
+                    common::push(&mut h, p, OpType::Info, f, v);
                     active[slot] = next_proc;
                     next_proc += 1;
                     continue;
@@ -81,59 +67,11 @@ fn random_history(rng: &mut ChaCha8Rng, sim: &mut dyn Sim, max_ops: usize) -> Ve
                 } else {
                     sim.random(rng, f, &v)
                 };
-                line(&mut h, p, t, f, out);
+                common::push(&mut h, p, t, f, out);
             }
         }
     }
     h
-}
-
-/// Replays a history into stateright's tester, leaving failed operations out.
-fn stateright<T>(
-    h: &[Op],
-    spec: T,
-    op_of: impl Fn(&Op) -> T::Op,
-    ret_of: impl Fn(&Op) -> T::Ret,
-) -> bool
-where
-    T: SequentialSpec + Clone + std::fmt::Debug,
-    T::Op: Clone + std::fmt::Debug,
-    T::Ret: Clone + std::fmt::Debug + PartialEq,
-{
-    let mut invoked_at: HashMap<u64, usize> = HashMap::new();
-    let mut failed: HashSet<usize> = HashSet::new();
-    for (i, op) in h.iter().enumerate() {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        match op.op_type {
-            OpType::Invoke => {
-                invoked_at.insert(p, i);
-            }
-            OpType::Fail => {
-                failed.insert(invoked_at[&p]);
-            }
-            _ => {}
-        }
-    }
-    let mut t = LinearizabilityTester::new(spec);
-    let mut live: HashSet<u64> = HashSet::new();
-    for (i, op) in h.iter().enumerate() {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        match op.op_type {
-            OpType::Invoke if !failed.contains(&i) => {
-                t.on_invoke(p, op_of(op)).expect("valid history shape");
-                live.insert(p);
-            }
-            OpType::Ok if live.remove(&p) => {
-                t.on_return(p, ret_of(op)).expect("valid history shape");
-            }
-            _ => {}
-        }
-    }
-    t.is_consistent()
 }
 
 /// An independent verdict on a history, when it can give one.
@@ -278,7 +216,7 @@ fn mutex_agrees_with_brute_force_and_stateright() {
         _ => vec![],
     };
     let oracle = |h: &[Op]| {
-        Some(stateright(
+        Some(common::stateright(
             h,
             Lock::default(),
             |o| (o.f == "acquire", process_of(o)),
@@ -385,7 +323,7 @@ impl SequentialSpec for Fifo {
 fn fifo_queue_agrees_with_brute_force_and_stateright() {
     let succ = queue_succ(true);
     let oracle = |h: &[Op]| {
-        Some(stateright(
+        Some(common::stateright(
             h,
             Fifo::default(),
             |o| o.value.as_int().filter(|_| o.f == "enqueue"),
@@ -552,7 +490,7 @@ fn multi_register_agrees_with_brute_force_and_stateright() {
         vec![t]
     };
     let oracle = |h: &[Op]| {
-        Some(stateright(h, Regs::default(), mops_of, |o| {
+        Some(common::stateright(h, Regs::default(), mops_of, |o| {
             mops_of(o)
                 .into_iter()
                 .filter(|(w, _, _)| !w)

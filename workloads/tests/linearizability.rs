@@ -5,11 +5,14 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
+use stateright::semantics::SequentialSpec;
 use workloads::check::{check_history, CheckOptions, Verdict};
-use workloads::history::{Op, OpType, Process, Value};
+use workloads::history::{Op, OpType, Value};
 use workloads::model::{CasRegister, Input, Model, ModelKind, Operation};
 use workloads::prepare::{prepare, PrepareError};
+use workloads::synth::apply_to_register;
+
+mod common;
 
 /// A CAS register as a stateright sequential specification.
 #[derive(Clone, Debug, Default)]
@@ -50,16 +53,7 @@ impl SequentialSpec for Reg {
 }
 
 fn line(index: usize, p: u64, t: OpType, f: &str, value: Value) -> Op {
-    Op {
-        index: index as u64,
-        time: index as u64,
-        process: Process::Client(p),
-        op_type: t,
-        f: f.to_string(),
-        key: None,
-        value,
-        error: None,
-    }
+    Op::client(index as u64, p, t, f, value)
 }
 
 /// A random history of at most `max_ops` operations on one register, with 1–4
@@ -98,7 +92,7 @@ fn random_history(rng: &mut ChaCha8Rng, max_ops: usize) -> Vec<Op> {
                 if roll == 0 && next_proc < 63 {
                     // Indeterminate: maybe applied, process retired.
                     if faithful && rng.random_bool(0.5) {
-                        apply(&mut state, &f, &v);
+                        apply_to_register(&mut state, &f, &v);
                     }
                     h.push(line(h.len(), p, OpType::Info, &f, v));
                     active[slot] = next_proc;
@@ -106,7 +100,7 @@ fn random_history(rng: &mut ChaCha8Rng, max_ops: usize) -> Vec<Op> {
                     continue;
                 }
                 let (t, out) = if faithful {
-                    let ok = apply(&mut state, &f, &v);
+                    let ok = apply_to_register(&mut state, &f, &v);
                     let mut out = if f == "read" { Value::from(state) } else { v };
                     if f == "read" && rng.random_range(0..8) == 0 {
                         out = Value::Int(rng.random_range(0..3));
@@ -133,21 +127,6 @@ fn random_history(rng: &mut ChaCha8Rng, max_ops: usize) -> Vec<Op> {
         }
     }
     h
-}
-
-fn apply(state: &mut Option<i64>, f: &str, v: &Value) -> bool {
-    match (f, v) {
-        ("write", Value::Int(x)) => {
-            *state = Some(*x);
-            true
-        }
-        ("cas", Value::Ints(ab)) if *state == Some(ab[0]) => {
-            *state = Some(ab[1]);
-            true
-        }
-        ("cas", _) => false,
-        _ => true,
-    }
 }
 
 /// Brute force: tries every order of every subset of indeterminate operations.
@@ -189,56 +168,21 @@ fn brute_force(ops: &[Operation]) -> bool {
 }
 
 fn stateright_verdict(h: &[Op]) -> bool {
-    let mut t = LinearizabilityTester::new(Reg::default());
-    // Failed operations did not happen: leave them out. Replay in history order.
-    let failed: std::collections::HashSet<u64> = {
-        let mut open: std::collections::HashMap<u64, usize> = Default::default();
-        let mut failed = std::collections::HashSet::new();
-        for (i, op) in h.iter().enumerate() {
-            if let Process::Client(p) = op.process {
-                match op.op_type {
-                    OpType::Invoke => {
-                        open.insert(p, i);
-                    }
-                    OpType::Fail => {
-                        failed.insert(open[&p] as u64);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        failed
-    };
-    let mut open: std::collections::HashMap<u64, usize> = Default::default();
-    for (i, op) in h.iter().enumerate() {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        match op.op_type {
-            OpType::Invoke => {
-                open.insert(p, i);
-                if !failed.contains(&(i as u64)) {
-                    let rop = match (op.f.as_str(), &op.value) {
-                        ("read", _) => ROp::Read,
-                        ("write", Value::Int(v)) => ROp::Write(*v),
-                        (_, Value::Ints(ab)) => ROp::Cas(ab[0], ab[1]),
-                        other => panic!("unexpected op {other:?}"),
-                    };
-                    t.on_invoke(p, rop).expect("valid history shape");
-                }
-            }
-            OpType::Ok => {
-                let ret = match (op.f.as_str(), &op.value) {
-                    ("read", v) => RRet::Read(v.as_int()),
-                    ("write", _) => RRet::Written,
-                    _ => RRet::CasOk,
-                };
-                t.on_return(p, ret).expect("valid history shape");
-            }
-            OpType::Fail | OpType::Info => {}
-        }
-    }
-    t.is_consistent()
+    common::stateright(
+        h,
+        Reg::default(),
+        |op| match (op.f.as_str(), &op.value) {
+            ("read", _) => ROp::Read,
+            ("write", Value::Int(v)) => ROp::Write(*v),
+            (_, Value::Ints(ab)) => ROp::Cas(ab[0], ab[1]),
+            other => panic!("unexpected op {other:?}"),
+        },
+        |op| match (op.f.as_str(), &op.value) {
+            ("read", v) => RRet::Read(v.as_int()),
+            ("write", _) => RRet::Written,
+            _ => RRet::CasOk,
+        },
+    )
 }
 
 #[test]
