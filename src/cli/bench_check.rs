@@ -9,7 +9,9 @@
 //!   within its time limit;
 //! - `etcd`: single-register histories in the style of Jepsen's etcd test (values 0..4,
 //!   five processes, crashed operations left open), valid and invalid, checked with and
-//!   without the symmetry reduction: median times, the speed-up and both verdicts.
+//!   without the search's reductions (symmetry between interchangeable operations,
+//!   subsumption of crashed ones: `workloads::symmetry`): median times, the speed-up and
+//!   both verdicts.
 //!
 //! With `--files FILE...` it times the check of recorded histories instead
 //! (`bench_files`).
@@ -57,8 +59,9 @@ pub struct BenchCheckArgs {
     /// Run only this benchmark: parse, register, single-key, explode or etcd.
     #[arg(long)]
     pub only: Option<String>,
-    /// Operations of each etcd-style history.
-    #[arg(long, default_value_t = 200)]
+    /// Operations of each etcd-style history (without the reductions, 200 can take
+    /// minutes).
+    #[arg(long, default_value_t = 100)]
     pub etcd_ops: usize,
     /// How many etcd-style histories (each valid and invalid).
     #[arg(long, default_value_t = 5)]
@@ -87,7 +90,8 @@ pub struct BenchCheckArgs {
     /// With --files: memory budget of each check in MiB.
     #[arg(long, default_value_t = 1024)]
     pub memory_limit: usize,
-    /// With --files: switch the symmetry reduction off (to measure what it buys).
+    /// With --files: switch the search's reductions off (symmetry between
+    /// interchangeable operations, subsumption of crashed ones), to measure what they buy.
     #[arg(long)]
     pub no_symmetry: bool,
 }
@@ -269,7 +273,7 @@ fn median_check(
     Ok((times[times.len() / 2], verdict))
 }
 
-/// The etcd-style benchmark: each history with and without the symmetry reduction.
+/// The etcd-style benchmark: each history with and without the search's reductions.
 fn etcd(args: &BenchCheckArgs) -> anyhow::Result<()> {
     let limit = Duration::from_secs(60);
     let mut ratios = Vec::new();
@@ -293,7 +297,7 @@ fn etcd(args: &BenchCheckArgs) -> anyhow::Result<()> {
             let ratio = before as f64 / after.max(1) as f64;
             ratios.push(ratio);
             println!(
-                "etcd: seed {} {} ops {}: without symmetry {} µs ({}), with {} µs ({}): {ratio:.1}x{}",
+                "etcd: seed {} {} ops {}: without reductions {} µs ({}), with {} µs ({}): {ratio:.1}x{}",
                 args.seed + n,
                 args.etcd_ops,
                 if invalid { "invalid" } else { "valid" },

@@ -40,7 +40,7 @@ pub struct FileTiming {
     pub max_us: u64,
     /// Peak resident memory while checking this file, in MiB (`null` if unknown).
     pub peak_mib: Option<f64>,
-    /// Whether the symmetry reduction was on.
+    /// Whether the search's reductions were on (off with `--no-symmetry`).
     pub symmetry: bool,
 }
 
@@ -168,7 +168,7 @@ pub fn run(args: &BenchCheckArgs) -> anyhow::Result<u8> {
                 row.max_us,
                 row.peak_mib
                     .map_or_else(|| "n/a".to_string(), |m| format!("{m:.1} MiB")),
-                if row.symmetry { "" } else { " (no symmetry reduction)" }
+                if row.symmetry { "" } else { " (reductions off)" }
             );
         }
         rows.push(row);

@@ -110,8 +110,8 @@ pub struct CheckOptions {
     pub memory_limit: usize,
     /// How many counterexamples to explain (the invalid keys are all listed).
     pub max_counterexamples: usize,
-    /// Whether the search uses the symmetry reduction ([`crate::symmetry`]); off only
-    /// to measure what it buys.
+    /// Whether the search uses its reductions for interchangeable and indeterminate
+    /// operations ([`crate::symmetry`]); off only to measure what they buy.
     pub symmetry: bool,
 }
 
@@ -364,13 +364,23 @@ impl Run<'_> {
         parts = parts.into_iter().map(linear::prune).collect();
         let pruned = before - parts.iter().map(Vec::len).sum::<usize>();
         parts.sort_by_key(|part| std::cmp::Reverse(part.len()));
-        let results: Vec<_> = parts
-            .par_iter()
+        let search = |part: &[Operation]| linear::search(model, part, budget, opts.symmetry);
+        let parts: Vec<&[Operation]> = parts
+            .iter()
             .filter(|part| !part.is_empty())
-            .map(|part| {
-                let result = linear::search(model, part, budget, opts.symmetry);
-                (part[0].key, result, part)
-            })
+            .map(Vec::as_slice)
+            .collect();
+        // One part is searched on this thread: handing it to the pool costs more than
+        // the search of a short history.
+        let found: Vec<_> = if parts.len() > 1 {
+            parts.par_iter().map(|part| search(part)).collect()
+        } else {
+            parts.iter().map(|part| search(part)).collect()
+        };
+        let results: Vec<_> = parts
+            .into_iter()
+            .zip(found)
+            .map(|(part, result)| (part[0].key, result, part))
             .collect();
         let mut out = Linearizable {
             verdict: Verdict::Valid,

@@ -11,11 +11,13 @@
 //!   [`symmetry`] reduction.
 //! - [`lost`]: the lost-write checker for set and list workloads.
 //! - [`wellformed`]: the rules every history must follow before it is checked.
+//! - [`fxhash`]: the fast hasher of the checker's internal tables.
 //! - [`synth`]: synthetic histories for benchmarks and tests.
 //! - [`check`]: the entry point, [`check::check_history`], and its report.
 
 pub mod check;
 pub mod edn;
+pub mod fxhash;
 pub mod generator;
 pub mod history;
 pub mod linear;

@@ -16,7 +16,8 @@
 //! Lowe's cache remembers every (set of linearized operations, model state) pair already
 //! reached; reaching one again cannot lead anywhere new, so that branch is skipped. The
 //! set is a bitset whose hash is kept incrementally (one random word per operation,
-//! XOR-ed in and out), so a probe costs one hash lookup and, on a hit, one comparison.
+//! XOR-ed in and out) and combined with the state's hash, so a probe costs one hash
+//! lookup and, on a hit, one comparison.
 //! The cache lives in flat arrays (no allocation per entry) so that it fills, grows and
 //! is dropped quickly even with millions of entries.
 //!
@@ -33,11 +34,13 @@
 //! only removes an element nobody takes. Acquires, releases, dequeues and transactions
 //! are kept.
 //!
-//! # Symmetry
+//! # Reductions
 //!
 //! Of several interchangeable operations that could all be linearized at a point (say
-//! three open writes of 3), only the earliest is tried: see [`crate::symmetry`] for the
-//! rule and its proof.
+//! three open writes of 3), only the earliest is tried; the cache also skips a
+//! configuration when it holds one with the same completed operations and state that
+//! used a subset of its indeterminate operations; and completed candidates are tried
+//! before indeterminate ones. See [`crate::symmetry`] for the rules and their proof.
 //!
 //! # Budget
 //!
@@ -52,10 +55,10 @@
 //! before that point has a linearization (one is kept, with the distinct model states
 //! reached there), and the operation returning there cannot be linearized after it.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::fxhash::{hash_of, FxHashSet};
 use crate::model::{Input, Model, Operation, Output};
 use crate::symmetry::Dominators;
 
@@ -136,7 +139,7 @@ pub enum Search<S> {
 /// docs) and renumbers the rest densely.
 pub fn prune(mut ops: Vec<Operation>) -> Vec<Operation> {
     loop {
-        let mut observed: HashSet<i64> = HashSet::new();
+        let mut observed: FxHashSet<i64> = FxHashSet::default();
         for op in &ops {
             match (&op.input, &op.output) {
                 (_, Output::Value(Some(v))) => {
@@ -302,14 +305,31 @@ impl<S: Eq + Clone> Cache<S> {
         (hash as usize) & (self.heads.len() - 1)
     }
 
-    /// Inserts the pair unless present; returns whether it was new. `None` when the
-    /// table had to grow and the deadline passed meanwhile.
-    fn insert(&mut self, hash: u64, bits: &[u64], state: &S, deadline: Instant) -> Option<bool> {
+    /// Inserts the pair unless an entry covers it; returns whether it was new. `None`
+    /// when the table had to grow and the deadline passed meanwhile.
+    ///
+    /// An entry covers `(bits, state)` when its state is `state` and its bitset equals
+    /// `bits` on the operations of `exact` and is a subset of `bits` elsewhere (see
+    /// [`crate::symmetry`]: a configuration that linearized fewer indeterminate
+    /// operations, all else equal, can do everything this one can). `hash` must
+    /// depend only on `state` and on the bits of `exact`.
+    fn insert(
+        &mut self,
+        hash: u64,
+        bits: &[u64],
+        exact: &[u64],
+        state: &S,
+        deadline: Instant,
+    ) -> Option<bool> {
         let mut e = self.heads[self.bucket(hash)];
         while e != NIL {
             let i = e as usize;
             if self.hashes[i] == hash
-                && self.bits[i * self.words..(i + 1) * self.words] == *bits
+                && self.bits[i * self.words..(i + 1) * self.words]
+                    .iter()
+                    .zip(bits)
+                    .zip(exact)
+                    .all(|((&had, &now), &m)| (had ^ now) & (had | m) == 0)
                 && self.states[i] == *state
             {
                 return Some(false);
@@ -355,24 +375,35 @@ impl<S: Eq + Clone> Cache<S> {
     }
 }
 
-/// Searches for a linearization of `ops` (one partition, ids `0..ops.len()`), with the
-/// symmetry reduction when `symmetry` is set.
+/// Searches for a linearization of `ops` (one partition, ids `0..ops.len()`). With
+/// `reduce`, the reductions of [`crate::symmetry`] are on: interchangeable operations
+/// are tried in one order only, the cache treats a configuration as covered by one that
+/// linearized a subset of the same indeterminate operations, and at each point the
+/// completed candidates are tried before the indeterminate ones. Without it this is
+/// the plain search (kept to measure what the reductions buy).
 pub fn search<M: Model>(
     model: &M,
     ops: &[Operation],
     budget: &Budget,
-    symmetry: bool,
+    reduce: bool,
 ) -> Search<M::State> {
     for (i, op) in ops.iter().enumerate() {
         assert_eq!(op.id, i, "operation ids are dense positions");
     }
-    let dominators = if symmetry {
+    let dominators = if reduce {
         Dominators::new(model, ops)
     } else {
         Dominators::none(ops.len())
     };
     let mut entries = Entries::new(ops);
     let words = ops.len().div_ceil(64).max(1);
+    // The operations whose bits a cache entry must match exactly (all of them unless
+    // indeterminate ones may be subsumed), and whose bits the hash `zh` covers.
+    let mut exact = vec![0u64; words];
+    for op in ops.iter().filter(|o| !reduce || !o.is_indeterminate()) {
+        exact[op.id / 64] |= 1 << (op.id % 64);
+    }
+    let in_exact = |id: usize| exact[id / 64] & (1 << (id % 64)) != 0;
     let mut bits = vec![0u64; words];
     let mut zh: u64 = 0;
     let mut cache: Cache<M::State> = Cache::new(words);
@@ -380,9 +411,16 @@ pub fn search<M: Model>(
     let mut reported: usize = 0;
     let mut remaining = ops.iter().filter(|o| !o.is_indeterminate()).count();
     let mut state = model.init();
+    // The start is a configuration too: coming back to it through indeterminate
+    // operations is then a cache hit.
+    cache.insert(hash_of(&state), &bits, &exact, &state, budget.deadline);
     let mut stack: Vec<(u32, M::State)> = Vec::new();
     let mut best: Option<(u64, Failure<M::State>)> = None;
     let mut entry = entries.next[HEAD as usize];
+    // Whether the walk is in its second pass over the candidates, the one that tries
+    // the indeterminate operations (with `reduce`; without it everything is tried in
+    // the first pass, in call order).
+    let mut second = false;
     let mut steps: u64 = 0;
     let finish = |reported: usize| {
         budget.used_bytes.fetch_sub(reported, Ordering::Relaxed);
@@ -419,15 +457,19 @@ pub fn search<M: Model>(
         );
         let id = entries.op[entry as usize] as usize;
         if entries.is_call[entry as usize] {
-            if dominators.skip(id, &bits) {
+            let late = reduce && ops[id].is_indeterminate();
+            if late != second || dominators.skip(id, &bits) {
                 entry = entries.next[entry as usize];
                 continue;
             }
             if let Some(next) = model.step(&state, &ops[id]) {
                 bits[id / 64] |= 1 << (id % 64);
-                zh ^= zobrist(id);
+                if in_exact(id) {
+                    zh ^= zobrist(id);
+                }
                 let heap = model.state_heap_bytes(&next);
-                match cache.insert(zh, &bits, &next, budget.deadline) {
+                let hash = zh ^ hash_of(&next);
+                match cache.insert(hash, &bits, &exact, &next, budget.deadline) {
                     None => {
                         budget.cancel.store(true, Ordering::Relaxed);
                         finish(reported);
@@ -441,15 +483,23 @@ pub fn search<M: Model>(
                             remaining -= 1;
                         }
                         entry = entries.next[HEAD as usize];
+                        second = false;
                         continue;
                     }
                     Some(false) => {}
                 }
                 bits[id / 64] &= !(1 << (id % 64));
-                zh ^= zobrist(id);
+                if in_exact(id) {
+                    zh ^= zobrist(id);
+                }
             }
             entry = entries.next[entry as usize];
         } else {
+            if reduce && !second {
+                second = true;
+                entry = entries.next[HEAD as usize];
+                continue;
+            }
             let pos = ops[id].ret;
             match &mut best {
                 Some((p, f)) if *p == pos => {
@@ -482,11 +532,14 @@ pub fn search<M: Model>(
             state = prev;
             let lid = entries.op[call as usize] as usize;
             bits[lid / 64] &= !(1 << (lid % 64));
-            zh ^= zobrist(lid);
+            if in_exact(lid) {
+                zh ^= zobrist(lid);
+            }
             entries.unlift(call);
             if !ops[lid].is_indeterminate() {
                 remaining += 1;
             }
+            second = reduce && ops[lid].is_indeterminate();
             entry = entries.next[call as usize];
         }
     }

@@ -13,8 +13,7 @@
 //! (strings, keywords, big integers) only when it is read a second time, so histories of
 //! plain integers pay nothing for them.
 
-use std::collections::HashMap;
-
+use crate::fxhash::FxHashMap;
 use crate::history::{Op, OpType, Process, Value};
 use crate::model::{Input, ModelKind, Operation, Output};
 use crate::txn;
@@ -113,11 +112,10 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
         values,
         ..Prepared::default()
     };
-    let mut key_ids: HashMap<&str, u32> = HashMap::new();
-    // process -> position of its pending invocation
-    let mut pending: HashMap<u64, usize> = HashMap::new();
+    let mut key_ids: FxHashMap<&str, u32> = FxHashMap::default();
+    // process -> (position of its pending invocation, its slot)
+    let mut pending: FxHashMap<u64, (usize, usize)> = FxHashMap::default();
     let mut slots: Vec<Option<(Operation, bool)>> = Vec::new();
-    let mut slot_of: HashMap<usize, usize> = HashMap::new();
     for (pos, op) in history.iter().enumerate() {
         let Process::Client(p) = op.process else {
             continue;
@@ -133,7 +131,7 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
         let msg = |message: String| err(EncodeError::Invalid(message));
         match op.op_type {
             OpType::Invoke => {
-                if let Some(prev) = pending.insert(p, pos) {
+                if let Some((prev, _)) = pending.insert(p, (pos, slots.len())) {
                     return Err(msg(format!(
                         "process {p} invokes again while its operation at index {} is still pending",
                         history[prev].index
@@ -149,7 +147,6 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
                 let next_id = key_ids.len() as u32;
                 let key = *key_ids.entry(key_name).or_insert(next_id);
                 let input = input_of(op, model, &mut out.values).map_err(err)?;
-                slot_of.insert(pos, slots.len());
                 slots.push(Some((
                     Operation {
                         id: 0,
@@ -166,7 +163,7 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
                 )));
             }
             OpType::Ok | OpType::Fail | OpType::Info => {
-                let Some(inv) = pending.remove(&p) else {
+                let Some((inv, slot)) = pending.remove(&p) else {
                     return Err(msg(format!(
                         "process {p} completes an operation it never invoked"
                     )));
@@ -185,7 +182,6 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
                         history[inv].index
                     )));
                 }
-                let slot = slot_of[&inv];
                 let (operation, failed) = slots[slot].as_mut().expect("slot filled at invoke");
                 operation.complete_index = Some(op.index);
                 match op.op_type {

@@ -1,54 +1,87 @@
-//! Symmetry reduction for the linearizability search: of several interchangeable
-//! operations that could all be linearized next, try only one.
+//! The reductions of the linearizability search ([`crate::linear::search`]) for
+//! histories with many indeterminate operations, such as Jepsen's etcd register test
+//! (values 0..4, crashed operations left open): symmetry between interchangeable
+//! operations, subsumption between configurations that used different sets of
+//! indeterminate operations, and the order candidates are tried in. All three are on
+//! together (`CheckOptions::symmetry`; `bench-check --no-symmetry` switches them off to
+//! measure what they buy).
 //!
-//! # The rule
+//! # The rules
 //!
-//! Two operations `i` and `j` of one part are *interchangeable* when the model gives them
-//! the same effect in every state ([`Model::same_effect`]: by default the same key, input
-//! and output, e.g. two `info` writes of 3, or two reads that returned 3). Operation `i`
-//! *dominates* `j` when they are interchangeable, `i` was invoked first
-//! (`call_i < call_j`) and `i` returned no later than `j` (`ret_i ≤ ret_j`, where an
-//! indeterminate operation returns at infinity). At a point of the search, a candidate
-//! `j` is skipped when one of its dominators is not yet linearized.
+//! A *configuration* of the search is the set `L` of operations linearized so far and
+//! the model state `s` they lead to; its *candidates* are the unlinearized operations
+//! invoked before the earliest return of an unlinearized completed operation. Write
+//! `L = D ∪ I` with `D` completed and `I` indeterminate operations.
 //!
-//! # Why it is sound
+//! 1. **Symmetry.** Two operations `i` and `j` of one part are *interchangeable* when the
+//!    model gives them the same effect in every state ([`Model::same_effect`]: by
+//!    default the same key, input and output, e.g. two `info` writes of 3, or two reads
+//!    that returned 3). Operation `i` *dominates* `j` when they are interchangeable, `i`
+//!    was invoked first (`call_i < call_j`) and `i` returned no later than `j`
+//!    (`ret_i ≤ ret_j`, an indeterminate operation returning at infinity). A candidate
+//!    `j` is skipped while one of its dominators is not linearized. So of `k` identical
+//!    open writes only the count linearized matters: they go in invocation order.
+//! 2. **Subsumption.** Lowe's cache skips a configuration `(D, I, s)` when it holds
+//!    `(D, I′, s)` with `I′ ⊆ I` (the plain search needs `I′ = I`): having used fewer
+//!    crashed operations to reach the same state, with the same completed operations
+//!    done, leaves more choices.
+//! 3. **Order.** From each configuration the completed candidates are tried before the
+//!    indeterminate ones, so the configurations that use few crashed operations are
+//!    explored (and cached) first and subsume the others.
 //!
-//! The search walks the candidates of a point (the call entries before the first
-//! remaining return entry) in call order. If `i` dominates `j`, is not linearized and `j`
-//! is a candidate, then `call_i < call_j` puts `i` before `j` in that walk, so `i` was
-//! already tried from this very point, and every continuation after it was explored (or
-//! cut by Lowe's cache, which only holds configurations already explored without
-//! success). It remains to show that if some linearization of the rest of the history
-//! starts with `j`, another starts with `i`:
+//! # Why the search stays exact
 //!
-//! - Take a linearization `j, …, i, …` (with `i` at position `p`). Swap the two:
-//!   `i, …, j, …`. Every model state along the way is unchanged, because `i` and `j`
-//!   step every state alike. `i` may go first: it is callable here (it was invoked
-//!   before `j`, which is). `j` may go at `p`: it is callable anywhere from here, and `p`
-//!   came before `ret_i ≤ ret_j`, so `j` still precedes its own return. The real-time
-//!   constraints of all other operations are untouched.
-//! - If `i` does not occur (it is indeterminate and never took effect), then `ret_i` is
-//!   infinite, so `ret_j` is too: `j` is indeterminate, and `i, …` with `j` left out is
-//!   a linearization.
+//! A search that answers "linearizable" has built a linearization step by step, so
+//! only the other direction needs an argument: if the history is linearizable, the
+//! search does not end stuck. A *completion* of a configuration is a sequence of
+//! operations that, appended to it, makes a linearization of the whole history (all
+//! completed operations linearized, each operation after the ones that returned before
+//! it was invoked, every step legal in the model).
 //!
-//! So skipping `j` loses no linearization, and verdicts are unchanged; the cache stays
-//! correct because each configuration it records has still been fully explored up to
-//! this equivalence. Checking only some of `j`'s dominators is sound too (it just skips
-//! less), which bounds the work per candidate.
+//! Suppose the search ends stuck although the start has a completion. Then every
+//! configuration it visited (pushed, and cached) was explored to the end. Among the
+//! visited configurations that have a completion, take `c` with the shortest one,
+//! `σ = x, σ₂, …, σₖ` (`k ≥ 1`, or the search would have stopped at `c` with success).
+//! `x` is a candidate of `c` and the model can step it. When `c` was explored:
 //!
-//! Dominators that returned before `j` was invoked are left out: when `j` is a
-//! candidate, every operation whose return precedes `call_j` has been linearized.
+//! - If `x` was tried, `c·x` has the completion `σ₂, …, σₖ` of length `k − 1`, and it
+//!   was either visited (contradicting the choice of `c`) or skipped because the cache
+//!   held a configuration `b = (D, I′, s)` covering it, `I′ ⊆ I`. Then `σ₂, …, σₖ` is a
+//!   completion of `b` too: `b` has the same state and the same completed operations
+//!   still to place, hence the same candidates at every step but for extra
+//!   indeterminate ones (which constrain nothing: they have no return), and its
+//!   unused indeterminate operations are a superset of `c·x`'s. `b` was visited: a
+//!   contradiction again.
+//! - If `x` was skipped by rule 1, a dominator `i` of `x` is unlinearized. Take the
+//!   earliest-invoked such chain `x ← i ← i′ …` ending in an operation that is not
+//!   skipped (invocations decrease along it, so it ends); each is a candidate, since
+//!   it was invoked before `x`. One swap per link turns `σ` into a completion of the
+//!   same length starting with that operation: in `x, …, i, …` exchange `x` and `i`
+//!   (every model state along the way is unchanged, as they step every state alike;
+//!   `i` may go first, as it is a candidate; `x` may take `i`'s place, which came
+//!   before `ret_i ≤ ret_x`, so `x` still precedes its return; no other operation
+//!   moves); if `i` does not occur in `σ`, it is indeterminate (`ret_i` is infinite,
+//!   so is `ret_x`, and `x` is too), and `i, σ₂, …, σₖ` is a completion. That
+//!   operation was tried, and the first case applies to it.
 //!
-//! # What it buys
+//! Rule 3 only changes the order in which candidates are tried, which the argument
+//! does not use. Checking only some of `j`'s dominators is sound too (it just skips
+//! less), which bounds the work per candidate; dominators that returned before `j` was
+//! invoked are left out, since whenever `j` is a candidate they are linearized. The
+//! counterexample of an invalid history comes from the same search, so it still names
+//! an operation that no linearization of the history before it can be extended by.
 //!
-//! A history like Jepsen's etcd register test (values 0..4, crashed operations left
-//! open) accumulates many indeterminate writes and CASes with the same value. Without
-//! the rule the search may linearize any subset of them in any order; with it they are
-//! linearized in invocation order, so `k` identical open writes give `k + 1` choices
-//! instead of `2^k` subsets.
+//! # What they buy
+//!
+//! Without them the search may linearize any subset of the open operations in any
+//! order before each completed one: `k` crashed writes and CASes give up to `2^k`
+//! configurations per point, and an invalid history must exhaust them all. With them,
+//! `k` identical open writes give `k + 1` choices, and of the subsets of different
+//! ones that lead to one state only the minimal ones are explored. On etcd-style
+//! histories of 60–100 operations that are invalid this is the difference between
+//! seconds and a millisecond (`faultline bench-check --only etcd`).
 
-use std::collections::HashMap;
-
+use crate::fxhash::hash_of;
 use crate::model::{Model, Operation};
 
 /// At most this many dominators are kept per operation (the nearest by invocation).
@@ -68,44 +101,53 @@ pub struct Dominators {
 impl Dominators {
     /// Computes the dominators of `ops` (one part, ids `0..ops.len()`).
     pub fn new<M: Model>(model: &M, ops: &[Operation]) -> Dominators {
-        let mut groups: HashMap<(u32, &crate::model::Input, &crate::model::Output), Vec<usize>> =
-            HashMap::new();
-        for op in ops {
-            groups
-                .entry((op.key, &op.input, &op.output))
-                .or_default()
-                .push(op.id);
-        }
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); ops.len()];
-        for members in groups.values().filter(|m| m.len() > 1) {
-            // Members are in invocation order (ops are): scan earlier members nearest first.
-            for (at, &j) in members.iter().enumerate() {
-                let oj = &ops[j];
-                let list = &mut lists[j];
-                for &i in members[..at].iter().rev().take(MAX_SCAN) {
-                    let oi = &ops[i];
+        // Interchangeable candidates have equal (key, input, output), hence equal hashes:
+        // sorting by hash, then id, lays each class out in invocation order (ids are).
+        let mut order: Vec<(u64, u32)> = ops
+            .iter()
+            .map(|o| (hash_of(&(o.key, &o.input, &o.output)), o.id as u32))
+            .collect();
+        order.sort_unstable();
+        // (dominated, dominator) pairs.
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        for run in order.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+            for (at, &(_, j)) in run.iter().enumerate() {
+                let oj = &ops[j as usize];
+                let mut found = 0;
+                // Earlier members, nearest first.
+                for &(_, i) in run[..at].iter().rev().take(MAX_SCAN) {
+                    let oi = &ops[i as usize];
                     if oi.call < oj.call
                         && oi.ret <= oj.ret
                         && oi.ret > oj.call
+                        && (oi.key, &oi.input, &oi.output) == (oj.key, &oj.input, &oj.output)
                         && model.same_effect(oi, oj)
                     {
-                        list.push(i as u32);
-                        if list.len() == MAX_DOMINATORS {
+                        pairs.push((j, i));
+                        found += 1;
+                        if found == MAX_DOMINATORS {
                             break;
                         }
                     }
                 }
             }
         }
-        let mut start = Vec::with_capacity(ops.len() + 1);
-        let mut of = Vec::new();
-        start.push(0);
-        for list in lists {
-            of.extend(list);
-            assert!(of.len() < u32::MAX as usize, "dominator lists fit in u32");
-            start.push(of.len() as u32);
+        pairs.sort_unstable();
+        assert!(
+            pairs.len() < u32::MAX as usize,
+            "dominator lists fit in u32"
+        );
+        let mut start = vec![0u32; ops.len() + 1];
+        for &(j, _) in &pairs {
+            start[j as usize + 1] += 1;
         }
-        Dominators { start, of }
+        for id in 0..ops.len() {
+            start[id + 1] += start[id];
+        }
+        Dominators {
+            start,
+            of: pairs.into_iter().map(|(_, i)| i).collect(),
+        }
     }
 
     /// No dominators at all (the reduction switched off).

@@ -91,7 +91,17 @@ fn string_valued_key_value_log() {
 }
 
 /// The etcd-style files: (seed, operations).
-const ETCD: [(u64, usize); 5] = [(1, 30), (2, 40), (3, 50), (4, 60), (5, 60)];
+const ETCD: [(u64, usize); 9] = [
+    (1, 30),
+    (2, 40),
+    (3, 50),
+    (4, 60),
+    (5, 60),
+    (4, 100),
+    (5, 100),
+    (6, 100),
+    (3, 150),
+];
 
 fn etcd_file(seed: u64, ops: usize, invalid: bool) -> PathBuf {
     let kind = if invalid { "invalid" } else { "valid" };

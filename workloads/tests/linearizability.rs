@@ -57,9 +57,10 @@ fn line(index: usize, p: u64, t: OpType, f: &str, value: Value) -> Op {
 }
 
 /// A random history of at most `max_ops` operations on one register, with 1–4
-/// concurrent processes. Half the time completions are produced by a real register
-/// (linearized at completion) with occasional corruption; otherwise outcomes are random.
-fn random_history(rng: &mut ChaCha8Rng, max_ops: usize) -> Vec<Op> {
+/// concurrent processes, about one completion in `crash_one_in` indeterminate. Half the
+/// time completions are produced by a real register (linearized at completion) with
+/// occasional corruption; otherwise outcomes are random.
+fn random_history(rng: &mut ChaCha8Rng, max_ops: usize, crash_one_in: u32) -> Vec<Op> {
     let procs = rng.random_range(1..=4u64);
     let faithful = rng.random_bool(0.5);
     let mut next_proc = procs;
@@ -88,7 +89,7 @@ fn random_history(rng: &mut ChaCha8Rng, max_ops: usize) -> Vec<Op> {
             }
             None => {}
             Some((f, v)) => {
-                let roll = rng.random_range(0..10);
+                let roll = rng.random_range(0..crash_one_in);
                 if roll == 0 && next_proc < 63 {
                     // Indeterminate: maybe applied, process retired.
                     if faithful && rng.random_bool(0.5) {
@@ -194,7 +195,7 @@ fn agrees_with_stateright_and_brute_force() {
     };
     let (mut valid, mut invalid) = (0, 0);
     for case in 0..3000 {
-        let h = random_history(&mut rng, 7);
+        let h = random_history(&mut rng, 7, 10);
         let report = match check_history(&h, &opts) {
             // Every operation failed: nothing to check, and no verdict claimed.
             Err(PrepareError::NoOperations(_)) => continue,
@@ -231,13 +232,73 @@ fn larger_histories_agree_with_brute_force() {
         ..CheckOptions::default()
     };
     for case in 0..300 {
-        let h = random_history(&mut rng, 11);
+        let h = random_history(&mut rng, 11, 10);
         let ours = match check_history(&h, &opts) {
             Err(PrepareError::NoOperations(_)) => continue,
             other => other.unwrap().verdict == Verdict::Valid,
         };
         let prepared = prepare(&h, ModelKind::CasRegister).unwrap();
         assert_eq!(ours, brute_force(&prepared.ops), "case {case}: {h:#?}");
+    }
+}
+
+/// Histories where a third of the operations crash, over three values, so that many
+/// open writes and CASes repeat one another: the search's reductions for them
+/// ([`workloads::symmetry`]) must change no verdict.
+#[test]
+fn crash_heavy_histories_agree_with_brute_force_with_and_without_reductions() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    // Histories seen invalid, valid.
+    let mut seen = [0usize; 2];
+    for case in 0..600 {
+        let h = random_history(&mut rng, 10, 3);
+        let Ok(prepared) = prepare(&h, ModelKind::CasRegister) else {
+            continue;
+        };
+        let brute = brute_force(&prepared.ops);
+        for symmetry in [true, false] {
+            let opts = CheckOptions {
+                model: Some(ModelKind::CasRegister),
+                symmetry,
+                ..CheckOptions::default()
+            };
+            let ours = check_history(&h, &opts).unwrap().verdict == Verdict::Valid;
+            assert_eq!(ours, brute, "case {case} (reductions {symmetry}): {h:#?}");
+        }
+        seen[usize::from(brute)] += 1;
+    }
+    assert!(
+        seen.iter().all(|&n| n > 100),
+        "both verdicts are exercised: {} valid, {} invalid",
+        seen[1],
+        seen[0]
+    );
+}
+
+/// The cache may stand a configuration for another that used a *superset* of its
+/// crashed operations, never any other set: here the search first reaches "read 2
+/// done" through both crashed writes (1, then 2), fails, and must still try it through
+/// write 2 alone, keeping write 1 for the last read.
+#[test]
+fn a_crashed_write_used_early_is_not_a_crashed_write_kept() {
+    use OpType::{Info, Invoke, Ok};
+    let h = vec![
+        line(0, 0, Invoke, "write", Value::Int(1)),
+        line(1, 1, Invoke, "write", Value::Int(2)),
+        line(2, 2, Invoke, "read", Value::Null),
+        line(3, 2, Ok, "read", Value::Int(2)),
+        line(4, 0, Info, "write", Value::Int(1)),
+        line(5, 1, Info, "write", Value::Int(2)),
+        line(6, 3, Invoke, "read", Value::Null),
+        line(7, 3, Ok, "read", Value::Int(1)),
+    ];
+    for symmetry in [true, false] {
+        let opts = CheckOptions {
+            symmetry,
+            ..CheckOptions::default()
+        };
+        let report = check_history(&h, &opts).unwrap();
+        assert_eq!(report.verdict, Verdict::Valid, "reductions {symmetry}");
     }
 }
 
