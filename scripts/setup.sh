@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages faultline needs on a Debian machine, when missing:
 # iproute2 (network namespaces, veth, bridges), iptables (partitions), etcd-server
-# (the etcd store, `faultline test --db etcd`), and, with --with-browser, Chromium
-# for the report rendering test.
+# (the etcd store, `faultline test --db etcd`), openssh-server and openssh-client (SSH
+# hosts and scripts/ssh-standins.sh), and, with --with-browser, Chromium for the report
+# rendering test.
 set -euo pipefail
 
 need=()
