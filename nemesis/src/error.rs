@@ -58,7 +58,7 @@ pub enum Error {
     },
     /// A remote host did not answer (ssh could not connect, or a command did not
     /// finish in time).
-    #[error("host {host} is unreachable: {detail}")]
+    #[error("host {host} is unreachable over ssh (or refused the login): {detail}")]
     Unreachable {
         /// The host, as the inventory names it.
         host: String,

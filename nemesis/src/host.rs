@@ -556,6 +556,9 @@ impl Network {
                 failures.join("\n  ")
             )));
         }
+        for session in &sessions {
+            session.register();
+        }
         let hosts = chosen
             .iter()
             .zip(sessions)

@@ -136,14 +136,14 @@ impl Action {
     pub fn undo(&self) -> Result<()> {
         match self {
             Action::RemoteProcess { host, pid_file, .. } => {
-                Session::reconnect(host.clone())?.kill_by_pid_file(pid_file)
+                Session::reconnect(host)?.kill_by_pid_file(pid_file)
             }
             Action::RemotePaused {
                 host,
                 pid,
                 start_time,
             } => {
-                let session = Session::reconnect(host.clone())?;
+                let session = Session::reconnect(host)?;
                 if !session.is_same_process(*pid, *start_time)? {
                     return Ok(());
                 }
@@ -162,24 +162,14 @@ impl Action {
                 failure.map_or(Ok(()), Err)
             }
             Action::RemoteRule { host, args } => {
-                let session = Session::reconnect(host.clone())?;
-                let mut full = vec!["-D"];
-                full.extend(args.iter().map(String::as_str));
-                match session.iptables(&full) {
-                    Ok(_) => {}
-                    Err(e) if is_no_such_rule(&e) => {}
-                    Err(e) => return Err(e),
-                }
-                let mut check = vec!["-C"];
-                check.extend(args.iter().map(String::as_str));
-                match session.iptables(&check) {
-                    Ok(_) => Err(Error::StillPresent {
+                if Session::reconnect(host)?.remove_rule(args)? {
+                    Err(Error::StillPresent {
                         what: self.to_string(),
                         state: "present after `iptables -D`".into(),
                         waited: std::time::Duration::ZERO,
-                    }),
-                    Err(e) if is_no_such_rule(&e) => Ok(()),
-                    Err(e) => Err(e),
+                    })
+                } else {
+                    Ok(())
                 }
             }
             Action::Bridge { name } | Action::Veth { name } => {

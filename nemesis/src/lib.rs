@@ -2,7 +2,8 @@
 //!
 //! A faultline run places each node on a [`Host`]: its own network namespace on a
 //! private bridge when running as root, or a plain process on 127.0.0.1 otherwise
-//! ([`host`]). The [`Nemesis`] runs in its own thread and, on a seeded reproducible
+//! ([`host`]), or a remote machine of an inventory reached over SSH ([`ssh`],
+//! [`inventory`]). The [`Nemesis`] runs in its own thread and, on a seeded reproducible
 //! [`Schedule`], kills (SIGKILL, later restart), pauses (SIGSTOP, later SIGCONT) and
 //! partitions nodes (iptables DROP rules inside the namespaces of the nodes it cuts
 //! off, never in the root namespace), overlapping faults of different kinds. With the

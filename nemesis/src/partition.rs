@@ -1,9 +1,10 @@
 //! Network partitions: computing who may not talk to whom (a "grudge": for each
 //! node, the peers it must not hear from nor send to) for each [`Shape`], and turning
-//! a grudge into iptables DROP rules inside the namespaces of the affected nodes —
-//! `INPUT -s PEER -j DROP` and `OUTPUT -d PEER -j DROP`, so established connections
-//! are cut too. Rules are never put in the root namespace, and the controller's bridge
-//! address is never blocked. Healing deletes exactly the rules that were added
+//! a grudge into iptables DROP rules on the hosts of the affected nodes (inside their
+//! namespaces, or on their remote machines over SSH) — `INPUT -s PEER -j DROP` and
+//! `OUTPUT -d PEER -j DROP`, so established connections are cut too. Rules name only
+//! peer addresses: they are never put in the root namespace, and the controller's
+//! address is never blocked, so the SSH control connection survives every partition. Healing deletes exactly the rules that were added
 //! (`iptables -D` with the same spec), each journaled before it is added and marked
 //! undone after it is removed.
 

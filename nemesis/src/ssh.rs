@@ -20,7 +20,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -38,7 +38,7 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How one host is reached: everything `ssh` needs, also written into the cleanup
 /// journal so that `faultline cleanup` can reach the host after the controller died.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Target {
     /// The node name this host carries (`n1`).
     pub name: String,
@@ -113,10 +113,15 @@ impl Session {
         }
     }
 
-    /// A session for undoing changes after a run (`faultline cleanup`): it finds out
-    /// whether commands need `sudo -n`, and fails when the host cannot be reached.
-    pub fn reconnect(target: Target) -> Result<Session> {
-        let session = Session::new(target);
+    /// The session of this process to `target`: the one a run opened (and checked
+    /// with [`Session::preflight`]), or for undoing changes after a run (`faultline
+    /// cleanup`) a new one that first finds out whether commands need `sudo -n`; fails
+    /// when the host cannot be reached.
+    pub fn reconnect(target: &Target) -> Result<Arc<Session>> {
+        if let Some(session) = registry().get(target) {
+            return Ok(Arc::clone(session));
+        }
+        let session = Session::new(target.clone());
         let out = session.run(
             "id -u; if sudo -n true 2>/dev/null; then echo sudo; fi",
             COMMAND_TIMEOUT,
@@ -125,6 +130,8 @@ impl Session {
         session
             .sudo
             .store(!root && out.contains("sudo"), Ordering::Relaxed);
+        let session = Arc::new(session);
+        registry().insert(target.clone(), Arc::clone(&session));
         Ok(session)
     }
 
@@ -290,6 +297,12 @@ impl Session {
         }
         self.sudo.store(sudo, Ordering::Relaxed);
         Ok(Preflight { sudo, free_mib })
+    }
+
+    /// Makes this (preflighted) session the one [`Session::reconnect`] hands out for
+    /// its target in this process, so undoing a change during the run reuses it.
+    pub fn register(self: &Arc<Session>) {
+        registry().insert(self.target.clone(), Arc::clone(self));
     }
 
     /// Copies the local program to `remote_dir/bin/<name>` unless a file with the same
@@ -468,6 +481,22 @@ impl Session {
         )
     }
 
+    /// Deletes the iptables rule `-A <args>` (a missing rule is fine) and says
+    /// whether it is still there afterwards.
+    pub fn remove_rule(&self, args: &[String]) -> Result<bool> {
+        let spec: Vec<String> = args.iter().map(|a| quote(a)).collect();
+        let spec = spec.join(" ");
+        let out = self.run(
+            &format!(
+                "PATH=$PATH:/usr/sbin:/sbin; command -v iptables >/dev/null || exit 127
+                 iptables -w -D {spec} 2>/dev/null
+                 if iptables -w -C {spec} 2>/dev/null; then echo present; fi"
+            ),
+            COMMAND_TIMEOUT,
+        )?;
+        Ok(out.contains("present"))
+    }
+
     /// The last `lines` lines of a file on the host.
     pub fn tail(&self, path: &Path, lines: usize) -> Result<String> {
         self.run(
@@ -505,6 +534,12 @@ impl Session {
                 .status();
         }
     }
+}
+
+/// The sessions of this process, by target.
+fn registry() -> std::sync::MutexGuard<'static, BTreeMap<Target, Arc<Session>>> {
+    static SESSIONS: Mutex<BTreeMap<Target, Arc<Session>>> = Mutex::new(BTreeMap::new());
+    SESSIONS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The pid file of a daemon whose log is `log`: `<log>.pid`, holding `PID START_TIME`.
