@@ -368,15 +368,12 @@ fn a_host_lost_mid_run_turns_faults_info_and_the_verdict_unknown() {
         errors.contains("n3") && errors.contains("unreachable"),
         "{errors}"
     );
-    let info: Vec<&Value> = Vec::new();
+    // At the latest the final heal's SIGCONT reaches for the lost host: info.
     let ops = nemesis_ops(&run);
-    let lost: Vec<&Value> = ops
-        .iter()
-        .filter(|op| op["type"] == "info" && op.to_string().contains("unreachable"))
-        .collect();
     assert!(
-        !lost.is_empty() || ops.iter().all(|op| !op.to_string().contains("n3")),
-        "a fault on the lost host is info: {ops:?} {info:?}"
+        ops.iter()
+            .any(|op| op["type"] == "info" && op.to_string().contains("unreachable")),
+        "a fault action on the lost host is info: {ops:?}"
     );
     // Back on the network, the host is cleaned like any other.
     let up = Command::new("ip")

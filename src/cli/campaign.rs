@@ -51,6 +51,7 @@ const FORMAT_HELP: &str = r#"Campaign file (see campaigns/*.toml):
   time_limit = 20                       #   time_limit, concurrency, rate, nemesis_interval,
   recovery_time = 3                     #   op_timeout_ms, read_consistency, keys, ops_per_key,
                                         #   mix, recovery_time, leader_timeout, hosts,
+                                        #   inventory (with hosts = "ssh"),
                                         #   node_binary, node_args
   [[matrix]]                            # one or more; each is a cross product
   dbs = ["raftkv", "etcd"]              # default raftkv
