@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -29,6 +29,15 @@ fn tools_present() -> bool {
         Need::Program("sshd"),
         Need::Program("ssh"),
     ])
+}
+
+/// This test's turn and `n` stand-ins; `None` (skip) when a tool is missing outside CI.
+fn standins(n: usize) -> Option<(MutexGuard<'static, ()>, Standins)> {
+    if !tools_present() {
+        return None;
+    }
+    let turn = STANDINS.lock().unwrap_or_else(|p| p.into_inner());
+    Some((turn, Standins::up(n)))
 }
 
 /// N stand-in hosts, removed again when dropped.
@@ -66,20 +75,33 @@ impl Standins {
         cmd
     }
 
-    /// `faultline test --hosts ssh` on these hosts with `extra` flags; returns the
-    /// output and the run folder.
-    fn test(&self, extra: &[&str]) -> (Output, PathBuf) {
-        let results = self.dir.path().join("results");
-        let out = self
-            .faultline(&["test", "--hosts", "ssh", "--concurrency", "6"])
-            .arg("--inventory")
+    /// Where the runs go.
+    fn results(&self) -> PathBuf {
+        self.dir.path().join("results")
+    }
+
+    /// `faultline test --hosts ssh` on these hosts with `extra` flags.
+    fn test_command(&self, extra: &[&str]) -> Command {
+        let mut cmd = self.faultline(&["test", "--hosts", "ssh", "--concurrency", "6"]);
+        cmd.arg("--inventory")
             .arg(&self.inventory)
             .arg("--results-dir")
-            .arg(&results)
-            .args(extra)
+            .arg(self.results())
+            .args(extra);
+        cmd
+    }
+
+    /// Runs [`Standins::test_command`]; returns the output and the run folder.
+    fn test(&self, extra: &[&str]) -> (Output, PathBuf) {
+        let out = self.test_command(extra).output().unwrap();
+        (out, latest(&self.results()))
+    }
+
+    /// `faultline cleanup RUN`.
+    fn cleanup(&self, run: &Path) -> Output {
+        self.faultline(&["cleanup", run.to_str().unwrap()])
             .output()
-            .unwrap();
-        (out, latest(&results))
+            .unwrap()
     }
 
     /// Processes in the hosts' namespaces other than their sshd, and iptables rules
@@ -174,11 +196,9 @@ fn installed(run: &Path) -> Vec<String> {
 
 #[test]
 fn every_fault_kind_over_ssh_is_valid_with_final_reads_logs_and_nothing_left() {
-    if !tools_present() {
+    let Some((_turn, hosts)) = standins(3) else {
         return;
-    }
-    let _turn = STANDINS.lock().unwrap_or_else(|p| p.into_inner());
-    let hosts = Standins::up(3);
+    };
     let (out, run) = hosts.test(&[
         "--workload",
         "set",
@@ -221,10 +241,7 @@ fn every_fault_kind_over_ssh_is_valid_with_final_reads_logs_and_nothing_left() {
     }
     assert_eq!(hosts.leftovers(), Vec::<String>::new());
     // Every remote change of the journal was undone.
-    let cleanup = hosts
-        .faultline(&["cleanup", run.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let cleanup = hosts.cleanup(&run);
     assert!(
         String::from_utf8_lossy(&cleanup.stdout).contains("nothing left to remove"),
         "{}",
@@ -234,19 +251,12 @@ fn every_fault_kind_over_ssh_is_valid_with_final_reads_logs_and_nothing_left() {
 
 #[test]
 fn a_killed_controller_leaves_what_cleanup_removes_from_the_hosts() {
-    if !tools_present() {
+    let Some((_turn, hosts)) = standins(3) else {
         return;
-    }
-    let _turn = STANDINS.lock().unwrap_or_else(|p| p.into_inner());
-    let hosts = Standins::up(3);
-    let results = hosts.dir.path().join("results");
+    };
+    let results = hosts.results();
     let mut child = hosts
-        .faultline(&["test", "--hosts", "ssh", "--concurrency", "4"])
-        .arg("--inventory")
-        .arg(&hosts.inventory)
-        .arg("--results-dir")
-        .arg(&results)
-        .args(["--nemesis", "partition,pause", "--nemesis-interval", "2"])
+        .test_command(&["--nemesis", "partition,pause", "--nemesis-interval", "2"])
         .args(["--time-limit", "300", "--seed", "3"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -278,19 +288,13 @@ fn a_killed_controller_leaves_what_cleanup_removes_from_the_hosts() {
         left.iter().any(|l| l.contains("rule")) && left.iter().any(|l| l.contains("process")),
         "the dead run left nodes and rules: {left:?}"
     );
-    let out = hosts
-        .faultline(&["cleanup", run.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = hosts.cleanup(&run);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("removed daemon n1 on n1"), "{stdout}");
     assert_eq!(hosts.leftovers(), Vec::<String>::new());
     // Idempotent: nothing left the second time.
-    let again = hosts
-        .faultline(&["cleanup", run.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let again = hosts.cleanup(&run);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("nothing left to remove"),
@@ -301,11 +305,9 @@ fn a_killed_controller_leaves_what_cleanup_removes_from_the_hosts() {
 
 #[test]
 fn ack_before_commit_is_caught_over_ssh() {
-    if !tools_present() {
+    let Some((_turn, hosts)) = standins(3) else {
         return;
-    }
-    let _turn = STANDINS.lock().unwrap_or_else(|p| p.into_inner());
-    let hosts = Standins::up(3);
+    };
     let (out, run) = hosts.test(&[
         "--db-bug",
         "ack-before-commit",
@@ -327,19 +329,12 @@ fn ack_before_commit_is_caught_over_ssh() {
 
 #[test]
 fn a_host_lost_mid_run_turns_faults_info_and_the_verdict_unknown() {
-    if !tools_present() {
+    let Some((_turn, hosts)) = standins(3) else {
         return;
-    }
-    let _turn = STANDINS.lock().unwrap_or_else(|p| p.into_inner());
-    let hosts = Standins::up(3);
-    let results = hosts.dir.path().join("results");
+    };
+    let results = hosts.results();
     let child = hosts
-        .faultline(&["test", "--hosts", "ssh", "--concurrency", "4"])
-        .arg("--inventory")
-        .arg(&hosts.inventory)
-        .arg("--results-dir")
-        .arg(&results)
-        .args(["--nemesis", "pause", "--nemesis-interval", "2"])
+        .test_command(&["--nemesis", "pause", "--nemesis-interval", "2"])
         .args(["--time-limit", "40", "--seed", "4"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -381,21 +376,16 @@ fn a_host_lost_mid_run_turns_faults_info_and_the_verdict_unknown() {
         .status()
         .unwrap();
     assert!(up.success());
-    let cleanup = hosts
-        .faultline(&["cleanup", run.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let cleanup = hosts.cleanup(&run);
     assert_eq!(cleanup.status.code(), Some(0), "{}", text(&cleanup));
     assert_eq!(hosts.leftovers(), Vec::<String>::new());
 }
 
 #[test]
 fn bad_inventories_and_unusable_hosts_exit_3_before_anything_starts() {
-    if !tools_present() {
+    let Some((_turn, hosts)) = standins(2) else {
         return;
-    }
-    let _turn = STANDINS.lock().unwrap_or_else(|p| p.into_inner());
-    let hosts = Standins::up(2);
+    };
     let good = std::fs::read_to_string(&hosts.inventory).unwrap();
     let write = |name: &str, text: &str| {
         let path = hosts.dir.path().join(name);
@@ -408,7 +398,7 @@ fn bad_inventories_and_unusable_hosts_exit_3_before_anything_starts() {
             .arg("--inventory")
             .arg(inventory)
             .arg("--results-dir")
-            .arg(hosts.dir.path().join("results"))
+            .arg(hosts.results())
             .output()
             .unwrap()
     };

@@ -282,15 +282,7 @@ impl Host {
             None => std::fs::read_to_string(path).map_err(|e| Error::io("reading", e)),
         };
         match text {
-            Ok(text) => {
-                let all: Vec<&str> = text.lines().collect();
-                let start = all.len().saturating_sub(lines);
-                all[start..]
-                    .iter()
-                    .map(|l| format!("  | {l}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
+            Ok(text) => sys::last_lines(&text, lines),
             Err(e) => format!("  (cannot read {}: {e})", path.display()),
         }
     }
@@ -387,26 +379,7 @@ impl NodeProcess {
                     .map_err(|e| Error::io(format!("waiting for pid {pid}"), e))?,
             ),
             Handle::Remote { session, pid } => {
-                let mut failure = None;
-                let gone = sys::poll_until(sys::REMOVAL_GRACE, || {
-                    match session.is_same_process(*pid, self.start_time) {
-                        Ok(alive) => !alive,
-                        Err(e) => {
-                            failure = Some(e);
-                            true
-                        }
-                    }
-                });
-                if let Some(e) = failure {
-                    return Err(e);
-                }
-                if !gone {
-                    return Err(Error::StillPresent {
-                        what: format!("process {pid} on {}", session.target()),
-                        state: "running".into(),
-                        waited: sys::REMOVAL_GRACE,
-                    });
-                }
+                session.confirm_gone(*pid, self.start_time, "running")?;
                 Exit::Gone
             }
         };

@@ -448,6 +448,12 @@ impl Session {
             return Ok(());
         }
         self.signal(pid, Signal::SIGKILL)?;
+        self.confirm_gone(pid, start_time, "running after SIGKILL")
+    }
+
+    /// Waits up to [`sys::REMOVAL_GRACE`] until the process that started at
+    /// `start_time` is gone or a zombie; otherwise says it is still `state`.
+    pub fn confirm_gone(&self, pid: i32, start_time: u64, state: &str) -> Result<()> {
         let mut failure = None;
         let gone = sys::poll_until(sys::REMOVAL_GRACE, || {
             match self.is_same_process(pid, start_time) {
@@ -466,7 +472,7 @@ impl Session {
         } else {
             Err(Error::StillPresent {
                 what: format!("process {pid} on {}", self.target),
-                state: "running after SIGKILL".into(),
+                state: state.into(),
                 waited: sys::REMOVAL_GRACE,
             })
         }

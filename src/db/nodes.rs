@@ -260,7 +260,7 @@ impl Nodes {
     fn tail(&self, spec: &NodeSpec, lines: usize) -> String {
         match self.network.host(&spec.name) {
             Some(host) => host.tail(&spec.log(), lines),
-            None => log_tail(&spec.log(), lines),
+            None => format!("  (node {} has no host)", spec.name),
         }
     }
 
@@ -355,35 +355,5 @@ impl Nodes {
         } else {
             bail!("teardown left things behind: {}", errors.join("; "))
         }
-    }
-}
-
-/// The last `lines` lines of a log file (or a note that it cannot be read).
-pub fn log_tail(path: &Path, lines: usize) -> String {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            let start = all.len().saturating_sub(lines);
-            all[start..]
-                .iter()
-                .map(|l| format!("  | {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-        Err(e) => format!("  (cannot read: {e})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_tail_keeps_the_last_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.log");
-        std::fs::write(&path, "a\nb\nc\n").unwrap();
-        assert_eq!(log_tail(&path, 2), "  | b\n  | c");
-        assert!(log_tail(&dir.path().join("missing"), 2).contains("cannot read"));
     }
 }
