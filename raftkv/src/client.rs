@@ -276,7 +276,7 @@ impl KvClient {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) if never_sent(&status) => Err(ClientError::Rejected(format!(
                 "{endpoint}: cannot connect: {}",
-                status.message()
+                describe(&status)
             ))),
             Ok(Err(status)) => Err(ClientError::Rejected(format!(
                 "{endpoint}: {}",
@@ -485,14 +485,28 @@ pub fn never_sent(status: &Status) -> bool {
     false
 }
 
-/// A short text for a status: code and message.
+/// A short text for a status: code and message, and the root cause underneath a
+/// transport error (say "Connection refused (os error 111)"), which tonic's message
+/// alone ("tcp connect error") leaves out.
 pub fn describe(status: &Status) -> String {
     let msg = status.message();
-    if msg.is_empty() {
+    let mut text = if msg.is_empty() {
         format!("{:?}", status.code())
     } else {
         format!("{:?}: {msg}", status.code())
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    let mut root = None;
+    while let Some(err) = cause {
+        root = Some(err);
+        cause = err.source();
     }
+    if let Some(root) = root.map(ToString::to_string) {
+        if !text.contains(&root) {
+            text = format!("{text}: {root}");
+        }
+    }
+    text
 }
 
 #[cfg(test)]

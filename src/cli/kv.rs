@@ -221,7 +221,10 @@ fn parse_endpoints(text: &str) -> anyhow::Result<Vec<String>> {
 
 /// Whether every node refused the connection (nothing is listening there).
 fn is_refusal(e: &ClientError) -> bool {
-    e.is_rejected() && e.to_string().contains("connection refused")
+    e.is_rejected()
+        && e.to_string()
+            .to_ascii_lowercase()
+            .contains("connection refused")
 }
 
 /// What to say when nothing listens at the endpoints.

@@ -296,6 +296,21 @@ impl Nodes {
         out
     }
 
+    /// Nodes whose process has exited on its own, each with how it ended; they are
+    /// reaped and forgotten, so [`Nodes::start`] may start them again.
+    pub fn reap_exited(&self) -> Vec<(String, std::process::ExitStatus)> {
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        procs.retain(|name, proc| match proc.try_wait() {
+            Ok(Some(status)) => {
+                out.push((name.clone(), status));
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+
     /// Calls `probe` until it returns an answer (returned), a node exits (an error
     /// with its log tail), `timeout` passes or `cancel` is set.
     pub fn wait_until(
