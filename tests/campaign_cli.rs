@@ -518,7 +518,7 @@ seeds = [5, 6]
             .find(|l| l.starts_with("campaign three:"))
             .unwrap()
             .to_string();
-        line[line.find(": ").unwrap()..].to_string()
+        line[line.rfind(": ").unwrap()..].to_string()
     };
     assert_eq!(totals(&merged.stdout), totals(&whole.stdout));
     // Same runs in the same order, with the same verdicts, in campaign.json and junit.

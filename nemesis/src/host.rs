@@ -311,6 +311,16 @@ pub enum Exit {
     Gone,
 }
 
+impl Exit {
+    /// The signal that ended our child, if one did (`None` for a remote daemon).
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            Exit::Status(status) => std::os::unix::process::ExitStatusExt::signal(status),
+            Exit::Gone => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

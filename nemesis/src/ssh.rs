@@ -263,40 +263,9 @@ impl Session {
              echo free=$(df -Pk \"$d\" | awk 'NR==2 {{print $4}}')"
         );
         let out = self.run(&script, COMMAND_TIMEOUT)?;
-        let field = |k: &str| {
-            out.lines().find_map(|l| {
-                l.strip_prefix(&format!("{k}="))
-                    .map(str::trim)
-                    .map(str::to_string)
-            })
-        };
-        let mut missing = Vec::new();
-        let root = field("uid").as_deref() == Some("0");
-        let sudo = !root && field("sudo").is_some();
-        if !root && !sudo {
-            missing.push("root or passwordless sudo for the login user".to_string());
-        }
-        if iptables && field("iptables").is_none() {
-            missing.push("iptables (partitions need it: apt-get install -y iptables)".to_string());
-        }
-        let free_mib = field("free")
-            .and_then(|f| f.parse::<u64>().ok())
-            .map_or(0, |kib| kib / 1024);
-        if free_mib < MIN_FREE_MIB {
-            missing.push(format!(
-                "{MIN_FREE_MIB} MiB free in {} (has {free_mib} MiB)",
-                self.target.remote_dir.display()
-            ));
-        }
-        if !missing.is_empty() {
-            return Err(Error::Unsupported(format!(
-                "host {} lacks {}",
-                self.target,
-                missing.join("; and ")
-            )));
-        }
-        self.sudo.store(sudo, Ordering::Relaxed);
-        Ok(Preflight { sudo, free_mib })
+        let found = judge(&self.target, &out, iptables)?;
+        self.sudo.store(found.sudo, Ordering::Relaxed);
+        Ok(found)
     }
 
     /// Makes this (preflighted) session the one [`Session::reconnect`] hands out for
@@ -548,6 +517,44 @@ fn registry() -> std::sync::MutexGuard<'static, BTreeMap<Target, Arc<Session>>> 
     SESSIONS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the preflight script printed (`uid=`, `sudo=yes`, `iptables=yes`, `free=` KiB)
+/// judged: the host's [`Preflight`], or everything it lacks, named.
+fn judge(target: &Target, out: &str, iptables: bool) -> Result<Preflight> {
+    let field = |k: &str| {
+        out.lines().find_map(|l| {
+            l.strip_prefix(&format!("{k}="))
+                .map(str::trim)
+                .map(str::to_string)
+        })
+    };
+    let mut missing = Vec::new();
+    let root = field("uid").as_deref() == Some("0");
+    let sudo = !root && field("sudo").is_some();
+    if !root && !sudo {
+        missing.push("root or passwordless sudo for the login user".to_string());
+    }
+    if iptables && field("iptables").is_none() {
+        missing.push("iptables (partitions need it: apt-get install -y iptables)".to_string());
+    }
+    let free_mib = field("free")
+        .and_then(|f| f.parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024);
+    if free_mib < MIN_FREE_MIB {
+        missing.push(format!(
+            "{MIN_FREE_MIB} MiB free in {} (has {free_mib} MiB)",
+            target.remote_dir.display()
+        ));
+    }
+    if !missing.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "host {} lacks {}",
+            target,
+            missing.join("; and ")
+        )));
+    }
+    Ok(Preflight { sudo, free_mib })
+}
+
 /// The pid file of a daemon whose log is `log`: `<log>.pid`, holding `PID START_TIME`.
 pub fn pid_file(log: &Path) -> PathBuf {
     let mut name = log.as_os_str().to_os_string();
@@ -574,6 +581,40 @@ fn first_line(script: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preflight_names_everything_a_host_lacks() {
+        let target = Target {
+            name: "n2".into(),
+            address: "10.0.0.2".into(),
+            user: Some("alice".into()),
+            port: 22,
+            identity: None,
+            strict_host_key_checking: true,
+            known_hosts: None,
+            remote_dir: "/var/lib/faultline".into(),
+        };
+        let ok = judge(&target, "uid=0\niptables=yes\nfree=2097152\n", true).unwrap();
+        assert_eq!(
+            ok,
+            Preflight {
+                sudo: false,
+                free_mib: 2048
+            }
+        );
+        let sudo = judge(&target, "uid=1000\nsudo=yes\nfree=2097152\n", false).unwrap();
+        assert!(sudo.sudo);
+        let err = judge(&target, "uid=1000\nfree=100\n", true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("host n2 (alice@10.0.0.2:22) lacks"), "{err}");
+        assert!(err.contains("root or passwordless sudo"), "{err}");
+        assert!(err.contains("iptables (partitions need it"), "{err}");
+        assert!(
+            err.contains("512 MiB free in /var/lib/faultline (has 0 MiB)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn quoting_keeps_words_whole() {

@@ -298,7 +298,7 @@ impl Nodes {
 
     /// Nodes whose process has exited on its own, each with how it ended; they are
     /// reaped and forgotten, so [`Nodes::start`] may start them again.
-    pub fn reap_exited(&self) -> Vec<(String, std::process::ExitStatus)> {
+    pub fn reap_exited(&self) -> Vec<(String, nemesis::Exit)> {
         let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         procs.retain(|name, proc| match proc.try_wait() {
@@ -370,5 +370,14 @@ impl Nodes {
         } else {
             bail!("teardown left things behind: {}", errors.join("; "))
         }
+    }
+}
+
+/// The last `lines` lines of a log file on this machine (or a note that it cannot be
+/// read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => nemesis::sys::last_lines(&text, lines),
+        Err(e) => format!("  (cannot read: {e})"),
     }
 }
