@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::control::ClusterControl;
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::journal::Journal;
+use crate::journal::{Action, Journal};
 use crate::schedule::Shape;
 
 /// For each node, the peers it is cut off from. Always symmetric.
@@ -163,9 +163,9 @@ pub struct InstalledRule {
     pub namespace: String,
     /// The rule spec after `-A`.
     pub args: Vec<String>,
-    /// The host holding it.
+    /// Its journal action, which also undoes it.
     #[serde(skip)]
-    host: Host,
+    action: Action,
     /// Its journal record.
     #[serde(skip)]
     journal_id: u64,
@@ -210,8 +210,8 @@ pub fn install(
                     Ok(journal_id) => installed.push(InstalledRule {
                         node: node.clone(),
                         namespace: namespace.clone(),
+                        action: host.rule_action(&args),
                         args,
-                        host: host.clone(),
                         journal_id,
                     }),
                     Err(e) => return (installed, Some(e)),
@@ -237,8 +237,11 @@ fn add_rule(journal: &Journal, host: &Host, args: &[String]) -> Result<u64> {
 pub fn heal(rules: &[InstalledRule], journal: &Journal) -> Vec<(InstalledRule, Error)> {
     let mut failed = Vec::new();
     for rule in rules {
-        let action = rule.host.rule_action(&rule.args);
-        match action.undo().and_then(|()| journal.undone(rule.journal_id)) {
+        match rule
+            .action
+            .undo()
+            .and_then(|()| journal.undone(rule.journal_id))
+        {
             Ok(()) => {}
             Err(e) => failed.push((rule.clone(), e)),
         }
