@@ -432,3 +432,93 @@ fn needs_partitions() -> bool {
     use nemesis::Need;
     nemesis::test_can_run(&[Need::Root, Need::Program("ip"), Need::Program("iptables")])
 }
+
+#[test]
+fn two_shards_merged_give_the_summary_of_one_unsharded_run() {
+    let sb = Sandbox::new();
+    let file = sb.campaign_file(
+        "three.toml",
+        r#"
+name = "three"
+[defaults]
+time_limit = 3
+concurrency = 4
+recovery_time = 1
+
+[[matrix]]
+workloads = ["register", "set"]
+seeds = [5, 6]
+"#,
+    );
+    let whole = sb.campaign(&file, &[]);
+    assert_eq!(whole.code, 0, "{}\n{}", whole.stdout, whole.stderr);
+    let mut shard_dirs = Vec::new();
+    for k in ["1/2", "2/2"] {
+        let results = sb.dir.path().join(format!("shard{}", &k[..1]));
+        let out = sb.faultline(&[
+            "campaign",
+            file.to_str().unwrap(),
+            "--shard",
+            k,
+            "--results-dir",
+            results.to_str().unwrap(),
+        ]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        // Each shard ran half the matrix.
+        assert!(out.stdout.contains("2 runs in"), "{}", out.stdout);
+        shard_dirs.push(results.join("three"));
+    }
+    let merged_dir = sb.dir.path().join("merged");
+    let merged = sb.faultline(&[
+        "report",
+        "--merge",
+        shard_dirs[0].to_str().unwrap(),
+        shard_dirs[1].to_str().unwrap(),
+        "--out",
+        merged_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        merged.code, whole.code,
+        "{}\n{}",
+        merged.stdout, merged.stderr
+    );
+    // The totals line says the same but for the wall time.
+    let totals = |out: &str| {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("campaign three:"))
+            .unwrap()
+            .to_string();
+        line[line.rfind(": ").unwrap()..].to_string()
+    };
+    assert_eq!(totals(&merged.stdout), totals(&whole.stdout));
+    // Same runs in the same order, with the same verdicts, in campaign.json and junit.
+    let runs = |dir: &Path| -> Vec<(String, String)> {
+        read_json(&dir.join("campaign.json"))["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["id"].to_string(), r["verdict"].to_string()))
+            .collect()
+    };
+    let whole_dir = sb.results().join("three");
+    assert_eq!(runs(&merged_dir), runs(&whole_dir));
+    assert_eq!(runs(&merged_dir).len(), 4);
+    let cases = |dir: &Path| -> Vec<String> {
+        read(&dir.join("junit.xml"))
+            .lines()
+            .filter(|l| l.contains("<testcase"))
+            .map(|l| l.split("time=").next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(cases(&merged_dir), cases(&whole_dir));
+    // A shard merged twice is refused.
+    let twice = sb.faultline(&[
+        "report",
+        "--merge",
+        shard_dirs[0].to_str().unwrap(),
+        shard_dirs[0].to_str().unwrap(),
+    ]);
+    assert_eq!(twice.code, 3, "{}", twice.stderr);
+    assert!(twice.stderr.contains("in two shards"), "{}", twice.stderr);
+}

@@ -1,6 +1,6 @@
 //! The contract between the nemesis and the controller: [`ClusterControl`], which
 //! the controller implements so faults can find nodes, their pids, addresses and
-//! namespaces, restart them, ask who leads and arm crash points; and [`NemesisOp`],
+//! hosts, restart them, ask who leads and arm crash points; and [`NemesisOp`],
 //! the records the nemesis hands back for every fault start and stop, which the
 //! controller writes into the history as operations with `"process": "nemesis"`.
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::host::Host;
 use crate::schedule::CrashPoint;
 
 /// What the nemesis needs from the controller. Implementations must be cheap and
@@ -20,8 +21,9 @@ pub trait ClusterControl: Send + Sync {
     fn pid(&self, node: &str) -> Option<i32>;
     /// The node's address (its namespace IP).
     fn ip(&self, node: &str) -> Option<IpAddr>;
-    /// The node's network namespace, `None` in loopback mode.
-    fn namespace(&self, node: &str) -> Option<String>;
+    /// The node's host: where its process runs and how signals and iptables rules
+    /// reach it (its namespace, or its remote machine over SSH).
+    fn host(&self, node: &str) -> Option<Host>;
     /// Starts the node again after the nemesis killed it. The controller reaps the old
     /// process (`NodeProcess::wait`) and spawns a new one on the same host.
     fn restart(&self, node: &str) -> Result<(), String>;

@@ -57,11 +57,11 @@ impl CrashArming {
         let mut paused = Vec::new();
         let mut errors = BTreeMap::new();
         for node in nodes {
-            let Some(pid) = pid_if_running(control, &node) else {
+            if pid_if_running(control, &node).is_none() {
                 not_running.push(node);
                 continue;
-            };
-            if is_stopped(pid) {
+            }
+            if is_stopped(control, &node) {
                 paused.push(node); // it could not answer
                 continue;
             }
@@ -135,7 +135,7 @@ impl CrashArming {
         }
         let point = self.point;
         self.unarmed.retain(|node| match running_pid(node) {
-            Some(pid) if !is_stopped(pid) => control
+            Some(_) if !is_stopped(control, node) => control
                 .set_crash_point(node, point, Some(remaining))
                 .is_err(),
             _ => true,
@@ -161,7 +161,7 @@ impl CrashArming {
                     killed.push(node.clone()); // that kill's heal restarts it
                     Ok(())
                 }
-                Some(pid) if is_stopped(pid) => {
+                Some(_) if is_stopped(control, node) => {
                     paused.push(node.clone()); // its arming expires now
                     Ok(())
                 }

@@ -56,6 +56,15 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A remote host did not answer (ssh could not connect, or a command did not
+    /// finish in time).
+    #[error("host {host} is unreachable over ssh (or refused the login): {detail}")]
+    Unreachable {
+        /// The host, as the inventory names it.
+        host: String,
+        /// What ssh said, or the timeout.
+        detail: String,
+    },
     /// The request cannot be carried out on this machine or with these arguments.
     #[error("{0}")]
     Unsupported(String),

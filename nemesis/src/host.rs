@@ -11,6 +11,11 @@
 //! interface names. [`HostMode::Loopback`] (no privileges): nodes are plain
 //! processes on 127.0.0.1 and the controller gives them distinct ports; faults that
 //! need namespaces (partitions) are refused by [`crate::check_capabilities`].
+//! [`HostMode::Ssh`]: every node on a remote machine of an inventory
+//! ([`crate::inventory`]), reached over SSH ([`crate::ssh`]); its address is the
+//! host's peer address, its processes are daemons there, its partitions iptables
+//! rules on the host itself. The same [`Host`] methods (spawn, signal, stat, iptables)
+//! serve all three modes, so the nemesis and the stores never ask which it is.
 //!
 //! Every change (bridge, namespace, veth, process) is written to the cleanup
 //! [`Journal`] before it is made, so [`Network::teardown`] — or `faultline cleanup`
@@ -27,7 +32,10 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
+use crate::inventory::RemoteHost;
 use crate::journal::{Action, CleanupReport, Journal};
+use crate::process::ProcStat;
+use crate::ssh::Session;
 use crate::{process, sys};
 
 /// How nodes are isolated from each other.
@@ -37,6 +45,8 @@ pub enum HostMode {
     Loopback,
     /// One network namespace per node on a private bridge; needs root.
     Namespaces,
+    /// One remote machine per node, reached over SSH.
+    Ssh,
 }
 
 impl HostMode {
@@ -70,8 +80,10 @@ pub struct Host {
     pub node: String,
     /// The address the node listens on and peers dial.
     pub ip: IpAddr,
-    /// The node's network namespace; `None` in loopback mode.
+    /// The node's network namespace; `None` in loopback and SSH mode.
     pub namespace: Option<String>,
+    /// The connection to the node's remote machine; `None` unless in SSH mode.
+    pub ssh: Option<Arc<Session>>,
     /// The run's cleanup journal, where started processes are recorded.
     journal: Arc<Journal>,
 }
@@ -80,7 +92,49 @@ impl Host {
     /// Starts `cmd` on this host: inside its namespace (if any), in a new process
     /// group, stdin from /dev/null, stdout and stderr appended to `log`. The process is
     /// recorded in the journal; the returned handle's pid is the program's own pid.
-    pub fn spawn(&self, mut cmd: Command, log: &Path) -> Result<NodeProcess> {
+    /// On an SSH host the program is first uploaded (unless the host has the same
+    /// file already) and `log` is a path on the host; the pid file next to it is
+    /// journaled before the daemon starts.
+    pub fn spawn(&self, cmd: Command, log: &Path) -> Result<NodeProcess> {
+        match &self.ssh {
+            Some(session) => self.spawn_remote(session, &cmd, log),
+            None => self.spawn_local(cmd, log),
+        }
+    }
+
+    /// [`Host::spawn`] on an SSH host.
+    fn spawn_remote(
+        &self,
+        session: &Arc<Session>,
+        cmd: &Command,
+        log: &Path,
+    ) -> Result<NodeProcess> {
+        let program = session.uploaded(Path::new(cmd.get_program()))?;
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let pid_file = crate::ssh::pid_file(log);
+        let journal_id = self.journal.record(Action::RemoteProcess {
+            host: session.target().clone(),
+            pid_file,
+            label: self.node.clone(),
+        })?;
+        let (pid, start_time) = session.spawn(&program, &args, log)?;
+        Ok(NodeProcess {
+            handle: Handle::Remote {
+                session: Arc::clone(session),
+                pid,
+            },
+            start_time,
+            journal: Arc::clone(&self.journal),
+            journal_id,
+            reaped: false,
+        })
+    }
+
+    /// [`Host::spawn`] on this machine.
+    fn spawn_local(&self, mut cmd: Command, log: &Path) -> Result<NodeProcess> {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -120,7 +174,7 @@ impl Host {
             }
         };
         Ok(NodeProcess {
-            child,
+            handle: Handle::Local(child),
             start_time,
             journal: Arc::clone(&self.journal),
             journal_id,
@@ -129,12 +183,159 @@ impl Host {
     }
 }
 
+impl Host {
+    /// The `/proc/PID/stat` fields of a process on this host; `None` when it is gone.
+    /// `Err` only when an SSH host cannot be asked.
+    pub fn stat(&self, pid: i32) -> Result<Option<ProcStat>> {
+        match &self.ssh {
+            Some(session) => session.stat(pid),
+            None => Ok(process::proc_stat(pid)),
+        }
+    }
+
+    /// True when the process that started at `start_time` still runs (not a zombie).
+    pub fn is_same_process(&self, pid: i32, start_time: u64) -> Result<bool> {
+        Ok(self
+            .stat(pid)?
+            .is_some_and(|s| s.start_time == start_time && s.state != 'Z'))
+    }
+
+    /// Sends `sig` to the process (its group when it leads one); gone is not an error.
+    pub fn signal(&self, pid: i32, sig: Signal) -> Result<()> {
+        match &self.ssh {
+            Some(session) => session.signal(pid, sig),
+            None => process::send_signal(pid, sig),
+        }
+    }
+
+    /// SIGKILLs the process that started at `start_time` and waits until it is gone.
+    pub fn kill_confirmed(&self, pid: i32, start_time: u64) -> Result<()> {
+        match &self.ssh {
+            Some(session) => session.kill_confirmed(pid, start_time),
+            None => process::kill_confirmed(pid, start_time),
+        }
+    }
+
+    /// Where this host's iptables rules live, for messages: its namespace or its
+    /// remote machine; `None` for a loopback host, which cannot hold one.
+    pub fn rule_place(&self) -> Option<String> {
+        match (&self.ssh, &self.namespace) {
+            (Some(session), _) => Some(format!("host {}", session.target())),
+            (None, Some(ns)) => Some(ns.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// The journal record of an iptables rule on this host.
+    pub fn rule_action(&self, args: &[String]) -> Action {
+        match &self.ssh {
+            Some(session) => Action::RemoteRule {
+                host: session.target().clone(),
+                args: args.to_vec(),
+            },
+            None => Action::Rule {
+                namespace: self.namespace.clone(),
+                args: args.to_vec(),
+            },
+        }
+    }
+
+    /// Adds an iptables rule (`-A <args>`) on this host: in its namespace, or on its
+    /// remote machine.
+    pub fn add_rule(&self, args: &[String]) -> Result<()> {
+        let mut full = vec!["-A"];
+        full.extend(args.iter().map(String::as_str));
+        match &self.ssh {
+            Some(session) => session.iptables(&full).map(drop),
+            None => {
+                full.insert(0, "-w");
+                sys::run("iptables", &full, self.namespace.as_deref()).map(drop)
+            }
+        }
+    }
+
+    /// The journal record of a SIGSTOP of a process on this host.
+    pub fn paused_action(&self, pid: i32, start_time: u64) -> Action {
+        match &self.ssh {
+            Some(session) => Action::RemotePaused {
+                host: session.target().clone(),
+                pid,
+                start_time,
+            },
+            None => Action::Paused { pid, start_time },
+        }
+    }
+
+    /// Creates a node's folder (on the remote machine for an SSH host).
+    pub fn make_dir(&self, dir: &Path) -> Result<()> {
+        match &self.ssh {
+            Some(session) => session.make_dir(dir),
+            None => std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e)),
+        }
+    }
+
+    /// The last `lines` lines of a file on this host, each prefixed with `  | `.
+    pub fn tail(&self, path: &Path, lines: usize) -> String {
+        let text = match &self.ssh {
+            Some(session) => session.tail(path, lines),
+            None => std::fs::read_to_string(path).map_err(|e| Error::io("reading", e)),
+        };
+        match text {
+            Ok(text) => sys::last_lines(&text, lines),
+            Err(e) => format!("  (cannot read {}: {e})", path.display()),
+        }
+    }
+}
+
+/// How a [`NodeProcess`] is reached.
+#[derive(Debug)]
+enum Handle {
+    /// Our child on this machine.
+    Local(Child),
+    /// A daemon on a remote machine.
+    Remote {
+        /// The connection to its host.
+        session: Arc<Session>,
+        /// Its pid there (also its session and process group id).
+        pid: i32,
+    },
+}
+
+/// How a node process ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Exit {
+    /// Our child exited with this status.
+    Status(ExitStatus),
+    /// A remote daemon is no longer running (its status stays on its host).
+    Gone,
+}
+
+impl Exit {
+    /// The signal that ended our child, if one did (`None` for a remote daemon).
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            Exit::Status(status) => std::os::unix::process::ExitStatusExt::signal(status),
+            Exit::Gone => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Status(status) => write!(f, "{status}"),
+            Exit::Gone => write!(f, "no longer running on its host"),
+        }
+    }
+}
+
 /// A process started on a [`Host`]. Dropping the handle leaves the process running
 /// (the journal still lists it); call [`NodeProcess::kill`] or [`NodeProcess::wait`].
 #[derive(Debug)]
 pub struct NodeProcess {
-    /// The child.
-    child: Child,
+    /// The child, or the remote daemon.
+    handle: Handle,
     /// Its start time from `/proc/PID/stat`.
     start_time: u64,
     /// The journal that lists it.
@@ -148,7 +349,10 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// The process id (also its process group id).
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        match &self.handle {
+            Handle::Local(child) => child.id() as i32,
+            Handle::Remote { pid, .. } => *pid,
+        }
     }
 
     /// Start time from `/proc/PID/stat`, which with the pid identifies the process.
@@ -156,33 +360,51 @@ impl NodeProcess {
         self.start_time
     }
 
-    /// Returns the exit status if the process has exited (reaping it), else `None`.
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        let status = self
-            .child
-            .try_wait()
-            .map_err(|e| Error::io(format!("waiting for pid {}", self.pid()), e))?;
-        if status.is_some() {
+    /// Returns how the process ended if it has (reaping it), else `None`.
+    pub fn try_wait(&mut self) -> Result<Option<Exit>> {
+        let pid = self.pid();
+        let exit = match &mut self.handle {
+            Handle::Local(child) => child
+                .try_wait()
+                .map_err(|e| Error::io(format!("waiting for pid {pid}"), e))?
+                .map(Exit::Status),
+            Handle::Remote { session, pid } => {
+                (!session.is_same_process(*pid, self.start_time)?).then_some(Exit::Gone)
+            }
+        };
+        if exit.is_some() {
             self.mark_reaped()?;
         }
-        Ok(status)
+        Ok(exit)
     }
 
-    /// Waits for the process to exit and reaps it.
-    pub fn wait(&mut self) -> Result<ExitStatus> {
-        let status = self
-            .child
-            .wait()
-            .map_err(|e| Error::io(format!("waiting for pid {}", self.pid()), e))?;
+    /// Waits for the process to exit and reaps it (a remote one: waits up to
+    /// [`sys::REMOVAL_GRACE`], then says it still runs).
+    pub fn wait(&mut self) -> Result<Exit> {
+        let pid = self.pid();
+        let exit = match &mut self.handle {
+            Handle::Local(child) => Exit::Status(
+                child
+                    .wait()
+                    .map_err(|e| Error::io(format!("waiting for pid {pid}"), e))?,
+            ),
+            Handle::Remote { session, pid } => {
+                session.confirm_gone(*pid, self.start_time, "running")?;
+                Exit::Gone
+            }
+        };
         self.mark_reaped()?;
-        Ok(status)
+        Ok(exit)
     }
 
     /// SIGKILLs the process group (resuming is not needed: SIGKILL ends stopped
     /// processes too), waits for it and closes its journal record.
-    pub fn kill(&mut self) -> Result<ExitStatus> {
+    pub fn kill(&mut self) -> Result<Exit> {
         if !self.reaped {
-            process::send_signal(self.pid(), Signal::SIGKILL)?;
+            match &self.handle {
+                Handle::Local(_) => process::send_signal(self.pid(), Signal::SIGKILL)?,
+                Handle::Remote { session, pid } => session.kill_confirmed(*pid, self.start_time)?,
+            }
         }
         self.wait()
     }
@@ -228,6 +450,7 @@ impl Network {
                         node: n.clone(),
                         ip,
                         namespace: None,
+                        ssh: None,
                         journal: Arc::clone(&journal),
                     })
                     .collect();
@@ -239,6 +462,9 @@ impl Network {
                     journal,
                 })
             }
+            HostMode::Ssh => Err(Error::Unsupported(
+                "SSH hosts come from an inventory: use Network::create_ssh".into(),
+            )),
             HostMode::Namespaces => {
                 if !process::is_root() {
                     return Err(Error::Unsupported(
@@ -266,6 +492,74 @@ impl Network {
                 }
             }
         }
+    }
+
+    /// One host per inventory entry, the first `nodes` of them (all when `None`),
+    /// each checked by a preflight (in parallel): reachable, root or passwordless
+    /// sudo, free disk, and `iptables` when `iptables` is set. Every failing host is
+    /// named in the error. Node names are the inventory's host names.
+    pub fn create_ssh(
+        journal: Arc<Journal>,
+        inventory: &[RemoteHost],
+        nodes: Option<usize>,
+        iptables: bool,
+    ) -> Result<Network> {
+        let n = nodes.unwrap_or(inventory.len());
+        if n == 0 || n > inventory.len() {
+            return Err(Error::Unsupported(format!(
+                "{n} nodes asked for, but the inventory lists {} hosts",
+                inventory.len()
+            )));
+        }
+        let chosen = &inventory[..n];
+        let sessions: Vec<Arc<Session>> = chosen
+            .iter()
+            .map(|h| Arc::new(Session::new(h.target.clone())))
+            .collect();
+        let failures: Vec<String> = std::thread::scope(|scope| {
+            let checks: Vec<_> = sessions
+                .iter()
+                .map(|s| scope.spawn(move || s.preflight(iptables)))
+                .collect();
+            checks
+                .into_iter()
+                .filter_map(|c| match c.join() {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("a preflight check panicked".to_string()),
+                })
+                .collect()
+        });
+        if !failures.is_empty() {
+            for s in &sessions {
+                s.close();
+            }
+            return Err(Error::Unsupported(format!(
+                "preflight of the SSH hosts failed:\n  {}",
+                failures.join("\n  ")
+            )));
+        }
+        for session in &sessions {
+            session.register();
+        }
+        let hosts = chosen
+            .iter()
+            .zip(sessions)
+            .map(|(h, session)| Host {
+                node: h.target.name.clone(),
+                ip: h.peer,
+                namespace: None,
+                ssh: Some(session),
+                journal: Arc::clone(&journal),
+            })
+            .collect();
+        Ok(Network {
+            mode: HostMode::Ssh,
+            run_id: new_run_id(),
+            hosts,
+            controller_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            journal,
+        })
     }
 
     /// The isolation mode.
@@ -301,7 +595,11 @@ impl Network {
     /// Undoes everything the journal lists: processes still running, rules, paused
     /// processes, veths, namespaces, the bridge.
     pub fn teardown(&self) -> Result<CleanupReport> {
-        self.journal.cleanup()
+        let report = self.journal.cleanup();
+        for session in self.hosts.iter().filter_map(|h| h.ssh.as_ref()) {
+            session.close();
+        }
+        report
     }
 }
 
@@ -380,6 +678,7 @@ fn build_namespaces(
             node: node.clone(),
             ip: IpAddr::V4(ip),
             namespace: Some(ns),
+            ssh: None,
             journal: Arc::clone(journal),
         });
     }

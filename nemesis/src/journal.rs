@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::process;
+use crate::ssh::{Session, Target};
 use crate::sys;
 
 /// File name of the journal inside a run folder.
@@ -88,15 +89,40 @@ pub enum Action {
         /// The rule after `-A`, e.g. `["INPUT", "-s", "10.213.4.3", "-j", "DROP"]`.
         args: Vec<String>,
     },
+    /// A daemon started on a remote host, recorded by its pid file before it starts.
+    RemoteProcess {
+        /// How the host is reached.
+        host: Target,
+        /// Its pid file on the host (`PID START_TIME`).
+        pid_file: PathBuf,
+        /// What it is, e.g. the node name.
+        label: String,
+    },
+    /// A process on a remote host we stopped with SIGSTOP.
+    RemotePaused {
+        /// How the host is reached.
+        host: Target,
+        /// Its pid there.
+        pid: i32,
+        /// Its start time there.
+        start_time: u64,
+    },
+    /// An iptables rule on a remote host (`iptables -w -A <args>`, removed with `-D`).
+    RemoteRule {
+        /// How the host is reached.
+        host: Target,
+        /// The rule after `-A`.
+        args: Vec<String>,
+    },
 }
 
 impl Action {
     /// Undo order: lower first.
     fn undo_rank(&self) -> u8 {
         match self {
-            Action::Paused { .. } => 0,
-            Action::Process { .. } => 1,
-            Action::Rule { .. } => 2,
+            Action::Paused { .. } | Action::RemotePaused { .. } => 0,
+            Action::Process { .. } | Action::RemoteProcess { .. } => 1,
+            Action::Rule { .. } | Action::RemoteRule { .. } => 2,
             Action::Veth { .. } => 3,
             Action::Namespace { .. } => 4,
             Action::Bridge { .. } => 5,
@@ -109,6 +135,43 @@ impl Action {
     /// change is success.
     pub fn undo(&self) -> Result<()> {
         match self {
+            Action::RemoteProcess { host, pid_file, .. } => {
+                Session::reconnect(host)?.kill_by_pid_file(pid_file)
+            }
+            Action::RemotePaused {
+                host,
+                pid,
+                start_time,
+            } => {
+                let session = Session::reconnect(host)?;
+                if !session.is_same_process(*pid, *start_time)? {
+                    return Ok(());
+                }
+                session.signal(*pid, Signal::SIGCONT)?;
+                let mut failure = None;
+                self.confirm(
+                    || match session.stat(*pid) {
+                        Ok(s) => s.is_none_or(|s| s.start_time != *start_time || s.state != 'T'),
+                        Err(e) => {
+                            failure = Some(e);
+                            true
+                        }
+                    },
+                    "stopped after SIGCONT",
+                )?;
+                failure.map_or(Ok(()), Err)
+            }
+            Action::RemoteRule { host, args } => {
+                if Session::reconnect(host)?.remove_rule(args)? {
+                    Err(Error::StillPresent {
+                        what: self.to_string(),
+                        state: "present after `iptables -D`".into(),
+                        waited: std::time::Duration::ZERO,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
             Action::Bridge { name } | Action::Veth { name } => {
                 if sys::link_exists(name) {
                     ignore_missing(sys::run("ip", &["link", "del", name], None))?;
@@ -229,6 +292,21 @@ impl std::fmt::Display for Action {
                 label,
             } => write!(f, "process {pid} ({label}, start time {start_time})"),
             Action::Paused { pid, .. } => write!(f, "SIGSTOP of process {pid}"),
+            Action::RemoteProcess {
+                host,
+                pid_file,
+                label,
+            } => write!(
+                f,
+                "daemon {label} on {host} (pid file {})",
+                pid_file.display()
+            ),
+            Action::RemotePaused { host, pid, .. } => {
+                write!(f, "SIGSTOP of process {pid} on {host}")
+            }
+            Action::RemoteRule { host, args } => {
+                write!(f, "iptables rule on {host}: -A {}", args.join(" "))
+            }
             Action::Rule { namespace, args } => write!(
                 f,
                 "iptables rule in {}: -A {}",

@@ -2,7 +2,8 @@
 //!
 //! A faultline run places each node on a [`Host`]: its own network namespace on a
 //! private bridge when running as root, or a plain process on 127.0.0.1 otherwise
-//! ([`host`]). The [`Nemesis`] runs in its own thread and, on a seeded reproducible
+//! ([`host`]), or a remote machine of an inventory reached over SSH ([`ssh`],
+//! [`inventory`]). The [`Nemesis`] runs in its own thread and, on a seeded reproducible
 //! [`Schedule`], kills (SIGKILL, later restart), pauses (SIGSTOP, later SIGCONT) and
 //! partitions nodes (iptables DROP rules inside the namespaces of the nodes it cuts
 //! off, never in the root namespace), overlapping faults of different kinds. With the
@@ -58,17 +59,20 @@ pub mod control;
 mod crash;
 pub mod error;
 pub mod host;
+pub mod inventory;
 pub mod journal;
 pub mod partition;
 pub mod preflight;
 pub mod process;
 pub mod runner;
 pub mod schedule;
+pub mod ssh;
 pub mod sys;
 
 pub use control::{ClusterControl, NemesisOp, OpType, Outcome};
 pub use error::{Error, Result};
-pub use host::{free_loopback_ports, Host, HostMode, Network, NodeProcess};
+pub use host::{free_loopback_ports, Exit, Host, HostMode, Network, NodeProcess};
+pub use inventory::RemoteHost;
 pub use journal::{Action, Cleanup, CleanupReport, Journal, JOURNAL_FILE};
 pub use preflight::{check_capabilities, check_capabilities_on, test_can_run, Need};
 pub use runner::{ActiveFault, Nemesis, NemesisHandle, OpSink};

@@ -1,9 +1,10 @@
 //! Network partitions: computing who may not talk to whom (a "grudge": for each
 //! node, the peers it must not hear from nor send to) for each [`Shape`], and turning
-//! a grudge into iptables DROP rules inside the namespaces of the affected nodes —
-//! `INPUT -s PEER -j DROP` and `OUTPUT -d PEER -j DROP`, so established connections
-//! are cut too. Rules are never put in the root namespace, and the controller's bridge
-//! address is never blocked. Healing deletes exactly the rules that were added
+//! a grudge into iptables DROP rules on the hosts of the affected nodes (inside their
+//! namespaces, or on their remote machines over SSH) — `INPUT -s PEER -j DROP` and
+//! `OUTPUT -d PEER -j DROP`, so established connections are cut too. Rules name only
+//! peer addresses: they are never put in the root namespace, and the controller's
+//! address is never blocked, so the SSH control connection survives every partition. Healing deletes exactly the rules that were added
 //! (`iptables -D` with the same spec), each journaled before it is added and marked
 //! undone after it is removed.
 
@@ -17,9 +18,9 @@ use serde::Serialize;
 
 use crate::control::ClusterControl;
 use crate::error::{Error, Result};
+use crate::host::Host;
 use crate::journal::{Action, Journal};
 use crate::schedule::Shape;
-use crate::sys;
 
 /// For each node, the peers it is cut off from. Always symmetric.
 pub type Grudge = BTreeMap<String, BTreeSet<String>>;
@@ -156,12 +157,15 @@ pub fn visible(nodes: &[String], g: &Grudge) -> BTreeMap<String, BTreeSet<String
 /// One rule that was added, for the history and for healing.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstalledRule {
-    /// The node whose namespace holds the rule.
+    /// The node whose host holds the rule.
     pub node: String,
-    /// That namespace.
+    /// Where the rule lives: the node's namespace, or `host NAME (ADDRESS)`.
     pub namespace: String,
     /// The rule spec after `-A`.
     pub args: Vec<String>,
+    /// Its journal action, which also undoes it.
+    #[serde(skip)]
+    action: Action,
     /// Its journal record.
     #[serde(skip)]
     journal_id: u64,
@@ -177,9 +181,13 @@ pub fn install(
 ) -> (Vec<InstalledRule>, Option<Error>) {
     let mut installed = Vec::new();
     for (node, peers) in grudge {
-        let Some(namespace) = control.namespace(node) else {
+        let Some((host, namespace)) = control
+            .host(node)
+            .and_then(|h| h.rule_place().map(|place| (h, place)))
+        else {
             let e = Error::Unsupported(format!(
-                "node {node} has no network namespace: partitions need namespace hosts (root)"
+                "node {node} has no network namespace nor remote host: partitions need \
+                 namespace hosts (root) or SSH hosts"
             ));
             return (installed, Some(e));
         };
@@ -198,10 +206,11 @@ pub fn install(
                 ["OUTPUT", "-d", ip.as_str(), "-j", "DROP"],
             ] {
                 let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-                match add_rule(journal, &namespace, &args) {
+                match add_rule(journal, &host, &args) {
                     Ok(journal_id) => installed.push(InstalledRule {
                         node: node.clone(),
                         namespace: namespace.clone(),
+                        action: host.rule_action(&args),
                         args,
                         journal_id,
                     }),
@@ -214,14 +223,9 @@ pub fn install(
 }
 
 /// Journals, then adds, one rule.
-fn add_rule(journal: &Journal, namespace: &str, args: &[String]) -> Result<u64> {
-    let id = journal.record(Action::Rule {
-        namespace: Some(namespace.to_string()),
-        args: args.to_vec(),
-    })?;
-    let mut full = vec!["-w", "-A"];
-    full.extend(args.iter().map(String::as_str));
-    if let Err(e) = sys::run("iptables", &full, Some(namespace)) {
+fn add_rule(journal: &Journal, host: &Host, args: &[String]) -> Result<u64> {
+    let id = journal.record(host.rule_action(args))?;
+    if let Err(e) = host.add_rule(args) {
         // iptables waited for its lock (-w) and refused: the rule is not there.
         journal.undone(id)?;
         return Err(e);
@@ -233,11 +237,11 @@ fn add_rule(journal: &Journal, namespace: &str, args: &[String]) -> Result<u64> 
 pub fn heal(rules: &[InstalledRule], journal: &Journal) -> Vec<(InstalledRule, Error)> {
     let mut failed = Vec::new();
     for rule in rules {
-        let action = Action::Rule {
-            namespace: Some(rule.namespace.clone()),
-            args: rule.args.clone(),
-        };
-        match action.undo().and_then(|()| journal.undone(rule.journal_id)) {
+        match rule
+            .action
+            .undo()
+            .and_then(|()| journal.undone(rule.journal_id))
+        {
             Ok(()) => {}
             Err(e) => failed.push((rule.clone(), e)),
         }

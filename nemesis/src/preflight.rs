@@ -42,8 +42,12 @@ pub fn check_capabilities(faults: &[FaultKind]) -> Result<(), String> {
 }
 
 /// Like [`check_capabilities`], for a run whose hosts are already chosen: loopback
-/// hosts share one network stack and cannot be partitioned at all.
+/// hosts share one network stack and cannot be partitioned at all; SSH hosts are
+/// checked on the hosts themselves, not here.
 pub fn check_capabilities_on(faults: &[FaultKind], mode: HostMode) -> Result<(), String> {
+    if mode == HostMode::Ssh {
+        return Ok(()); // the hosts' own preflight checks them (`Network::create_ssh`)
+    }
     if mode == HostMode::Loopback && faults.contains(&FaultKind::Partition) {
         return Err(
             "the partition fault needs namespace hosts (one network namespace per node, as \

@@ -22,7 +22,11 @@ pub struct ProcStat {
 
 /// Reads `/proc/PID/stat`; `None` when the process does not exist.
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Parses the text of a `/proc/PID/stat` file (read here or on a remote host).
+pub fn parse_stat(text: &str) -> Option<ProcStat> {
     // The command name (field 2) is in parentheses and may contain spaces or ')'.
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -26,9 +26,10 @@ use serde_json::{json, Value};
 
 use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
 use crate::crash::{CrashArming, CRASH_SUPERVISION};
-use crate::journal::{Action, Journal};
+use crate::host::Host;
+use crate::journal::Journal;
 use crate::partition::{self, InstalledRule};
-use crate::process;
+use crate::process::ProcStat;
 use crate::schedule::{
     CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Target,
 };
@@ -155,6 +156,8 @@ impl Drop for NemesisHandle {
 struct PausedProc {
     /// Its node.
     node: String,
+    /// Its node's host.
+    host: Host,
     /// Its pid.
     pid: i32,
     /// Its start time.
@@ -415,14 +418,15 @@ impl Runner {
         let mut not_running = Vec::new();
         let mut errors = BTreeMap::new();
         for node in nodes {
-            match self.running_pid(node) {
-                None => not_running.push(node.clone()),
-                Some(pid) => {
+            match running(&*self.control, node) {
+                Err(e) => {
+                    errors.insert(node.clone(), e.to_string());
+                }
+                Ok(None) => not_running.push(node.clone()),
+                Ok(Some((host, pid, stat))) => {
                     pids.insert(node.clone(), pid);
                     // Installed only once the process is seen gone (or a zombie).
-                    let killed = process::start_time(pid)
-                        .map_or(Ok(()), |start| process::kill_confirmed(pid, start));
-                    if let Err(e) = killed {
+                    if let Err(e) = host.kill_confirmed(pid, stat.start_time) {
                         errors.insert(node.clone(), e.to_string());
                     }
                 }
@@ -439,26 +443,30 @@ impl Runner {
         let mut not_running = Vec::new();
         let mut errors = BTreeMap::new();
         for node in nodes {
-            let Some(pid) = self.running_pid(node) else {
-                not_running.push(node.clone());
-                continue;
+            let (host, pid, start_time) = match running(&*self.control, node) {
+                Err(e) => {
+                    errors.insert(node.clone(), e.to_string());
+                    continue;
+                }
+                Ok(None) => {
+                    not_running.push(node.clone());
+                    continue;
+                }
+                Ok(Some((host, pid, stat))) => (host, pid, stat.start_time),
             };
-            let Some(start_time) = process::start_time(pid) else {
-                not_running.push(node.clone());
-                continue;
-            };
-            let journal_id = match self.journal.record(Action::Paused { pid, start_time }) {
+            let journal_id = match self.journal.record(host.paused_action(pid, start_time)) {
                 Ok(id) => id,
                 Err(e) => {
                     errors.insert(node.clone(), e.to_string());
                     continue;
                 }
             };
-            if let Err(e) = process::send_signal(pid, Signal::SIGSTOP) {
+            if let Err(e) = host.signal(pid, Signal::SIGSTOP) {
                 errors.insert(node.clone(), e.to_string());
             }
             paused.push(PausedProc {
                 node: node.clone(),
+                host,
                 pid,
                 start_time,
                 journal_id,
@@ -491,11 +499,6 @@ impl Runner {
                 arming.supervise(&*control, &held, r.deadline.saturating_duration_since(now));
             }
         }
-    }
-
-    /// The pid of the node's process, if it is running (not a zombie).
-    fn running_pid(&self, node: &str) -> Option<i32> {
-        pid_if_running(&*self.control, node)
     }
 
     /// Nodes a running kill fault will restart when it heals.
@@ -532,10 +535,10 @@ impl Runner {
             Undo::Resume(procs) => {
                 value["signal"] = json!("SIGCONT");
                 for p in procs {
-                    let res = if process::is_same_process(p.pid, p.start_time) {
-                        process::send_signal(p.pid, Signal::SIGCONT)
-                    } else {
-                        Ok(()) // gone (killed meanwhile): nothing to resume
+                    let res = match p.host.is_same_process(p.pid, p.start_time) {
+                        Ok(true) => p.host.signal(p.pid, Signal::SIGCONT),
+                        Ok(false) => Ok(()), // gone (killed meanwhile): nothing to resume
+                        Err(e) => Err(e),
                     };
                     match res.and_then(|()| self.journal.undone(p.journal_id)) {
                         Ok(()) => {}
@@ -585,8 +588,8 @@ impl Runner {
         let mut resumed = Vec::new();
         let mut errors = BTreeMap::new();
         for node in &nodes {
-            if let Some(pid) = self.control.pid(node) {
-                match process::send_signal(pid, Signal::SIGCONT) {
+            if let (Some(pid), Some(host)) = (self.control.pid(node), self.control.host(node)) {
+                match host.signal(pid, Signal::SIGCONT) {
                     Ok(()) => resumed.push(node.clone()),
                     Err(e) => {
                         errors.insert(node.clone(), e.to_string());
@@ -600,7 +603,7 @@ impl Runner {
             // now that every node runs again, make sure none stays armed or dead.
             let mut restarted = Vec::new();
             for node in &nodes {
-                if self.running_pid(node).is_none() {
+                if pid_if_running(&*self.control, node).is_none() {
                     restarted.push(node.clone());
                     if let Err(e) = self.control.restart(node) {
                         errors.insert(node.clone(), e);
@@ -626,14 +629,33 @@ impl Runner {
     }
 }
 
-/// The pid of the node's process, if it is running (not a zombie).
-pub(crate) fn pid_if_running(control: &dyn ClusterControl, node: &str) -> Option<i32> {
-    control.pid(node).filter(|p| process::is_running(*p))
+/// The node's host, pid and `/proc` fields if its process is running (not a zombie);
+/// `Err` when its host cannot be asked.
+fn running(
+    control: &dyn ClusterControl,
+    node: &str,
+) -> crate::Result<Option<(Host, i32, ProcStat)>> {
+    let (Some(host), Some(pid)) = (control.host(node), control.pid(node)) else {
+        return Ok(None);
+    };
+    Ok(host
+        .stat(pid)?
+        .filter(|s| s.state != 'Z')
+        .map(|s| (host, pid, s)))
 }
 
-/// Whether the process is stopped (SIGSTOP): it cannot answer a request.
-pub(crate) fn is_stopped(pid: i32) -> bool {
-    process::proc_stat(pid).is_some_and(|s| s.state == 'T')
+/// The pid of the node's process, if it is running (not a zombie; a host that
+/// cannot be asked counts as not running).
+pub(crate) fn pid_if_running(control: &dyn ClusterControl, node: &str) -> Option<i32> {
+    running(control, node).ok().flatten().map(|(_, pid, _)| pid)
+}
+
+/// Whether the node's process is stopped (SIGSTOP): it cannot answer a request.
+pub(crate) fn is_stopped(control: &dyn ClusterControl, node: &str) -> bool {
+    running(control, node)
+        .ok()
+        .flatten()
+        .is_some_and(|(_, _, s)| s.state == 'T')
 }
 
 /// Records in `value` what a signal fault did (the target nodes, the signal, the pids

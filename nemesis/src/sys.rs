@@ -76,6 +76,18 @@ pub fn has_program(program: &str) -> bool {
     std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
 }
 
+/// The last `lines` lines of `text`, each prefixed with `  | ` (log tails in
+/// messages).
+pub fn last_lines(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    all[start..]
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// True when a network namespace with this name exists.
 pub fn netns_exists(namespace: &str) -> bool {
     std::path::Path::new(NETNS_DIR).join(namespace).exists()
@@ -120,6 +132,13 @@ mod tests {
             calls == 3
         }));
         assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn last_lines_keeps_the_end_marked() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "  | b\n  | c");
+        assert_eq!(last_lines("a", 5), "  | a");
+        assert_eq!(last_lines("", 5), "");
     }
 
     #[test]

@@ -107,7 +107,7 @@ fn partition_blocks_exactly_the_cut_links_and_heals() {
     }
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Namespaces);
-    let ns = |n: &str| cluster.namespace(n);
+    let ns = |n: &str| cluster.host(n).and_then(|h| h.namespace);
     let ip = |n: &str| cluster.ip(n).unwrap();
     let controller = cluster.network.controller_ip();
     for n in ["n1", "n2", "n3"] {
@@ -203,7 +203,7 @@ fn runner_partitions_and_heals_everything_at_stop() {
         .iter()
         .all(|o| o.value.get("outcome") != Some(&"indeterminate".into())));
     for n in cluster.nodes() {
-        let ns = cluster.namespace(&n);
+        let ns = cluster.host(&n).and_then(|h| h.namespace);
         assert!(rules_in(ns.as_deref()).is_empty(), "{n} still has rules");
         let state = process::proc_stat(cluster.pid(&n).unwrap()).unwrap().state;
         assert!(state != 'T' && state != 'Z', "{n} is in state {state}");

@@ -26,6 +26,7 @@
 //! which heals and tears down as usual; no further run starts. A second signal is
 //! passed on too and makes the test exit at once, as it does on its own.
 
+pub mod merge;
 pub mod spec;
 mod summary;
 
@@ -51,6 +52,7 @@ const FORMAT_HELP: &str = r#"Campaign file (see campaigns/*.toml):
   time_limit = 20                       #   time_limit, concurrency, rate, nemesis_interval,
   recovery_time = 3                     #   op_timeout_ms, read_consistency, keys, ops_per_key,
                                         #   mix, recovery_time, leader_timeout, hosts,
+                                        #   inventory (with hosts = "ssh"),
                                         #   node_binary, node_args
   [[matrix]]                            # one or more; each is a cross product
   dbs = ["raftkv", "etcd"]              # default raftkv
@@ -81,6 +83,41 @@ pub struct CampaignArgs {
     /// Check the file and list the runs with their flags, without running them.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run only shard K of N (1-based): the runs numbered K, K+N, K+2N, ... of the
+    /// matrix, so N machines share a campaign; `faultline report --merge` joins the
+    /// shards' campaign folders into one summary.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// One share of a campaign's runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which share, 1-based.
+    pub k: usize,
+    /// How many shares.
+    pub n: usize,
+}
+
+impl Shard {
+    /// Whether the run numbered `number` (1-based) belongs to this shard.
+    fn takes(self, number: usize) -> bool {
+        (number - 1) % self.n == self.k - 1
+    }
+}
+
+/// Parses `K/N` with 1 <= K <= N.
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad = || format!("{text:?}: expected K/N with 1 <= K <= N, e.g. 1/2");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok(Shard { k, n })
 }
 
 /// How one run ended.
@@ -198,7 +235,10 @@ fn preflight(runs: &[RunSpec], campaign_dir: &Path) -> anyhow::Result<()> {
 
 /// Runs `faultline campaign`.
 pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
-    let campaign = spec::load(&args.file)?;
+    let mut campaign = spec::load(&args.file)?;
+    if let Some(shard) = args.shard {
+        campaign.runs.retain(|r| shard.takes(r.number));
+    }
     let campaign_dir = args.results_dir.join(&campaign.name);
     preflight(&campaign.runs, &campaign_dir).with_context(|| format!("{}", args.file.display()))?;
     let total = campaign.runs.len();
@@ -511,5 +551,21 @@ mod tests {
              linearizable: cannot interpret the history\n\
              history: 1 recording problems, the first: index 1: process 0 invokes twice"
         );
+    }
+
+    #[test]
+    fn shards_split_the_runs_without_overlap_and_bad_ones_are_refused() {
+        let shards: Vec<Shard> = ["1/3", "2/3", "3/3"]
+            .iter()
+            .map(|t| parse_shard(t).unwrap())
+            .collect();
+        for number in 1..=10 {
+            let takers = shards.iter().filter(|s| s.takes(number)).count();
+            assert_eq!(takers, 1, "run {number} is in exactly one shard");
+        }
+        assert!(shards[0].takes(1) && shards[0].takes(4) && shards[2].takes(3));
+        for bad in ["0/2", "3/2", "1", "a/b", "1/0"] {
+            assert!(parse_shard(bad).is_err(), "{bad} accepted");
+        }
     }
 }

@@ -9,7 +9,6 @@
 //! end of its log and left down, and the command ends (exit 3) when no node is left.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

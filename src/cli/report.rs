@@ -18,7 +18,17 @@ use crate::report::{self, synth, RenderOptions, RUN_FILES};
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
     /// The run folder (results/<test>/<timestamp>); with --index, the results folder.
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "merge")]
+    pub dir: Option<PathBuf>,
+    /// Merge the campaign folders of a sharded campaign (`faultline campaign
+    /// --shard K/N`) into one summary, campaign.json and junit.xml; exits with the
+    /// campaign's code.
+    #[arg(long, num_args = 1.., value_name = "CAMPAIGN_DIR", conflicts_with_all = ["dir", "index", "recompute"])]
+    pub merge: Vec<PathBuf>,
+    /// With --merge: the folder of the merged campaign (default
+    /// `results/<campaign>-merged`).
+    #[arg(long, requires = "merge", value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Rebuild DIR/index.html, the list of every run under the results folder DIR.
     #[arg(long)]
     pub index: bool,
@@ -55,21 +65,24 @@ fn ensure_run_folder(dir: &Path) -> anyhow::Result<()> {
 /// Runs `faultline report`; exits with the verdict shown (0 valid, 1 invalid,
 /// 2 unknown), or 0 for `--index`.
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
+    let Some(dir) = args.dir else {
+        return super::campaign::merge::merge(&args.merge, args.out.as_deref());
+    };
     if args.index {
-        if !args.dir.is_dir() {
-            bail!("{} is not a folder", args.dir.display());
+        if !dir.is_dir() {
+            bail!("{} is not a folder", dir.display());
         }
-        let path = report::render_index(&args.dir)?;
+        let path = report::render_index(&dir)?;
         println!("index: {}", path.display());
         return Ok(0);
     }
-    ensure_run_folder(&args.dir)?;
+    ensure_run_folder(&dir)?;
     let opts = RenderOptions {
         recompute: args.recompute,
         ..RenderOptions::default()
     };
-    let r = report::render_run(&args.dir, &opts)
-        .with_context(|| format!("cannot render the report of {}", args.dir.display()))?;
+    let r = report::render_run(&dir, &opts)
+        .with_context(|| format!("cannot render the report of {}", dir.display()))?;
     let rechecked = match (r.rechecked, r.figures_written) {
         (false, _) => "",
         (true, true) => " (re-checked from the history; written into results.json)",

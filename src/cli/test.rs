@@ -24,9 +24,10 @@ pub struct TestArgs {
     /// The workload: `register` (linearizability) or `set` (lost writes).
     #[arg(long, value_enum, default_value = "register")]
     pub workload: WorkloadName,
-    /// Number of nodes.
-    #[arg(long, default_value_t = 5)]
-    pub nodes: usize,
+    /// Number of nodes (default 5; with `--hosts ssh` one per inventory host, and at
+    /// most that many).
+    #[arg(long)]
+    pub nodes: Option<usize>,
     /// Length of the main phase (client load), e.g. 60, 30s, 2m (plain numbers are
     /// seconds).
     #[arg(long, default_value = "60", value_parser = parse_seconds)]
@@ -80,9 +81,14 @@ pub struct TestArgs {
     /// How long to wait for the first leader, e.g. 30, 30s (plain numbers are seconds).
     #[arg(long, default_value = "30", value_parser = parse_seconds)]
     pub leader_timeout: f64,
-    /// Where nodes run: `auto` (namespaces when root), `namespaces` or `loopback`.
+    /// Where nodes run: `auto` (namespaces when root), `namespaces`, `loopback`, or
+    /// `ssh` (the remote machines of `--inventory`).
     #[arg(long, value_enum, default_value = "auto")]
     pub hosts: HostsFlag,
+    /// The TOML file listing the SSH hosts (`--hosts ssh`); see README "Testing on
+    /// VMs" for its shape.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
     /// Folder for run folders.
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
@@ -119,7 +125,22 @@ pub struct TestArgs {
 impl TestArgs {
     /// Resolves and validates the flags.
     pub fn resolve(self) -> anyhow::Result<TestConfig> {
-        if self.nodes == 0 {
+        let inventory = match (self.hosts, &self.inventory) {
+            (HostsFlag::Ssh, Some(path)) => Some(nemesis::inventory::load(path)?),
+            (HostsFlag::Ssh, None) => bail!("--hosts ssh needs --inventory FILE"),
+            (_, Some(_)) => bail!("--inventory is for --hosts ssh"),
+            (_, None) => None,
+        };
+        let nodes = match (self.nodes, &inventory) {
+            (Some(n), Some(hosts)) if n > hosts.len() => bail!(
+                "--nodes {n}: the inventory lists only {} hosts",
+                hosts.len()
+            ),
+            (Some(n), _) => n,
+            (None, Some(hosts)) => hosts.len(),
+            (None, None) => 5,
+        };
+        if nodes == 0 {
             bail!("--nodes must be at least 1");
         }
         if self.concurrency == 0 {
@@ -176,12 +197,14 @@ impl TestArgs {
             HostsFlag::Namespaces => {
                 bail!("--hosts namespaces needs root (network namespaces and veth pairs)")
             }
+            HostsFlag::Ssh => HostMode::Ssh,
         };
         nemesis::check_capabilities_on(&kinds, mode)
             .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
         let hosts = match mode {
             HostMode::Namespaces => "namespaces",
             HostMode::Loopback => "loopback",
+            HostMode::Ssh => "ssh",
         };
         let generator_ok = workloads::generator::GeneratorConfig {
             kind: workloads::generator::WorkloadKind::Register,
@@ -211,7 +234,7 @@ impl TestArgs {
                 .unwrap_or_else(|| format!("{}-{}", self.db, self.workload.as_str())),
             db: self.db,
             workload: self.workload,
-            nodes: self.nodes,
+            nodes,
             time_limit_s: self.time_limit,
             concurrency: self.concurrency,
             rate: self.rate,
@@ -226,6 +249,7 @@ impl TestArgs {
             recovery_s: self.recovery_time,
             leader_timeout_s: self.leader_timeout,
             hosts: hosts.to_string(),
+            inventory: self.inventory,
             node_binary: self.node_binary,
             node_args: self.node_args,
             db_bugs: self.db_bugs,

@@ -216,8 +216,8 @@ impl nemesis::ClusterControl for Control {
         self.0.nodes().ip(node)
     }
 
-    fn namespace(&self, node: &str) -> Option<String> {
-        self.0.nodes().namespace(node)
+    fn host(&self, node: &str) -> Option<nemesis::Host> {
+        self.0.nodes().host(node)
     }
 
     fn restart(&self, node: &str) -> Result<(), String> {

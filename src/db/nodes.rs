@@ -8,6 +8,11 @@
 //! its data under `<dir>/data`. Every process is recorded in the run's cleanup journal
 //! before anything relies on it (`nemesis::Host::spawn`). A node that exits on its
 //! own is reported with its exit status and the tail of its log.
+//!
+//! On SSH hosts the node's folder is on its host, `<remote_dir>/runs/<run id>/<node>`,
+//! the program is uploaded there by the host, and at teardown each node's log is
+//! copied back into the run folder (`nodes/<node>/node.log`), where local nodes write
+//! it directly.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -42,8 +47,11 @@ pub struct NodeSpec {
     pub ip: IpAddr,
     /// The node's ports, in the order the store asked for them.
     pub ports: Vec<u16>,
-    /// Its folder: `node.log` and `data/`.
+    /// Its folder on its host: `node.log` and `data/`.
     pub dir: PathBuf,
+    /// Its folder in the run folder (the same as `dir` except on SSH hosts), where
+    /// its log is at the end.
+    pub local_dir: PathBuf,
 }
 
 impl NodeSpec {
@@ -94,7 +102,7 @@ impl Nodes {
         let hosts = network.hosts();
         let k = fixed.len();
         let assigned: Vec<Vec<u16>> = match (network.mode(), ports) {
-            (HostMode::Namespaces, _) => vec![fixed.to_vec(); hosts.len()],
+            (HostMode::Namespaces | HostMode::Ssh, _) => vec![fixed.to_vec(); hosts.len()],
             (HostMode::Loopback, Ports::Auto) => nemesis::free_loopback_ports(hosts.len() * k)
                 .context("finding free loopback ports")?
                 .chunks(k.max(1))
@@ -113,15 +121,27 @@ impl Nodes {
         };
         let mut specs = Vec::with_capacity(hosts.len());
         for (index, (host, ports)) in hosts.iter().zip(assigned).enumerate() {
-            let dir = nodes_dir.join(&host.node);
-            std::fs::create_dir_all(dir.join("data"))
-                .with_context(|| format!("creating {}", dir.join("data").display()))?;
+            let local_dir = nodes_dir.join(&host.node);
+            std::fs::create_dir_all(&local_dir)
+                .with_context(|| format!("creating {}", local_dir.display()))?;
+            let dir = match &host.ssh {
+                Some(session) => session
+                    .target()
+                    .remote_dir
+                    .join("runs")
+                    .join(network.run_id())
+                    .join(&host.node),
+                None => local_dir.clone(),
+            };
+            host.make_dir(&dir.join("data"))
+                .with_context(|| format!("creating the folder of node {}", host.node))?;
             specs.push(NodeSpec {
                 name: host.node.clone(),
                 index,
                 ip: host.ip,
                 ports,
                 dir,
+                local_dir,
             });
         }
         Ok(Nodes {
@@ -223,14 +243,40 @@ impl Nodes {
         self.network.host(node).map(|h| h.ip)
     }
 
-    /// The node's network namespace (`None` on loopback).
-    pub fn namespace(&self, node: &str) -> Option<String> {
-        self.network.host(node).and_then(|h| h.namespace.clone())
+    /// The node's host.
+    pub fn host(&self, node: &str) -> Option<nemesis::Host> {
+        self.network.host(node).cloned()
     }
 
-    /// Paths of the node logs.
+    /// Paths of the node logs in the run folder.
     pub fn logs(&self) -> Vec<PathBuf> {
-        self.specs.iter().map(NodeSpec::log).collect()
+        self.specs
+            .iter()
+            .map(|s| s.local_dir.join("node.log"))
+            .collect()
+    }
+
+    /// The last `lines` lines of a node's log, read on its host.
+    fn tail(&self, spec: &NodeSpec, lines: usize) -> String {
+        match self.network.host(&spec.name) {
+            Some(host) => host.tail(&spec.log(), lines),
+            None => format!("  (node {} has no host)", spec.name),
+        }
+    }
+
+    /// Copies the logs of nodes on SSH hosts into the run folder.
+    fn collect_logs(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        for spec in &self.specs {
+            let Some(session) = self.network.host(&spec.name).and_then(|h| h.ssh.clone()) else {
+                continue;
+            };
+            let local = spec.local_dir.join("node.log");
+            if let Err(e) = session.fetch(&spec.log(), &local) {
+                errors.push(format!("collecting the log of node {}: {e}", spec.name));
+            }
+        }
+        errors
     }
 
     /// Nodes whose process has exited on its own, each with its status and log tail.
@@ -239,11 +285,11 @@ impl Nodes {
         let mut out = Vec::new();
         for (name, proc) in procs.iter_mut() {
             if let Ok(Some(status)) = proc.try_wait() {
-                let log = self.spec(name).map(NodeSpec::log).unwrap_or_default();
+                let Ok(spec) = self.spec(name) else { continue };
                 out.push(format!(
                     "node {name} exited ({status}); log {}:\n{}",
-                    log.display(),
-                    log_tail(&log, 8)
+                    spec.log().display(),
+                    self.tail(spec, 8)
                 ));
             }
         }
@@ -252,7 +298,7 @@ impl Nodes {
 
     /// Nodes whose process has exited on its own, each with how it ended; they are
     /// reaped and forgotten, so [`Nodes::start`] may start them again.
-    pub fn reap_exited(&self) -> Vec<(String, std::process::ExitStatus)> {
+    pub fn reap_exited(&self) -> Vec<(String, nemesis::Exit)> {
         let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         procs.retain(|name, proc| match proc.try_wait() {
@@ -293,7 +339,7 @@ impl Nodes {
                 let tails: Vec<String> = self
                     .specs
                     .iter()
-                    .map(|s| format!("{}:\n{}", s.log().display(), log_tail(&s.log(), 4)))
+                    .map(|s| format!("{}:\n{}", s.log().display(), self.tail(s, 4)))
                     .collect();
                 bail!(
                     "no {what} within {:.0} s; the node logs end:\n{}",
@@ -305,8 +351,8 @@ impl Nodes {
         }
     }
 
-    /// Kills every node and removes what the hosts' setup created (namespaces,
-    /// bridge). Safe to call more than once.
+    /// Kills every node, collects the logs of remote nodes and removes what the
+    /// hosts' setup created (namespaces, bridge). Safe to call more than once.
     pub fn teardown(&self) -> anyhow::Result<()> {
         let mut errors = Vec::new();
         for spec in &self.specs {
@@ -314,6 +360,7 @@ impl Nodes {
                 errors.push(format!("{e:#}"));
             }
         }
+        errors.extend(self.collect_logs());
         match self.network.teardown() {
             Ok(report) => errors.extend(report.failed),
             Err(e) => errors.push(format!("network teardown: {e}")),
@@ -326,32 +373,11 @@ impl Nodes {
     }
 }
 
-/// The last `lines` lines of a log file (or a note that it cannot be read).
+/// The last `lines` lines of a log file on this machine (or a note that it cannot be
+/// read).
 pub fn log_tail(path: &Path, lines: usize) -> String {
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            let start = all.len().saturating_sub(lines);
-            all[start..]
-                .iter()
-                .map(|l| format!("  | {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
+        Ok(text) => nemesis::sys::last_lines(&text, lines),
         Err(e) => format!("  (cannot read: {e})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_tail_keeps_the_last_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.log");
-        std::fs::write(&path, "a\nb\nc\n").unwrap();
-        assert_eq!(log_tail(&path, 2), "  | b\n  | c");
-        assert!(log_tail(&dir.path().join("missing"), 2).contains("cannot read"));
     }
 }

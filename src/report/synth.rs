@@ -126,6 +126,7 @@ fn config(spec: &Spec) -> TestConfig {
         leader_timeout_s: 30.0,
         test_keep_majority_paused: false,
         hosts: "loopback".to_string(),
+        inventory: None,
         node_binary: None,
         node_args: Vec::new(),
         db_bugs: Vec::new(),

@@ -39,6 +39,8 @@ pub enum HostsFlag {
     Namespaces,
     /// Plain processes on 127.0.0.1 ports (no partitions).
     Loopback,
+    /// The remote machines of an inventory file, over SSH.
+    Ssh,
 }
 
 /// Relative weights of reads, writes and compare-and-sets.
@@ -90,8 +92,11 @@ pub struct TestConfig {
     pub recovery_s: f64,
     /// Seconds to wait for the cluster to elect a leader at start.
     pub leader_timeout_s: f64,
-    /// Whether nodes run in namespaces or on loopback (resolved from `--hosts`).
+    /// Where nodes run: `namespaces`, `loopback` or `ssh` (resolved from `--hosts`).
     pub hosts: String,
+    /// The inventory of SSH hosts (`--inventory`, with `hosts = "ssh"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<PathBuf>,
     /// The program the nodes run (`--db-binary`); `None`: the store's default (this
     /// faultline for raftkv, `etcd` on PATH for etcd).
     #[serde(default)]

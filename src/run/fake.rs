@@ -239,6 +239,7 @@ fn config(dir: &Path, workload: WorkloadName, nemesis: &[&str]) -> TestConfig {
         recovery_s: 0.2,
         leader_timeout_s: 10.0,
         hosts: "loopback".into(),
+        inventory: None,
         node_binary: None,
         node_args: Vec::new(),
         db_bugs: Vec::new(),

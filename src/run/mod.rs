@@ -265,6 +265,13 @@ impl Run {
                 self.dir.path().display()
             )
         })?;
+        if let Some(path) = &self.config.inventory {
+            let inventory = nemesis::inventory::load(path)?;
+            let partitions = self.config.nemesis.iter().any(|k| k == "partition");
+            let network =
+                Network::create_ssh(journal, &inventory, Some(self.config.nodes), partitions)?;
+            return Ok(Arc::new(network));
+        }
         let mode = if self.config.hosts == "namespaces" {
             HostMode::Namespaces
         } else {

@@ -180,8 +180,8 @@ impl ClusterControl for TestCluster {
     fn ip(&self, node: &str) -> Option<IpAddr> {
         self.network.host(node).map(|h| h.ip)
     }
-    fn namespace(&self, node: &str) -> Option<String> {
-        self.network.host(node).and_then(|h| h.namespace.clone())
+    fn host(&self, node: &str) -> Option<nemesis::Host> {
+        self.network.host(node).cloned()
     }
     fn restart(&self, node: &str) -> Result<(), String> {
         let mut procs = self.procs.lock().unwrap();

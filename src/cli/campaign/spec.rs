@@ -106,6 +106,8 @@ pub struct Options {
     leader_timeout: Option<DurationValue>,
     /// `--hosts`.
     hosts: Option<String>,
+    /// `--inventory` (with `hosts = "ssh"`).
+    inventory: Option<String>,
     /// `--node-binary`.
     node_binary: Option<String>,
     /// `--node-arg`, repeated.
@@ -180,6 +182,7 @@ impl Options {
                 .clone()
                 .or_else(|| self.leader_timeout.clone()),
             hosts: over.hosts.clone().or_else(|| self.hosts.clone()),
+            inventory: over.inventory.clone().or_else(|| self.inventory.clone()),
             node_binary: over
                 .node_binary
                 .clone()
@@ -224,6 +227,7 @@ impl Options {
             self.leader_timeout.as_ref().map(DurationValue::arg),
         );
         flag("hosts", self.hosts.clone());
+        flag("inventory", self.inventory.clone());
         flag("node-binary", self.node_binary.clone());
         for a in self.node_args.iter().flatten() {
             args.push(format!("--node-arg={a}"));

@@ -193,6 +193,8 @@ fn campaign_json(name: &str, file: &Path, results: &[RunResult], wall: Duration)
         "file": file.display().to_string(),
         "duration_s": wall.as_secs_f64(),
         "runs": results.iter().map(|r| json!({
+            "number": r.spec.number,
+            "db": r.spec.db,
             "id": r.spec.id,
             "workload": r.spec.workload.as_str(),
             "nemesis": r.spec.nemesis,
