@@ -252,13 +252,15 @@ impl Session {
     }
 
     /// Checks the host can carry a node: reachable, root or passwordless sudo,
-    /// `iptables` present (when `iptables` is asked), enough free disk in `remote_dir`.
+    /// `iptables` present and runnable (when `iptables` is asked: `iptables -V` runs,
+    /// which a file that is found but cannot be executed fails), enough free disk in
+    /// `remote_dir`.
     /// Afterwards commands use sudo when the user is not root.
     pub fn preflight(&self, iptables: bool) -> Result<Preflight> {
         let dir = quote(&self.target.remote_dir.to_string_lossy());
         let script = format!(
             "echo uid=$(id -u); if sudo -n true 2>/dev/null; then echo sudo=yes; fi; \
-             if PATH=$PATH:/usr/sbin:/sbin command -v iptables >/dev/null; then echo iptables=yes; fi; \
+             if PATH=$PATH:/usr/sbin:/sbin iptables -V >/dev/null 2>&1; then echo iptables=yes; fi; \
              d={dir}; while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); done; \
              echo free=$(df -Pk \"$d\" | awk 'NR==2 {{print $4}}')"
         );
