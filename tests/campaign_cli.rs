@@ -512,6 +512,20 @@ seeds = [5, 6]
             .collect()
     };
     assert_eq!(cases(&merged_dir), cases(&whole_dir));
+    // The merged index lists every run, each linked into its shard's folder.
+    let index = read(&merged_dir.join("index.html"));
+    let links: Vec<&str> = index
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(links.len(), 4, "{index}");
+    for link in links {
+        assert!(
+            merged_dir.join(link).is_file(),
+            "{link} leads nowhere from the merged index"
+        );
+    }
     // A shard merged twice is refused.
     let twice = sb.faultline(&[
         "report",

@@ -272,7 +272,14 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
     let started = Instant::now();
     let results = run_all(&campaign.runs, &exe, &campaign_dir, &logs, args.fail_fast)?;
     let wall = started.elapsed();
-    summary::finish(&campaign.name, &args.file, &campaign_dir, &results, wall)
+    summary::finish(
+        &campaign.name,
+        &args.file,
+        &campaign_dir,
+        &[campaign_dir.clone()],
+        &results,
+        wall,
+    )
 }
 
 /// Runs every run of the campaign in turn, printing a line before and after each;

@@ -31,8 +31,11 @@ pub const RUN_FILES: [&str; 3] = [TEST_FILE, HISTORY_FILE, RESULTS_FILE];
 struct Entry {
     /// Sort key: start time or folder name.
     when: String,
-    /// The run folder relative to the results folder, `/`-separated.
+    /// The run folder relative to the folder it was found under, `/`-separated.
     rel: String,
+    /// The path from the index's folder to that folder (empty when it is the same),
+    /// ending in `/`.
+    base: String,
     /// The verdict, or `crashed` when the run wrote no results.json.
     status: &'static str,
     /// The seed, if recorded.
@@ -83,14 +86,14 @@ fn run_folders(dir: &Path, rel: String, depth: usize, out: &mut Vec<(PathBuf, St
     }
 }
 
-/// Lists every run folder under `results_dir`. A `results.json` that cannot be read
-/// lists its run as unknown.
-fn entries(results_dir: &Path) -> anyhow::Result<Vec<Entry>> {
-    std::fs::read_dir(results_dir)
-        .with_context(|| format!("cannot list {}", results_dir.display()))?;
+/// Lists every run folder under `root`, linked from an index in `index_dir`. A
+/// `results.json` that cannot be read lists its run as unknown.
+fn entries(index_dir: &Path, root: &Path) -> anyhow::Result<Vec<Entry>> {
+    std::fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))?;
+    let base = relative_link(index_dir, root)?;
     let mut found = Vec::new();
-    run_folders(results_dir, String::new(), 0, &mut found);
-    let mut out: Vec<Entry> = found
+    run_folders(root, String::new(), 0, &mut found);
+    let out: Vec<Entry> = found
         .into_iter()
         .map(|(dir, rel)| {
             let has_results = dir.join(RESULTS_FILE).is_file();
@@ -129,16 +132,49 @@ fn entries(results_dir: &Path) -> anyhow::Result<Vec<Entry>> {
                 faults: faults.map(|n| n.to_string()).unwrap_or_default(),
                 has_report: dir.join("report.html").is_file(),
                 rel,
+                base: base.clone(),
             }
         })
         .collect();
-    out.sort_by(|a, b| b.when.cmp(&a.when).then_with(|| a.rel.cmp(&b.rel)));
     Ok(out)
 }
 
-/// Writes `index.html` into `results_dir` and returns its path.
+/// The link from a page in `from` to the folder `to`: `../`s up to their common
+/// ancestor, then down; empty for the same folder, else ending in `/`.
+fn relative_link(from: &Path, to: &Path) -> anyhow::Result<String> {
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p).with_context(|| format!("cannot resolve {}", p.display()))
+    };
+    let (from, to) = (absolute(from)?, absolute(to)?);
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    let mut link = "../".repeat(ups);
+    for part in to.components().skip(common) {
+        link.push_str(&part.as_os_str().to_string_lossy());
+        link.push('/');
+    }
+    Ok(link)
+}
+
+/// Writes `index.html` into `results_dir`, listing the runs below it, and returns its
+/// path.
 pub fn render_index(results_dir: &Path) -> anyhow::Result<PathBuf> {
-    let runs = entries(results_dir)?;
+    render_index_of(results_dir, &[results_dir.to_path_buf()])
+}
+
+/// Writes `index.html` into `index_dir`, listing the runs below each of `roots` (the
+/// shards' folders of a merged campaign, say) with links relative to `index_dir`, and
+/// returns its path.
+pub fn render_index_of(index_dir: &Path, roots: &[PathBuf]) -> anyhow::Result<PathBuf> {
+    let mut runs = Vec::new();
+    for root in roots {
+        runs.extend(entries(index_dir, root)?);
+    }
+    runs.sort_by(|a, b| b.when.cmp(&a.when).then_with(|| a.rel.cmp(&b.rel)));
     let mut html = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline runs</title><style>\
          body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}\
@@ -156,7 +192,12 @@ pub fn render_index(results_dir: &Path) -> anyhow::Result<PathBuf> {
     for r in &runs {
         let (test, run) = r.rel.rsplit_once('/').unwrap_or(("", &r.rel));
         let mut link = if r.has_report {
-            format!("<a href=\"{}/report.html\">{}</a>", text(&r.rel), text(run))
+            format!(
+                "<a href=\"{}{}/report.html\">{}</a>",
+                text(&r.base),
+                text(&r.rel),
+                text(run)
+            )
         } else {
             format!("{} (no report)", text(run))
         };
@@ -174,7 +215,7 @@ pub fn render_index(results_dir: &Path) -> anyhow::Result<PathBuf> {
         );
     }
     html.push_str("</tbody></table></body></html>\n");
-    let path = results_dir.join("index.html");
+    let path = index_dir.join("index.html");
     std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }

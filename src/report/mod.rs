@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use workloads::check::CheckOptions;
 
-pub use index::{has_runs, is_run_folder, render_index, RUN_FILES};
+pub use index::{has_runs, is_run_folder, render_index, render_index_of, RUN_FILES};
 pub use run::Verdict;
 
 /// How to render a run.

@@ -102,7 +102,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> anyhow::Result<u8> {
     );
     let out = out.as_path();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    summary::finish(&name, &file, out, &results, wall)
+    summary::finish(&name, &file, out, dirs, &results, wall)
 }
 
 /// A run of a shard as the summary knows it.

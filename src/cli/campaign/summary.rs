@@ -2,7 +2,7 @@
 //! the results index, the summary table and totals on stdout, and the exit code.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,11 +14,13 @@ use crate::run::EXIT_HARNESS;
 
 /// Writes the campaign's files, prints its summary and returns its exit code: 1 if
 /// any run is invalid, else 3 if any hit a harness error, else 2 if any is unknown,
-/// else 0.
+/// else 0. The index lists the runs below each of `run_roots` (the campaign's own
+/// folder, or the shards' folders of a merged campaign).
 pub(super) fn finish(
     name: &str,
     file: &Path,
     campaign_dir: &Path,
+    run_roots: &[PathBuf],
     results: &[RunResult],
     wall: Duration,
 ) -> anyhow::Result<u8> {
@@ -30,7 +32,7 @@ pub(super) fn finish(
     let data = campaign_json(name, file, results, wall);
     std::fs::write(&summary, serde_json::to_vec_pretty(&data)?)
         .with_context(|| format!("writing {}", summary.display()))?;
-    let index = crate::report::render_index(campaign_dir)?;
+    let index = crate::report::render_index_of(campaign_dir, run_roots)?;
 
     print!("{}", table(results));
     let failed: Vec<&RunResult> = results
