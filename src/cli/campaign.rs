@@ -276,7 +276,7 @@ pub fn run(args: CampaignArgs) -> anyhow::Result<u8> {
         &campaign.name,
         &args.file,
         &campaign_dir,
-        &[campaign_dir.clone()],
+        std::slice::from_ref(&campaign_dir),
         &results,
         wall,
     )
