@@ -475,14 +475,12 @@ pub fn classify_status(status: &Status) -> ErrorClass {
 /// the transport error as the status's source; its [`tonic::ConnectError`] marks
 /// failures of the connector, before any byte of the request was written.
 pub fn never_sent(status: &Status) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
-    while let Some(err) = source {
-        if err.downcast_ref::<tonic::ConnectError>().is_some() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
+    causes(status).any(|err| err.downcast_ref::<tonic::ConnectError>().is_some())
+}
+
+/// The chain of errors underneath a status, outermost first.
+fn causes(status: &Status) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(status), |err| err.source())
 }
 
 /// A short text for a status: code and message, and the root cause underneath a
@@ -490,23 +488,15 @@ pub fn never_sent(status: &Status) -> bool {
 /// alone ("tcp connect error") leaves out.
 pub fn describe(status: &Status) -> String {
     let msg = status.message();
-    let mut text = if msg.is_empty() {
+    let text = if msg.is_empty() {
         format!("{:?}", status.code())
     } else {
         format!("{:?}: {msg}", status.code())
     };
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
-    let mut root = None;
-    while let Some(err) = cause {
-        root = Some(err);
-        cause = err.source();
+    match causes(status).last().map(ToString::to_string) {
+        Some(root) if !text.contains(&root) => format!("{text}: {root}"),
+        _ => text,
     }
-    if let Some(root) = root.map(ToString::to_string) {
-        if !text.contains(&root) {
-            text = format!("{text}: {root}");
-        }
-    }
-    text
 }
 
 #[cfg(test)]

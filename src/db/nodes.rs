@@ -279,21 +279,20 @@ impl Nodes {
         errors
     }
 
-    /// Nodes whose process has exited on its own, each with its status and log tail.
+    /// Nodes whose process has exited on its own, each with its status and log tail
+    /// (reaped, as by [`Nodes::reap_exited`]).
     pub fn exited(&self) -> Vec<String> {
-        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = Vec::new();
-        for (name, proc) in procs.iter_mut() {
-            if let Ok(Some(status)) = proc.try_wait() {
-                let Ok(spec) = self.spec(name) else { continue };
-                out.push(format!(
+        self.reap_exited()
+            .into_iter()
+            .filter_map(|(name, status)| {
+                let spec = self.spec(&name).ok()?;
+                Some(format!(
                     "node {name} exited ({status}); log {}:\n{}",
                     spec.log().display(),
                     self.tail(spec, 8)
-                ));
-            }
-        }
-        out
+                ))
+            })
+            .collect()
     }
 
     /// Nodes whose process has exited on its own, each with how it ended; they are
