@@ -645,10 +645,11 @@ pub fn render(p: &Page<'_>) -> String {
     };
     let _ = write!(
         out,
-        "<header id=\"verdict\" class=\"banner {verdict}\"><div class=\"big\">{}</div><div>{}</div><div class=\"sub\">test <b>{}</b> · seed <b>{}</b> · {} operations · {} faults · {:.1} s</div></header>",
+        "<header id=\"verdict\" class=\"banner {verdict}\"><div class=\"big\">{}</div><div>{}</div><div class=\"sub\">test <b>{}</b> · store <b>{}</b> · seed <b>{}</b> · {} operations · {} faults · {:.1} s</div></header>",
         verdict.to_uppercase(),
         text(&headline),
         text(&name),
+        text(&run.store().unwrap_or_else(|| "unknown".to_string())),
         run.seed()
             .map_or_else(|| "unknown".to_string(), |s| s.to_string()),
         p.figures.ops.total.invoke,

@@ -107,6 +107,21 @@ impl Run {
         self.config().map(|c| c.seed)
     }
 
+    /// The store under test with its version (`etcd 3.4.23`), or only its name when
+    /// the version was not recorded.
+    pub fn store(&self) -> Option<String> {
+        let version = [
+            self.test.as_ref().map(|t| t.db_version.as_str()),
+            self.results.as_ref().map(|r| r.db_version.as_str()),
+        ];
+        version
+            .into_iter()
+            .flatten()
+            .find(|v| !v.is_empty())
+            .map(str::to_string)
+            .or_else(|| self.config().map(|c| c.db.clone()))
+    }
+
     /// The per-checker results (none without `results.json`).
     pub fn checkers(&self) -> &[CheckerResult] {
         self.results.as_ref().map_or(&[], |r| &r.checkers)
