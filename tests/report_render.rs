@@ -425,7 +425,8 @@ fn truncated_last_line_is_dropped_and_noted() {
 fn rerun_command_uses_flags_that_faultline_test_accepts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("reg/20261121T140000Z");
-    // test.json as the controller writes it: the resolved configuration under `config`.
+    // test.json as the controller writes it: the resolved configuration under `config`
+    // (without `client_routing`, as files written before it was recorded: follow-leader).
     let mut test = test_spec("reg", 42);
     test["command_line"] = serde_json::json!(["faultline", "test", "--time-limit", "8"]);
     let config = &mut test["config"];
@@ -446,7 +447,8 @@ fn rerun_command_uses_flags_that_faultline_test_accepts() {
     let (html, _) = render(&dir, 0);
     let expected = "faultline test --test-name reg --db raftkv --workload register --nodes 5 \
                     --time-limit 8.0 --concurrency 10 --seed 42 --nemesis kill,pause --nemesis-interval 2.0 \
-                    --op-timeout-ms 1000 --read-consistency linearizable --keys 8 --ops-per-key 300 \
+                    --op-timeout-ms 1000 --read-consistency linearizable \
+                    --client-routing follow-leader --keys 8 --ops-per-key 300 \
                     --recovery-time 2.0 --leader-timeout 30.0 --mix 1:1:1 --hosts loopback \
                     --db-bug no-dedup --node-arg=--bug-x";
     assert!(html.contains(expected), "rerun command missing");

@@ -3,11 +3,13 @@
 //! and the crash tests. Its error classification, [`classify_status`], is the one
 //! faultline's test client for raftkv builds on too.
 //!
-//! raftkv nodes do not forward requests: a follower answers FAILED_PRECONDITION
-//! "not leader" with the leader's id and address in the trailing metadata
-//! (`leader-id`, `leader-addr`). [`KvClient`] remembers the last leader it heard
-//! of, follows hints, and otherwise tries the configured endpoints in turn, until
-//! the operation's deadline.
+//! A raftkv follower forwards requests to the leader it knows
+//! ([`crate::server::forward`]); a node that knows none answers FAILED_PRECONDITION
+//! "not leader", with the leader's id and address in the trailing metadata
+//! (`leader-id`, `leader-addr`) when it can name one. [`KvClient`] goes to the leader
+//! directly all the same (one hop fewer): it remembers the last leader it heard of,
+//! follows hints, and otherwise tries the configured endpoints in turn, until the
+//! operation's deadline.
 //!
 //! Every error is classified for a checker:
 //! - [`ClientError::Rejected`]: the operation certainly had no effect (rejected

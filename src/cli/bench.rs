@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use workloads::generator::OpSpec;
 
-use crate::client::{ClientOptions, Clients, Completion, ReadConsistency};
+use crate::client::{ClientOptions, ClientRouting, Clients, Completion, ReadConsistency};
 use crate::db::local::{LocalCluster, LocalSpec};
 use crate::db::Ports;
 
@@ -137,6 +137,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
                     channels_per_node: n.clamp(1, 4),
                     reads: ReadConsistency::Linearizable,
                     op_timeout: Duration::from_secs(2),
+                    routing: ClientRouting::FollowLeader,
+                    slots: n,
                 };
                 let store = cluster.db.clients(options)?;
                 for phase in [Phase::Write, Phase::Read] {

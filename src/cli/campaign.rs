@@ -50,9 +50,9 @@ const FORMAT_HELP: &str = r#"Campaign file (see campaigns/*.toml):
   name = "smoke"                        # folder under --results-dir (default: file stem)
   [defaults]                            # `faultline test` flags, `_` for `-`:
   time_limit = 20                       #   time_limit, concurrency, rate, nemesis_interval,
-  recovery_time = 3                     #   op_timeout_ms, read_consistency, keys, ops_per_key,
-                                        #   mix, recovery_time, leader_timeout, hosts,
-                                        #   inventory (with hosts = "ssh"),
+  recovery_time = 3                     #   op_timeout_ms, read_consistency, client_routing,
+                                        #   keys, ops_per_key, mix, recovery_time, leader_timeout,
+                                        #   hosts, inventory (with hosts = "ssh"),
                                         #   node_binary, node_args
   [[matrix]]                            # one or more; each is a cross product
   dbs = ["raftkv", "etcd"]              # default raftkv

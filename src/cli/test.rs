@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use nemesis::HostMode;
 
 use super::units::{parse_millis, parse_seconds};
-use crate::client::ReadConsistency;
+use crate::client::{ClientRouting, ReadConsistency};
 use crate::run::config::{HostsFlag, MixConfig, TestConfig, WorkloadName};
 use crate::run::results::TestFile;
 
@@ -63,6 +63,11 @@ pub struct TestArgs {
     /// How reads are served (`serializable` is fast but not linearizable).
     #[arg(long, value_enum, default_value = "linearizable")]
     pub read_consistency: ReadConsistency,
+    /// Which node each client process talks to: `node-bound` (process p only talks
+    /// to node p mod nodes, through elections and partitions, as in Jepsen) or
+    /// `follow-leader` (processes chase the leader the nodes name).
+    #[arg(long, value_enum, default_value = "node-bound")]
+    pub client_routing: ClientRouting,
     /// Keys in use at once.
     #[arg(long, default_value_t = 8)]
     pub keys: usize,
@@ -243,6 +248,7 @@ impl TestArgs {
             nemesis_interval_s: self.nemesis_interval,
             op_timeout_ms: self.op_timeout_ms,
             read_consistency: self.read_consistency,
+            client_routing: self.client_routing,
             keys_per_epoch: self.keys,
             ops_per_key: self.ops_per_key,
             mix,

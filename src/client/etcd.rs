@@ -12,8 +12,9 @@
 //!   its own key, with no read-modify-write of a shared value, so two adds never
 //!   conflict and a repeated add changes nothing.
 //!
-//! Each logical process is bound to one node (`process % nodes`), as a Jepsen client
-//! is: etcd followers forward requests to the leader themselves. Classification, per
+//! Each logical process is bound to one node (its worker slot's node,
+//! [`ClientOptions::home`]), as a Jepsen client is, whatever `--client-routing` says:
+//! etcd followers forward requests to the leader themselves. Classification, per
 //! `crate::client`: a request that never left this process (the connection could not
 //! be established) is tried on the next node, and is `fail` if no node takes it by the
 //! deadline; `INVALID_ARGUMENT` is `fail`; every other error of a write — a timeout,
@@ -120,7 +121,7 @@ impl Clients for EtcdClients {
         Box::new(EtcdClient {
             clients: self.clone(),
             channel: (process as usize) % self.members[0].kv.len(),
-            node: (process as usize) % self.members.len(),
+            node: self.options.home(process, self.members.len()),
         })
     }
 

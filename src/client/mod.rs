@@ -49,6 +49,44 @@ pub enum ReadConsistency {
     Serializable,
 }
 
+/// Which node a logical process sends its operations to.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientRouting {
+    /// Each process talks only to its own node (Jepsen's rule), which forwards to
+    /// the leader or answers "not leader"; a deposed leader keeps its clients.
+    #[default]
+    NodeBound,
+    /// Each process follows the leader the nodes name (the behaviour of results
+    /// written before routing was recorded).
+    FollowLeader,
+}
+
+impl ClientRouting {
+    /// The routing of results written before routing was recorded.
+    pub fn legacy() -> ClientRouting {
+        ClientRouting::FollowLeader
+    }
+
+    /// The flag value (`node-bound`, `follow-leader`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientRouting::NodeBound => "node-bound",
+            ClientRouting::FollowLeader => "follow-leader",
+        }
+    }
+}
+
 /// The outcome of one operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Completion {
@@ -69,6 +107,10 @@ pub struct ClientOptions {
     pub reads: ReadConsistency,
     /// How long one operation may take in total, retries included.
     pub op_timeout: Duration,
+    /// Which node a process talks to.
+    pub routing: ClientRouting,
+    /// Worker slots: a retired process `p` is succeeded by `p + slots`.
+    pub slots: usize,
 }
 
 impl ClientOptions {
@@ -78,7 +120,16 @@ impl ClientOptions {
             channels_per_node: 1,
             reads: ReadConsistency::Linearizable,
             op_timeout: Duration::from_secs(1),
+            routing: ClientRouting::NodeBound,
+            slots: 1,
         }
+    }
+
+    /// The node process `process` is bound to: its slot's node, so a retired
+    /// process's successor (`process + slots`) stays on the same node.
+    pub fn home(&self, process: u64, nodes: usize) -> usize {
+        assert!(nodes > 0, "a cluster has nodes");
+        (process as usize % self.slots.max(1)) % nodes
     }
 }
 
@@ -208,7 +259,7 @@ pub mod testing {
 
     use workloads::generator::OpSpec;
 
-    use super::{ClientOptions, Clients, Completion, ReadConsistency};
+    use super::{ClientOptions, ClientRouting, Clients, Completion, ReadConsistency};
 
     pub use ::raftkv::testing::Silent;
 
@@ -224,6 +275,8 @@ pub mod testing {
             channels_per_node: 1,
             reads: ReadConsistency::Linearizable,
             op_timeout: Duration::from_millis(300),
+            routing: ClientRouting::NodeBound,
+            slots: 1,
         }
     }
 

@@ -20,13 +20,23 @@
 //! server without de-duplication applies such a write twice (the set checker reports
 //! the element as duplicated).
 //!
-//! Leader discovery: a "not leader" answer names the leader in its trailing metadata
-//! (`leader-id`); the client retries there at once, otherwise it walks the nodes in
-//! order, pausing briefly after each full round so an election can finish. Each
-//! logical process keeps its own guess, starting at node `process % nodes` (as a
-//! Jepsen client is bound to one node): processes spread over the nodes, and a process
-//! keeps talking to a node it believes leads until that node says otherwise, which is
-//! how a deposed leader or a follower answering reads it should not gets exercised.
+//! Routing ([`ClientRouting`], `--client-routing`):
+//! - node-bound (the default): each logical process talks only to its home node
+//!   ([`ClientOptions::home`]: its worker slot's node, so a retired process's
+//!   successor stays there), as a Jepsen client does. raftkv followers forward to the
+//!   leader they know; "not leader" (no leader known) and refused connections are
+//!   retried at the same node, briefly pausing, until the deadline, and so are
+//!   ambiguous writes. A deposed leader that still believes it leads keeps receiving
+//!   its clients' reads and writes, which is what exposes a leader answering reads it
+//!   should not.
+//! - follow-leader: a "not leader" answer names the leader in its trailing metadata
+//!   (`leader-id`); the client retries there at once, otherwise it walks the nodes in
+//!   order, pausing briefly after each full round so an election can finish. Each
+//!   logical process keeps its own guess, starting at its home node, and keeps talking
+//!   to a node it believes leads until that node says otherwise.
+//!
+//! Every request carries the time left before the operation's deadline
+//! (`grpc-timeout`), which bounds a follower's forwarding hop too.
 //!
 //! The set workload appends `element,` to the key's value; a set is read back by
 //! splitting on commas.
@@ -47,8 +57,8 @@ use workloads::generator::OpSpec;
 use workloads::history::Value;
 
 use super::{
-    call, converged, decode_int, endpoints, BoxFuture, Client, ClientOptions, Clients, Completion,
-    ReadConsistency,
+    call, converged, decode_int, endpoints, BoxFuture, Client, ClientOptions, ClientRouting,
+    Clients, Completion, ReadConsistency,
 };
 
 /// One node as clients see it.
@@ -197,7 +207,8 @@ pub struct RaftkvClient {
     clients: RaftkvClients,
     /// Which channel of each node this process uses.
     channel: usize,
-    /// Index of the node this process last saw leading (a hint, not a fact).
+    /// Index of the node this process last saw leading (a hint, not a fact); with
+    /// node-bound routing, its home node, always.
     leader: usize,
     /// De-duplication id: unique per logical process within the run.
     client_id: u64,
@@ -215,7 +226,7 @@ impl RaftkvClient {
     /// The client of logical process `process`.
     pub fn new(clients: RaftkvClients, process: u64) -> RaftkvClient {
         let channel = (process as usize) % clients.nodes[0].channels.len();
-        let leader = (process as usize) % clients.nodes.len();
+        let leader = clients.options.home(process, clients.nodes.len());
         RaftkvClient {
             clients,
             channel,
@@ -236,8 +247,17 @@ impl RaftkvClient {
             sequence: self.sequence,
         };
         let deadline = Instant::now() + self.clients.options.op_timeout;
-        let n = self.clients.nodes.len();
-        let mut target = self.leader % n;
+        let bound = self.clients.options.routing == ClientRouting::NodeBound;
+        // Node-bound: every retry goes to the home node (`target` never moves).
+        let n = if bound { 1 } else { self.clients.nodes.len() };
+        let mut target = self.leader;
+        let next = |target: usize| {
+            if bound {
+                target
+            } else {
+                (target + 1) % self.clients.nodes.len()
+            }
+        };
         let mut tried_in_round = 0;
         let mut last_reason = String::from("no node answered");
         // Set once an attempt may have taken effect: the outcome can no longer be `fail`.
@@ -250,8 +270,8 @@ impl RaftkvClient {
             if now >= deadline {
                 return Completion::Fail(format!("not applied before the deadline: {last_reason}"));
             }
-            let attempt =
-                tokio::time::timeout(deadline - now, self.attempt(target, op, header)).await;
+            let left = deadline - now;
+            let attempt = tokio::time::timeout(left, self.attempt(target, op, header, left)).await;
             match attempt {
                 Err(_) if is_read => return Completion::Fail("timeout".into()),
                 Err(_) => return Completion::Info("timeout".into()),
@@ -259,7 +279,7 @@ impl RaftkvClient {
                     // Ambiguous: retry the same (client id, sequence) elsewhere.
                     ambiguous = true;
                     last_reason = reason;
-                    target = (target + 1) % n;
+                    target = next(target);
                     let pause = Duration::from_millis(20);
                     let left = deadline.saturating_duration_since(Instant::now());
                     tokio::time::sleep(pause.min(left)).await;
@@ -273,12 +293,12 @@ impl RaftkvClient {
                 Ok(Attempt::Redirect(hint, reason)) => {
                     last_reason = reason;
                     match hint {
-                        Some(leader) if leader != target => {
+                        Some(leader) if leader != target && !bound => {
                             self.leader = leader;
                             target = leader;
                         }
                         _ => {
-                            target = (target + 1) % n;
+                            target = next(target);
                             tried_in_round += 1;
                             if tried_in_round >= n {
                                 tried_in_round = 0;
@@ -293,8 +313,14 @@ impl RaftkvClient {
         }
     }
 
-    /// One request to node `target`.
-    async fn attempt(&self, target: usize, op: &OpSpec, header: RequestHeader) -> Attempt {
+    /// One request to node `target`, telling it the time `left`.
+    async fn attempt(
+        &self,
+        target: usize,
+        op: &OpSpec,
+        header: RequestHeader,
+        left: Duration,
+    ) -> Attempt {
         let mut kv = self.clients.nodes[target].channels[self.channel].clone();
         let serializable = self.clients.options.reads == ReadConsistency::Serializable;
         let result = match op {
@@ -303,7 +329,7 @@ impl RaftkvClient {
                     key: key.as_bytes().to_vec(),
                     serializable,
                 };
-                match kv.get(req).await {
+                match kv.get(timed(req, left)).await {
                     Ok(resp) => {
                         let resp = resp.into_inner();
                         let value = if resp.found {
@@ -317,28 +343,37 @@ impl RaftkvClient {
                 }
             }
             OpSpec::Write { key, value } => kv
-                .put(PutRequest {
-                    header: Some(header),
-                    key: key.as_bytes().to_vec(),
-                    value: value.to_string().into_bytes(),
-                })
+                .put(timed(
+                    PutRequest {
+                        header: Some(header),
+                        key: key.as_bytes().to_vec(),
+                        value: value.to_string().into_bytes(),
+                    },
+                    left,
+                ))
                 .await
                 .map(|r| r.into_inner().succeeded),
             OpSpec::Cas { key, expected, new } => kv
-                .cas(CasRequest {
-                    header: Some(header),
-                    key: key.as_bytes().to_vec(),
-                    expected: Some(expected.to_string().into_bytes()),
-                    new_value: new.to_string().into_bytes(),
-                })
+                .cas(timed(
+                    CasRequest {
+                        header: Some(header),
+                        key: key.as_bytes().to_vec(),
+                        expected: Some(expected.to_string().into_bytes()),
+                        new_value: new.to_string().into_bytes(),
+                    },
+                    left,
+                ))
                 .await
                 .map(|r| r.into_inner().succeeded),
             OpSpec::Add { key, element } => kv
-                .append(AppendRequest {
-                    header: Some(header),
-                    key: key.as_bytes().to_vec(),
-                    value: format!("{element},").into_bytes(),
-                })
+                .append(timed(
+                    AppendRequest {
+                        header: Some(header),
+                        key: key.as_bytes().to_vec(),
+                        value: format!("{element},").into_bytes(),
+                    },
+                    left,
+                ))
                 .await
                 .map(|r| r.into_inner().succeeded),
         };
@@ -362,6 +397,13 @@ impl RaftkvClient {
             ErrorClass::Unknown(reason) => Attempt::Done(Completion::Info(reason)),
         }
     }
+}
+
+/// `message` as a request telling the server the time `left` (`grpc-timeout`).
+fn timed<T>(message: T, left: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(left);
+    request
 }
 
 /// Decodes a set (comma-terminated decimal elements, as appended by the set workload)
@@ -406,6 +448,54 @@ mod tests {
     #[tokio::test]
     async fn refused_connections_end_as_fail_not_info() {
         assert_refused_write_fails(&clients(refused_addr()), "deadline").await;
+    }
+
+    /// A listener that counts the connections it accepts (and never answers).
+    fn counting() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        (addr, count)
+    }
+
+    /// Process 0 lives on n1, which refuses every connection; n2 counts connections.
+    async fn connections_to_n2(routing: ClientRouting) -> usize {
+        let (addr, count) = counting();
+        let nodes = [("n1".into(), refused_addr()), ("n2".into(), addr)];
+        let options = ClientOptions {
+            routing,
+            slots: 2,
+            ..options()
+        };
+        let clients = RaftkvClients::new(&nodes, options).unwrap();
+        assert_eq!(clients.options.home(0, 2), 0);
+        assert_eq!(clients.options.home(2, 2), 0, "a successor stays home");
+        for process in [0, 2] {
+            let op = OpSpec::Write {
+                key: "r0".into(),
+                value: 1,
+            };
+            let completion = clients.open(process).invoke(&op).await;
+            if routing == ClientRouting::NodeBound {
+                assert!(matches!(completion, Completion::Fail(_)), "{completion:?}");
+            }
+        }
+        count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn node_bound_processes_never_talk_to_another_node() {
+        assert_eq!(connections_to_n2(ClientRouting::NodeBound).await, 0);
+        // The control: a leader-following process does go elsewhere.
+        assert!(connections_to_n2(ClientRouting::FollowLeader).await > 0);
     }
 
     #[tokio::test]

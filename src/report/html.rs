@@ -455,6 +455,7 @@ fn rerun_command(c: &TestConfig) -> String {
         ("--nemesis-interval", number(c.nemesis_interval_s)),
         ("--op-timeout-ms", c.op_timeout_ms.to_string()),
         ("--read-consistency", reads.to_string()),
+        ("--client-routing", c.client_routing.as_str().to_string()),
         ("--keys", c.keys_per_epoch.to_string()),
         ("--ops-per-key", c.ops_per_key.to_string()),
         ("--recovery-time", number(c.recovery_s)),

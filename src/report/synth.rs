@@ -17,7 +17,7 @@ use serde_json::json;
 use workloads::history::{HistoryWriter, Op, OpType, Process, Value};
 use workloads::synth::{register_history, SynthConfig};
 
-use crate::client::ReadConsistency;
+use crate::client::{ClientRouting, ReadConsistency};
 use crate::run::config::{MixConfig, TestConfig, WorkloadName};
 use crate::run::results::{Results, TestFile, Verdict};
 
@@ -115,6 +115,7 @@ fn config(spec: &Spec) -> TestConfig {
         nemesis_interval_s: 10.0,
         op_timeout_ms: 1000,
         read_consistency: ReadConsistency::Linearizable,
+        client_routing: ClientRouting::NodeBound,
         keys_per_epoch: 1,
         ops_per_key: OPS_PER_KEY,
         mix: MixConfig {

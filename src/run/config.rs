@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::ReadConsistency;
+use crate::client::{ClientRouting, ReadConsistency};
 
 /// The workload a test runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -82,6 +82,10 @@ pub struct TestConfig {
     pub op_timeout_ms: u64,
     /// How reads are served.
     pub read_consistency: ReadConsistency,
+    /// Which node each process talks to (`follow-leader` in files written before
+    /// it was recorded).
+    #[serde(default = "ClientRouting::legacy")]
+    pub client_routing: ClientRouting,
     /// Keys in use at once (register and set).
     pub keys_per_epoch: usize,
     /// Upper bound on operations per key.

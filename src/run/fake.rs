@@ -20,7 +20,9 @@ use workloads::history::Value;
 
 use super::config::{MixConfig, TestConfig, WorkloadName};
 use super::run_with;
-use crate::client::{BoxFuture, Client, ClientOptions, Clients, Completion, ReadConsistency};
+use crate::client::{
+    BoxFuture, Client, ClientOptions, ClientRouting, Clients, Completion, ReadConsistency,
+};
 use crate::db::nodes::{CommandFn, Nodes};
 use crate::db::{find_program, Db, DbKind, Setup, Wants};
 
@@ -229,6 +231,7 @@ fn config(dir: &Path, workload: WorkloadName, nemesis: &[&str]) -> TestConfig {
         nemesis_interval_s: 0.3,
         op_timeout_ms: 500,
         read_consistency: ReadConsistency::Linearizable,
+        client_routing: ClientRouting::NodeBound,
         keys_per_epoch: 2,
         ops_per_key: 100,
         mix: MixConfig {

@@ -351,6 +351,8 @@ impl Run {
                 channels_per_node: self.config.concurrency.clamp(1, 4),
                 reads: self.config.read_consistency,
                 op_timeout: Duration::from_millis(self.config.op_timeout_ms),
+                routing: self.config.client_routing,
+                slots: self.config.concurrency,
             };
             db.clients(options)?
         };

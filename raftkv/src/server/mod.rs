@@ -21,12 +21,15 @@
 //! the names in the sorted peer list (1-based), identical on every node that is
 //! given the same peer list, across restarts ([`Cluster`]).
 //!
-//! Clients must talk to the leader: a follower does not forward, it answers
-//! FAILED_PRECONDITION "not leader" with the leader's name and address in the
-//! `leader-id` / `leader-addr` trailing metadata (see `proto/kv.proto`).
+//! Clients may talk to any node: a follower that knows the leader forwards
+//! linearizable reads and writes to it once ([`forward`], as etcd does); a node that
+//! knows no leader answers FAILED_PRECONDITION "not leader", with the leader's name
+//! and address in the `leader-id` / `leader-addr` trailing metadata when it can
+//! name one (see `proto/kv.proto`).
 
 pub mod bugs;
 pub mod crash;
+pub mod forward;
 pub mod node;
 pub mod peers;
 pub mod service;

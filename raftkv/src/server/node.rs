@@ -278,6 +278,7 @@ pub async fn run(
         status_rx,
         cluster.clone(),
         config.request_timeout,
+        config.bugs.stale_read,
     );
     let raft_service = RaftService::new(events_tx, cluster.self_id);
     // Accepted connections need TCP_NODELAY too: small responses must not wait

@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::crash::CrashPoint;
+use super::forward::Forwarder;
 use super::node::{Event, NodeStatus};
 use super::state_machine::{Command, Request as KvRequest};
 use super::Cluster;
+use crate::proto::kv::kv_client::KvClient;
 use crate::proto::kv::kv_server::Kv;
 use crate::proto::kv::{
     AppendRequest, CasRequest, CrashRequest, CrashResponse, DeleteRequest, GetRequest, GetResponse,
@@ -61,21 +64,30 @@ pub struct KvService {
     cluster: Arc<Cluster>,
     /// How long a request may wait for the node task.
     timeout: Duration,
+    /// Passes requests on to the leader when this node follows one.
+    forwarder: Forwarder,
+    /// Whether every read is served locally (the `stale-read` bug): never forwarded.
+    local_reads: bool,
 }
 
 impl KvService {
-    /// A service queueing events on `events`.
+    /// A service queueing events on `events`; with `local_reads` every read is
+    /// served by this node (see [`Forwarder`] for the others).
     pub fn new(
         events: mpsc::Sender<Event>,
         status: watch::Receiver<NodeStatus>,
         cluster: Cluster,
         timeout: Duration,
+        local_reads: bool,
     ) -> KvService {
+        let cluster = Arc::new(cluster);
         KvService {
+            forwarder: Forwarder::new(cluster.clone(), status.clone(), timeout),
             events,
             status,
-            cluster: Arc::new(cluster),
+            cluster,
             timeout,
+            local_reads,
         }
     }
 
@@ -151,6 +163,12 @@ fn check_value(value: &[u8]) -> Result<(), Status> {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        if !request.get_ref().serializable && !self.local_reads {
+            if let Some(leader) = self.forwarder.leader_for(&request) {
+                let call = |mut c: KvClient<Channel>, r| async move { c.get(r).await };
+                return self.forwarder.forward(leader, request, call).await;
+            }
+        }
         let GetRequest { key, serializable } = request.into_inner();
         check_key(&key)?;
         let outcome = self
@@ -168,6 +186,10 @@ impl Kv for KvService {
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<WriteResponse>, Status> {
+        if let Some(leader) = self.forwarder.leader_for(&request) {
+            let call = |mut c: KvClient<Channel>, r| async move { c.put(r).await };
+            return self.forwarder.forward(leader, request, call).await;
+        }
         let PutRequest { header, key, value } = request.into_inner();
         check_key(&key)?;
         check_value(&value)?;
@@ -178,12 +200,20 @@ impl Kv for KvService {
         &self,
         request: Request<DeleteRequest>,
     ) -> Result<Response<WriteResponse>, Status> {
+        if let Some(leader) = self.forwarder.leader_for(&request) {
+            let call = |mut c: KvClient<Channel>, r| async move { c.delete(r).await };
+            return self.forwarder.forward(leader, request, call).await;
+        }
         let DeleteRequest { header, key } = request.into_inner();
         check_key(&key)?;
         self.write(header, Command::Delete { key }).await
     }
 
     async fn cas(&self, request: Request<CasRequest>) -> Result<Response<WriteResponse>, Status> {
+        if let Some(leader) = self.forwarder.leader_for(&request) {
+            let call = |mut c: KvClient<Channel>, r| async move { c.cas(r).await };
+            return self.forwarder.forward(leader, request, call).await;
+        }
         let CasRequest {
             header,
             key,
@@ -210,6 +240,10 @@ impl Kv for KvService {
         &self,
         request: Request<AppendRequest>,
     ) -> Result<Response<WriteResponse>, Status> {
+        if let Some(leader) = self.forwarder.leader_for(&request) {
+            let call = |mut c: KvClient<Channel>, r| async move { c.append(r).await };
+            return self.forwarder.forward(leader, request, call).await;
+        }
         let AppendRequest { header, key, value } = request.into_inner();
         check_key(&key)?;
         check_value(&value)?;

@@ -94,6 +94,8 @@ pub struct Options {
     op_timeout_ms: Option<DurationValue>,
     /// `--read-consistency`.
     read_consistency: Option<String>,
+    /// `--client-routing`.
+    client_routing: Option<String>,
     /// `--keys`.
     keys: Option<usize>,
     /// `--ops-per-key`.
@@ -170,6 +172,10 @@ impl Options {
                 .read_consistency
                 .clone()
                 .or_else(|| self.read_consistency.clone()),
+            client_routing: over
+                .client_routing
+                .clone()
+                .or_else(|| self.client_routing.clone()),
             keys: over.keys.or(self.keys),
             ops_per_key: over.ops_per_key.or(self.ops_per_key),
             mix: over.mix.clone().or_else(|| self.mix.clone()),
@@ -215,6 +221,7 @@ impl Options {
             self.op_timeout_ms.as_ref().map(DurationValue::arg),
         );
         flag("read-consistency", self.read_consistency.clone());
+        flag("client-routing", self.client_routing.clone());
         flag("keys", self.keys.map(|v| v.to_string()));
         flag("ops-per-key", self.ops_per_key.map(|v| v.to_string()));
         flag("mix", self.mix.clone());
