@@ -129,7 +129,10 @@ pub fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, S
 
 /// Asserts that two runs issued the same invocations per process: the same processes,
 /// and each process's common prefix identical (timing decides how many ops each run
-/// got through, never which ones); each process must have issued more than 50.
+/// got through, never which ones). Each process must have issued at least 20 in both
+/// runs: a stream that depended on anything but the seed would differ within its first
+/// few keys and values, and 20 is reached even when a saturated machine lets a 3 s run
+/// complete only a few dozen operations per process.
 pub fn assert_same_invokes(
     a: &BTreeMap<u64, Vec<(String, String, String)>>,
     b: &BTreeMap<u64, Vec<(String, String, String)>>,
@@ -142,7 +145,7 @@ pub fn assert_same_invokes(
     for (p, ops_a) in a {
         let ops_b = &b[p];
         let n = ops_a.len().min(ops_b.len());
-        assert!(n > 50, "process {p} issued only {n} ops");
+        assert!(n >= 20, "process {p} issued only {n} ops");
         assert_eq!(ops_a[..n], ops_b[..n], "process {p} diverged");
     }
 }
