@@ -209,12 +209,13 @@ fn udp_receiver(ns: String, ip: IpAddr, port: u16) -> UdpSocket {
     socket
 }
 
-/// Sends datagrams numbered `0..count` from `ns` to `to`.
+/// Sends datagrams numbered `0..count` from `ns` to `to`. A datagram a rule of the
+/// sender's own namespace drops fails with EPERM, which is ignored: it is lost.
 fn send_numbered(ns: String, to: SocketAddr, count: u32) {
     in_netns(ns, move || {
         let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
         for i in 0..count {
-            socket.send_to(&i.to_be_bytes(), to).unwrap();
+            let _ = socket.send_to(&i.to_be_bytes(), to);
         }
     });
 }
