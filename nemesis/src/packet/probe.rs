@@ -117,9 +117,9 @@ fn run_probe() -> Probe {
             found.missing.insert(piece, e.to_string());
         }
     }
-    if !found.missing.contains_key(&Piece::Nfqueue) {
+    if let std::collections::btree_map::Entry::Vacant(slot) = found.missing.entry(Piece::Nfqueue) {
         if let Err(e) = bind_queue_in(&ns) {
-            found.missing.insert(Piece::Nfqueue, e);
+            slot.insert(e);
         }
     }
     let _ = sys::run("ip", &["netns", "del", &ns], None);
