@@ -258,21 +258,51 @@ fn a_delay_shows_in_round_trips_and_healing_removes_it_all() {
     pair.heal(installed, &value);
 }
 
+/// Datagrams sent from n1 to n2 under a packet fault on what n1 sends.
+struct Datagrams {
+    /// The two namespaces.
+    pair: Arc<Pair>,
+    /// n2's receiver.
+    to: SocketAddr,
+    /// Its socket.
+    socket: UdpSocket,
+    /// The fault, still in place.
+    installed: packet::Installed,
+    /// What installing it recorded.
+    value: Value,
+    /// The numbers that arrived, in arrival order.
+    got: Vec<u32>,
+}
+
+/// Puts `fault` on n1, sends `count` numbered datagrams to n2 and collects what
+/// arrives until nothing has come for `quiet`.
+fn datagrams_through(fault: &str, port: u16, count: u32, quiet: Duration) -> Datagrams {
+    let pair = Pair::new();
+    let to = SocketAddr::new(pair.host("n2").ip, port);
+    let socket = udp_receiver(pair.ns("n2"), to.ip(), to.port());
+    let (installed, value) = pair.install(fault.parse().unwrap());
+    send_numbered(pair.ns("n1"), to, count);
+    let got = receive_numbered(&socket, quiet);
+    Datagrams {
+        pair,
+        to,
+        socket,
+        installed,
+        value,
+        got,
+    }
+}
+
 #[test]
 fn loss_of_everything_drops_every_datagram_until_healed() {
     if !can_run() {
         return;
     }
-    let pair = Pair::new();
-    let to = SocketAddr::new(pair.host("n2").ip, 7502);
-    let socket = udp_receiver(pair.ns("n2"), to.ip(), to.port());
-    let (installed, value) = pair.install("loss=100%".parse().unwrap());
-    send_numbered(pair.ns("n1"), to, 20);
-    let lost = receive_numbered(&socket, Duration::from_millis(500));
-    assert!(lost.is_empty(), "received {lost:?} through a 100% loss");
-    pair.heal(installed, &value);
-    send_numbered(pair.ns("n1"), to, 20);
-    let got = receive_numbered(&socket, Duration::from_secs(2));
+    let d = datagrams_through("loss=100%", 7502, 20, Duration::from_millis(500));
+    assert!(d.got.is_empty(), "received {:?} through a 100% loss", d.got);
+    d.pair.heal(d.installed, &d.value);
+    send_numbered(d.pair.ns("n1"), d.to, 20);
+    let got = receive_numbered(&d.socket, Duration::from_secs(2));
     assert!(!got.is_empty(), "nothing arrived after healing");
 }
 
@@ -281,22 +311,22 @@ fn duplicating_everything_delivers_each_datagram_twice() {
     if !can_run() {
         return;
     }
-    let pair = Pair::new();
-    let to = SocketAddr::new(pair.host("n2").ip, 7503);
-    let socket = udp_receiver(pair.ns("n2"), to.ip(), to.port());
-    let (installed, value) = pair.install("duplicate=100%".parse().unwrap());
-    send_numbered(pair.ns("n1"), to, 20);
-    let got = receive_numbered(&socket, Duration::from_secs(1));
+    let d = datagrams_through("duplicate=100%", 7503, 20, Duration::from_secs(1));
     for i in 0..20u32 {
-        let copies = got.iter().filter(|&&x| x == i).count();
-        assert!(copies <= 2, "datagram {i} arrived {copies} times: {got:?}");
+        let copies = d.got.iter().filter(|&&x| x == i).count();
+        assert!(
+            copies <= 2,
+            "datagram {i} arrived {copies} times: {:?}",
+            d.got
+        );
     }
     assert!(
-        got.len() > 30,
-        "20 datagrams under 100% duplication gave {}: {got:?}",
-        got.len()
+        d.got.len() > 30,
+        "20 datagrams under 100% duplication gave {}: {:?}",
+        d.got.len(),
+        d.got
     );
-    pair.heal(installed, &value);
+    d.pair.heal(d.installed, &d.value);
 }
 
 #[test]
@@ -304,13 +334,8 @@ fn reordering_makes_later_datagrams_overtake_without_losing_any() {
     if !can_run() {
         return;
     }
-    let pair = Pair::new();
-    let to = SocketAddr::new(pair.host("n2").ip, 7504);
-    let socket = udp_receiver(pair.ns("n2"), to.ip(), to.port());
-    let (installed, value) = pair.install("reorder=50%".parse().unwrap());
-    send_numbered(pair.ns("n1"), to, 200);
-    let got = receive_numbered(&socket, Duration::from_secs(1));
-    let mut sorted = got.clone();
+    let d = datagrams_through("reorder=50%", 7504, 200, Duration::from_secs(1));
+    let mut sorted = d.got.clone();
     sorted.sort_unstable();
     assert_eq!(
         sorted,
@@ -318,10 +343,11 @@ fn reordering_makes_later_datagrams_overtake_without_losing_any() {
         "every datagram, once"
     );
     assert!(
-        got.windows(2).any(|w| w[1] < w[0]),
-        "no datagram overtook another: {got:?}"
+        d.got.windows(2).any(|w| w[1] < w[0]),
+        "no datagram overtook another: {:?}",
+        d.got
     );
-    pair.heal(installed, &value);
+    d.pair.heal(d.installed, &d.value);
 }
 
 #[test]

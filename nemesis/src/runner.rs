@@ -389,17 +389,7 @@ impl Runner {
                 value["grudge"] = json!(grudge);
                 let (rules, err) = partition::install(&grudge, &*self.control, &self.journal);
                 value["rules"] = json!(rules);
-                let outcome = match err {
-                    None => Outcome::Installed,
-                    Some(e) if rules.is_empty() => {
-                        value["reason"] = json!(e.to_string());
-                        Outcome::Skipped
-                    }
-                    Some(e) => {
-                        value["error"] = json!(e.to_string());
-                        Outcome::Indeterminate
-                    }
-                };
+                let outcome = install_outcome(&mut value, err, rules.is_empty());
                 let cut: Vec<String> = grudge.keys().cloned().collect();
                 let mut views: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
                 for (node, seen) in partition::visible(&nodes, &grudge) {
@@ -526,17 +516,7 @@ impl Runner {
             seed,
         };
         let (installed, err) = packet::install(fault, &request, value);
-        let outcome = match err {
-            None => Outcome::Installed,
-            Some(e) if installed.is_empty() => {
-                value["reason"] = json!(e.to_string());
-                Outcome::Skipped
-            }
-            Some(e) => {
-                value["error"] = json!(e.to_string());
-                Outcome::Indeterminate
-            }
-        };
+        let outcome = install_outcome(value, err, installed.is_empty());
         (Undo::Packet(installed), nodes.to_vec(), outcome)
     }
 
@@ -723,6 +703,23 @@ pub(crate) fn is_stopped(control: &dyn ClusterControl, node: &str) -> bool {
         .ok()
         .flatten()
         .is_some_and(|(_, _, s)| s.state == 'T')
+}
+
+/// The outcome of a fault made of several changes, the error (if one failed) recorded
+/// in `value`: skipped when it failed before any change (`reason`), indeterminate when
+/// it failed after some (`error`), else installed.
+fn install_outcome(value: &mut Value, err: Option<crate::Error>, nothing_done: bool) -> Outcome {
+    match err {
+        None => Outcome::Installed,
+        Some(e) if nothing_done => {
+            value["reason"] = json!(e.to_string());
+            Outcome::Skipped
+        }
+        Some(e) => {
+            value["error"] = json!(e.to_string());
+            Outcome::Indeterminate
+        }
+    }
 }
 
 /// Records in `value` what a signal fault did (the target nodes, the signal, the pids
