@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every deliberate raftkv bug switch (`faultline test --db-bug NAME`) with the
 # workload and nemesis most likely to expose it, over several seeds, then the correct
-# server with all faults and crash points (--correct-runs) and under each targeted
-# configuration (--targeted-correct-runs), and prints one table: bug, runs, detected
+# server with all faults and crash points (--correct-runs), under each targeted
+# configuration (--targeted-correct-runs) and under packet faults combined with
+# partitions, kills and pauses (--packet-correct-runs, half on the register and half
+# on the set workload), and prints one table: bug, runs, detected
 # (exit 1 = invalid), median time to the first anomalous operation, and which
 # checkers found it. The correct server must have no invalid run (this script exits
 # 1 if it has one).
@@ -16,10 +18,11 @@
 #
 # Runs are bounded: --time (default 15 s, at most 60) of load per run, plus setup,
 # recovery and checking (a few seconds). Needs root (network namespaces) for the
-# partition fault; without root, partitions are dropped from each configuration.
+# partition and packet faults; without root, they are dropped from each configuration.
 #
 # Usage: scripts/detect-bugs.sh [--runs N] [--time SECONDS] [--correct-runs N]
-#                               [--targeted-correct-runs N] [--seed BASE]
+#                               [--targeted-correct-runs N] [--packet-correct-runs N]
+#                               [--seed BASE]
 #                               [--bugs "a b ..."] [--nodes N] [--binary PATH]
 #                               [--results DIR]
 set -euo pipefail
@@ -28,6 +31,7 @@ RUNS=5
 TIME=15
 CORRECT_RUNS=""
 TARGETED_CORRECT_RUNS=0
+PACKET_CORRECT_RUNS=2
 SEED=1000
 BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forget-vote commit-old-term no-dedup"
 NODES=3
@@ -39,6 +43,7 @@ while [[ $# -gt 0 ]]; do
     --time) TIME="$2"; shift 2 ;;
     --correct-runs) CORRECT_RUNS="$2"; shift 2 ;;
     --targeted-correct-runs) TARGETED_CORRECT_RUNS="$2"; shift 2 ;;
+    --packet-correct-runs) PACKET_CORRECT_RUNS="$2"; shift 2 ;;
     --seed) SEED="$2"; shift 2 ;;
     --bugs) BUGS="$2"; shift 2 ;;
     --nodes) NODES="$2"; shift 2 ;;
@@ -93,6 +98,8 @@ config_for() {
     no-dedup)               echo "set kill,partition 1 -" ;;
     correct-register)       echo "register all,crash 1 -" ;;
     correct-set)            echo "set all,crash 1 -" ;;
+    correct-packet-register) echo "register packet,partition,kill,pause 1 -" ;;
+    correct-packet-set)     echo "set packet,partition,kill,pause 1 -" ;;
     correct-as-*)           config_for "${1#correct-as-}" ;;
     *) echo "detect-bugs: no configuration for $1" >&2; exit 3 ;;
   esac
@@ -106,7 +113,7 @@ run_one() {
   extra=$(profile_flags "$profile")
   if [[ $ROOT == 0 ]]; then
     nemesis=$(echo "$nemesis" | tr ',' '\n' | sed 's/^all$/kill\npause/' |
-      { grep -v partition || true; } | paste -sd, -)
+      { grep -v -e partition -e packet || true; } | paste -sd, -)
     nemesis="${nemesis:-kill}"
   fi
   local args=(test --workload "$workload" --nodes "$NODES" --time-limit "$TIME"
@@ -198,6 +205,11 @@ if [[ "$CORRECT_RUNS" -gt 0 ]]; then
   half=$(((CORRECT_RUNS + 1) / 2))
   measure correct-register "" "$half"
   measure correct-set "" $((CORRECT_RUNS - half))
+fi
+if [[ "$PACKET_CORRECT_RUNS" -gt 0 ]]; then
+  half=$(((PACKET_CORRECT_RUNS + 1) / 2))
+  measure correct-packet-register "" "$half"
+  measure correct-packet-set "" $((PACKET_CORRECT_RUNS - half))
 fi
 if [[ "$TARGETED_CORRECT_RUNS" -gt 0 ]]; then
   # The correct server under each targeted configuration: no false alarm either.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages faultline needs on a Debian machine, when missing:
-# iproute2 (network namespaces, veth, bridges), iptables (partitions), etcd-server
+# iproute2 (network namespaces, veth, bridges, and `tc` for packet faults), iptables
+# (partitions, and the packet faults' fallback where the kernel has no netem), etcd-server
 # (the etcd store, `faultline test --db etcd`), openssh-server and openssh-client (SSH
 # hosts and scripts/ssh-standins.sh), and, with --with-browser, Chromium for the report
 # rendering test.
@@ -8,6 +9,7 @@ set -euo pipefail
 
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
@@ -25,4 +27,13 @@ if ((${#need[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Kernel modules of the packet faults, where the kernel has them as modules (built-in
+# ones need nothing; without netem, faultline uses its iptables/NFQUEUE fallback, and
+# `faultline test --nemesis packet` names any piece that is still missing).
+if [[ $(id -u) -eq 0 ]] && command -v modprobe >/dev/null 2>&1; then
+    for module in sch_netem sch_htb cls_u32 xt_statistic xt_TEE xt_NFQUEUE nfnetlink_queue; do
+        modprobe -q "$module" 2>/dev/null || true
+    done
 fi

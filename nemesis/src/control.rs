@@ -51,7 +51,8 @@ pub struct NemesisOp {
     /// when it is unknown whether it took effect (`indeterminate`). Never `Fail`.
     #[serde(rename = "type")]
     pub kind: OpType,
-    /// `kill`, `restart`, `pause`, `resume`, `partition`, `heal`, `crash`, `crash-stop`.
+    /// `kill`, `restart`, `pause`, `resume`, `partition`, `heal`, `crash`, `crash-stop`,
+    /// `packet`, `packet-stop`.
     pub f: String,
     /// What was targeted (invoke) or actually done and its `outcome` (completion).
     pub value: serde_json::Value,

@@ -4,7 +4,7 @@
 //! a panic), [`Cleanup::from_journal`] reads the file and undoes whatever is still
 //! outstanding, in a safe order: resume paused processes, kill processes that are
 //! still the ones we started (pid *and* start time from `/proc/PID/stat` must match,
-//! so a recycled pid is never killed), delete iptables rules, delete veths,
+//! so a recycled pid is never killed), delete iptables rules and qdiscs, delete veths,
 //! namespaces (after killing anything left inside) and finally the bridge. Every undo
 //! tolerates "already gone", so cleanup is idempotent and can be run any number of
 //! times. An undo counts as done only once it is checked: a SIGKILLed process must be
@@ -114,6 +114,16 @@ pub enum Action {
         /// The rule after `-A`.
         args: Vec<String>,
     },
+    /// A root queueing discipline a packet fault added (`tc qdisc add dev DEV root
+    /// handle HANDLE ...`), removed with everything under it.
+    Qdisc {
+        /// The namespace of the interface.
+        namespace: String,
+        /// The interface.
+        dev: String,
+        /// Its handle, e.g. `f119:`.
+        handle: String,
+    },
 }
 
 impl Action {
@@ -122,7 +132,7 @@ impl Action {
         match self {
             Action::Paused { .. } | Action::RemotePaused { .. } => 0,
             Action::Process { .. } | Action::RemoteProcess { .. } => 1,
-            Action::Rule { .. } | Action::RemoteRule { .. } => 2,
+            Action::Rule { .. } | Action::RemoteRule { .. } | Action::Qdisc { .. } => 2,
             Action::Veth { .. } => 3,
             Action::Namespace { .. } => 4,
             Action::Bridge { .. } => 5,
@@ -171,6 +181,18 @@ impl Action {
                 } else {
                     Ok(())
                 }
+            }
+            Action::Qdisc {
+                namespace,
+                dev,
+                handle,
+            } => {
+                let present = || crate::packet::probe::root_qdisc_is(namespace, dev, handle);
+                if present() {
+                    let del = ["qdisc", "del", "dev", dev, "root", "handle", handle];
+                    ignore_missing(sys::run("tc", &del, Some(namespace)))?;
+                }
+                self.confirm(|| !present(), "present after `tc qdisc del`")
             }
             Action::Bridge { name } | Action::Veth { name } => {
                 if sys::link_exists(name) {
@@ -307,6 +329,11 @@ impl std::fmt::Display for Action {
             Action::RemoteRule { host, args } => {
                 write!(f, "iptables rule on {host}: -A {}", args.join(" "))
             }
+            Action::Qdisc {
+                namespace,
+                dev,
+                handle,
+            } => write!(f, "tc qdisc {handle} on {dev} in {namespace}"),
             Action::Rule { namespace, args } => write!(
                 f,
                 "iptables rule in {}: -A {}",

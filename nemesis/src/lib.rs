@@ -8,7 +8,9 @@
 //! partitions nodes (iptables DROP rules inside the namespaces of the nodes it cuts
 //! off, never in the root namespace), overlapping faults of different kinds. With the
 //! database's cooperation it also arms crash points, places in the database's code
-//! where a node kills itself (later disarmed, the crashed nodes restarted). It
+//! where a node kills itself (later disarmed, the crashed nodes restarted), and it
+//! delays, loses, duplicates, reorders or rate-limits what nodes send each other
+//! ([`packet`]: netem, or an iptables and NFQUEUE fallback where the kernel has none). It
 //! reaches the cluster only through the [`ClusterControl`] trait the controller
 //! implements, and reports every fault start and stop as a [`NemesisOp`] for the
 //! history. When told to stop it always heals: partitions removed, paused nodes
@@ -61,6 +63,7 @@ pub mod error;
 pub mod host;
 pub mod inventory;
 pub mod journal;
+pub mod packet;
 pub mod partition;
 pub mod preflight;
 pub mod process;
@@ -74,6 +77,7 @@ pub use error::{Error, Result};
 pub use host::{free_loopback_ports, Exit, Host, HostMode, Network, NodeProcess};
 pub use inventory::RemoteHost;
 pub use journal::{Action, Cleanup, CleanupReport, Journal, JOURNAL_FILE};
+pub use packet::{PacketConfig, PacketFault};
 pub use preflight::{check_capabilities, check_capabilities_on, test_can_run, Need};
 pub use runner::{ActiveFault, Nemesis, NemesisHandle, OpSink};
 pub use schedule::{

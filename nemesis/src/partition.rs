@@ -222,8 +222,8 @@ pub fn install(
     (installed, None)
 }
 
-/// Journals, then adds, one rule.
-fn add_rule(journal: &Journal, host: &Host, args: &[String]) -> Result<u64> {
+/// Journals, then adds, one rule (also a packet fault's); returns its journal record.
+pub(crate) fn add_rule(journal: &Journal, host: &Host, args: &[String]) -> Result<u64> {
     let id = journal.record(host.rule_action(args))?;
     if let Err(e) = host.add_rule(args) {
         // iptables waited for its lock (-w) and refused: the rule is not there.

@@ -28,6 +28,7 @@ use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
 use crate::crash::{CrashArming, CRASH_SUPERVISION};
 use crate::host::Host;
 use crate::journal::Journal;
+use crate::packet::{self, PacketConfig, PacketFault};
 use crate::partition::{self, InstalledRule};
 use crate::process::ProcStat;
 use crate::schedule::{
@@ -92,6 +93,7 @@ impl Nemesis {
                 Vec::new()
             },
             healed: false,
+            packet: config.packet.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("nemesis".into())
@@ -177,6 +179,8 @@ enum Undo {
     Heal(Vec<InstalledRule>),
     /// Restart the nodes that crashed at this point, disarm it in the others.
     Recover(CrashArming),
+    /// Remove what a packet fault added.
+    Packet(packet::Installed),
 }
 
 /// A fault in force.
@@ -208,6 +212,8 @@ struct Runner {
     crash_points: Vec<CrashPoint>,
     /// Whether the final heal has run.
     healed: bool,
+    /// Traffic and delayer program of packet faults.
+    packet: PacketConfig,
 }
 
 impl Drop for Runner {
@@ -336,6 +342,20 @@ impl Runner {
                 )
             }
             FaultSpec::Crash(point) => (point.name().to_string(), json!({ "point": point })),
+            FaultSpec::Packet(fault, target) => {
+                let mut value = fault.parameters();
+                value["fault"] = json!(fault.name());
+                value["target"] = json!(target);
+                value["traffic"] = json!(if self.packet.all_traffic {
+                    "all"
+                } else {
+                    "nodes"
+                });
+                (
+                    format!("{fault} {}", value["target"].as_str().unwrap_or_default()),
+                    value,
+                )
+            }
         };
         self.emit(f, value.clone(), None);
         let deadline = start + planned.at + planned.duration;
@@ -369,17 +389,7 @@ impl Runner {
                 value["grudge"] = json!(grudge);
                 let (rules, err) = partition::install(&grudge, &*self.control, &self.journal);
                 value["rules"] = json!(rules);
-                let outcome = match err {
-                    None => Outcome::Installed,
-                    Some(e) if rules.is_empty() => {
-                        value["reason"] = json!(e.to_string());
-                        Outcome::Skipped
-                    }
-                    Some(e) => {
-                        value["error"] = json!(e.to_string());
-                        Outcome::Indeterminate
-                    }
-                };
+                let outcome = install_outcome(&mut value, err, rules.is_empty());
                 let cut: Vec<String> = grudge.keys().cloned().collect();
                 let mut views: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
                 for (node, seen) in partition::visible(&nodes, &grudge) {
@@ -393,6 +403,16 @@ impl Runner {
                 (Undo::Heal(rules), cut, outcome)
             }
             FaultSpec::Crash(point) => self.arm(point, deadline, &mut value),
+            FaultSpec::Packet(fault, target) => {
+                let nodes = match self.resolve(target, &mut rng) {
+                    Ok(n) => n,
+                    Err(why) => {
+                        value["reason"] = json!(why);
+                        return self.complete(f, value, Outcome::Skipped);
+                    }
+                };
+                self.packet_fault(fault, &nodes, planned.pick, &mut value)
+            }
         };
         self.complete(f, value, outcome);
         if outcome == Outcome::Skipped {
@@ -478,6 +498,28 @@ impl Runner {
         (Undo::Resume(paused), affected, outcome)
     }
 
+    /// Puts a packet fault on the nodes' links (see [`packet::install`]); fills `value`.
+    fn packet_fault(
+        &mut self,
+        fault: PacketFault,
+        nodes: &[String],
+        seed: u64,
+        value: &mut Value,
+    ) -> (Undo, Vec<String>, Outcome) {
+        value["nodes"] = json!(nodes);
+        let request = packet::Request {
+            control: &*self.control,
+            journal: &self.journal,
+            nodes,
+            all_traffic: self.packet.all_traffic,
+            delayer: &self.packet.delayer,
+            seed,
+        };
+        let (installed, err) = packet::install(fault, &request, value);
+        let outcome = install_outcome(value, err, installed.is_empty());
+        (Undo::Packet(installed), nodes.to_vec(), outcome)
+    }
+
     /// Arms `point` for a new crash fault (see [`CrashArming::arm`]).
     fn arm(
         &mut self,
@@ -514,16 +556,20 @@ impl Runner {
     }
 
     /// Heals one fault and reports it.
-    fn stop_fault(&mut self, running: Running) {
+    fn stop_fault(&mut self, mut running: Running) {
         let f = match running.undo {
             Undo::Restart(_) => FaultKind::Kill.stop_f(),
             Undo::Resume(_) => FaultKind::Pause.stop_f(),
             Undo::Heal(_) => FaultKind::Partition.stop_f(),
             Undo::Recover(..) => FaultKind::Crash.stop_f(),
+            Undo::Packet(..) => FaultKind::Packet.stop_f(),
         };
         let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
         self.emit(f, value.clone(), None);
         let mut errors = BTreeMap::new();
+        if let Undo::Packet(installed) = &mut running.undo {
+            errors.extend(packet::heal(installed, &self.journal));
+        }
         match &running.undo {
             Undo::Restart(nodes) => {
                 for node in nodes {
@@ -561,6 +607,7 @@ impl Runner {
                 let held = self.held_by_kills();
                 arming.recover(&*self.control, &held, &mut value, &mut errors);
             }
+            Undo::Packet(_) => {} // healed above, where it may be changed
         }
         let outcome = if errors.is_empty() {
             Outcome::Installed
@@ -656,6 +703,23 @@ pub(crate) fn is_stopped(control: &dyn ClusterControl, node: &str) -> bool {
         .ok()
         .flatten()
         .is_some_and(|(_, _, s)| s.state == 'T')
+}
+
+/// The outcome of a fault made of several changes, the error (if one failed) recorded
+/// in `value`: skipped when it failed before any change (`reason`), indeterminate when
+/// it failed after some (`error`), else installed.
+fn install_outcome(value: &mut Value, err: Option<crate::Error>, nothing_done: bool) -> Outcome {
+    match err {
+        None => Outcome::Installed,
+        Some(e) if nothing_done => {
+            value["reason"] = json!(e.to_string());
+            Outcome::Skipped
+        }
+        Some(e) => {
+            value["error"] = json!(e.to_string());
+            Outcome::Indeterminate
+        }
+    }
 }
 
 /// Records in `value` what a signal fault did (the target nodes, the signal, the pids

@@ -27,6 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::packet::{PacketConfig, PacketFault};
 
 /// A kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -41,15 +42,19 @@ pub enum FaultKind {
     /// A crash point armed in every node (the database kills itself there), then
     /// disarmed, and the nodes that crashed restarted.
     Crash,
+    /// Delay, loss, duplication, reordering or a bandwidth limit on what the target
+    /// nodes send to the other nodes, then removed (see [`crate::packet`]).
+    Packet,
 }
 
 impl FaultKind {
     /// Every fault kind.
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Partition,
         FaultKind::Crash,
+        FaultKind::Packet,
     ];
 
     /// The faults any database can be given, which `--nemesis all` means. A crash
@@ -63,6 +68,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Partition => "partition",
             FaultKind::Crash => "crash",
+            FaultKind::Packet => "packet",
         }
     }
 
@@ -73,6 +79,7 @@ impl FaultKind {
             FaultKind::Pause => "resume",
             FaultKind::Partition => "heal",
             FaultKind::Crash => "crash-stop",
+            FaultKind::Packet => "packet-stop",
         }
     }
 }
@@ -85,8 +92,10 @@ impl FromStr for FaultKind {
             "pause" => Ok(FaultKind::Pause),
             "partition" => Ok(FaultKind::Partition),
             "crash" => Ok(FaultKind::Crash),
+            "packet" => Ok(FaultKind::Packet),
             other => Err(Error::Unsupported(format!(
-                "unknown fault `{other}`: expected kill, pause, partition, crash, all or none"
+                "unknown fault `{other}`: expected kill, pause, partition, crash, packet, all \
+                 or none"
             ))),
         }
     }
@@ -246,6 +255,8 @@ pub enum FaultSpec {
     Partition(Shape),
     /// Arm this crash point.
     Crash(CrashPoint),
+    /// This packet fault on the target's links to the other nodes.
+    Packet(PacketFault, Target),
 }
 
 impl FaultSpec {
@@ -256,6 +267,7 @@ impl FaultSpec {
             FaultSpec::Pause(_) => FaultKind::Pause,
             FaultSpec::Partition(_) => FaultKind::Partition,
             FaultSpec::Crash(_) => FaultKind::Crash,
+            FaultSpec::Packet(..) => FaultKind::Packet,
         }
     }
 }
@@ -277,6 +289,8 @@ pub struct NemesisConfig {
     pub shapes: Vec<Shape>,
     /// Points crashes choose from.
     pub crash_points: Vec<CrashPoint>,
+    /// What packet faults choose from.
+    pub packet: PacketConfig,
 }
 
 impl NemesisConfig {
@@ -292,6 +306,11 @@ impl NemesisConfig {
             pause_targets: Target::DEFAULT.to_vec(),
             shapes: Shape::ALL.to_vec(),
             crash_points: CrashPoint::ALL.to_vec(),
+            packet: PacketConfig {
+                faults: PacketFault::DEFAULTS.to_vec(),
+                targets: Target::DEFAULT.to_vec(),
+                ..PacketConfig::default()
+            },
         }
     }
 
@@ -300,7 +319,10 @@ impl NemesisConfig {
     /// every target, shape or point), or a kind narrowed to one target, shape or
     /// point (`kill:leader`, `pause:follower`, `partition:majorities-ring`,
     /// `crash:after-vote`). Narrowed words of one kind add up; a bare kind next to
-    /// narrowed ones adds its defaults to them.
+    /// narrowed ones adds its defaults to them. `packet` is narrowed by a packet fault
+    /// with its parameters (`packet:delay=100ms~20ms`, see [`PacketFault`]), by a
+    /// target (`packet:leader`) or by `packet:all-traffic` (the controller's traffic
+    /// too); a part left unnamed takes every default.
     pub fn parse(text: &str, interval: Duration, seed: u64) -> Result<NemesisConfig> {
         let mut config = NemesisConfig {
             faults: Vec::new(),
@@ -310,6 +332,7 @@ impl NemesisConfig {
             pause_targets: Vec::new(),
             shapes: Vec::new(),
             crash_points: Vec::new(),
+            packet: PacketConfig::default(),
         };
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             let (kind, choice) = match word.split_once(':') {
@@ -337,6 +360,15 @@ impl NemesisConfig {
                     (FaultKind::Partition, Some(c)) => config.shapes.push(c.parse()?),
                     (FaultKind::Crash, None) => config.crash_points.extend(CrashPoint::ALL),
                     (FaultKind::Crash, Some(c)) => config.crash_points.push(c.parse()?),
+                    (FaultKind::Packet, None) => {
+                        config.packet.faults.extend(PacketFault::DEFAULTS);
+                        config.packet.targets.extend(Target::DEFAULT);
+                    }
+                    (FaultKind::Packet, Some("all-traffic")) => config.packet.all_traffic = true,
+                    (FaultKind::Packet, Some(c)) => match c.parse::<Target>() {
+                        Ok(target) => config.packet.targets.push(target),
+                        Err(_) => config.packet.faults.push(c.parse()?),
+                    },
                 }
             }
         }
@@ -347,6 +379,17 @@ impl NemesisConfig {
         }
         dedup_keeping_order(&mut config.shapes);
         dedup_keeping_order(&mut config.crash_points);
+        if config.faults.contains(&FaultKind::Packet) {
+            let packet = &mut config.packet;
+            if packet.faults.is_empty() {
+                packet.faults = PacketFault::DEFAULTS.to_vec();
+            }
+            if packet.targets.is_empty() {
+                packet.targets = Target::DEFAULT.to_vec();
+            }
+            dedup_keeping_order(&mut packet.faults);
+            dedup_keeping_order(&mut packet.targets);
+        }
         Ok(config)
     }
 }
@@ -394,6 +437,8 @@ pub struct Schedule {
     pause_targets: Rounds<Target>,
     shapes: Rounds<Shape>,
     crash_points: Rounds<CrashPoint>,
+    packet_faults: Rounds<PacketFault>,
+    packet_targets: Rounds<Target>,
 }
 
 /// Draws without replacement: `items` in a shuffled order, reshuffled once all
@@ -446,6 +491,9 @@ impl Schedule {
                 FaultKind::Pause => !config.pause_targets.is_empty(),
                 FaultKind::Partition => !config.shapes.is_empty(),
                 FaultKind::Crash => !config.crash_points.is_empty(),
+                FaultKind::Packet => {
+                    !config.packet.faults.is_empty() && !config.packet.targets.is_empty()
+                }
             })
             .collect();
         Schedule {
@@ -458,6 +506,8 @@ impl Schedule {
             pause_targets: Rounds::new(config.pause_targets),
             shapes: Rounds::new(config.shapes),
             crash_points: Rounds::new(config.crash_points),
+            packet_faults: Rounds::new(config.packet.faults),
+            packet_targets: Rounds::new(config.packet.targets),
         }
     }
 }
@@ -494,6 +544,11 @@ impl Iterator for Schedule {
                 FaultKind::Pause => self.pause_targets.draw(rng, any).map(FaultSpec::Pause),
                 FaultKind::Partition => self.shapes.draw(rng, any).map(FaultSpec::Partition),
                 FaultKind::Crash => self.crash_points.draw(rng, any).map(FaultSpec::Crash),
+                FaultKind::Packet => self
+                    .packet_faults
+                    .draw(rng, any)
+                    .zip(self.packet_targets.draw(rng, any))
+                    .map(|(fault, target)| FaultSpec::Packet(fault, target)),
             };
             let spec = spec.expect("only kinds with choices are drawn");
             self.busy_until[kind as usize] = at + duration;
@@ -556,6 +611,7 @@ mod tests {
             rounds(of(FaultKind::Pause), config.pause_targets.len());
             rounds(of(FaultKind::Partition), config.shapes.len());
             rounds(of(FaultKind::Crash), config.crash_points.len());
+            rounds(of(FaultKind::Packet), config.packet.faults.len());
         }
     }
 
@@ -627,7 +683,7 @@ mod tests {
                 FaultSpec::Kill(t) => t == Target::Leader,
                 FaultSpec::Pause(t) => matches!(t, Target::Follower | Target::Leader),
                 FaultSpec::Partition(s) => s == Shape::Leader,
-                FaultSpec::Crash(_) => false,
+                FaultSpec::Crash(_) | FaultSpec::Packet(..) => false,
             };
             assert!(allowed, "{fault:?} is outside the narrowed choices");
         }
@@ -666,5 +722,51 @@ mod tests {
         );
         assert_eq!(FaultKind::Crash.start_f(), "crash");
         assert_eq!(FaultKind::Crash.stop_f(), "crash-stop");
+    }
+
+    #[test]
+    fn packet_faults_are_asked_for_by_name_and_narrowed() {
+        assert!(!parse("all").unwrap().faults.contains(&FaultKind::Packet));
+        let bare = parse("packet").unwrap();
+        assert_eq!(bare.faults, vec![FaultKind::Packet]);
+        assert_eq!(bare.packet.faults, PacketFault::DEFAULTS.to_vec());
+        assert_eq!(bare.packet.targets, Target::DEFAULT.to_vec());
+        assert!(!bare.packet.all_traffic);
+        let narrow =
+            parse("packet:delay=100ms~20ms,packet:all,packet:loss=5%,packet:all-traffic").unwrap();
+        assert_eq!(
+            narrow.packet.faults,
+            vec![
+                PacketFault::Delay {
+                    delay_us: 100_000,
+                    jitter_us: 20_000
+                },
+                PacketFault::Loss { ppm: 50_000 }
+            ]
+        );
+        assert_eq!(narrow.packet.targets, vec![Target::All]);
+        assert!(narrow.packet.all_traffic);
+        let plan: Vec<_> = Schedule::new(narrow).take(20).collect();
+        assert!(plan
+            .iter()
+            .all(|f| matches!(f.spec, FaultSpec::Packet(_, Target::All))));
+        assert!(plan
+            .iter()
+            .any(|f| matches!(f.spec, FaultSpec::Packet(PacketFault::Loss { .. }, _))));
+        // Only a target named: every packet fault on it.
+        let leader = parse("packet:leader").unwrap();
+        assert_eq!(leader.packet.faults, PacketFault::DEFAULTS.to_vec());
+        assert_eq!(leader.packet.targets, vec![Target::Leader]);
+        for (bad, culprit) in [
+            ("packet:loss=150%", "over 100%"),
+            ("packet:delay=-5ms", "negative"),
+            ("packet:jitter", "unknown packet fault `jitter`"),
+            ("packets", "unknown fault `packets`"),
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains(culprit), "{bad}: {err}");
+        }
+        assert_eq!(FaultKind::Packet.start_f(), "packet");
+        assert_eq!(FaultKind::Packet.stop_f(), "packet-stop");
     }
 }

@@ -10,6 +10,7 @@ pub mod cleanup;
 pub mod cluster;
 pub mod kv;
 pub mod node;
+pub mod packet_delay;
 pub mod report;
 pub mod test;
 pub mod units;
@@ -33,7 +34,7 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Measure write and read throughput and latency of raftkv and etcd on local clusters.
     Bench(bench::BenchArgs),
-    /// Remove what crashed runs left behind: processes, iptables rules, namespaces, bridges.
+    /// Remove what crashed runs left behind: processes, iptables rules, qdiscs, namespaces, bridges.
     Cleanup(cleanup::CleanupArgs),
     /// Run a test: start a cluster, drive clients while injecting faults, check the history.
     #[command(after_help = EXIT_CODES)]
@@ -50,6 +51,9 @@ pub enum Command {
     BenchCheck(bench_check::BenchCheckArgs),
     /// Measure report rendering on a large synthetic run and print the figures.
     BenchReport(report::BenchReportArgs),
+    /// The packet delayer a `packet` fault starts in a node's namespace (internal).
+    #[command(hide = true)]
+    PacketDelay(packet_delay::PacketDelayArgs),
 }
 
 impl Command {
@@ -67,6 +71,7 @@ impl Command {
             Command::Campaign(args) => campaign::run(args),
             Command::Report(args) => report::run(args),
             Command::BenchReport(args) => report::bench(args),
+            Command::PacketDelay(args) => packet_delay::run(args),
         }
     }
 }

@@ -50,7 +50,13 @@ pub struct TestArgs {
     /// where an armed node kills itself: after-vote, after-append). While a crash
     /// fault lasts, the nodes that crashed stay down, at most a minority: when one
     /// more crashes, the one down longest is restarted and armed again. Crash points
-    /// are raftkv's; a store without them refuses `crash` (exit 3).
+    /// are raftkv's; a store without them refuses `crash` (exit 3). `packet` (asked for
+    /// by name, not part of `all`) delays, loses, duplicates, reorders or rate-limits
+    /// what the target nodes send to the other nodes, narrowed by
+    /// `packet:delay=100ms~20ms`, `packet:loss=10%`, `packet:duplicate=10%`,
+    /// `packet:reorder=25%`, `packet:rate=1mbit` (bare names take these defaults), by a
+    /// target (`packet:leader`), or by `packet:all-traffic` to hit the controller's
+    /// traffic with the nodes too; it needs namespace hosts.
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean time between fault starts, e.g. 10, 10s, 500ms (plain numbers are seconds).
@@ -169,13 +175,13 @@ impl TestArgs {
             bail!("--nemesis-interval must be a positive number of seconds");
         }
         // Validated here; the run parses the stored words again with its seed.
-        let kinds = nemesis::NemesisConfig::parse(
+        let parsed = nemesis::NemesisConfig::parse(
             &self.nemesis,
             Duration::from_secs_f64(self.nemesis_interval),
             0,
         )
-        .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?
-        .faults;
+        .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
+        let kinds = parsed.faults;
         let mut nemesis = Vec::new();
         for word in self.nemesis.split(',').map(str::trim) {
             match word {
@@ -205,6 +211,7 @@ impl TestArgs {
             HostsFlag::Ssh => HostMode::Ssh,
         };
         nemesis::check_capabilities_on(&kinds, mode)
+            .and_then(|()| nemesis::packet::probe::check(&parsed.packet, mode))
             .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
         let hosts = match mode {
             HostMode::Namespaces => "namespaces",

@@ -19,7 +19,7 @@ use workloads::history::Op;
 use workloads::lost::LostWrites;
 
 use super::escape::{attr, text};
-use super::figures::{ns_to_secs, Figures};
+use super::figures::{ns_to_secs, Fault, Figures};
 use super::run::{CheckerReport, CheckerResult, Run, Verdict};
 use super::timeline::Focus;
 use crate::client::ReadConsistency;
@@ -599,7 +599,7 @@ fn figures_section(out: &mut String, fig: &Figures) {
                 "<tr class=\"o-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 f.outcome.as_str(),
                 f.index,
-                text(&f.f),
+                fault_cell(f),
                 f.outcome.as_str(),
                 f.start_s,
                 f.end_s.map_or_else(|| "never healed".to_string(), |e| format!("{e:.3}")),
@@ -610,6 +610,15 @@ fn figures_section(out: &mut String, fig: &Figures) {
         out.push_str("</tbody></table>");
     }
     out.push_str("</section>");
+}
+
+/// The fault column of the fault table: its function, and the one-line summary a
+/// fault's value may carry (a packet fault's parameters, nodes and mechanism).
+fn fault_cell(f: &Fault) -> String {
+    match f.value.get("summary").and_then(Json::as_str) {
+        Some(summary) => format!("{}<br><small>{}</small>", text(&f.f), text(summary)),
+        None => text(&f.f),
+    }
 }
 
 /// Renders the whole page.
