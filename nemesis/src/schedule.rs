@@ -26,6 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::disk::{DiskFault, DiskMode};
 use crate::error::{Error, Result};
 
 /// A kind of fault.
@@ -41,15 +42,19 @@ pub enum FaultKind {
     /// A crash point armed in every node (the database kills itself there), then
     /// disarmed, and the nodes that crashed restarted.
     Crash,
+    /// The node's lazy filesystem loses unsynced data, tears a write or fails an
+    /// fsync (see [`crate::disk`]); power-lost nodes restarted at the heal.
+    Disk,
 }
 
 impl FaultKind {
     /// Every fault kind.
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Partition,
         FaultKind::Crash,
+        FaultKind::Disk,
     ];
 
     /// The faults any database can be given, which `--nemesis all` means. A crash
@@ -63,6 +68,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Partition => "partition",
             FaultKind::Crash => "crash",
+            FaultKind::Disk => "disk",
         }
     }
 
@@ -73,6 +79,7 @@ impl FaultKind {
             FaultKind::Pause => "resume",
             FaultKind::Partition => "heal",
             FaultKind::Crash => "crash-stop",
+            FaultKind::Disk => "disk-stop",
         }
     }
 }
@@ -85,8 +92,9 @@ impl FromStr for FaultKind {
             "pause" => Ok(FaultKind::Pause),
             "partition" => Ok(FaultKind::Partition),
             "crash" => Ok(FaultKind::Crash),
+            "disk" => Ok(FaultKind::Disk),
             other => Err(Error::Unsupported(format!(
-                "unknown fault `{other}`: expected kill, pause, partition, crash, all or none"
+                "unknown fault `{other}`: expected kill, pause, partition, crash, disk, all or none"
             ))),
         }
     }
@@ -246,6 +254,8 @@ pub enum FaultSpec {
     Partition(Shape),
     /// Arm this crash point.
     Crash(CrashPoint),
+    /// Make the target's disks lie this way.
+    Disk(DiskFault),
 }
 
 impl FaultSpec {
@@ -256,6 +266,7 @@ impl FaultSpec {
             FaultSpec::Pause(_) => FaultKind::Pause,
             FaultSpec::Partition(_) => FaultKind::Partition,
             FaultSpec::Crash(_) => FaultKind::Crash,
+            FaultSpec::Disk(_) => FaultKind::Disk,
         }
     }
 }
@@ -277,6 +288,10 @@ pub struct NemesisConfig {
     pub shapes: Vec<Shape>,
     /// Points crashes choose from.
     pub crash_points: Vec<CrashPoint>,
+    /// What disk faults choose from.
+    pub disk_modes: Vec<DiskMode>,
+    /// Targets disk faults choose from.
+    pub disk_targets: Vec<Target>,
 }
 
 impl NemesisConfig {
@@ -292,6 +307,8 @@ impl NemesisConfig {
             pause_targets: Target::DEFAULT.to_vec(),
             shapes: Shape::ALL.to_vec(),
             crash_points: CrashPoint::ALL.to_vec(),
+            disk_modes: DiskMode::ALL.to_vec(),
+            disk_targets: Target::DEFAULT.to_vec(),
         }
     }
 
@@ -300,7 +317,10 @@ impl NemesisConfig {
     /// every target, shape or point), or a kind narrowed to one target, shape or
     /// point (`kill:leader`, `pause:follower`, `partition:majorities-ring`,
     /// `crash:after-vote`). Narrowed words of one kind add up; a bare kind next to
-    /// narrowed ones adds its defaults to them.
+    /// narrowed ones adds its defaults to them. `disk` is narrowed by a mode
+    /// (`disk:lose-unsynced`, `disk:torn`, `disk:fsync-eio`) or a target
+    /// (`disk:leader`), each independently: modes not named default to all three,
+    /// targets not named to kill's defaults.
     pub fn parse(text: &str, interval: Duration, seed: u64) -> Result<NemesisConfig> {
         let mut config = NemesisConfig {
             faults: Vec::new(),
@@ -310,7 +330,10 @@ impl NemesisConfig {
             pause_targets: Vec::new(),
             shapes: Vec::new(),
             crash_points: Vec::new(),
+            disk_modes: Vec::new(),
+            disk_targets: Vec::new(),
         };
+        let mut disk_bare = false;
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             let (kind, choice) = match word.split_once(':') {
                 Some((kind, choice)) => (kind.trim(), Some(choice.trim())),
@@ -337,12 +360,30 @@ impl NemesisConfig {
                     (FaultKind::Partition, Some(c)) => config.shapes.push(c.parse()?),
                     (FaultKind::Crash, None) => config.crash_points.extend(CrashPoint::ALL),
                     (FaultKind::Crash, Some(c)) => config.crash_points.push(c.parse()?),
+                    (FaultKind::Disk, None) => disk_bare = true,
+                    (FaultKind::Disk, Some(c)) => match c.parse::<Target>() {
+                        Ok(target) => config.disk_targets.push(target),
+                        Err(_) => config.disk_modes.push(c.parse()?),
+                    },
                 }
             }
         }
         config.faults.sort();
         config.faults.dedup();
-        for list in [&mut config.kill_targets, &mut config.pause_targets] {
+        if config.faults.contains(&FaultKind::Disk) {
+            if disk_bare || config.disk_modes.is_empty() {
+                config.disk_modes.extend(DiskMode::ALL);
+            }
+            if disk_bare || config.disk_targets.is_empty() {
+                config.disk_targets.extend(Target::DEFAULT);
+            }
+        }
+        dedup_keeping_order(&mut config.disk_modes);
+        for list in [
+            &mut config.kill_targets,
+            &mut config.pause_targets,
+            &mut config.disk_targets,
+        ] {
             dedup_keeping_order(list);
         }
         dedup_keeping_order(&mut config.shapes);
@@ -394,6 +435,8 @@ pub struct Schedule {
     pause_targets: Rounds<Target>,
     shapes: Rounds<Shape>,
     crash_points: Rounds<CrashPoint>,
+    disk_modes: Rounds<DiskMode>,
+    disk_targets: Rounds<Target>,
 }
 
 /// Draws without replacement: `items` in a shuffled order, reshuffled once all
@@ -446,6 +489,7 @@ impl Schedule {
                 FaultKind::Pause => !config.pause_targets.is_empty(),
                 FaultKind::Partition => !config.shapes.is_empty(),
                 FaultKind::Crash => !config.crash_points.is_empty(),
+                FaultKind::Disk => !config.disk_modes.is_empty() && !config.disk_targets.is_empty(),
             })
             .collect();
         Schedule {
@@ -458,6 +502,8 @@ impl Schedule {
             pause_targets: Rounds::new(config.pause_targets),
             shapes: Rounds::new(config.shapes),
             crash_points: Rounds::new(config.crash_points),
+            disk_modes: Rounds::new(config.disk_modes),
+            disk_targets: Rounds::new(config.disk_targets),
         }
     }
 }
@@ -494,6 +540,12 @@ impl Iterator for Schedule {
                 FaultKind::Pause => self.pause_targets.draw(rng, any).map(FaultSpec::Pause),
                 FaultKind::Partition => self.shapes.draw(rng, any).map(FaultSpec::Partition),
                 FaultKind::Crash => self.crash_points.draw(rng, any).map(FaultSpec::Crash),
+                FaultKind::Disk => {
+                    let mode = self.disk_modes.draw(rng, any);
+                    let target = self.disk_targets.draw(rng, any);
+                    mode.zip(target)
+                        .map(|(mode, target)| FaultSpec::Disk(DiskFault { mode, target }))
+                }
             };
             let spec = spec.expect("only kinds with choices are drawn");
             self.busy_until[kind as usize] = at + duration;
@@ -627,7 +679,7 @@ mod tests {
                 FaultSpec::Kill(t) => t == Target::Leader,
                 FaultSpec::Pause(t) => matches!(t, Target::Follower | Target::Leader),
                 FaultSpec::Partition(s) => s == Shape::Leader,
-                FaultSpec::Crash(_) => false,
+                FaultSpec::Crash(_) | FaultSpec::Disk(_) => false,
             };
             assert!(allowed, "{fault:?} is outside the narrowed choices");
         }
@@ -666,5 +718,50 @@ mod tests {
         );
         assert_eq!(FaultKind::Crash.start_f(), "crash");
         assert_eq!(FaultKind::Crash.stop_f(), "crash-stop");
+    }
+
+    #[test]
+    fn disk_faults_are_asked_for_by_name_and_narrowed_by_mode_or_target() {
+        assert!(!parse("all").unwrap().faults.contains(&FaultKind::Disk));
+        let bare = parse("disk").unwrap();
+        assert_eq!(bare.faults, vec![FaultKind::Disk]);
+        assert_eq!(bare.disk_modes, DiskMode::ALL.to_vec());
+        assert_eq!(bare.disk_targets, Target::DEFAULT.to_vec());
+        let one = parse("disk:lose-unsynced").unwrap();
+        assert_eq!(one.disk_modes, vec![DiskMode::LoseUnsynced]);
+        assert_eq!(one.disk_targets, Target::DEFAULT.to_vec());
+        let narrowed = parse("disk:torn,disk:leader,kill").unwrap();
+        assert_eq!(narrowed.disk_modes, vec![DiskMode::Torn]);
+        assert_eq!(narrowed.disk_targets, vec![Target::Leader]);
+        let plan: Vec<_> = Schedule::new(narrowed).take(40).collect();
+        let disks: Vec<_> = plan
+            .iter()
+            .filter_map(|f| match f.spec {
+                FaultSpec::Disk(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        assert!(!disks.is_empty(), "{plan:?}");
+        assert!(disks
+            .iter()
+            .all(|d| d.mode == DiskMode::Torn && d.target == Target::Leader));
+        let every = parse("disk,disk:fsync-eio").unwrap();
+        assert_eq!(every.disk_modes.len(), DiskMode::ALL.len());
+        let plan: Vec<_> = Schedule::new(every).take(3).collect();
+        let modes: std::collections::HashSet<_> = plan
+            .iter()
+            .filter_map(|f| match f.spec {
+                FaultSpec::Disk(d) => Some(d.mode),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(modes.len(), 3, "each mode comes once per round: {plan:?}");
+        let err = parse("disk:melt").unwrap_err().to_string();
+        assert!(
+            err.contains("melt") && err.contains("lose-unsynced"),
+            "{err}"
+        );
+        assert_eq!(FaultKind::Disk.start_f(), "disk");
+        assert_eq!(FaultKind::Disk.stop_f(), "disk-stop");
     }
 }

@@ -50,7 +50,12 @@ pub struct TestArgs {
     /// where an armed node kills itself: after-vote, after-append). While a crash
     /// fault lasts, the nodes that crashed stay down, at most a minority: when one
     /// more crashes, the one down longest is restarted and armed again. Crash points
-    /// are raftkv's; a store without them refuses `crash` (exit 3).
+    /// are raftkv's; a store without them refuses `crash` (exit 3). `disk` (never part
+    /// of `all`; root and /dev/fuse) runs every node's data directory on a lazy
+    /// filesystem and makes it lie: `disk:lose-unsynced` (power loss: unsynced writes
+    /// dropped, node restarted at the heal), `disk:torn` (power loss in the middle of
+    /// the last unsynced write), `disk:fsync-eio` (the next fsync fails), each
+    /// narrowed by mode or target (`disk:majority`).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean time between fault starts, e.g. 10, 10s, 500ms (plain numbers are seconds).
