@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// What the disk fault does to a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiskMode {
     /// Power loss: unsynced writes and names dropped.
