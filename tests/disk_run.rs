@@ -61,6 +61,17 @@ fn nemesis_ops(run: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Starts a 60 s disk run in the background and waits until it has completed a disk
+/// fault; returns the controller and the run folder.
+fn started_disk_run(sb: &Sandbox) -> (std::process::Child, PathBuf) {
+    let child = disk_test(sb, &["--time-limit", "60", "--nemesis", "disk"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, wait_for_a_disk_fault(sb))
+}
+
 /// Waits (bounded) until the newest run folder's history holds a completed disk
 /// fault, and returns that folder.
 fn wait_for_a_disk_fault(sb: &Sandbox) -> PathBuf {
@@ -205,12 +216,7 @@ fn an_interrupted_run_unmounts_and_a_sigkilled_one_is_unmounted_by_cleanup() {
     }
     // SIGINT: the run heals, tears down and unmounts by itself.
     let sb = Sandbox::new();
-    let mut child = disk_test(&sb, &["--time-limit", "60", "--nemesis", "disk"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let run = wait_for_a_disk_fault(&sb);
+    let (mut child, run) = started_disk_run(&sb);
     assert!(
         !mounts_under(&run).is_empty(),
         "the nodes run on lazy filesystems"
@@ -230,12 +236,7 @@ fn an_interrupted_run_unmounts_and_a_sigkilled_one_is_unmounted_by_cleanup() {
 
     // SIGKILL: mounts, nodes and servers outlive the controller until cleanup.
     let sb = Sandbox::new();
-    let mut child = disk_test(&sb, &["--time-limit", "60", "--nemesis", "disk"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let run = wait_for_a_disk_fault(&sb);
+    let (mut child, run) = started_disk_run(&sb);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(

@@ -16,7 +16,7 @@ use fuser::{
     ReplyEntry, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
 };
 
-use crate::disk::{Attr, Disk, Kind};
+use crate::disk::{Attr, Disk, Kind, Result};
 
 /// Attributes and names are never cached by the kernel.
 const TTL: Duration = Duration::ZERO;
@@ -61,6 +61,30 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
+/// Answers with an entry, or the error.
+fn entry(reply: ReplyEntry, result: Result<Attr>) {
+    match result {
+        Ok(a) => reply.entry(&TTL, &file_attr(&a), 0),
+        Err(e) => reply.error(e.0),
+    }
+}
+
+/// Answers with attributes, or the error.
+fn attr(reply: ReplyAttr, result: Result<Attr>) {
+    match result {
+        Ok(a) => reply.attr(&TTL, &file_attr(&a)),
+        Err(e) => reply.error(e.0),
+    }
+}
+
+/// Answers with success, or the error.
+fn empty(reply: ReplyEmpty, result: Result<()>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(e.0),
+    }
+}
+
 fn file_type(kind: Kind) -> FileType {
     match kind {
         Kind::File => FileType::RegularFile,
@@ -70,17 +94,11 @@ fn file_type(kind: Kind) -> FileType {
 
 impl Filesystem for LazyFs {
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
-        match self.disk().lookup(parent, name) {
-            Ok(a) => reply.entry(&TTL, &file_attr(&a), 0),
-            Err(e) => reply.error(e.0),
-        }
+        entry(reply, self.disk().lookup(parent, name))
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        match self.disk().attr(ino) {
-            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-            Err(e) => reply.error(e.0),
-        }
+        attr(reply, self.disk().attr(ino))
     }
 
     fn setattr(
@@ -106,10 +124,7 @@ impl Filesystem for LazyFs {
             .map_or(Ok(()), |m| disk.set_mode(ino, m))
             .and_then(|()| size.map_or(Ok(()), |s| disk.truncate(ino, s)))
             .and_then(|()| disk.attr(ino));
-        match done {
-            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-            Err(e) => reply.error(e.0),
-        }
+        attr(reply, done)
     }
 
     fn mkdir(
@@ -121,24 +136,15 @@ impl Filesystem for LazyFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.disk().mkdir(parent, name, mode & !umask) {
-            Ok(a) => reply.entry(&TTL, &file_attr(&a), 0),
-            Err(e) => reply.error(e.0),
-        }
+        entry(reply, self.disk().mkdir(parent, name, mode & !umask))
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        match self.disk().unlink(parent, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e.0),
-        }
+        empty(reply, self.disk().unlink(parent, name))
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        match self.disk().rmdir(parent, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e.0),
-        }
+        empty(reply, self.disk().rmdir(parent, name))
     }
 
     fn rename(
@@ -155,13 +161,10 @@ impl Filesystem for LazyFs {
             return reply.error(libc::EINVAL);
         }
         let no_replace = flags & libc::RENAME_NOREPLACE != 0;
-        match self
+        let done = self
             .disk()
-            .rename(parent, name, newparent, newname, no_replace)
-        {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e.0),
-        }
+            .rename(parent, name, newparent, newname, no_replace);
+        empty(reply, done)
     }
 
     fn read(
@@ -204,10 +207,7 @@ impl Filesystem for LazyFs {
     }
 
     fn fsync(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _data: bool, reply: ReplyEmpty) {
-        match self.disk().fsync(ino) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e.0),
-        }
+        empty(reply, self.disk().fsync(ino))
     }
 
     fn readdir(
@@ -231,10 +231,7 @@ impl Filesystem for LazyFs {
     }
 
     fn fsyncdir(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _d: bool, reply: ReplyEmpty) {
-        match self.disk().fsync_dir(ino) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e.0),
-        }
+        empty(reply, self.disk().fsync_dir(ino))
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
@@ -279,13 +276,10 @@ impl Filesystem for LazyFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        match self
+        let done = self
             .disk()
-            .allocate(ino, offset.max(0) as u64, length.max(0) as u64, mode)
-        {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e.0),
-        }
+            .allocate(ino, offset.max(0) as u64, length.max(0) as u64, mode);
+        empty(reply, done)
     }
 }
 

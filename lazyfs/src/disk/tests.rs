@@ -15,6 +15,22 @@ fn content(disk: &mut Disk, ino: u64) -> Vec<u8> {
     disk.read(ino, 0, u32::MAX).unwrap()
 }
 
+/// Writes `data` to a new file `tmp`, fsyncs it and renames it over `name` (the
+/// atomic replace, without the directory sync).
+fn replace(disk: &mut Disk, tmp: &str, name: &str, data: &[u8]) {
+    let f = disk.create(ROOT, OsStr::new(tmp), 0o644).unwrap().ino;
+    disk.write(f, 0, data).unwrap();
+    disk.fsync(f).unwrap();
+    disk.rename(ROOT, OsStr::new(tmp), ROOT, OsStr::new(name), false)
+        .unwrap();
+}
+
+/// The content visible under `name` in the root.
+fn content_of(disk: &mut Disk, name: &str) -> Vec<u8> {
+    let ino = disk.lookup(ROOT, OsStr::new(name)).unwrap().ino;
+    content(disk, ino)
+}
+
 /// What a remount of the backing directory finds at `name` (`None`: no such file).
 fn remounted(backing: &Path, name: &str) -> Option<Vec<u8>> {
     let mut disk = Disk::open(backing).unwrap();
@@ -102,49 +118,20 @@ fn rename_durability_follows_the_directory_sync() {
     disk.write(old, 0, b"old").unwrap();
     disk.fsync(old).unwrap();
     disk.fsync_dir(ROOT).unwrap();
-    let new = disk
-        .create(ROOT, OsStr::new("snapshot.tmp"), 0o644)
-        .unwrap()
-        .ino;
-    disk.write(new, 0, b"new").unwrap();
-    disk.fsync(new).unwrap();
-    disk.rename(
-        ROOT,
-        OsStr::new("snapshot.tmp"),
-        ROOT,
-        OsStr::new("snapshot"),
-        false,
-    )
-    .unwrap();
-    let seen = disk.lookup(ROOT, OsStr::new("snapshot")).unwrap().ino;
-    assert_eq!(content(&mut disk, seen), b"new");
+    replace(&mut disk, "snapshot.tmp", "snapshot", b"new");
+    assert_eq!(content_of(&mut disk, "snapshot"), b"new");
 
     // Without the directory sync, the power loss brings the old file back.
     let report = disk.lose_unsynced().unwrap();
     assert_eq!(report.names, vec!["snapshot".to_string()]);
-    let seen = disk.lookup(ROOT, OsStr::new("snapshot")).unwrap().ino;
-    assert_eq!(content(&mut disk, seen), b"old");
+    assert_eq!(content_of(&mut disk, "snapshot"), b"old");
     assert!(disk.lookup(ROOT, OsStr::new("snapshot.tmp")).is_err());
 
     // With it, the new one stays, also for a remount.
-    let new = disk
-        .create(ROOT, OsStr::new("snapshot.tmp"), 0o644)
-        .unwrap()
-        .ino;
-    disk.write(new, 0, b"newer").unwrap();
-    disk.fsync(new).unwrap();
-    disk.rename(
-        ROOT,
-        OsStr::new("snapshot.tmp"),
-        ROOT,
-        OsStr::new("snapshot"),
-        false,
-    )
-    .unwrap();
+    replace(&mut disk, "snapshot.tmp", "snapshot", b"newer");
     disk.fsync_dir(ROOT).unwrap();
     disk.lose_unsynced().unwrap();
-    let seen = disk.lookup(ROOT, OsStr::new("snapshot")).unwrap().ino;
-    assert_eq!(content(&mut disk, seen), b"newer");
+    assert_eq!(content_of(&mut disk, "snapshot"), b"newer");
     drop(disk);
     assert_eq!(remounted(dir.path(), "snapshot").unwrap(), b"newer");
     assert_eq!(remounted(dir.path(), "snapshot.tmp"), None);
