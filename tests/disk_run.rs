@@ -165,8 +165,6 @@ fn skip_fsync_loses_acknowledged_writes_when_a_majority_loses_power() {
             "15",
             "--nemesis",
             "disk:lose-unsynced,disk:majority,disk:all",
-            "--nemesis-interval",
-            "3",
             "--db-bug",
             "skip-fsync",
             "--seed",
