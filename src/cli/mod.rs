@@ -36,7 +36,7 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Serve a lazy filesystem (unsynced writes kept in memory, lost on request) over a directory.
     Lazyfs(lazyfs::LazyfsArgs),
-    /// Remove what crashed runs left behind: processes, iptables rules, namespaces, bridges.
+    /// Remove what crashed runs left behind: processes, mounts, iptables rules, namespaces, bridges.
     Cleanup(cleanup::CleanupArgs),
     /// Run a test: start a cluster, drive clients while injecting faults, check the history.
     #[command(after_help = EXIT_CODES)]
