@@ -98,7 +98,7 @@ config_for() {
     commit-old-term)        echo "set crash:after-append 1 -" ;;
     no-dedup)               echo "set kill,partition 1 -" ;;
     skip-fsync)             echo "set disk:lose-unsynced 3 -" ;;
-    skip-fsync@kill)        echo "set kill 1 -" ;;
+    skip-fsync@kill)        echo "set kill 3 -" ;;
     skip-dir-sync)          echo "set disk:lose-unsynced 3 snapshots" ;;
     correct-register)       echo "register all,crash 1 -" ;;
     correct-set)            echo "set all,crash 1 -" ;;
