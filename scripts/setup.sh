@@ -2,9 +2,9 @@
 # Installs the system packages faultline needs on a Debian machine, when missing:
 # iproute2 (network namespaces, veth, bridges, and `tc` for packet faults), iptables
 # (partitions, and the packet faults' fallback where the kernel has no netem), etcd-server
-# (the etcd store, `faultline test --db etcd`), openssh-server and openssh-client (SSH
-# hosts and scripts/ssh-standins.sh), and, with --with-browser, Chromium for the report
-# rendering test.
+# (the etcd store, `faultline test --db etcd`), fuse3 (the lazy filesystem of the disk
+# fault), openssh-server and openssh-client (SSH hosts and scripts/ssh-standins.sh), and,
+# with --with-browser, Chromium for the report rendering test.
 set -euo pipefail
 
 need=()
@@ -13,6 +13,7 @@ command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 if [[ "${1:-}" == "--with-browser" ]]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::disk::DiskRequest;
 use crate::host::Host;
 use crate::schedule::CrashPoint;
 
@@ -39,6 +40,15 @@ pub trait ClusterControl: Send + Sync {
         point: CrashPoint,
         armed_for: Option<Duration>,
     ) -> Result<(), String>;
+    /// Sends a request to the lazy filesystem under the node's data directory and
+    /// returns its answer (what was dropped). `Err` says why not; a store whose nodes
+    /// run without the lazy filesystem refuses.
+    fn disk(&self, node: &str, request: DiskRequest) -> Result<serde_json::Value, String> {
+        let _ = request;
+        Err(format!(
+            "node {node} has no lazy filesystem under its data directory"
+        ))
+    }
 }
 
 pub use workloads::history::OpType;

@@ -107,6 +107,15 @@ pub enum Action {
         /// Its start time there.
         start_time: u64,
     },
+    /// A lazy filesystem mounted over a node's data directory, unmounted by undo.
+    /// Recorded before its server process starts, so cleanup (newest first within a
+    /// rank) kills the node, then the server, then unmounts.
+    Mount {
+        /// The mount point.
+        path: PathBuf,
+        /// Whose data directory it is.
+        label: String,
+    },
     /// An iptables rule on a remote host (`iptables -w -A <args>`, removed with `-D`).
     RemoteRule {
         /// How the host is reached.
@@ -131,7 +140,7 @@ impl Action {
     fn undo_rank(&self) -> u8 {
         match self {
             Action::Paused { .. } | Action::RemotePaused { .. } => 0,
-            Action::Process { .. } | Action::RemoteProcess { .. } => 1,
+            Action::Process { .. } | Action::RemoteProcess { .. } | Action::Mount { .. } => 1,
             Action::Rule { .. } | Action::RemoteRule { .. } | Action::Qdisc { .. } => 2,
             Action::Veth { .. } => 3,
             Action::Namespace { .. } => 4,
@@ -145,6 +154,7 @@ impl Action {
     /// change is success.
     pub fn undo(&self) -> Result<()> {
         match self {
+            Action::Mount { path, .. } => crate::disk::unmount(path),
             Action::RemoteProcess { host, pid_file, .. } => {
                 Session::reconnect(host)?.kill_by_pid_file(pid_file)
             }
@@ -314,6 +324,9 @@ impl std::fmt::Display for Action {
                 label,
             } => write!(f, "process {pid} ({label}, start time {start_time})"),
             Action::Paused { pid, .. } => write!(f, "SIGSTOP of process {pid}"),
+            Action::Mount { path, label } => {
+                write!(f, "lazy filesystem of {label} at {}", path.display())
+            }
             Action::RemoteProcess {
                 host,
                 pid_file,

@@ -59,6 +59,7 @@
 
 pub mod control;
 mod crash;
+pub mod disk;
 pub mod error;
 pub mod host;
 pub mod inventory;
@@ -73,6 +74,7 @@ pub mod ssh;
 pub mod sys;
 
 pub use control::{ClusterControl, NemesisOp, OpType, Outcome};
+pub use disk::{DiskFault, DiskMode, DiskRequest};
 pub use error::{Error, Result};
 pub use host::{free_loopback_ports, Exit, Host, HostMode, Network, NodeProcess};
 pub use inventory::RemoteHost;

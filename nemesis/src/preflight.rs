@@ -14,6 +14,9 @@ use crate::sys;
 
 /// `Ok` when every requested fault can be injected here, else the reason and the fix.
 pub fn check_capabilities(faults: &[FaultKind]) -> Result<(), String> {
+    if faults.contains(&FaultKind::Disk) {
+        crate::disk::check_capable()?;
+    }
     if !faults.contains(&FaultKind::Partition) {
         return Ok(());
     }
@@ -45,6 +48,13 @@ pub fn check_capabilities(faults: &[FaultKind]) -> Result<(), String> {
 /// hosts share one network stack and cannot be partitioned at all; SSH hosts are
 /// checked on the hosts themselves, not here.
 pub fn check_capabilities_on(faults: &[FaultKind], mode: HostMode) -> Result<(), String> {
+    if mode == HostMode::Ssh && faults.contains(&FaultKind::Disk) {
+        return Err(
+            "the disk fault runs on this machine's hosts only (loopback or namespaces): \
+             the lazy filesystem is mounted here, not on SSH hosts"
+                .to_string(),
+        );
+    }
     if mode == HostMode::Ssh {
         return Ok(()); // the hosts' own preflight checks them (`Network::create_ssh`)
     }

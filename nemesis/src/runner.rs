@@ -19,13 +19,14 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use rand::seq::IndexedRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
 use crate::crash::{CrashArming, CRASH_SUPERVISION};
+use crate::disk::{DiskMode, DiskRequest};
 use crate::host::Host;
 use crate::journal::Journal;
 use crate::packet::{self, PacketConfig, PacketFault};
@@ -181,6 +182,10 @@ enum Undo {
     Recover(CrashArming),
     /// Remove what a packet fault added.
     Packet(packet::Installed),
+    /// Restart these power-lost nodes (a disk fault).
+    PowerOn(Vec<String>),
+    /// Disarm the fsync EIO of these nodes, restart those that exited on it.
+    Disarm(Vec<String>),
 }
 
 /// A fault in force.
@@ -356,6 +361,14 @@ impl Runner {
                     value,
                 )
             }
+            FaultSpec::Disk(d) => (
+                format!(
+                    "{}:{}",
+                    d.mode,
+                    json!(d.target).as_str().unwrap_or_default()
+                ),
+                json!({ "mode": d.mode, "target": d.target }),
+            ),
         };
         self.emit(f, value.clone(), None);
         let deadline = start + planned.at + planned.duration;
@@ -405,6 +418,8 @@ impl Runner {
             FaultSpec::Crash(point) => self.arm(point, deadline, &mut value),
             FaultSpec::Packet(fault, target) => {
                 let nodes = match self.resolve(target, &mut rng) {
+            FaultSpec::Disk(d) => {
+                let nodes = match self.resolve(d.target, &mut rng) {
                     Ok(n) => n,
                     Err(why) => {
                         value["reason"] = json!(why);
@@ -412,6 +427,7 @@ impl Runner {
                     }
                 };
                 self.packet_fault(fault, &nodes, planned.pick, &mut value)
+                self.disk(d.mode, &nodes, &mut rng, &mut value)
             }
         };
         self.complete(f, value, outcome);
@@ -531,6 +547,57 @@ impl Runner {
         (Undo::Recover(arming), armed, outcome)
     }
 
+    /// Makes the nodes' disks lie (see [`crate::disk`]): a power loss kills them
+    /// first (as [`Runner::kill`]) and asks each killed node's filesystem to drop or
+    /// tear; `fsync-eio` arms the next fsync. Fills `value.disk` with the answers.
+    fn disk(
+        &mut self,
+        mode: DiskMode,
+        nodes: &[String],
+        rng: &mut ChaCha8Rng,
+        value: &mut Value,
+    ) -> (Undo, Vec<String>, Outcome) {
+        let (affected, mut outcome, undo) = if mode.is_power_loss() {
+            let (_, killed, outcome) = self.kill(nodes, value);
+            (killed.clone(), outcome, Undo::PowerOn(killed))
+        } else {
+            value["nodes"] = json!(nodes);
+            (
+                nodes.to_vec(),
+                Outcome::Installed,
+                Undo::Disarm(nodes.to_vec()),
+            )
+        };
+        let mut answers = BTreeMap::new();
+        let mut errors = BTreeMap::new();
+        for node in &affected {
+            let request = match mode {
+                DiskMode::LoseUnsynced => DiskRequest::LoseUnsynced,
+                DiskMode::Torn => DiskRequest::Torn(rng.random()),
+                DiskMode::FsyncEio => DiskRequest::FsyncEio,
+            };
+            match self.control.disk(node, request) {
+                Ok(answer) => {
+                    answers.insert(node.clone(), answer);
+                }
+                Err(e) => {
+                    errors.insert(node.clone(), e);
+                }
+            }
+        }
+        value["disk"] = json!(answers);
+        if !errors.is_empty() {
+            value["disk_errors"] = json!(errors);
+            outcome = if answers.is_empty() && !mode.is_power_loss() {
+                value["reason"] = json!("no node's filesystem took the request");
+                Outcome::Skipped
+            } else {
+                Outcome::Indeterminate
+            };
+        }
+        (undo, affected, outcome)
+    }
+
     /// One supervision round of every crash fault in force (see
     /// [`CrashArming::supervise`]). Nodes a running kill holds are left to that kill.
     fn supervise_crashes(&mut self, now: Instant) {
@@ -548,7 +615,7 @@ impl Runner {
         self.running
             .iter()
             .filter_map(|r| match &r.undo {
-                Undo::Restart(nodes) => Some(nodes),
+                Undo::Restart(nodes) | Undo::PowerOn(nodes) => Some(nodes),
                 _ => None,
             })
             .flatten()
@@ -563,6 +630,7 @@ impl Runner {
             Undo::Heal(_) => FaultKind::Partition.stop_f(),
             Undo::Recover(..) => FaultKind::Crash.stop_f(),
             Undo::Packet(..) => FaultKind::Packet.stop_f(),
+            Undo::PowerOn(_) | Undo::Disarm(_) => FaultKind::Disk.stop_f(),
         };
         let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
         self.emit(f, value.clone(), None);
@@ -571,7 +639,7 @@ impl Runner {
             errors.extend(packet::heal(installed, &self.journal));
         }
         match &running.undo {
-            Undo::Restart(nodes) => {
+            Undo::Restart(nodes) | Undo::PowerOn(nodes) => {
                 for node in nodes {
                     if let Err(e) = self.control.restart(node) {
                         errors.insert(node.clone(), e);
@@ -608,6 +676,30 @@ impl Runner {
                 arming.recover(&*self.control, &held, &mut value, &mut errors);
             }
             Undo::Packet(_) => {} // healed above, where it may be changed
+            Undo::Disarm(nodes) => {
+                let mut delivered = BTreeMap::new();
+                let mut restarted = Vec::new();
+                for node in nodes {
+                    match self.control.disk(node, DiskRequest::Disarm) {
+                        Ok(answer) => {
+                            let armed = answer["was_armed"].as_bool().unwrap_or(false);
+                            delivered.insert(node.clone(), !armed);
+                        }
+                        Err(e) => {
+                            errors.insert(node.clone(), e);
+                        }
+                    }
+                    let held = self.held_by_kills().contains(&node);
+                    if !held && pid_if_running(&*self.control, node).is_none() {
+                        restarted.push(node.clone());
+                        if let Err(e) = self.control.restart(node) {
+                            errors.insert(node.clone(), e);
+                        }
+                    }
+                }
+                value["eio_delivered"] = json!(delivered);
+                value["restarted"] = json!(restarted);
+            }
         }
         let outcome = if errors.is_empty() {
             Outcome::Installed

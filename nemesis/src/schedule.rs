@@ -26,6 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::disk::{DiskFault, DiskMode};
 use crate::error::{Error, Result};
 use crate::packet::{PacketConfig, PacketFault};
 
@@ -45,6 +46,9 @@ pub enum FaultKind {
     /// Delay, loss, duplication, reordering or a bandwidth limit on what the target
     /// nodes send to the other nodes, then removed (see [`crate::packet`]).
     Packet,
+    /// The node's lazy filesystem loses unsynced data, tears a write or fails an
+    /// fsync (see [`crate::disk`]); power-lost nodes restarted at the heal.
+    Disk,
 }
 
 impl FaultKind {
@@ -55,6 +59,7 @@ impl FaultKind {
         FaultKind::Partition,
         FaultKind::Crash,
         FaultKind::Packet,
+        FaultKind::Disk,
     ];
 
     /// The faults any database can be given, which `--nemesis all` means. A crash
@@ -69,6 +74,7 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Crash => "crash",
             FaultKind::Packet => "packet",
+            FaultKind::Disk => "disk",
         }
     }
 
@@ -80,6 +86,7 @@ impl FaultKind {
             FaultKind::Partition => "heal",
             FaultKind::Crash => "crash-stop",
             FaultKind::Packet => "packet-stop",
+            FaultKind::Disk => "disk-stop",
         }
     }
 }
@@ -93,9 +100,10 @@ impl FromStr for FaultKind {
             "partition" => Ok(FaultKind::Partition),
             "crash" => Ok(FaultKind::Crash),
             "packet" => Ok(FaultKind::Packet),
+            "disk" => Ok(FaultKind::Disk),
             other => Err(Error::Unsupported(format!(
-                "unknown fault `{other}`: expected kill, pause, partition, crash, packet, all \
-                 or none"
+                "unknown fault `{other}`: expected kill, pause, partition, crash, packet, disk, \
+                 all or none"
             ))),
         }
     }
@@ -257,6 +265,8 @@ pub enum FaultSpec {
     Crash(CrashPoint),
     /// This packet fault on the target's links to the other nodes.
     Packet(PacketFault, Target),
+    /// Make the target's disks lie this way.
+    Disk(DiskFault),
 }
 
 impl FaultSpec {
@@ -268,6 +278,7 @@ impl FaultSpec {
             FaultSpec::Partition(_) => FaultKind::Partition,
             FaultSpec::Crash(_) => FaultKind::Crash,
             FaultSpec::Packet(..) => FaultKind::Packet,
+            FaultSpec::Disk(_) => FaultKind::Disk,
         }
     }
 }
@@ -291,6 +302,10 @@ pub struct NemesisConfig {
     pub crash_points: Vec<CrashPoint>,
     /// What packet faults choose from.
     pub packet: PacketConfig,
+    /// What disk faults choose from.
+    pub disk_modes: Vec<DiskMode>,
+    /// Targets disk faults choose from.
+    pub disk_targets: Vec<Target>,
 }
 
 impl NemesisConfig {
@@ -311,6 +326,8 @@ impl NemesisConfig {
                 targets: Target::DEFAULT.to_vec(),
                 ..PacketConfig::default()
             },
+            disk_modes: DiskMode::ALL.to_vec(),
+            disk_targets: Target::DEFAULT.to_vec(),
         }
     }
 
@@ -323,6 +340,10 @@ impl NemesisConfig {
     /// with its parameters (`packet:delay=100ms~20ms`, see [`PacketFault`]), by a
     /// target (`packet:leader`) or by `packet:all-traffic` (the controller's traffic
     /// too); a part left unnamed takes every default.
+    /// narrowed ones adds its defaults to them. `disk` is narrowed by a mode
+    /// (`disk:lose-unsynced`, `disk:torn`, `disk:fsync-eio`) or a target
+    /// (`disk:leader`), each independently: modes not named default to all three,
+    /// targets not named to kill's defaults.
     pub fn parse(text: &str, interval: Duration, seed: u64) -> Result<NemesisConfig> {
         let mut config = NemesisConfig {
             faults: Vec::new(),
@@ -333,7 +354,10 @@ impl NemesisConfig {
             shapes: Vec::new(),
             crash_points: Vec::new(),
             packet: PacketConfig::default(),
+            disk_modes: Vec::new(),
+            disk_targets: Vec::new(),
         };
+        let mut disk_bare = false;
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             let (kind, choice) = match word.split_once(':') {
                 Some((kind, choice)) => (kind.trim(), Some(choice.trim())),
@@ -368,13 +392,30 @@ impl NemesisConfig {
                     (FaultKind::Packet, Some(c)) => match c.parse::<Target>() {
                         Ok(target) => config.packet.targets.push(target),
                         Err(_) => config.packet.faults.push(c.parse()?),
+                    (FaultKind::Disk, None) => disk_bare = true,
+                    (FaultKind::Disk, Some(c)) => match c.parse::<Target>() {
+                        Ok(target) => config.disk_targets.push(target),
+                        Err(_) => config.disk_modes.push(c.parse()?),
                     },
                 }
             }
         }
         config.faults.sort();
         config.faults.dedup();
-        for list in [&mut config.kill_targets, &mut config.pause_targets] {
+        if config.faults.contains(&FaultKind::Disk) {
+            if disk_bare || config.disk_modes.is_empty() {
+                config.disk_modes.extend(DiskMode::ALL);
+            }
+            if disk_bare || config.disk_targets.is_empty() {
+                config.disk_targets.extend(Target::DEFAULT);
+            }
+        }
+        dedup_keeping_order(&mut config.disk_modes);
+        for list in [
+            &mut config.kill_targets,
+            &mut config.pause_targets,
+            &mut config.disk_targets,
+        ] {
             dedup_keeping_order(list);
         }
         dedup_keeping_order(&mut config.shapes);
@@ -439,6 +480,8 @@ pub struct Schedule {
     crash_points: Rounds<CrashPoint>,
     packet_faults: Rounds<PacketFault>,
     packet_targets: Rounds<Target>,
+    disk_modes: Rounds<DiskMode>,
+    disk_targets: Rounds<Target>,
 }
 
 /// Draws without replacement: `items` in a shuffled order, reshuffled once all
@@ -494,6 +537,7 @@ impl Schedule {
                 FaultKind::Packet => {
                     !config.packet.faults.is_empty() && !config.packet.targets.is_empty()
                 }
+                FaultKind::Disk => !config.disk_modes.is_empty() && !config.disk_targets.is_empty(),
             })
             .collect();
         Schedule {
@@ -508,6 +552,8 @@ impl Schedule {
             crash_points: Rounds::new(config.crash_points),
             packet_faults: Rounds::new(config.packet.faults),
             packet_targets: Rounds::new(config.packet.targets),
+            disk_modes: Rounds::new(config.disk_modes),
+            disk_targets: Rounds::new(config.disk_targets),
         }
     }
 }
@@ -549,6 +595,12 @@ impl Iterator for Schedule {
                     .draw(rng, any)
                     .zip(self.packet_targets.draw(rng, any))
                     .map(|(fault, target)| FaultSpec::Packet(fault, target)),
+                FaultKind::Disk => {
+                    let mode = self.disk_modes.draw(rng, any);
+                    let target = self.disk_targets.draw(rng, any);
+                    mode.zip(target)
+                        .map(|(mode, target)| FaultSpec::Disk(DiskFault { mode, target }))
+                }
             };
             let spec = spec.expect("only kinds with choices are drawn");
             self.busy_until[kind as usize] = at + duration;
@@ -684,6 +736,7 @@ mod tests {
                 FaultSpec::Pause(t) => matches!(t, Target::Follower | Target::Leader),
                 FaultSpec::Partition(s) => s == Shape::Leader,
                 FaultSpec::Crash(_) | FaultSpec::Packet(..) => false,
+                FaultSpec::Crash(_) | FaultSpec::Disk(_) => false,
             };
             assert!(allowed, "{fault:?} is outside the narrowed choices");
         }
@@ -768,5 +821,50 @@ mod tests {
         }
         assert_eq!(FaultKind::Packet.start_f(), "packet");
         assert_eq!(FaultKind::Packet.stop_f(), "packet-stop");
+    }
+
+    #[test]
+    fn disk_faults_are_asked_for_by_name_and_narrowed_by_mode_or_target() {
+        assert!(!parse("all").unwrap().faults.contains(&FaultKind::Disk));
+        let bare = parse("disk").unwrap();
+        assert_eq!(bare.faults, vec![FaultKind::Disk]);
+        assert_eq!(bare.disk_modes, DiskMode::ALL.to_vec());
+        assert_eq!(bare.disk_targets, Target::DEFAULT.to_vec());
+        let one = parse("disk:lose-unsynced").unwrap();
+        assert_eq!(one.disk_modes, vec![DiskMode::LoseUnsynced]);
+        assert_eq!(one.disk_targets, Target::DEFAULT.to_vec());
+        let narrowed = parse("disk:torn,disk:leader,kill").unwrap();
+        assert_eq!(narrowed.disk_modes, vec![DiskMode::Torn]);
+        assert_eq!(narrowed.disk_targets, vec![Target::Leader]);
+        let plan: Vec<_> = Schedule::new(narrowed).take(40).collect();
+        let disks: Vec<_> = plan
+            .iter()
+            .filter_map(|f| match f.spec {
+                FaultSpec::Disk(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        assert!(!disks.is_empty(), "{plan:?}");
+        assert!(disks
+            .iter()
+            .all(|d| d.mode == DiskMode::Torn && d.target == Target::Leader));
+        let every = parse("disk,disk:fsync-eio").unwrap();
+        assert_eq!(every.disk_modes.len(), DiskMode::ALL.len());
+        let plan: Vec<_> = Schedule::new(every).take(3).collect();
+        let modes: std::collections::HashSet<_> = plan
+            .iter()
+            .filter_map(|f| match f.spec {
+                FaultSpec::Disk(d) => Some(d.mode),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(modes.len(), 3, "each mode comes once per round: {plan:?}");
+        let err = parse("disk:melt").unwrap_err().to_string();
+        assert!(
+            err.contains("melt") && err.contains("lose-unsynced"),
+            "{err}"
+        );
+        assert_eq!(FaultKind::Disk.start_f(), "disk");
+        assert_eq!(FaultKind::Disk.stop_f(), "disk-stop");
     }
 }

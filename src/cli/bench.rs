@@ -4,7 +4,10 @@
 //! linearizable read phase through the store's test client (`crate::client`: the
 //! same code path, keys and values as a `faultline test`), and prints throughput and
 //! latency percentiles of acknowledged operations. With two stores the table shows
-//! them next to each other with the ratio of their throughputs.
+//! them next to each other with the ratio of their throughputs. With `--lazyfs` each
+//! store is measured twice, first with every node's data directory on the lazy
+//! filesystem of the disk fault (`crate::db::disk`), then on the plain disk: the ratio
+//! column is then the share of its throughput a store keeps on the lazy filesystem.
 //! Figures are printed, never asserted: this is a benchmark, not a test.
 
 use std::path::PathBuf;
@@ -43,6 +46,10 @@ pub struct BenchArgs {
     /// Seed of the key choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also measure each store with its nodes' data directories on the lazy filesystem
+    /// (the disk fault's; needs root and /dev/fuse), shown first, with the ratio.
+    #[arg(long)]
+    pub lazyfs: bool,
     /// Directory for the nodes' data and logs (default: faultline-bench-<pid> in the
     /// temp directory, removed afterwards).
     #[arg(long)]
@@ -99,6 +106,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         .split(',')
         .map(|name| crate::db::kind(name.trim()).context("--db"))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // (store, on the lazy filesystem, column label)
+    let columns: Vec<(&dyn crate::db::DbKind, bool, String)> = kinds
+        .iter()
+        .flat_map(|k| {
+            let lazy = args
+                .lazyfs
+                .then(|| (*k, true, format!("{}+lazyfs", k.name())));
+            lazy.into_iter().chain([(*k, false, k.name().to_string())])
+        })
+        .collect();
+    if args.lazyfs {
+        nemesis::disk::check_capable().map_err(|e| anyhow::anyhow!("--lazyfs: {e}"))?;
+    }
     let (dir, remove_after) = match &args.dir {
         Some(dir) => (dir.clone(), false),
         None => (
@@ -118,14 +138,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
     let mut figures = Vec::new();
     let mut versions = Vec::new();
     let outcome = (|| {
-        for kind in &kinds {
+        for (kind, lazyfs, label) in &columns {
             let spec = LocalSpec {
                 kind: *kind,
                 nodes: args.nodes,
-                dir: &dir.join(kind.name()),
+                dir: &dir.join(label),
                 ports: Ports::Auto,
                 binary: None,
                 seed: args.seed,
+                lazyfs: *lazyfs,
             };
             let (cluster, _) =
                 LocalCluster::start(spec, runtime.handle().clone(), Duration::from_secs(30))?;
@@ -156,27 +177,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     outcome?;
-    print_table(&kinds, &versions, &clients, &figures);
+    let labels: Vec<String> = columns.into_iter().map(|(_, _, label)| label).collect();
+    print_table(&labels, &versions, &clients, &figures);
     Ok(0)
 }
 
-/// Prints one row per (client count, phase), one column group per store, and the
-/// ratio of the first store's throughput to the second's.
+/// Prints one row per (client count, phase), one column group per store (and disk),
+/// and the ratio of the first column's throughput to the second's.
 fn print_table(
-    kinds: &[&dyn crate::db::DbKind],
+    labels: &[String],
     versions: &[String],
     clients: &[usize],
     figures: &[Vec<Figures>],
 ) {
-    let stores: Vec<String> = kinds
+    let stores: Vec<String> = labels
         .iter()
         .zip(versions)
-        .map(|(k, v)| format!("{} ({v})", k.name()))
+        .map(|(k, v)| format!("{k} ({v})"))
         .collect();
     println!("stores: {}", stores.join(", "));
     let mut header = format!("{:<6} {:>7}", "phase", "clients");
-    for kind in kinds {
-        let name = kind.name();
+    for name in labels {
         header.push_str(&format!(
             " {:>12} {:>9} {:>9} {:>6}",
             format!("{name} ops/s"),
@@ -185,11 +206,8 @@ fn print_table(
             "errors"
         ));
     }
-    if kinds.len() == 2 {
-        header.push_str(&format!(
-            " {:>9}",
-            format!("{}/{}", kinds[0].name(), kinds[1].name())
-        ));
+    if labels.len() == 2 {
+        header.push_str(&format!(" {:>9}", format!("{}/{}", labels[0], labels[1])));
     }
     println!("{header}");
     let phases = [Phase::Write, Phase::Read];

@@ -1,7 +1,8 @@
 //! `faultline cleanup [RUN_DIR]`: removes what a run left on the machine after it
 //! died without healing (SIGKILL of the controller, a crash, a lost terminal):
-//! processes (packet delayers too), paused processes, iptables rules, the qdiscs of
-//! packet faults, network namespaces, veths, bridges,
+//! processes (packet delayers too), paused processes, the disk fault's lazy filesystem
+//! mounts (unmounted after the nodes on them and their servers are killed), iptables
+//! rules, the qdiscs of packet faults, network namespaces, veths, bridges,
 //! and on SSH hosts the daemons, SIGSTOPs and iptables rules of the run (each host is
 //! reached again over SSH with the connection details the journal recorded; a host
 //! that cannot be reached is named as FAILED and the others are still cleaned).

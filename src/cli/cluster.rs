@@ -69,6 +69,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
         ports: Ports::From(args.base_port),
         binary: None,
         seed: args.seed,
+        lazyfs: false,
     };
     let (cluster, leader) =
         LocalCluster::start(spec, runtime.handle().clone(), Duration::from_secs(10))?;

@@ -9,6 +9,7 @@ pub mod check;
 pub mod cleanup;
 pub mod cluster;
 pub mod kv;
+pub mod lazyfs;
 pub mod node;
 pub mod packet_delay;
 pub mod report;
@@ -34,7 +35,10 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Measure write and read throughput and latency of raftkv and etcd on local clusters.
     Bench(bench::BenchArgs),
-    /// Remove what crashed runs left behind: processes, iptables rules, qdiscs, namespaces, bridges.
+    /// Serve a lazy filesystem (unsynced writes kept in memory, lost on request) over a directory.
+    Lazyfs(lazyfs::LazyfsArgs),
+    /// Remove what crashed runs left behind: processes, mounts, iptables rules, qdiscs, namespaces,
+    /// bridges.
     Cleanup(cleanup::CleanupArgs),
     /// Run a test: start a cluster, drive clients while injecting faults, check the history.
     #[command(after_help = EXIT_CODES)]
@@ -67,6 +71,7 @@ impl Command {
             Command::Cluster(args) => cluster::run(args),
             Command::Bench(args) => bench::run(args),
             Command::Cleanup(args) => cleanup::run(args),
+            Command::Lazyfs(args) => lazyfs::run(args),
             Command::Test(args) => test::run(args),
             Command::Campaign(args) => campaign::run(args),
             Command::Report(args) => report::run(args),

@@ -68,7 +68,11 @@ let a leader overwrite committed entries (a stale leader erases them: lost write
 twice in one term (two leaders of one term; exposed by the after-vote crash point)
   commit-old-term         a leader commits earlier-term entries by counting replicas and \
 appends no no-op when elected (Raft Figure 8; exposed by the after-append crash point)
-  no-dedup                retried writes are applied again (duplicates)";
+  no-dedup                retried writes are applied again (duplicates)
+  skip-fsync              log appends are written but not fsynced before acknowledging \
+(lost writes after a power loss: the disk:lose-unsynced fault)
+  skip-dir-sync           snapshots and compacted logs are renamed into place without \
+fsyncing the directory (the log reverts to before the last compaction after a power loss)";
 
 /// Runs the node until SIGTERM or SIGINT.
 pub fn run(args: NodeArgs) -> anyhow::Result<u8> {

@@ -56,7 +56,12 @@ pub struct TestArgs {
     /// `packet:delay=100ms~20ms`, `packet:loss=10%`, `packet:duplicate=10%`,
     /// `packet:reorder=25%`, `packet:rate=1mbit` (bare names take these defaults), by a
     /// target (`packet:leader`), or by `packet:all-traffic` to hit the controller's
-    /// traffic with the nodes too; it needs namespace hosts.
+    /// traffic with the nodes too; it needs namespace hosts. `disk` (never part
+    /// of `all`; root and /dev/fuse) runs every node's data directory on a lazy
+    /// filesystem and makes it lie: `disk:lose-unsynced` (power loss: unsynced writes
+    /// dropped, node restarted at the heal), `disk:torn` (power loss in the middle of
+    /// the last unsynced write), `disk:fsync-eio` (the next fsync fails), each
+    /// narrowed by mode or target (`disk:majority`).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean time between fault starts, e.g. 10, 10s, 500ms (plain numbers are seconds).

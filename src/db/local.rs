@@ -35,6 +35,8 @@ pub struct LocalSpec<'a> {
     pub binary: Option<PathBuf>,
     /// Seed of the nodes' randomness.
     pub seed: u64,
+    /// Whether the nodes' data directories are on lazy filesystems (`crate::db::disk`).
+    pub lazyfs: bool,
 }
 
 impl LocalCluster {
@@ -74,6 +76,9 @@ impl LocalCluster {
             }
         };
         let cluster = LocalCluster { db, version };
+        if spec.lazyfs {
+            cluster.db.nodes().mount_lazyfs()?;
+        }
         cluster.db.nodes().start_all()?;
         let leader = cluster.db.wait_ready(timeout, &AtomicBool::new(false))?;
         Ok((cluster, leader))

@@ -18,6 +18,7 @@
 //! Pausing and partitioning need no adapter support: the nemesis signals the pids and
 //! edits the namespaces the adapter's nodes report ([`Control`]).
 
+pub mod disk;
 pub mod etcd;
 pub mod local;
 pub mod nodes;
@@ -235,6 +236,10 @@ impl nemesis::ClusterControl for Control {
         armed_for: Option<Duration>,
     ) -> Result<(), String> {
         self.0.set_crash_point(node, point, armed_for)
+    }
+
+    fn disk(&self, node: &str, request: nemesis::DiskRequest) -> Result<serde_json::Value, String> {
+        self.0.nodes().disk(node, request)
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Nodes {
     program: PathBuf,
     /// How a node's command is built.
     command: CommandFn,
+    /// Lazy filesystems under the data directories, when mounted.
+    disks: Mutex<super::disk::Disks>,
 }
 
 impl Nodes {
@@ -150,6 +152,7 @@ impl Nodes {
             procs: Mutex::new(BTreeMap::new()),
             program,
             command,
+            disks: Mutex::default(),
         })
     }
 
@@ -208,6 +211,23 @@ impl Nodes {
             .with_context(|| format!("starting node {node} with {}", self.program.display()))?;
         procs.insert(node.to_string(), proc);
         Ok(())
+    }
+
+    /// Mounts a lazy filesystem over every node's data directory (before the nodes
+    /// first start; see [`super::disk`]).
+    pub fn mount_lazyfs(&self) -> anyhow::Result<()> {
+        let mut disks = self.disks.lock().unwrap_or_else(|p| p.into_inner());
+        super::disk::Disks::mount(&self.network, &self.specs, &mut disks)
+    }
+
+    /// Sends a request to the lazy filesystem under a node's data directory.
+    pub fn disk(
+        &self,
+        node: &str,
+        request: nemesis::DiskRequest,
+    ) -> Result<serde_json::Value, String> {
+        let disks = self.disks.lock().unwrap_or_else(|p| p.into_inner());
+        disks.request(node, request)
     }
 
     /// SIGKILLs a node and reaps it (nothing if it does not run).
@@ -350,8 +370,9 @@ impl Nodes {
         }
     }
 
-    /// Kills every node, collects the logs of remote nodes and removes what the
-    /// hosts' setup created (namespaces, bridge). Safe to call more than once.
+    /// Kills every node, unmounts their lazy filesystems, collects the logs of remote
+    /// nodes and removes what the hosts' setup created (namespaces, bridge). Safe to
+    /// call more than once.
     pub fn teardown(&self) -> anyhow::Result<()> {
         let mut errors = Vec::new();
         for spec in &self.specs {
@@ -359,6 +380,9 @@ impl Nodes {
                 errors.push(format!("{e:#}"));
             }
         }
+        let mut disks = self.disks.lock().unwrap_or_else(|p| p.into_inner());
+        errors.extend(disks.unmount(&self.network));
+        drop(disks);
         errors.extend(self.collect_logs());
         match self.network.teardown() {
             Ok(report) => errors.extend(report.failed),

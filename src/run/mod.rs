@@ -137,6 +137,12 @@ pub fn check_store(
     Ok(kind)
 }
 
+/// Whether the run's nemesis has the disk fault, whose nodes run on lazy filesystems.
+fn wants_lazyfs(config: &TestConfig) -> bool {
+    nemesis::NemesisConfig::parse(&config.nemesis.join(","), Duration::from_secs(1), 0)
+        .is_ok_and(|n| n.faults.contains(&nemesis::FaultKind::Disk))
+}
+
 /// Runs one test against the store `lookup` finds by the configuration's name.
 fn run_with(
     config: TestConfig,
@@ -320,6 +326,9 @@ impl Run {
         }
         let timeout = Duration::from_secs_f64(config.leader_timeout_s);
         let started = db.and_then(|db| {
+            if wants_lazyfs(config) {
+                db.nodes().mount_lazyfs()?;
+            }
             db.nodes().start_all()?;
             let leader = db.wait_ready(timeout, &self.interrupt.flag)?;
             Ok((db, leader))

@@ -65,6 +65,9 @@ pub struct TestCluster {
     pub crash_at_once: Mutex<Vec<String>>,
     /// Every `set_crash_point` call: node, point name, armed.
     pub crash_calls: Mutex<Vec<(String, String, bool)>>,
+    /// Every `disk` call, with whether the node ran at the time. An armed fsync EIO
+    /// SIGKILLs the node at once, as a store that exits on a failed fsync would.
+    pub disk_calls: Mutex<Vec<(String, nemesis::DiskRequest, bool)>>,
 }
 
 impl TestCluster {
@@ -82,6 +85,7 @@ impl TestCluster {
             crashed: AtomicBool::new(false),
             crash_at_once: Mutex::new(Vec::new()),
             crash_calls: Mutex::new(Vec::new()),
+            disk_calls: Mutex::new(Vec::new()),
         };
         for name in &names {
             let p = cluster.spawn(name);
@@ -212,5 +216,25 @@ impl ClusterControl for TestCluster {
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+    fn disk(&self, node: &str, request: nemesis::DiskRequest) -> Result<serde_json::Value, String> {
+        use nemesis::DiskRequest;
+        let pid = self.pid(node).ok_or("not running")?;
+        let running = nemesis::process::proc_stat(pid).is_some_and(|s| s.state != 'Z');
+        self.disk_calls
+            .lock()
+            .unwrap()
+            .push((node.to_string(), request, running));
+        Ok(match request {
+            DiskRequest::LoseUnsynced | DiskRequest::Torn(_) => {
+                serde_json::json!({ "bytes": 7, "files": ["wal"], "names": [] })
+            }
+            DiskRequest::FsyncEio => {
+                nemesis::process::send_signal(pid, nix::sys::signal::Signal::SIGKILL)
+                    .map_err(|e| e.to_string())?;
+                serde_json::json!({ "armed": true })
+            }
+            DiskRequest::Disarm => serde_json::json!({ "was_armed": false }),
+        })
     }
 }

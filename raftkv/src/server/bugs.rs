@@ -4,7 +4,9 @@
 //! Every switch is off by default and turned on by name (`faultline node --bug
 //! NAME`, repeatable; `faultline test --db-bug NAME` passes it to every node). A
 //! node with any switch on is not safe. Three switches live in the Raft core
-//! ([`crate::raft::Bugs`]); the others are implemented here in the runtime:
+//! ([`crate::raft::Bugs`]), two in the storage ([`SyncBugs`]: only a disk that
+//! loses unsynced data, the disk fault, exposes them); the others are implemented
+//! here in the runtime:
 //!
 //! | name | where | what breaks | what a test sees |
 //! |---|---|---|---|
@@ -15,6 +17,8 @@
 //! | `forget-vote` | runtime | term and vote are not persisted: on restart a node takes the term of its last log entry and no vote, so it may vote twice in one term | two leaders in one term if the node restarts between granting a vote and storing the new leader's first entry (the `after-vote` crash point, [`super::crash`]) and then votes, or runs, in that term again; both leaders append at the same indices and the first keeps its own entries as if they were the second's: lost writes on its final read (set, `kill:leader,crash:after-vote`) |
 //! | `commit-old-term` | core | a leader commits entries of earlier terms by counting replicas (Raft paper, Figure 8) and so appends no no-op when elected; followers overwrite conflicting entries even below their commit index | two nodes apply different entries at one index when leadership passes between nodes that each crashed holding entries nobody else has (the `after-append` crash point with the crash fault's rolling restarts): their final reads disagree and acknowledged adds vanish from one of them (set, `crash:after-append`) |
 //! | `no-dedup` | runtime | the state machine ignores the client id and sequence, so a retried write is applied again | duplicated set elements (set, kill/partition, retrying client) |
+//! | `skip-fsync` | storage | log appends are written but not fsynced before the node votes, acknowledges or answers (the WAL's `fdatasync` skipped, as stores shipped with "sync off by default" or an ignored `fsync` result did) | nothing under kill, pause or partition (the page cache keeps every write a killed process made); under `disk:lose-unsynced` a power loss of a majority erases acknowledged entries and votes: lost writes (set, register) |
+//! | `skip-dir-sync` | storage | a snapshot or a compacted log is renamed into place without fsyncing the directory (the rename is not durable; the ALICE study of crash consistency, OSDI 2014, found this in LevelDB, HDFS and ZooKeeper) | after a power loss the node comes back with the log as it was before its last compaction: every entry since is gone; lost writes when a majority loses power (set, `disk:lose-unsynced`, frequent snapshots: `--node-arg=--snapshot-every=200`) |
 //!
 //! `scripts/detect-bugs.sh` runs each switch with the workload and faults most
 //! likely to expose it over several seeds and tabulates how often faultline
@@ -36,6 +40,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::raft;
+use crate::storage::SyncBugs;
 
 /// One deliberate bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,11 +59,15 @@ pub enum Bug {
     CommitOldTerm,
     /// Retried writes are applied again (no client request de-duplication).
     NoDedup,
+    /// Log appends are not fsynced.
+    SkipFsync,
+    /// Renames into the data directory are not followed by a directory fsync.
+    SkipDirSync,
 }
 
 impl Bug {
     /// Every switch, in documentation order.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 9] = [
         Bug::StaleRead,
         Bug::LeaderLocalRead,
         Bug::AckBeforeCommit,
@@ -66,6 +75,8 @@ impl Bug {
         Bug::ForgetVote,
         Bug::CommitOldTerm,
         Bug::NoDedup,
+        Bug::SkipFsync,
+        Bug::SkipDirSync,
     ];
 
     /// The switch's name on the command line.
@@ -78,6 +89,8 @@ impl Bug {
             Bug::ForgetVote => "forget-vote",
             Bug::CommitOldTerm => "commit-old-term",
             Bug::NoDedup => "no-dedup",
+            Bug::SkipFsync => "skip-fsync",
+            Bug::SkipDirSync => "skip-dir-sync",
         }
     }
 }
@@ -122,6 +135,8 @@ pub struct BugSet {
     pub no_dedup: bool,
     /// The switches of the Raft core.
     pub core: raft::Bugs,
+    /// The switches of the storage.
+    pub storage: SyncBugs,
 }
 
 impl BugSet {
@@ -137,6 +152,8 @@ impl BugSet {
                 Bug::ForgetVote => set.forget_vote = true,
                 Bug::CommitOldTerm => set.core.commit_old_term = true,
                 Bug::NoDedup => set.no_dedup = true,
+                Bug::SkipFsync => set.storage.skip_fsync = true,
+                Bug::SkipDirSync => set.storage.skip_dir_sync = true,
             }
         }
         set
@@ -163,5 +180,6 @@ mod tests {
         assert!(all.stale_read && all.ack_before_commit && all.forget_vote && all.no_dedup);
         assert!(all.core.leader_local_read && all.core.vote_without_log_check);
         assert!(all.core.commit_old_term);
+        assert!(all.storage.skip_fsync && all.storage.skip_dir_sync);
     }
 }

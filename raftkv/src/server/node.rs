@@ -166,7 +166,8 @@ pub async fn run(
         )));
     }
 
-    let (storage, recovered) = tokio::task::block_in_place(|| Storage::open(&config.data_dir))?;
+    let (mut storage, recovered) = tokio::task::block_in_place(|| Storage::open(&config.data_dir))?;
+    storage.set_bugs(config.bugs.storage);
     if recovered.discarded_bytes > 0 {
         tracing::warn!(
             bytes = recovered.discarded_bytes,

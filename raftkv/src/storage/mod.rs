@@ -65,6 +65,17 @@ pub enum StorageError {
     Locked(PathBuf),
 }
 
+/// Deliberate durability bugs (the `skip-fsync` and `skip-dir-sync` switches of
+/// [`crate::server::bugs`]); both off in a correct node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncBugs {
+    /// Appends to the log are written but never fsynced before they are acknowledged.
+    pub skip_fsync: bool,
+    /// A snapshot or a rewritten log is renamed into place without fsyncing the
+    /// directory, so the rename may be undone by a power loss.
+    pub skip_dir_sync: bool,
+}
+
 /// What recovery found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovered {
@@ -92,6 +103,8 @@ pub struct Storage {
     snapshot_meta: SnapshotMeta,
     /// The entries in the log after the snapshot (kept for compaction rewrites).
     entries: Vec<Entry>,
+    /// Durability bugs switched on.
+    bugs: SyncBugs,
 }
 
 impl Storage {
@@ -143,6 +156,7 @@ impl Storage {
             hard_state: replayed.hard_state,
             snapshot_meta,
             entries: entries.clone(),
+            bugs: SyncBugs::default(),
         };
         let recovered = Recovered {
             hard_state: replayed.hard_state,
@@ -151,6 +165,12 @@ impl Storage {
             discarded_bytes: replayed.discarded_bytes,
         };
         Ok((storage, recovered))
+    }
+
+    /// Switches durability bugs on (a correct node never calls this).
+    pub fn set_bugs(&mut self, bugs: SyncBugs) {
+        self.bugs = bugs;
+        self.wal.bugs = bugs;
     }
 
     /// Durably appends a hard state and entries (one fsync). If `entries[0]` is at
@@ -188,7 +208,7 @@ impl Storage {
             snapshot.meta.index >= self.snapshot_meta.index,
             "a snapshot must not move backwards"
         );
-        snapshot::save(&self.dir, snapshot)?;
+        snapshot::save(&self.dir, snapshot, !self.bugs.skip_dir_sync)?;
         let covered = (snapshot.meta.index - self.snapshot_meta.index) as usize;
         self.entries.drain(..covered.min(self.entries.len()));
         self.snapshot_meta = snapshot.meta;
@@ -198,7 +218,7 @@ impl Storage {
     /// Stores a snapshot received from the leader. It replaces the whole log:
     /// the entries that follow arrive in later [`Storage::persist`] calls.
     pub fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
-        snapshot::save(&self.dir, snapshot)?;
+        snapshot::save(&self.dir, snapshot, !self.bugs.skip_dir_sync)?;
         self.entries.clear();
         self.snapshot_meta = snapshot.meta;
         self.wal.rewrite(&self.hard_state, &self.entries)

@@ -29,7 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::codec::{put_bytes, put_u32, put_u64, put_u8, DecodeError, Reader};
-use super::{sync_dir, StorageError};
+use super::{sync_dir, StorageError, SyncBugs};
 use crate::raft::{Entry, HardState};
 
 /// Size of a record header: length and checksum.
@@ -60,6 +60,8 @@ pub struct Wal {
     file: File,
     /// Scratch buffer reused across appends.
     buf: Vec<u8>,
+    /// Durability bugs switched on.
+    pub(super) bugs: SyncBugs,
 }
 
 impl Wal {
@@ -94,6 +96,7 @@ impl Wal {
                 path: path.to_path_buf(),
                 file,
                 buf: Vec::new(),
+                bugs: SyncBugs::default(),
             },
             replayed,
         ))
@@ -116,6 +119,9 @@ impl Wal {
             source,
         };
         self.file.write_all(&self.buf).map_err(io)?;
+        if self.bugs.skip_fsync {
+            return Ok(());
+        }
         self.file.sync_data().map_err(io)
     }
 
@@ -141,7 +147,9 @@ impl Wal {
             source,
         };
         std::fs::rename(&tmp, &self.path).map_err(io)?;
-        sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        if !self.bugs.skip_dir_sync {
+            sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        }
         self.file = OpenOptions::new()
             .append(true)
             .open(&self.path)
