@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
 use crate::crash::{CrashArming, CRASH_SUPERVISION};
-use crate::disk::{DiskMode, DiskRequest};
+use crate::disk::{DiskFault, DiskMode, DiskRequest};
 use crate::host::Host;
 use crate::journal::Journal;
 use crate::packet::{self, PacketConfig, PacketFault};
@@ -416,18 +416,21 @@ impl Runner {
                 (Undo::Heal(rules), cut, outcome)
             }
             FaultSpec::Crash(point) => self.arm(point, deadline, &mut value),
-            FaultSpec::Packet(fault, target) => {
+            FaultSpec::Packet(_, target) | FaultSpec::Disk(DiskFault { target, .. }) => {
                 let nodes = match self.resolve(target, &mut rng) {
-            FaultSpec::Disk(d) => {
-                let nodes = match self.resolve(d.target, &mut rng) {
                     Ok(n) => n,
                     Err(why) => {
                         value["reason"] = json!(why);
                         return self.complete(f, value, Outcome::Skipped);
                     }
                 };
-                self.packet_fault(fault, &nodes, planned.pick, &mut value)
-                self.disk(d.mode, &nodes, &mut rng, &mut value)
+                match planned.spec {
+                    FaultSpec::Packet(fault, _) => {
+                        self.packet_fault(fault, &nodes, planned.pick, &mut value)
+                    }
+                    FaultSpec::Disk(d) => self.disk(d.mode, &nodes, &mut rng, &mut value),
+                    _ => unreachable!("this arm matched a packet or disk fault"),
+                }
             }
         };
         self.complete(f, value, outcome);

@@ -53,7 +53,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every fault kind.
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Partition,
@@ -339,8 +339,7 @@ impl NemesisConfig {
     /// narrowed ones adds its defaults to them. `packet` is narrowed by a packet fault
     /// with its parameters (`packet:delay=100ms~20ms`, see [`PacketFault`]), by a
     /// target (`packet:leader`) or by `packet:all-traffic` (the controller's traffic
-    /// too); a part left unnamed takes every default.
-    /// narrowed ones adds its defaults to them. `disk` is narrowed by a mode
+    /// too); a part left unnamed takes every default. `disk` is narrowed by a mode
     /// (`disk:lose-unsynced`, `disk:torn`, `disk:fsync-eio`) or a target
     /// (`disk:leader`), each independently: modes not named default to all three,
     /// targets not named to kill's defaults.
@@ -392,6 +391,7 @@ impl NemesisConfig {
                     (FaultKind::Packet, Some(c)) => match c.parse::<Target>() {
                         Ok(target) => config.packet.targets.push(target),
                         Err(_) => config.packet.faults.push(c.parse()?),
+                    },
                     (FaultKind::Disk, None) => disk_bare = true,
                     (FaultKind::Disk, Some(c)) => match c.parse::<Target>() {
                         Ok(target) => config.disk_targets.push(target),
@@ -735,8 +735,7 @@ mod tests {
                 FaultSpec::Kill(t) => t == Target::Leader,
                 FaultSpec::Pause(t) => matches!(t, Target::Follower | Target::Leader),
                 FaultSpec::Partition(s) => s == Shape::Leader,
-                FaultSpec::Crash(_) | FaultSpec::Packet(..) => false,
-                FaultSpec::Crash(_) | FaultSpec::Disk(_) => false,
+                FaultSpec::Crash(_) | FaultSpec::Packet(..) | FaultSpec::Disk(_) => false,
             };
             assert!(allowed, "{fault:?} is outside the narrowed choices");
         }
