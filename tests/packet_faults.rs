@@ -418,8 +418,9 @@ fn a_run_with_packet_faults_records_them_and_leaves_nothing_behind() {
         "packet",
         "--nemesis-interval",
         "1.5",
+        // Generous, so that a saturated machine's slow recovery does not fail the run.
         "--recovery-time",
-        "3",
+        "10",
         "--seed",
         "19",
         "--results-dir",
