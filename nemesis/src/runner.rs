@@ -374,7 +374,10 @@ impl Runner {
         let deadline = start + planned.at + planned.duration;
         let mut groups = Vec::new();
         let (undo, nodes, outcome) = match planned.spec {
-            FaultSpec::Kill(target) | FaultSpec::Pause(target) => {
+            FaultSpec::Kill(target)
+            | FaultSpec::Pause(target)
+            | FaultSpec::Packet(_, target)
+            | FaultSpec::Disk(DiskFault { target, .. }) => {
                 let nodes = match self.resolve(target, &mut rng) {
                     Ok(n) => n,
                     Err(why) => {
@@ -382,10 +385,14 @@ impl Runner {
                         return self.complete(f, value, Outcome::Skipped);
                     }
                 };
-                if let FaultSpec::Kill(_) = planned.spec {
-                    self.kill(&nodes, &mut value)
-                } else {
-                    self.pause(&nodes, &mut value)
+                match planned.spec {
+                    FaultSpec::Kill(_) => self.kill(&nodes, &mut value),
+                    FaultSpec::Pause(_) => self.pause(&nodes, &mut value),
+                    FaultSpec::Packet(fault, _) => {
+                        self.packet_fault(fault, &nodes, planned.pick, &mut value)
+                    }
+                    FaultSpec::Disk(d) => self.disk(d.mode, &nodes, &mut rng, &mut value),
+                    _ => unreachable!("this arm matched a fault with a target"),
                 }
             }
             FaultSpec::Partition(shape) => {
@@ -416,22 +423,6 @@ impl Runner {
                 (Undo::Heal(rules), cut, outcome)
             }
             FaultSpec::Crash(point) => self.arm(point, deadline, &mut value),
-            FaultSpec::Packet(_, target) | FaultSpec::Disk(DiskFault { target, .. }) => {
-                let nodes = match self.resolve(target, &mut rng) {
-                    Ok(n) => n,
-                    Err(why) => {
-                        value["reason"] = json!(why);
-                        return self.complete(f, value, Outcome::Skipped);
-                    }
-                };
-                match planned.spec {
-                    FaultSpec::Packet(fault, _) => {
-                        self.packet_fault(fault, &nodes, planned.pick, &mut value)
-                    }
-                    FaultSpec::Disk(d) => self.disk(d.mode, &nodes, &mut rng, &mut value),
-                    _ => unreachable!("this arm matched a packet or disk fault"),
-                }
-            }
         };
         self.complete(f, value, outcome);
         if outcome == Outcome::Skipped {
