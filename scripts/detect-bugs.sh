@@ -18,6 +18,9 @@
 # recovery and checking (a few seconds). Needs root (network namespaces) for the
 # partition fault; without root, partitions are dropped from each configuration.
 #
+# lease-read is also run, over the same seeds, under kill, pause and partition without
+# clock faults (`lease-read-without-clock`): it must be the clock that exposes it.
+#
 # Usage: scripts/detect-bugs.sh [--runs N] [--time SECONDS] [--correct-runs N]
 #                               [--targeted-correct-runs N] [--seed BASE]
 #                               [--bugs "a b ..."] [--nodes N] [--binary PATH]
@@ -29,7 +32,7 @@ TIME=15
 CORRECT_RUNS=""
 TARGETED_CORRECT_RUNS=0
 SEED=1000
-BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forget-vote commit-old-term no-dedup"
+BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forget-vote commit-old-term no-dedup lease-read"
 NODES=3
 BIN=""
 RESULTS=""
@@ -91,6 +94,8 @@ config_for() {
     forget-vote)            echo "set kill:leader,crash:after-vote 0.5 steady-writers" ;;
     commit-old-term)        echo "set crash:after-append 1 -" ;;
     no-dedup)               echo "set kill,partition 1 -" ;;
+    lease-read)             echo "register clock 1 readers" ;;
+    lease-read-without-clock) echo "register all 1 readers" ;;
     correct-register)       echo "register all,crash 1 -" ;;
     correct-set)            echo "set all,crash 1 -" ;;
     correct-as-*)           config_for "${1#correct-as-}" ;;
@@ -186,13 +191,16 @@ measure() {
   local workload nemesis interval profile
   read -r workload nemesis interval profile <<<"$(config_for "$label")"
   [[ "$profile" != - ]] && nemesis="$nemesis+$profile"
-  printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "${bug:-$label}" "$workload/$nemesis/${interval}s" \
+  printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "$label" "$workload/$nemesis/${interval}s" \
     "$runs" "$detected" "$unknown" "$med" "${found:--}" >>"$TABLE"
   if [[ -z "$bug" ]]; then correct_invalid=$((correct_invalid + detected)); fi
 }
 
 for bug in $BUGS; do
   measure "$bug" "$bug" "$RUNS"
+  if [[ "$bug" == lease-read ]]; then
+    measure lease-read-without-clock lease-read "$RUNS"
+  fi
 done
 if [[ "$CORRECT_RUNS" -gt 0 ]]; then
   half=$(((CORRECT_RUNS + 1) / 2))

@@ -2,8 +2,8 @@
 # Installs the system packages faultline needs on a Debian machine, when missing:
 # iproute2 (network namespaces, veth, bridges), iptables (partitions), etcd-server
 # (the etcd store, `faultline test --db etcd`), openssh-server and openssh-client (SSH
-# hosts and scripts/ssh-standins.sh), and, with --with-browser, Chromium for the report
-# rendering test.
+# hosts and scripts/ssh-standins.sh), libfaketime (the clock fault), and, with
+# --with-browser, Chromium for the report rendering test.
 set -euo pipefail
 
 need=()
@@ -12,6 +12,7 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || need+=(libfaketime)
 if [[ "${1:-}" == "--with-browser" ]]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi

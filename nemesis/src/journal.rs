@@ -114,6 +114,11 @@ pub enum Action {
         /// The rule after `-A`.
         args: Vec<String>,
     },
+    /// A node's libfaketime control file (see [`crate::clock`]), removed at the end.
+    ClockFile {
+        /// Its path on this machine.
+        path: PathBuf,
+    },
 }
 
 impl Action {
@@ -122,7 +127,7 @@ impl Action {
         match self {
             Action::Paused { .. } | Action::RemotePaused { .. } => 0,
             Action::Process { .. } | Action::RemoteProcess { .. } => 1,
-            Action::Rule { .. } | Action::RemoteRule { .. } => 2,
+            Action::Rule { .. } | Action::RemoteRule { .. } | Action::ClockFile { .. } => 2,
             Action::Veth { .. } => 3,
             Action::Namespace { .. } => 4,
             Action::Bridge { .. } => 5,
@@ -135,6 +140,7 @@ impl Action {
     /// change is success.
     pub fn undo(&self) -> Result<()> {
         match self {
+            Action::ClockFile { path } => crate::clock::remove(path),
             Action::RemoteProcess { host, pid_file, .. } => {
                 Session::reconnect(host)?.kill_by_pid_file(pid_file)
             }
@@ -307,6 +313,7 @@ impl std::fmt::Display for Action {
             Action::RemoteRule { host, args } => {
                 write!(f, "iptables rule on {host}: -A {}", args.join(" "))
             }
+            Action::ClockFile { path } => write!(f, "clock control file {}", path.display()),
             Action::Rule { namespace, args } => write!(
                 f,
                 "iptables rule in {}: -A {}",

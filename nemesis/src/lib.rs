@@ -8,7 +8,9 @@
 //! partitions nodes (iptables DROP rules inside the namespaces of the nodes it cuts
 //! off, never in the root namespace), overlapping faults of different kinds. With the
 //! database's cooperation it also arms crash points, places in the database's code
-//! where a node kills itself (later disarmed, the crashed nodes restarted). It
+//! where a node kills itself (later disarmed, the crashed nodes restarted), and it
+//! jumps, skews and strobes each node's own clock ([`clock`]: libfaketime preloaded
+//! into nodes on this machine; later set right again). It
 //! reaches the cluster only through the [`ClusterControl`] trait the controller
 //! implements, and reports every fault start and stop as a [`NemesisOp`] for the
 //! history. When told to stop it always heals: partitions removed, paused nodes
@@ -52,9 +54,11 @@
 //! ```
 //!
 //! Machine requirements: kill and pause need nothing; partitions need root, `ip`
-//! (iproute2) and `iptables` (`apt-get install -y iproute2 iptables`). The tests that
+//! (iproute2) and `iptables` (`apt-get install -y iproute2 iptables`); clock faults
+//! need libfaketime (`apt-get install -y libfaketime`). The tests that
 //! need them print why they are skipped when run without.
 
+pub mod clock;
 pub mod control;
 mod crash;
 pub mod error;
@@ -77,5 +81,6 @@ pub use journal::{Action, Cleanup, CleanupReport, Journal, JOURNAL_FILE};
 pub use preflight::{check_capabilities, check_capabilities_on, test_can_run, Need};
 pub use runner::{ActiveFault, Nemesis, NemesisHandle, OpSink};
 pub use schedule::{
-    CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Shape, Target,
+    ClockMode, CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Shape,
+    Target,
 };

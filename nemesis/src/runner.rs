@@ -2,7 +2,7 @@
 //! its time comes, heals it when its duration is over, and, when told to stop (or
 //! when its handle is dropped, or if it panics), heals everything still active:
 //! partitions removed, paused processes resumed, killed nodes restarted, crash points
-//! disarmed and the nodes that crashed at one restarted, and finally a SIGCONT to
+//! disarmed and the nodes that crashed at one restarted, clocks set right, and finally a SIGCONT to
 //! every node (and, with crash points, one more round of restarts and disarms). While
 //! a crash fault lasts, the runner also supervises it: that supervision lives in
 //! [`crate::crash`], the fault loop here. Every
@@ -24,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::clock::{ClockSetting, NodeClock, Strobe};
 use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
 use crate::crash::{CrashArming, CRASH_SUPERVISION};
 use crate::host::Host;
@@ -31,7 +32,7 @@ use crate::journal::Journal;
 use crate::partition::{self, InstalledRule};
 use crate::process::ProcStat;
 use crate::schedule::{
-    CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Target,
+    ClockMode, CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Target,
 };
 
 /// Where the nemesis sends its history operations.
@@ -177,6 +178,8 @@ enum Undo {
     Heal(Vec<InstalledRule>),
     /// Restart the nodes that crashed at this point, disarm it in the others.
     Recover(CrashArming),
+    /// Set these nodes' clocks right again (after stopping the strobe, if any).
+    Clock(Vec<String>, Option<Strobe>),
 }
 
 /// A fault in force.
@@ -336,6 +339,7 @@ impl Runner {
                 )
             }
             FaultSpec::Crash(point) => (point.name().to_string(), json!({ "point": point })),
+            FaultSpec::Clock(mode) => (mode.name().to_string(), json!({ "mode": mode })),
         };
         self.emit(f, value.clone(), None);
         let deadline = start + planned.at + planned.duration;
@@ -393,6 +397,17 @@ impl Runner {
                 (Undo::Heal(rules), cut, outcome)
             }
             FaultSpec::Crash(point) => self.arm(point, deadline, &mut value),
+            FaultSpec::Clock(mode) => {
+                let target = *Target::DEFAULT.choose(&mut rng).expect("targets exist");
+                value["target"] = json!(target);
+                match self.resolve(target, &mut rng) {
+                    Ok(nodes) => self.clock(mode, &nodes, &mut rng, &mut value),
+                    Err(why) => {
+                        value["reason"] = json!(why);
+                        return self.complete(f, value, Outcome::Skipped);
+                    }
+                }
+            }
         };
         self.complete(f, value, outcome);
         if outcome == Outcome::Skipped {
@@ -489,6 +504,58 @@ impl Runner {
         (Undo::Recover(arming), armed, outcome)
     }
 
+    /// Changes the clocks of `nodes`, each its own way (drawn for `mode`, see
+    /// [`NodeClock::draw`]); strobes keep flipping in a thread until healed. Fills
+    /// `value` with each node's change and the libfaketime spec written.
+    fn clock(
+        &mut self,
+        mode: ClockMode,
+        nodes: &[String],
+        rng: &mut ChaCha8Rng,
+        value: &mut Value,
+    ) -> (Undo, Vec<String>, Outcome) {
+        let mut clocks = BTreeMap::new();
+        let mut specs = BTreeMap::new();
+        let mut errors = BTreeMap::new();
+        let mut strobed = Vec::new();
+        for node in nodes {
+            let change = NodeClock::draw(mode, rng);
+            clocks.insert(node.clone(), change);
+            match self.control.set_clock(node, change.first()) {
+                Ok(spec) => {
+                    specs.insert(node.clone(), spec);
+                    if let NodeClock::Strobe {
+                        offset_s,
+                        period_ms,
+                    } = change
+                    {
+                        strobed.push((node.clone(), offset_s, period_ms));
+                    }
+                }
+                Err(e) => {
+                    errors.insert(node.clone(), e);
+                }
+            }
+        }
+        value["nodes"] = json!(nodes);
+        value["mechanism"] = json!("libfaketime");
+        value["clocks"] = json!(clocks);
+        value["specs"] = json!(specs);
+        let changed: Vec<String> = specs.into_keys().collect();
+        let strobe =
+            (!strobed.is_empty()).then(|| Strobe::start(Arc::clone(&self.control), strobed));
+        let outcome = if errors.is_empty() {
+            Outcome::Installed
+        } else if changed.is_empty() {
+            value["reason"] = json!(errors);
+            Outcome::Skipped
+        } else {
+            value["errors"] = json!(errors);
+            Outcome::Indeterminate
+        };
+        (Undo::Clock(changed.clone(), strobe), changed, outcome)
+    }
+
     /// One supervision round of every crash fault in force (see
     /// [`CrashArming::supervise`]). Nodes a running kill holds are left to that kill.
     fn supervise_crashes(&mut self, now: Instant) {
@@ -520,6 +587,7 @@ impl Runner {
             Undo::Resume(_) => FaultKind::Pause.stop_f(),
             Undo::Heal(_) => FaultKind::Partition.stop_f(),
             Undo::Recover(..) => FaultKind::Crash.stop_f(),
+            Undo::Clock(..) => FaultKind::Clock.stop_f(),
         };
         let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
         self.emit(f, value.clone(), None);
@@ -560,6 +628,27 @@ impl Runner {
             Undo::Recover(arming) => {
                 let held = self.held_by_kills();
                 arming.recover(&*self.control, &held, &mut value, &mut errors);
+            }
+            Undo::Clock(nodes, strobe) => {
+                if let Some(strobe) = strobe {
+                    let (flips, error) = strobe.stop();
+                    value["flips"] = json!(flips);
+                    if let Some(e) = error {
+                        errors.insert("strobe".to_string(), e);
+                    }
+                }
+                let mut specs = BTreeMap::new();
+                for node in nodes {
+                    match self.control.set_clock(node, ClockSetting::REAL) {
+                        Ok(spec) => {
+                            specs.insert(node.clone(), spec);
+                        }
+                        Err(e) => {
+                            errors.insert(node.clone(), e);
+                        }
+                    }
+                }
+                value["specs"] = json!(specs);
             }
         }
         let outcome = if errors.is_empty() {

@@ -41,15 +41,18 @@ pub enum FaultKind {
     /// A crash point armed in every node (the database kills itself there), then
     /// disarmed, and the nodes that crashed restarted.
     Crash,
+    /// Nodes' clocks jumped, skewed or strobed (libfaketime), then set right again.
+    Clock,
 }
 
 impl FaultKind {
     /// Every fault kind.
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Partition,
         FaultKind::Crash,
+        FaultKind::Clock,
     ];
 
     /// The faults any database can be given, which `--nemesis all` means. A crash
@@ -63,6 +66,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Partition => "partition",
             FaultKind::Crash => "crash",
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -73,6 +77,7 @@ impl FaultKind {
             FaultKind::Pause => "resume",
             FaultKind::Partition => "heal",
             FaultKind::Crash => "crash-stop",
+            FaultKind::Clock => "clock-stop",
         }
     }
 }
@@ -85,8 +90,10 @@ impl FromStr for FaultKind {
             "pause" => Ok(FaultKind::Pause),
             "partition" => Ok(FaultKind::Partition),
             "crash" => Ok(FaultKind::Crash),
+            "clock" => Ok(FaultKind::Clock),
             other => Err(Error::Unsupported(format!(
-                "unknown fault `{other}`: expected kill, pause, partition, crash, all or none"
+                "unknown fault `{other}`: expected kill, pause, partition, crash, clock, all \
+                 or none"
             ))),
         }
     }
@@ -222,15 +229,52 @@ impl CrashPoint {
 impl FromStr for CrashPoint {
     type Err = Error;
     fn from_str(s: &str) -> Result<CrashPoint> {
-        CrashPoint::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "unknown crash point `{s}`: expected one of {}",
-                    CrashPoint::ALL.map(CrashPoint::name).join(", ")
-                ))
-            })
+        by_name(&CrashPoint::ALL, CrashPoint::name, s, "crash point")
+    }
+}
+
+/// The item of `all` whose `name` is `s`, or an error naming `s` and listing them.
+fn by_name<T: Copy>(all: &[T], name: fn(T) -> &'static str, s: &str, what: &str) -> Result<T> {
+    all.iter().copied().find(|x| name(*x) == s).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|x| name(*x)).collect();
+        Error::Unsupported(format!(
+            "unknown {what} `{s}`: expected one of {}",
+            names.join(", ")
+        ))
+    })
+}
+
+/// How a clock fault changes the clocks of the nodes it hits (each node its own way:
+/// the sizes are drawn per node when the fault starts, see [`crate::clock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockMode {
+    /// The clock jumps by seconds to minutes, forwards or backwards, and stays there.
+    Jump,
+    /// The clock runs fast or slow from now on.
+    Skew,
+    /// The clock flips rapidly between real time and an offset.
+    Strobe,
+}
+
+impl ClockMode {
+    /// Every mode.
+    pub const ALL: [ClockMode; 3] = [ClockMode::Jump, ClockMode::Skew, ClockMode::Strobe];
+
+    /// The mode's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockMode::Jump => "jump",
+            ClockMode::Skew => "skew",
+            ClockMode::Strobe => "strobe",
+        }
+    }
+}
+
+impl FromStr for ClockMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ClockMode> {
+        by_name(&ClockMode::ALL, ClockMode::name, s, "clock fault")
     }
 }
 
@@ -246,6 +290,8 @@ pub enum FaultSpec {
     Partition(Shape),
     /// Arm this crash point.
     Crash(CrashPoint),
+    /// Change clocks this way.
+    Clock(ClockMode),
 }
 
 impl FaultSpec {
@@ -256,6 +302,7 @@ impl FaultSpec {
             FaultSpec::Pause(_) => FaultKind::Pause,
             FaultSpec::Partition(_) => FaultKind::Partition,
             FaultSpec::Crash(_) => FaultKind::Crash,
+            FaultSpec::Clock(_) => FaultKind::Clock,
         }
     }
 }
@@ -277,6 +324,8 @@ pub struct NemesisConfig {
     pub shapes: Vec<Shape>,
     /// Points crashes choose from.
     pub crash_points: Vec<CrashPoint>,
+    /// Ways clock faults choose from.
+    pub clock_modes: Vec<ClockMode>,
 }
 
 impl NemesisConfig {
@@ -292,14 +341,15 @@ impl NemesisConfig {
             pause_targets: Target::DEFAULT.to_vec(),
             shapes: Shape::ALL.to_vec(),
             crash_points: CrashPoint::ALL.to_vec(),
+            clock_modes: ClockMode::ALL.to_vec(),
         }
     }
 
     /// Parses a `--nemesis` list: comma-separated words, each `all` (kill, pause
-    /// and partition), `none`, a fault kind (`kill`, `pause`, `partition`, `crash`:
-    /// every target, shape or point), or a kind narrowed to one target, shape or
-    /// point (`kill:leader`, `pause:follower`, `partition:majorities-ring`,
-    /// `crash:after-vote`). Narrowed words of one kind add up; a bare kind next to
+    /// and partition), `none`, a fault kind (`kill`, `pause`, `partition`, `crash`,
+    /// `clock`: every target, shape, point or mode), or a kind narrowed to one target,
+    /// shape, point or mode (`kill:leader`, `pause:follower`, `partition:majorities-ring`,
+    /// `crash:after-vote`, `clock:strobe`). Narrowed words of one kind add up; a bare kind next to
     /// narrowed ones adds its defaults to them.
     pub fn parse(text: &str, interval: Duration, seed: u64) -> Result<NemesisConfig> {
         let mut config = NemesisConfig {
@@ -310,6 +360,7 @@ impl NemesisConfig {
             pause_targets: Vec::new(),
             shapes: Vec::new(),
             crash_points: Vec::new(),
+            clock_modes: Vec::new(),
         };
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             let (kind, choice) = match word.split_once(':') {
@@ -337,6 +388,8 @@ impl NemesisConfig {
                     (FaultKind::Partition, Some(c)) => config.shapes.push(c.parse()?),
                     (FaultKind::Crash, None) => config.crash_points.extend(CrashPoint::ALL),
                     (FaultKind::Crash, Some(c)) => config.crash_points.push(c.parse()?),
+                    (FaultKind::Clock, None) => config.clock_modes.extend(ClockMode::ALL),
+                    (FaultKind::Clock, Some(c)) => config.clock_modes.push(c.parse()?),
                 }
             }
         }
@@ -347,6 +400,7 @@ impl NemesisConfig {
         }
         dedup_keeping_order(&mut config.shapes);
         dedup_keeping_order(&mut config.crash_points);
+        dedup_keeping_order(&mut config.clock_modes);
         Ok(config)
     }
 }
@@ -394,6 +448,7 @@ pub struct Schedule {
     pause_targets: Rounds<Target>,
     shapes: Rounds<Shape>,
     crash_points: Rounds<CrashPoint>,
+    clock_modes: Rounds<ClockMode>,
 }
 
 /// Draws without replacement: `items` in a shuffled order, reshuffled once all
@@ -446,6 +501,7 @@ impl Schedule {
                 FaultKind::Pause => !config.pause_targets.is_empty(),
                 FaultKind::Partition => !config.shapes.is_empty(),
                 FaultKind::Crash => !config.crash_points.is_empty(),
+                FaultKind::Clock => !config.clock_modes.is_empty(),
             })
             .collect();
         Schedule {
@@ -458,6 +514,7 @@ impl Schedule {
             pause_targets: Rounds::new(config.pause_targets),
             shapes: Rounds::new(config.shapes),
             crash_points: Rounds::new(config.crash_points),
+            clock_modes: Rounds::new(config.clock_modes),
         }
     }
 }
@@ -494,6 +551,7 @@ impl Iterator for Schedule {
                 FaultKind::Pause => self.pause_targets.draw(rng, any).map(FaultSpec::Pause),
                 FaultKind::Partition => self.shapes.draw(rng, any).map(FaultSpec::Partition),
                 FaultKind::Crash => self.crash_points.draw(rng, any).map(FaultSpec::Crash),
+                FaultKind::Clock => self.clock_modes.draw(rng, any).map(FaultSpec::Clock),
             };
             let spec = spec.expect("only kinds with choices are drawn");
             self.busy_until[kind as usize] = at + duration;
@@ -556,6 +614,7 @@ mod tests {
             rounds(of(FaultKind::Pause), config.pause_targets.len());
             rounds(of(FaultKind::Partition), config.shapes.len());
             rounds(of(FaultKind::Crash), config.crash_points.len());
+            rounds(of(FaultKind::Clock), config.clock_modes.len());
         }
     }
 
@@ -598,7 +657,8 @@ mod tests {
         assert_eq!(config.shapes, Shape::ALL.to_vec());
         assert!(parse("none").unwrap().faults.is_empty());
         for bad in [
-            "kill,clock",
+            "kill,clocks",
+            "clock:sideways",
             "kill:nobody",
             "partition:leader,pause:ring",
             "none:x",
@@ -627,7 +687,7 @@ mod tests {
                 FaultSpec::Kill(t) => t == Target::Leader,
                 FaultSpec::Pause(t) => matches!(t, Target::Follower | Target::Leader),
                 FaultSpec::Partition(s) => s == Shape::Leader,
-                FaultSpec::Crash(_) => false,
+                FaultSpec::Crash(_) | FaultSpec::Clock(_) => false,
             };
             assert!(allowed, "{fault:?} is outside the narrowed choices");
         }
@@ -666,5 +726,31 @@ mod tests {
         );
         assert_eq!(FaultKind::Crash.start_f(), "crash");
         assert_eq!(FaultKind::Crash.stop_f(), "crash-stop");
+    }
+
+    #[test]
+    fn clock_faults_are_asked_for_by_name_and_narrowed_by_mode() {
+        assert!(!parse("all").unwrap().faults.contains(&FaultKind::Clock));
+        let config = parse("clock").unwrap();
+        assert_eq!(config.faults, vec![FaultKind::Clock]);
+        assert_eq!(config.clock_modes, ClockMode::ALL.to_vec());
+        let narrowed = parse("clock:strobe,clock:jump,kill").unwrap();
+        assert_eq!(
+            narrowed.clock_modes,
+            vec![ClockMode::Strobe, ClockMode::Jump]
+        );
+        let plan: Vec<_> = Schedule::new(narrowed).take(60).collect();
+        for mode in [ClockMode::Strobe, ClockMode::Jump] {
+            assert!(
+                plan.iter().any(|f| f.spec == FaultSpec::Clock(mode)),
+                "{mode:?}"
+            );
+        }
+        assert!(!plan
+            .iter()
+            .any(|f| f.spec == FaultSpec::Clock(ClockMode::Skew)));
+        let err = parse("clock:sideways").unwrap_err().to_string();
+        assert!(err.contains("sideways") && err.contains("strobe"), "{err}");
+        assert_eq!(FaultKind::Clock.stop_f(), "clock-stop");
     }
 }

@@ -68,7 +68,10 @@ let a leader overwrite committed entries (a stale leader erases them: lost write
 twice in one term (two leaders of one term; exposed by the after-vote crash point)
   commit-old-term         a leader commits earlier-term entries by counting replicas and \
 appends no no-op when elected (Raft Figure 8; exposed by the after-append crash point)
-  no-dedup                retried writes are applied again (duplicates)";
+  no-dedup                retried writes are applied again (duplicates)
+  lease-read              the leader serves reads from a lease (election timeout, on its \
+own clock, no allowance for drift) instead of a ReadIndex round, and trusts it after a newer \
+leader appears (stale reads when clocks disagree; exposed by --nemesis clock)";
 
 /// Runs the node until SIGTERM or SIGINT.
 pub fn run(args: NodeArgs) -> anyhow::Result<u8> {

@@ -50,7 +50,11 @@ pub struct TestArgs {
     /// where an armed node kills itself: after-vote, after-append). While a crash
     /// fault lasts, the nodes that crashed stay down, at most a minority: when one
     /// more crashes, the one down longest is restarted and armed again. Crash points
-    /// are raftkv's; a store without them refuses `crash` (exit 3).
+    /// are raftkv's; a store without them refuses `crash` (exit 3). `clock` (asked for
+    /// by name, never part of `all`; narrowed by mode: `clock:jump`, `clock:skew`,
+    /// `clock:strobe`) gives each node its own clock through libfaketime and jumps it,
+    /// skews its rate or strobes it; a store whose program does not read the clock
+    /// through libc (etcd) and SSH hosts refuse it (exit 3).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean time between fault starts, e.g. 10, 10s, 500ms (plain numbers are seconds).

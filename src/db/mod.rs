@@ -236,6 +236,17 @@ impl nemesis::ClusterControl for Control {
     ) -> Result<(), String> {
         self.0.set_crash_point(node, point, armed_for)
     }
+
+    fn set_clock(
+        &self,
+        node: &str,
+        setting: nemesis::clock::ClockSetting,
+    ) -> Result<String, String> {
+        self.0
+            .nodes()
+            .set_clock(node, setting)
+            .map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// The first line `program --version` prints (or why it could not run).

@@ -15,6 +15,7 @@
 //! | `forget-vote` | runtime | term and vote are not persisted: on restart a node takes the term of its last log entry and no vote, so it may vote twice in one term | two leaders in one term if the node restarts between granting a vote and storing the new leader's first entry (the `after-vote` crash point, [`super::crash`]) and then votes, or runs, in that term again; both leaders append at the same indices and the first keeps its own entries as if they were the second's: lost writes on its final read (set, `kill:leader,crash:after-vote`) |
 //! | `commit-old-term` | core | a leader commits entries of earlier terms by counting replicas (Raft paper, Figure 8) and so appends no no-op when elected; followers overwrite conflicting entries even below their commit index | two nodes apply different entries at one index when leadership passes between nodes that each crashed holding entries nobody else has (the `after-append` crash point with the crash fault's rolling restarts): their final reads disagree and acknowledged adds vanish from one of them (set, `crash:after-append`) |
 //! | `no-dedup` | runtime | the state machine ignores the client id and sequence, so a retried write is applied again | duplicated set elements (set, kill/partition, retrying client) |
+//! | `lease-read` | runtime | the leader serves linearizable reads from a lease instead of a ReadIndex round: once a quorum confirmed its leadership in a round it started at *t*, it answers reads from local state until *t* + the election timeout − one tick (how long, on real clocks, a follower that answered refuses other candidates), measured on its own monotonic clock with no allowance for clocks that drift or jump, and trusts that lease even after it hears of a newer leader (with clocks that agree none can exist before the lease ends) | stale reads when clocks disagree: a leader whose clock runs slow or jumps back keeps serving from its lease after the others, whose clocks ran on, elected a new leader that took writes (register, `--nemesis clock`, clients bound to their node); with real clocks the lease holds |
 //!
 //! `scripts/detect-bugs.sh` runs each switch with the workload and faults most
 //! likely to expose it over several seeds and tabulates how often faultline
@@ -54,11 +55,13 @@ pub enum Bug {
     CommitOldTerm,
     /// Retried writes are applied again (no client request de-duplication).
     NoDedup,
+    /// The leader serves reads from a clock-measured lease with no drift allowance.
+    LeaseRead,
 }
 
 impl Bug {
     /// Every switch, in documentation order.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::StaleRead,
         Bug::LeaderLocalRead,
         Bug::AckBeforeCommit,
@@ -66,6 +69,7 @@ impl Bug {
         Bug::ForgetVote,
         Bug::CommitOldTerm,
         Bug::NoDedup,
+        Bug::LeaseRead,
     ];
 
     /// The switch's name on the command line.
@@ -78,6 +82,7 @@ impl Bug {
             Bug::ForgetVote => "forget-vote",
             Bug::CommitOldTerm => "commit-old-term",
             Bug::NoDedup => "no-dedup",
+            Bug::LeaseRead => "lease-read",
         }
     }
 }
@@ -120,6 +125,8 @@ pub struct BugSet {
     pub forget_vote: bool,
     /// The state machine does not de-duplicate retried writes.
     pub no_dedup: bool,
+    /// The leader serves reads from a lease measured on its own clock.
+    pub lease_read: bool,
     /// The switches of the Raft core.
     pub core: raft::Bugs,
 }
@@ -137,6 +144,7 @@ impl BugSet {
                 Bug::ForgetVote => set.forget_vote = true,
                 Bug::CommitOldTerm => set.core.commit_old_term = true,
                 Bug::NoDedup => set.no_dedup = true,
+                Bug::LeaseRead => set.lease_read = true,
             }
         }
         set
@@ -161,6 +169,7 @@ mod tests {
         );
         let all = BugSet::from_bugs(&Bug::ALL);
         assert!(all.stale_read && all.ack_before_commit && all.forget_vote && all.no_dedup);
+        assert!(all.lease_read);
         assert!(all.core.leader_local_read && all.core.vote_without_log_check);
         assert!(all.core.commit_old_term);
     }
