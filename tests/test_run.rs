@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 impl Sandbox {
     /// `faultline test` with the common short-run flags plus `extra`.
     fn test_cmd(&self, extra: &[&str]) -> Command {

@@ -31,9 +31,11 @@
 //! the fault accumulated, as an NTP step would make). The control file is journaled
 //! before it is created and removed at teardown or by `faultline cleanup`; writes go
 //! through a temporary file and a rename, so the library never reads half a spec.
-//! libfaketime's shared memory is only used when `FAKETIME_SHARED` is set (by the
-//! `faketime` wrapper), which the node's environment never carries: nothing is left
-//! in `/dev/shm`.
+//! libfaketime also creates a shared memory segment and a semaphore per process
+//! (`/dev/shm/faketime_shm_PID`, `/dev/shm/sem.faketime_sem_PID`) for children to share
+//! its clock, and removes them only at a clean exit; a node ends with SIGKILL, so each
+//! node process's pair is journaled when it starts ([`record_shared_memory`]) and
+//! removed with the rest.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -279,10 +281,29 @@ fn staging(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Journals the shared memory libfaketime creates in the process `pid` (see the module
+/// docs), so that teardown and `faultline cleanup` remove it once the process is gone.
+pub fn record_shared_memory(journal: &Journal, pid: i32) -> Result<()> {
+    journal.record(Action::ClockShm { pid }).map(drop)
+}
+
+/// The files of libfaketime's shared memory and semaphore for the process `pid`.
+pub(crate) fn shared_memory_files(pid: i32) -> [PathBuf; 2] {
+    [
+        PathBuf::from(format!("/dev/shm/faketime_shm_{pid}")),
+        PathBuf::from(format!("/dev/shm/sem.faketime_sem_{pid}")),
+    ]
+}
+
 /// Removes a control file (and a temporary one left by a crash); gone is success.
 pub(crate) fn remove(file: &Path) -> Result<()> {
-    for path in [staging(file), file.to_path_buf()] {
-        match std::fs::remove_file(&path) {
+    remove_files(&[staging(file), file.to_path_buf()])
+}
+
+/// Removes `paths`; gone is success.
+pub(crate) fn remove_files(paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
@@ -353,14 +374,16 @@ fn round_ms(s: f64) -> f64 {
     (s * 1000.0).round() / 1000.0
 }
 
+/// What a strobe thread did: how many flips it made, and its first error.
+type StrobeResult = (u64, Option<String>);
+
 /// A thread flipping the clocks of strobed nodes until stopped.
 #[derive(Debug)]
 pub struct Strobe {
     /// Set to stop the thread.
     stop: Arc<AtomicBool>,
-    /// The thread (taken when stopped); it returns how many flips it made and the
-    /// first error.
-    thread: Mutex<Option<JoinHandle<(u64, Option<String>)>>>,
+    /// The thread (taken when stopped).
+    thread: Mutex<Option<JoinHandle<StrobeResult>>>,
 }
 
 impl Strobe {
@@ -412,7 +435,7 @@ impl Strobe {
 
     /// Stops flipping and waits for the thread; returns the number of flips made and
     /// the first error, if any (nothing the second time).
-    pub fn stop(&self) -> (u64, Option<String>) {
+    pub fn stop(&self) -> StrobeResult {
         self.stop.store(true, Ordering::Relaxed);
         let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         match thread.map(JoinHandle::join) {

@@ -119,6 +119,11 @@ pub enum Action {
         /// Its path on this machine.
         path: PathBuf,
     },
+    /// libfaketime's shared memory and semaphore of a node process (`/dev/shm`).
+    ClockShm {
+        /// The process that created them.
+        pid: i32,
+    },
 }
 
 impl Action {
@@ -127,7 +132,10 @@ impl Action {
         match self {
             Action::Paused { .. } | Action::RemotePaused { .. } => 0,
             Action::Process { .. } | Action::RemoteProcess { .. } => 1,
-            Action::Rule { .. } | Action::RemoteRule { .. } | Action::ClockFile { .. } => 2,
+            Action::Rule { .. }
+            | Action::RemoteRule { .. }
+            | Action::ClockFile { .. }
+            | Action::ClockShm { .. } => 2,
             Action::Veth { .. } => 3,
             Action::Namespace { .. } => 4,
             Action::Bridge { .. } => 5,
@@ -141,6 +149,9 @@ impl Action {
     pub fn undo(&self) -> Result<()> {
         match self {
             Action::ClockFile { path } => crate::clock::remove(path),
+            Action::ClockShm { pid } => {
+                crate::clock::remove_files(&crate::clock::shared_memory_files(*pid))
+            }
             Action::RemoteProcess { host, pid_file, .. } => {
                 Session::reconnect(host)?.kill_by_pid_file(pid_file)
             }
@@ -314,6 +325,9 @@ impl std::fmt::Display for Action {
                 write!(f, "iptables rule on {host}: -A {}", args.join(" "))
             }
             Action::ClockFile { path } => write!(f, "clock control file {}", path.display()),
+            Action::ClockShm { pid } => {
+                write!(f, "libfaketime shared memory of process {pid} in /dev/shm")
+            }
             Action::Rule { namespace, args } => write!(
                 f,
                 "iptables rule in {}: -A {}",

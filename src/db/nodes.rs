@@ -243,6 +243,9 @@ impl Nodes {
         let proc = host
             .spawn(command, &spec.log())
             .with_context(|| format!("starting node {node} with {}", self.program.display()))?;
+        if self.faketime.get().is_some() {
+            clock::record_shared_memory(self.network.journal(), proc.pid())?;
+        }
         procs.insert(node.to_string(), proc);
         Ok(())
     }

@@ -103,6 +103,9 @@ impl LocalNodes {
             .stderr(log)
             .spawn()
             .expect("start faultline node");
+        if let Some((_, journal)) = &self.clocks {
+            clock::record_shared_memory(journal, child.id() as i32).expect("journal");
+        }
         self.children[i] = Some(child);
     }
 
