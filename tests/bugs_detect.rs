@@ -14,9 +14,7 @@
 //! [`STEADY_WRITERS`]). `commit-old-term` needs the `after-append` crash point (a
 //! leader killed after storing entries and before sending them), whose fault keeps
 //! a minority down and restarts the longest-down node when another crashes: the
-//! Raft paper's Figure 8 schedule, over and over. `lease-read` needs clock faults (a
-//! leader whose clock jumps back or runs slow keeps its lease while the others elect
-//! a new leader) and bound readers; the clock fault needs libfaketime.
+//! Raft paper's Figure 8 schedule, over and over.
 //!
 //! The partition fault needs network namespaces, so the scenarios that partition
 //! (`partition`, `all`) need root, `ip` and `iptables` (CI runs as root and fails if
@@ -86,18 +84,16 @@ impl Scenario<'_> {
     }
 
     /// Whether this machine can run the scenario: one that partitions needs root, `ip`
-    /// and `iptables`, one with clock faults libfaketime (see [`nemesis::test_can_run`]);
-    /// kills, pauses and crashes need nothing.
+    /// and `iptables` (see [`nemesis::test_can_run`]); kills, pauses and crashes need
+    /// nothing.
     fn can_run(&self) -> bool {
         use nemesis::Need;
-        let uses = |kinds: &[&str]| {
-            self.nemesis
-                .split(',')
-                .any(|fault| kinds.contains(&fault.split(':').next().unwrap_or_default()))
-        };
-        (!uses(&["partition", "all"])
-            || nemesis::test_can_run(&[Need::Root, Need::Program("ip"), Need::Program("iptables")]))
-            && (!uses(&["clock"]) || nemesis::test_can_run(&[Need::Faketime]))
+        let partitions = self
+            .nemesis
+            .split(',')
+            .any(|fault| matches!(fault.split(':').next(), Some("partition" | "all")));
+        !partitions
+            || nemesis::test_can_run(&[Need::Root, Need::Program("ip"), Need::Program("iptables")])
     }
 
     /// Runs it with `seed` in `dir`; returns the exit code and the output.
@@ -246,15 +242,6 @@ fn no_dedup_is_caught_as_duplicates() {
 }
 
 #[test]
-fn lease_read_is_caught_when_clocks_disagree() {
-    Scenario {
-        extra: READERS,
-        ..Scenario::new(Some("lease-read"), "register", "clock")
-    }
-    .assert_detected(&[1000, 1001, 1002], "linearizable", None);
-}
-
-#[test]
 fn the_correct_server_stays_valid_under_the_same_faults() {
     let crash_after_vote = Scenario {
         interval: "0.5",
@@ -266,13 +253,6 @@ fn the_correct_server_stays_valid_under_the_same_faults() {
         (Scenario::new(None, "set", "all"), 1001),
         (crash_after_vote, 1002),
         (Scenario::new(None, "set", "crash:after-append"), 1003),
-        (
-            Scenario {
-                extra: READERS,
-                ..Scenario::new(None, "register", "clock")
-            },
-            1004,
-        ),
     ] {
         if !scenario.can_run() {
             continue;
