@@ -27,8 +27,18 @@
 //! start, so a spec that only set a rate would make the clock leap by the whole
 //! uptime times `rate - 1`. [`ClockSetting::spec`] therefore folds the process's
 //! age into the offset: the clock continues from where it is and runs at the new
-//! rate from now on. Healing writes the real clock back (`+0 x1`, a jump by whatever
-//! the fault accumulated, as an NTP step would make). The control file is journaled
+//! rate from now on.
+//!
+//! A clock never steps back. libfaketime moves the monotonic clock with the wall
+//! clock, and a monotonic clock that goes back (which no kernel does) stalls or
+//! misfires tokio's timers for the size of the step, so the [`ClockDriver`] only ever
+//! steps a clock forwards or changes its rate: a backward change, the return half of
+//! a strobe and the heal of a clock that is ahead all run the clock at [`SLEW_RATE`]
+//! until real time has caught up. The process's start as libfaketime took it is known
+//! only to within [`START_SLACK_S`], which makes a spec with a rate off by up to that
+//! times `1 − rate`: every change of rate adds that error bound as a forward step, and
+//! a clock is set back to exactly `+0 x1` only once it is behind by more than it.
+//! The control file is journaled
 //! before it is created and removed at teardown or by `faultline cleanup`; writes go
 //! through a temporary file and a rename, so the library never reads half a spec.
 //! libfaketime also creates a shared memory segment and a semaphore per process
