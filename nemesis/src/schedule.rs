@@ -457,7 +457,12 @@ impl NemesisConfig {
                     (FaultKind::Clock, None) => clock_bare = true,
                     (FaultKind::Clock, Some(c)) => match c.parse::<Target>() {
                         Ok(target) => config.clock_targets.push(target),
-                        Err(_) => config.clock_modes.push(c.parse()?),
+                        Err(_) => config.clock_modes.push(c.parse().map_err(|e| {
+                            Error::Unsupported(format!(
+                                "{e}, or a target: one, minority, majority, leader, \
+                                 follower, all"
+                            ))
+                        })?),
                     },
                 }
             }
@@ -984,7 +989,10 @@ mod tests {
         let every_mode = parse("clock:one").unwrap();
         assert_eq!(every_mode.clock_modes, ClockMode::ALL.to_vec());
         let err = parse("clock:sideways").unwrap_err().to_string();
-        assert!(err.contains("sideways") && err.contains("strobe"), "{err}");
+        assert!(
+            err.contains("sideways") && err.contains("strobe") && err.contains("leader"),
+            "{err}"
+        );
         assert_eq!(FaultKind::Clock.stop_f(), "clock-stop");
     }
 }
