@@ -25,8 +25,9 @@
 # recovery and checking (a few seconds). Needs root (network namespaces) for the
 # partition and packet faults; without root, they are dropped from each configuration.
 #
-# lease-read is also run, over the same seeds, without clock faults
-# (`lease-read@no-clock`): it must be the clock that exposes it.
+# lease-read is also run, over the same seeds and clients, with the same partitions
+# of the leader but without clock faults (`lease-read@no-clock`): it must be the clock
+# that exposes it.
 #
 # Usage: scripts/detect-bugs.sh [--runs N] [--time SECONDS] [--correct-runs N]
 #                               [--targeted-correct-runs N] [--packet-correct-runs N]
@@ -108,8 +109,8 @@ config_for() {
     skip-fsync)             echo "set disk:lose-unsynced 3 -" ;;
     skip-fsync@kill)        echo "set kill 3 -" ;;
     skip-dir-sync)          echo "set disk:lose-unsynced 3 snapshots" ;;
-    lease-read)             echo "register clock 1 readers" ;;
-    lease-read@no-clock)    echo "register all 1 readers" ;;
+    lease-read)             echo "register clock:leader,partition:leader 0.5 readers" ;;
+    lease-read@no-clock)    echo "register partition:leader 0.5 readers" ;;
     correct-register)       echo "register all,crash 1 -" ;;
     correct-set)            echo "set all,crash 1 -" ;;
     correct-packet-register) echo "register packet,partition,kill,pause 1 -" ;;
