@@ -25,6 +25,10 @@
 # recovery and checking (a few seconds). Needs root (network namespaces) for the
 # partition and packet faults; without root, they are dropped from each configuration.
 #
+# lease-read is also run, over the same seeds and clients, with the same partitions
+# of the leader but without clock faults (`lease-read@no-clock`): it must be the clock
+# that exposes it.
+#
 # Usage: scripts/detect-bugs.sh [--runs N] [--time SECONDS] [--correct-runs N]
 #                               [--targeted-correct-runs N] [--packet-correct-runs N]
 #                               [--seed BASE]
@@ -38,7 +42,7 @@ CORRECT_RUNS=""
 TARGETED_CORRECT_RUNS=0
 PACKET_CORRECT_RUNS=2
 SEED=1000
-BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forget-vote commit-old-term no-dedup"
+BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forget-vote commit-old-term no-dedup lease-read"
 NODES=3
 BIN=""
 RESULTS=""
@@ -105,6 +109,8 @@ config_for() {
     skip-fsync)             echo "set disk:lose-unsynced 3 -" ;;
     skip-fsync@kill)        echo "set kill 3 -" ;;
     skip-dir-sync)          echo "set disk:lose-unsynced 3 snapshots" ;;
+    lease-read)             echo "register clock:leader,partition:leader 0.5 readers" ;;
+    lease-read@no-clock)    echo "register partition:leader 0.5 readers" ;;
     correct-register)       echo "register all,crash 1 -" ;;
     correct-set)            echo "set all,crash 1 -" ;;
     correct-packet-register) echo "register packet,partition,kill,pause 1 -" ;;
@@ -202,13 +208,16 @@ measure() {
   local workload nemesis interval profile
   read -r workload nemesis interval profile <<<"$(config_for "$label")"
   [[ "$profile" != - ]] && nemesis="$nemesis+$profile"
-  printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "${bug:-$label}" "$workload/$nemesis/${interval}s" \
+  printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "$label" "$workload/$nemesis/${interval}s" \
     "$runs" "$detected" "$unknown" "$med" "${found:--}" >>"$TABLE"
   if [[ -z "$bug" ]]; then correct_invalid=$((correct_invalid + detected)); fi
 }
 
 for bug in $BUGS; do
   measure "$bug" "${bug%@*}" "$RUNS"
+  if [[ "$bug" == lease-read ]]; then
+    measure lease-read@no-clock lease-read "$RUNS"
+  fi
 done
 if [[ "$CORRECT_RUNS" -gt 0 ]]; then
   half=$(((CORRECT_RUNS + 1) / 2))

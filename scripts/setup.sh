@@ -3,8 +3,9 @@
 # iproute2 (network namespaces, veth, bridges, and `tc` for packet faults), iptables
 # (partitions, and the packet faults' fallback where the kernel has no netem), etcd-server
 # (the etcd store, `faultline test --db etcd`), fuse3 (the lazy filesystem of the disk
-# fault), openssh-server and openssh-client (SSH hosts and scripts/ssh-standins.sh), and,
-# with --with-browser, Chromium for the report rendering test.
+# fault), openssh-server and openssh-client (SSH hosts and scripts/ssh-standins.sh),
+# libfaketime (the clock fault), and, with --with-browser, Chromium for the report
+# rendering test.
 set -euo pipefail
 
 need=()
@@ -15,6 +16,7 @@ command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || need+=(libfaketime)
 if [[ "${1:-}" == "--with-browser" ]]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi

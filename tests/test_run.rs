@@ -5,13 +5,11 @@
 
 mod common;
 
-use common::{finish, journal_pids, names, read_json, Sandbox};
+use common::{finish, history, journal_pids, names, read_json, Sandbox};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 impl Sandbox {
     /// `faultline test` with the common short-run flags plus `extra`.
@@ -35,14 +33,6 @@ impl Sandbox {
 fn run(mut cmd: Command) -> (i32, String) {
     let out = finish(&mut cmd);
     (out.code, out.stderr)
-}
-
-fn history(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The contract between the nemesis and the controller: [`ClusterControl`], which
 //! the controller implements so faults can find nodes, their pids, addresses and
-//! hosts, restart them, ask who leads and arm crash points; and [`NemesisOp`],
+//! hosts, restart them, ask who leads, arm crash points and set clocks; and [`NemesisOp`],
 //! the records the nemesis hands back for every fault start and stop, which the
 //! controller writes into the history as operations with `"process": "nemesis"`.
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::ClockSetting;
 use crate::disk::DiskRequest;
 use crate::host::Host;
 use crate::schedule::CrashPoint;
@@ -47,6 +48,15 @@ pub trait ClusterControl: Send + Sync {
         let _ = request;
         Err(format!(
             "node {node} has no lazy filesystem under its data directory"
+        ))
+    }
+    /// Sets the node's clock (its libfaketime control file, see [`crate::clock`]) and
+    /// returns the spec written. A cluster whose nodes run without a controllable
+    /// clock refuses, as this default does.
+    fn set_clock(&self, node: &str, setting: ClockSetting) -> Result<String, String> {
+        let _ = setting;
+        Err(format!(
+            "node {node} was not started with a controllable clock"
         ))
     }
 }

@@ -133,6 +133,16 @@ pub enum Action {
         /// Its handle, e.g. `f119:`.
         handle: String,
     },
+    /// A node's libfaketime control file (see [`crate::clock`]), removed at the end.
+    ClockFile {
+        /// Its path on this machine.
+        path: PathBuf,
+    },
+    /// libfaketime's shared memory and semaphore of a node process (`/dev/shm`).
+    ClockShm {
+        /// The process that created them.
+        pid: i32,
+    },
 }
 
 impl Action {
@@ -141,7 +151,11 @@ impl Action {
         match self {
             Action::Paused { .. } | Action::RemotePaused { .. } => 0,
             Action::Process { .. } | Action::RemoteProcess { .. } | Action::Mount { .. } => 1,
-            Action::Rule { .. } | Action::RemoteRule { .. } | Action::Qdisc { .. } => 2,
+            Action::Rule { .. }
+            | Action::RemoteRule { .. }
+            | Action::Qdisc { .. }
+            | Action::ClockFile { .. }
+            | Action::ClockShm { .. } => 2,
             Action::Veth { .. } => 3,
             Action::Namespace { .. } => 4,
             Action::Bridge { .. } => 5,
@@ -155,6 +169,10 @@ impl Action {
     pub fn undo(&self) -> Result<()> {
         match self {
             Action::Mount { path, .. } => crate::disk::unmount(path),
+            Action::ClockFile { path } => crate::clock::remove(path),
+            Action::ClockShm { pid } => {
+                crate::clock::remove_files(&crate::clock::shared_memory_files(*pid))
+            }
             Action::RemoteProcess { host, pid_file, .. } => {
                 Session::reconnect(host)?.kill_by_pid_file(pid_file)
             }
@@ -347,6 +365,10 @@ impl std::fmt::Display for Action {
                 dev,
                 handle,
             } => write!(f, "tc qdisc {handle} on {dev} in {namespace}"),
+            Action::ClockFile { path } => write!(f, "clock control file {}", path.display()),
+            Action::ClockShm { pid } => {
+                write!(f, "libfaketime shared memory of process {pid} in /dev/shm")
+            }
             Action::Rule { namespace, args } => write!(
                 f,
                 "iptables rule in {}: -A {}",

@@ -10,7 +10,9 @@
 //! database's cooperation it also arms crash points, places in the database's code
 //! where a node kills itself (later disarmed, the crashed nodes restarted), and it
 //! delays, loses, duplicates, reorders or rate-limits what nodes send each other
-//! ([`packet`]: netem, or an iptables and NFQUEUE fallback where the kernel has none). It
+//! ([`packet`]: netem, or an iptables and NFQUEUE fallback where the kernel has none); it
+//! jumps, skews and strobes each node's own clock ([`clock`]: libfaketime preloaded
+//! into nodes on this machine; later brought back without stepping back). It
 //! reaches the cluster only through the [`ClusterControl`] trait the controller
 //! implements, and reports every fault start and stop as a [`NemesisOp`] for the
 //! history. When told to stop it always heals: partitions removed, paused nodes
@@ -54,9 +56,11 @@
 //! ```
 //!
 //! Machine requirements: kill and pause need nothing; partitions need root, `ip`
-//! (iproute2) and `iptables` (`apt-get install -y iproute2 iptables`). The tests that
+//! (iproute2) and `iptables` (`apt-get install -y iproute2 iptables`); clock faults
+//! need libfaketime (`apt-get install -y libfaketime`). The tests that
 //! need them print why they are skipped when run without.
 
+pub mod clock;
 pub mod control;
 mod crash;
 pub mod disk;
@@ -83,5 +87,6 @@ pub use packet::{PacketConfig, PacketFault};
 pub use preflight::{check_capabilities, check_capabilities_on, test_can_run, Need};
 pub use runner::{ActiveFault, Nemesis, NemesisHandle, OpSink};
 pub use schedule::{
-    CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Shape, Target,
+    ClockMode, CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Shape,
+    Target,
 };

@@ -1,7 +1,9 @@
 //! Preflight: before a run starts, refuse a fault this machine cannot inject and say
 //! what to install or how to run instead. Kill and pause only signal processes the
 //! run started itself and always work; partitions need root (network namespaces and
-//! iptables inside them), `ip` from iproute2 and `iptables`.
+//! iptables inside them), `ip` from iproute2 and `iptables`; clock faults need
+//! libfaketime and nodes on this machine (SSH hosts are refused: changing a remote
+//! host's own clock is not built).
 //!
 //! Tests ask the same question through [`test_can_run`]: what a test needs that the
 //! machine lacks makes it fail under `CI=true` (CI installs everything, so a missing
@@ -16,6 +18,9 @@ use crate::sys;
 pub fn check_capabilities(faults: &[FaultKind]) -> Result<(), String> {
     if faults.contains(&FaultKind::Disk) {
         crate::disk::check_capable()?;
+    }
+    if faults.contains(&FaultKind::Clock) {
+        crate::clock::find_library()?;
     }
     if !faults.contains(&FaultKind::Partition) {
         return Ok(());
@@ -55,6 +60,15 @@ pub fn check_capabilities_on(faults: &[FaultKind], mode: HostMode) -> Result<(),
                 .to_string(),
         );
     }
+    if mode == HostMode::Ssh && faults.contains(&FaultKind::Clock) {
+        return Err(
+            "the clock fault cannot run on SSH hosts yet: faultline fakes each node's clock \
+             with libfaketime in node processes on this machine, and changing a remote \
+             host's own clock is not built; drop `clock` from --nemesis or use namespace \
+             or loopback hosts"
+                .to_string(),
+        );
+    }
     if mode == HostMode::Ssh {
         return Ok(()); // the hosts' own preflight checks them (`Network::create_ssh`)
     }
@@ -78,6 +92,8 @@ pub enum Need {
     /// Creating a network namespace (root without CAP_NET_ADMIN, as in some
     /// containers, cannot).
     Namespaces,
+    /// libfaketime, for clock faults.
+    Faketime,
 }
 
 impl Need {
@@ -90,6 +106,7 @@ impl Need {
             Need::Program(p) => Some(format!(
                 "the `{p}` program on PATH (scripts/setup.sh --with-browser installs it)"
             )),
+            Need::Faketime => crate::clock::find_library().err(),
             Need::Namespaces => {
                 // Tests of one binary probe at once: each probe needs its own name.
                 static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -158,9 +175,20 @@ mod tests {
     }
 
     #[test]
+    fn clock_faults_need_libfaketime_and_local_nodes() {
+        let err = check_capabilities_on(&[FaultKind::Clock], HostMode::Ssh).unwrap_err();
+        assert!(err.contains("SSH hosts"), "{err}");
+        let local = check_capabilities_on(&[FaultKind::Clock], HostMode::Loopback);
+        match crate::clock::find_library() {
+            Ok(_) => assert_eq!(local, Ok(())),
+            Err(why) => assert_eq!(local, Err(why)),
+        }
+    }
+
+    #[test]
     fn partition_verdict_matches_the_machine() {
         let able = process::is_root() && sys::has_program("ip") && sys::has_program("iptables");
-        match check_capabilities(&FaultKind::ALL) {
+        match check_capabilities(&[FaultKind::Partition]) {
             Ok(()) => assert!(able),
             Err(why) => {
                 assert!(!able);

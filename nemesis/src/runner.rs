@@ -2,7 +2,7 @@
 //! its time comes, heals it when its duration is over, and, when told to stop (or
 //! when its handle is dropped, or if it panics), heals everything still active:
 //! partitions removed, paused processes resumed, killed nodes restarted, crash points
-//! disarmed and the nodes that crashed at one restarted, and finally a SIGCONT to
+//! disarmed and the nodes that crashed at one restarted, clocks set right, and finally a SIGCONT to
 //! every node (and, with crash points, one more round of restarts and disarms). While
 //! a crash fault lasts, the runner also supervises it: that supervision lives in
 //! [`crate::crash`], the fault loop here. Every
@@ -24,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::clock::{ClockDriver, NodeClock, MAX_AHEAD_S, SLEW_RATE};
 use crate::control::{ClusterControl, NemesisOp, OpType, Outcome};
 use crate::crash::{CrashArming, CRASH_SUPERVISION};
 use crate::disk::{DiskFault, DiskMode, DiskRequest};
@@ -33,7 +34,7 @@ use crate::packet::{self, PacketConfig, PacketFault};
 use crate::partition::{self, InstalledRule};
 use crate::process::ProcStat;
 use crate::schedule::{
-    CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Target,
+    ClockMode, CrashPoint, FaultKind, FaultSpec, NemesisConfig, PlannedFault, Schedule, Target,
 };
 
 /// Where the nemesis sends its history operations.
@@ -95,6 +96,7 @@ impl Nemesis {
             },
             healed: false,
             packet: config.packet.clone(),
+            clocks: None,
         };
         let thread = std::thread::Builder::new()
             .name("nemesis".into())
@@ -186,6 +188,8 @@ enum Undo {
     PowerOn(Vec<String>),
     /// Disarm the fsync EIO of these nodes, restart those that exited on it.
     Disarm(Vec<String>),
+    /// Bring these nodes' clocks back to the real one.
+    Clock(Vec<String>),
 }
 
 /// A fault in force.
@@ -219,6 +223,8 @@ struct Runner {
     healed: bool,
     /// Traffic and delayer program of packet faults.
     packet: PacketConfig,
+    /// The nodes' clocks, once a clock fault started.
+    clocks: Option<ClockDriver>,
 }
 
 impl Drop for Runner {
@@ -369,6 +375,14 @@ impl Runner {
                 ),
                 json!({ "mode": d.mode, "target": d.target }),
             ),
+            FaultSpec::Clock(mode, target) => (
+                format!(
+                    "{}:{}",
+                    mode.name(),
+                    json!(target).as_str().unwrap_or_default()
+                ),
+                json!({ "mode": mode, "target": target }),
+            ),
         };
         self.emit(f, value.clone(), None);
         let deadline = start + planned.at + planned.duration;
@@ -377,7 +391,8 @@ impl Runner {
             FaultSpec::Kill(target)
             | FaultSpec::Pause(target)
             | FaultSpec::Packet(_, target)
-            | FaultSpec::Disk(DiskFault { target, .. }) => {
+            | FaultSpec::Disk(DiskFault { target, .. })
+            | FaultSpec::Clock(_, target) => {
                 let nodes = match self.resolve(target, &mut rng) {
                     Ok(n) => n,
                     Err(why) => {
@@ -392,6 +407,7 @@ impl Runner {
                         self.packet_fault(fault, &nodes, planned.pick, &mut value)
                     }
                     FaultSpec::Disk(d) => self.disk(d.mode, &nodes, &mut rng, &mut value),
+                    FaultSpec::Clock(mode, _) => self.clock(mode, &nodes, &mut rng, &mut value),
                     _ => unreachable!("this arm matched a fault with a target"),
                 }
             }
@@ -592,6 +608,55 @@ impl Runner {
         (undo, affected, outcome)
     }
 
+    /// Changes the clocks of `nodes`, each its own way (drawn for `mode`, the leader's
+    /// apart, see [`NodeClock::draw`]); the [`ClockDriver`] keeps slews and strobes
+    /// going. Fills `value` with each node's change and the libfaketime spec written.
+    fn clock(
+        &mut self,
+        mode: ClockMode,
+        nodes: &[String],
+        rng: &mut ChaCha8Rng,
+        value: &mut Value,
+    ) -> (Undo, Vec<String>, Outcome) {
+        let leader = self.control.leader();
+        let control = Arc::clone(&self.control);
+        let driver = self
+            .clocks
+            .get_or_insert_with(|| ClockDriver::start(control));
+        let mut clocks = BTreeMap::new();
+        let mut specs = BTreeMap::new();
+        let mut errors = BTreeMap::new();
+        for node in nodes {
+            let change = NodeClock::draw(mode, leader.as_ref() == Some(node), rng);
+            clocks.insert(node.clone(), change);
+            match driver.begin(node, change) {
+                Ok(spec) => {
+                    specs.insert(node.clone(), spec);
+                }
+                Err(e) => {
+                    errors.insert(node.clone(), e);
+                }
+            }
+        }
+        value["nodes"] = json!(nodes);
+        value["mechanism"] = json!("libfaketime");
+        value["slew_rate"] = json!(SLEW_RATE);
+        value["max_ahead_s"] = json!(MAX_AHEAD_S);
+        value["clocks"] = json!(clocks);
+        value["specs"] = json!(specs);
+        let changed: Vec<String> = specs.into_keys().collect();
+        let outcome = if errors.is_empty() {
+            Outcome::Installed
+        } else if changed.is_empty() {
+            value["reason"] = json!(errors);
+            Outcome::Skipped
+        } else {
+            value["errors"] = json!(errors);
+            Outcome::Indeterminate
+        };
+        (Undo::Clock(changed.clone()), changed, outcome)
+    }
+
     /// One supervision round of every crash fault in force (see
     /// [`CrashArming::supervise`]). Nodes a running kill holds are left to that kill.
     fn supervise_crashes(&mut self, now: Instant) {
@@ -625,6 +690,7 @@ impl Runner {
             Undo::Recover(..) => FaultKind::Crash.stop_f(),
             Undo::Packet(..) => FaultKind::Packet.stop_f(),
             Undo::PowerOn(_) | Undo::Disarm(_) => FaultKind::Disk.stop_f(),
+            Undo::Clock(_) => FaultKind::Clock.stop_f(),
         };
         let mut value = json!({ "nodes": running.public.nodes, "of": running.public.of });
         self.emit(f, value.clone(), None);
@@ -694,6 +760,13 @@ impl Runner {
                 value["eio_delivered"] = json!(delivered);
                 value["restarted"] = json!(restarted);
             }
+            Undo::Clock(nodes) => {
+                // Back to real time without a step back: the driver finishes the
+                // slews; `settle_s` says how long each takes.
+                if let Some(driver) = &self.clocks {
+                    value["clocks"] = json!(driver.settle(nodes));
+                }
+            }
         }
         let outcome = if errors.is_empty() {
             Outcome::Installed
@@ -750,6 +823,21 @@ impl Runner {
                 }
             }
             value["restarted"] = json!(restarted);
+        }
+        if let Some(driver) = &self.clocks {
+            // Like a cluster after an NTP fix: every clock real again before the
+            // test goes on, those ahead slewed back (see `crate::clock`).
+            let waited = Instant::now();
+            let (took, pending) = driver.settle_all(ClockDriver::longest_settle());
+            value["clocks_settled_s"] = json!(took);
+            value["clocks_waited_s"] =
+                json!((waited.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+            for (node, offset) in pending {
+                errors.insert(
+                    node,
+                    format!("clock still {offset} s off when the wait ended"),
+                );
+            }
         }
         let outcome = if errors.is_empty() {
             Outcome::Installed

@@ -49,17 +49,20 @@ pub enum FaultKind {
     /// The node's lazy filesystem loses unsynced data, tears a write or fails an
     /// fsync (see [`crate::disk`]); power-lost nodes restarted at the heal.
     Disk,
+    /// Nodes' clocks jumped, skewed or strobed (libfaketime), then set right again.
+    Clock,
 }
 
 impl FaultKind {
     /// Every fault kind.
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Partition,
         FaultKind::Crash,
         FaultKind::Packet,
         FaultKind::Disk,
+        FaultKind::Clock,
     ];
 
     /// The faults any database can be given, which `--nemesis all` means. A crash
@@ -75,6 +78,7 @@ impl FaultKind {
             FaultKind::Crash => "crash",
             FaultKind::Packet => "packet",
             FaultKind::Disk => "disk",
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -87,6 +91,7 @@ impl FaultKind {
             FaultKind::Crash => "crash-stop",
             FaultKind::Packet => "packet-stop",
             FaultKind::Disk => "disk-stop",
+            FaultKind::Clock => "clock-stop",
         }
     }
 }
@@ -101,9 +106,10 @@ impl FromStr for FaultKind {
             "crash" => Ok(FaultKind::Crash),
             "packet" => Ok(FaultKind::Packet),
             "disk" => Ok(FaultKind::Disk),
+            "clock" => Ok(FaultKind::Clock),
             other => Err(Error::Unsupported(format!(
                 "unknown fault `{other}`: expected kill, pause, partition, crash, packet, disk, \
-                 all or none"
+                 clock, all or none"
             ))),
         }
     }
@@ -239,15 +245,53 @@ impl CrashPoint {
 impl FromStr for CrashPoint {
     type Err = Error;
     fn from_str(s: &str) -> Result<CrashPoint> {
-        CrashPoint::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "unknown crash point `{s}`: expected one of {}",
-                    CrashPoint::ALL.map(CrashPoint::name).join(", ")
-                ))
-            })
+        by_name(&CrashPoint::ALL, CrashPoint::name, s, "crash point")
+    }
+}
+
+/// The item of `all` whose `name` is `s`, or an error naming `s` and listing them.
+fn by_name<T: Copy>(all: &[T], name: fn(T) -> &'static str, s: &str, what: &str) -> Result<T> {
+    all.iter().copied().find(|x| name(*x) == s).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|x| name(*x)).collect();
+        Error::Unsupported(format!(
+            "unknown {what} `{s}`: expected one of {}",
+            names.join(", ")
+        ))
+    })
+}
+
+/// How a clock fault changes the clocks of the nodes it hits (each node its own way:
+/// the sizes are drawn per node when the fault starts, see [`crate::clock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockMode {
+    /// The clock steps forwards by seconds, or goes back by seconds (slewed: it runs
+    /// slow until it is that far behind), and stays there.
+    Jump,
+    /// The clock runs slow (the leader) or fast (the other nodes) from now on.
+    Skew,
+    /// The clock goes back and forth rapidly: small forward steps, each slewed back.
+    Strobe,
+}
+
+impl ClockMode {
+    /// Every mode.
+    pub const ALL: [ClockMode; 3] = [ClockMode::Jump, ClockMode::Skew, ClockMode::Strobe];
+
+    /// The mode's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockMode::Jump => "jump",
+            ClockMode::Skew => "skew",
+            ClockMode::Strobe => "strobe",
+        }
+    }
+}
+
+impl FromStr for ClockMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ClockMode> {
+        by_name(&ClockMode::ALL, ClockMode::name, s, "clock fault")
     }
 }
 
@@ -267,6 +311,8 @@ pub enum FaultSpec {
     Packet(PacketFault, Target),
     /// Make the target's disks lie this way.
     Disk(DiskFault),
+    /// Change the target's clocks this way.
+    Clock(ClockMode, Target),
 }
 
 impl FaultSpec {
@@ -279,6 +325,7 @@ impl FaultSpec {
             FaultSpec::Crash(_) => FaultKind::Crash,
             FaultSpec::Packet(..) => FaultKind::Packet,
             FaultSpec::Disk(_) => FaultKind::Disk,
+            FaultSpec::Clock(..) => FaultKind::Clock,
         }
     }
 }
@@ -306,6 +353,10 @@ pub struct NemesisConfig {
     pub disk_modes: Vec<DiskMode>,
     /// Targets disk faults choose from.
     pub disk_targets: Vec<Target>,
+    /// Ways clock faults choose from.
+    pub clock_modes: Vec<ClockMode>,
+    /// Targets clock faults choose from.
+    pub clock_targets: Vec<Target>,
 }
 
 impl NemesisConfig {
@@ -328,6 +379,8 @@ impl NemesisConfig {
             },
             disk_modes: DiskMode::ALL.to_vec(),
             disk_targets: Target::DEFAULT.to_vec(),
+            clock_modes: ClockMode::ALL.to_vec(),
+            clock_targets: Target::DEFAULT.to_vec(),
         }
     }
 
@@ -342,7 +395,8 @@ impl NemesisConfig {
     /// too); a part left unnamed takes every default. `disk` is narrowed by a mode
     /// (`disk:lose-unsynced`, `disk:torn`, `disk:fsync-eio`) or a target
     /// (`disk:leader`), each independently: modes not named default to all three,
-    /// targets not named to kill's defaults.
+    /// targets not named to kill's defaults. `clock` is narrowed by a mode
+    /// (`clock:jump`, `clock:skew`, `clock:strobe`).
     pub fn parse(text: &str, interval: Duration, seed: u64) -> Result<NemesisConfig> {
         let mut config = NemesisConfig {
             faults: Vec::new(),
@@ -355,8 +409,11 @@ impl NemesisConfig {
             packet: PacketConfig::default(),
             disk_modes: Vec::new(),
             disk_targets: Vec::new(),
+            clock_modes: Vec::new(),
+            clock_targets: Vec::new(),
         };
         let mut disk_bare = false;
+        let mut clock_bare = false;
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             let (kind, choice) = match word.split_once(':') {
                 Some((kind, choice)) => (kind.trim(), Some(choice.trim())),
@@ -397,6 +454,16 @@ impl NemesisConfig {
                         Ok(target) => config.disk_targets.push(target),
                         Err(_) => config.disk_modes.push(c.parse()?),
                     },
+                    (FaultKind::Clock, None) => clock_bare = true,
+                    (FaultKind::Clock, Some(c)) => match c.parse::<Target>() {
+                        Ok(target) => config.clock_targets.push(target),
+                        Err(_) => config.clock_modes.push(c.parse().map_err(|e| {
+                            Error::Unsupported(format!(
+                                "{e}, or a target: one, minority, majority, leader, \
+                                 follower, all"
+                            ))
+                        })?),
+                    },
                 }
             }
         }
@@ -410,11 +477,21 @@ impl NemesisConfig {
                 config.disk_targets.extend(Target::DEFAULT);
             }
         }
+        if config.faults.contains(&FaultKind::Clock) {
+            if clock_bare || config.clock_modes.is_empty() {
+                config.clock_modes.extend(ClockMode::ALL);
+            }
+            if clock_bare || config.clock_targets.is_empty() {
+                config.clock_targets.extend(Target::DEFAULT);
+            }
+        }
         dedup_keeping_order(&mut config.disk_modes);
+        dedup_keeping_order(&mut config.clock_modes);
         for list in [
             &mut config.kill_targets,
             &mut config.pause_targets,
             &mut config.disk_targets,
+            &mut config.clock_targets,
         ] {
             dedup_keeping_order(list);
         }
@@ -482,6 +559,8 @@ pub struct Schedule {
     packet_targets: Rounds<Target>,
     disk_modes: Rounds<DiskMode>,
     disk_targets: Rounds<Target>,
+    clock_modes: Rounds<ClockMode>,
+    clock_targets: Rounds<Target>,
 }
 
 /// Draws without replacement: `items` in a shuffled order, reshuffled once all
@@ -538,6 +617,9 @@ impl Schedule {
                     !config.packet.faults.is_empty() && !config.packet.targets.is_empty()
                 }
                 FaultKind::Disk => !config.disk_modes.is_empty() && !config.disk_targets.is_empty(),
+                FaultKind::Clock => {
+                    !config.clock_modes.is_empty() && !config.clock_targets.is_empty()
+                }
             })
             .collect();
         Schedule {
@@ -554,6 +636,8 @@ impl Schedule {
             packet_targets: Rounds::new(config.packet.targets),
             disk_modes: Rounds::new(config.disk_modes),
             disk_targets: Rounds::new(config.disk_targets),
+            clock_modes: Rounds::new(config.clock_modes),
+            clock_targets: Rounds::new(config.clock_targets),
         }
     }
 }
@@ -601,6 +685,11 @@ impl Iterator for Schedule {
                     mode.zip(target)
                         .map(|(mode, target)| FaultSpec::Disk(DiskFault { mode, target }))
                 }
+                FaultKind::Clock => self
+                    .clock_modes
+                    .draw(rng, any)
+                    .zip(self.clock_targets.draw(rng, any))
+                    .map(|(mode, target)| FaultSpec::Clock(mode, target)),
             };
             let spec = spec.expect("only kinds with choices are drawn");
             self.busy_until[kind as usize] = at + duration;
@@ -664,6 +753,7 @@ mod tests {
             rounds(of(FaultKind::Partition), config.shapes.len());
             rounds(of(FaultKind::Crash), config.crash_points.len());
             rounds(of(FaultKind::Packet), config.packet.faults.len());
+            rounds(of(FaultKind::Clock), config.clock_modes.len());
         }
     }
 
@@ -706,7 +796,8 @@ mod tests {
         assert_eq!(config.shapes, Shape::ALL.to_vec());
         assert!(parse("none").unwrap().faults.is_empty());
         for bad in [
-            "kill,clock",
+            "kill,clocks",
+            "clock:sideways",
             "kill:nobody",
             "partition:leader,pause:ring",
             "none:x",
@@ -735,7 +826,10 @@ mod tests {
                 FaultSpec::Kill(t) => t == Target::Leader,
                 FaultSpec::Pause(t) => matches!(t, Target::Follower | Target::Leader),
                 FaultSpec::Partition(s) => s == Shape::Leader,
-                FaultSpec::Crash(_) | FaultSpec::Packet(..) | FaultSpec::Disk(_) => false,
+                FaultSpec::Crash(_)
+                | FaultSpec::Packet(..)
+                | FaultSpec::Disk(_)
+                | FaultSpec::Clock(..) => false,
             };
             assert!(allowed, "{fault:?} is outside the narrowed choices");
         }
@@ -865,5 +959,40 @@ mod tests {
         );
         assert_eq!(FaultKind::Disk.start_f(), "disk");
         assert_eq!(FaultKind::Disk.stop_f(), "disk-stop");
+    }
+
+    #[test]
+    fn clock_faults_are_asked_for_by_name_and_narrowed_by_mode_or_target() {
+        assert!(!parse("all").unwrap().faults.contains(&FaultKind::Clock));
+        let config = parse("clock").unwrap();
+        assert_eq!(config.faults, vec![FaultKind::Clock]);
+        assert_eq!(config.clock_modes, ClockMode::ALL.to_vec());
+        assert_eq!(config.clock_targets, Target::DEFAULT.to_vec());
+        let narrowed = parse("clock:strobe,clock:jump,clock:leader,kill").unwrap();
+        assert_eq!(
+            narrowed.clock_modes,
+            vec![ClockMode::Strobe, ClockMode::Jump]
+        );
+        assert_eq!(narrowed.clock_targets, vec![Target::Leader]);
+        let plan: Vec<_> = Schedule::new(narrowed).take(60).collect();
+        for mode in [ClockMode::Strobe, ClockMode::Jump] {
+            assert!(
+                plan.iter()
+                    .any(|f| f.spec == FaultSpec::Clock(mode, Target::Leader)),
+                "{mode:?}"
+            );
+        }
+        assert!(!plan.iter().any(|f| matches!(
+            f.spec,
+            FaultSpec::Clock(ClockMode::Skew, _) | FaultSpec::Clock(_, Target::All)
+        )));
+        let every_mode = parse("clock:one").unwrap();
+        assert_eq!(every_mode.clock_modes, ClockMode::ALL.to_vec());
+        let err = parse("clock:sideways").unwrap_err().to_string();
+        assert!(
+            err.contains("sideways") && err.contains("strobe") && err.contains("leader"),
+            "{err}"
+        );
+        assert_eq!(FaultKind::Clock.stop_f(), "clock-stop");
     }
 }

@@ -72,7 +72,10 @@ appends no no-op when elected (Raft Figure 8; exposed by the after-append crash 
   skip-fsync              log appends are written but not fsynced before acknowledging \
 (lost writes after a power loss: the disk:lose-unsynced fault)
   skip-dir-sync           snapshots and compacted logs are renamed into place without \
-fsyncing the directory (the log reverts to before the last compaction after a power loss)";
+fsyncing the directory (the log reverts to before the last compaction after a power loss)
+  lease-read              the leader serves reads from a lease (election timeout, on its \
+own clock, no allowance for drift) instead of a ReadIndex round, and trusts it after a newer \
+leader appears (stale reads when clocks disagree; exposed by clock faults on a leader that is cut off)";
 
 /// Runs the node until SIGTERM or SIGINT.
 pub fn run(args: NodeArgs) -> anyhow::Result<u8> {

@@ -61,7 +61,13 @@ pub struct TestArgs {
     /// filesystem and makes it lie: `disk:lose-unsynced` (power loss: unsynced writes
     /// dropped, node restarted at the heal), `disk:torn` (power loss in the middle of
     /// the last unsynced write), `disk:fsync-eio` (the next fsync fails), each
-    /// narrowed by mode or target (`disk:majority`).
+    /// narrowed by mode or target (`disk:majority`). `clock` (asked for by name, never
+    /// part of `all`; narrowed by mode: `clock:jump`, `clock:skew`, `clock:strobe`, or
+    /// target: `clock:leader`) gives each node its own clock through libfaketime and jumps
+    /// it, skews its rate or strobes it, never stepping it back (backward changes and
+    /// heals of a clock ahead are slewed; the final heal waits until every clock is
+    /// real again); a store whose program does not read the clock through libc (etcd)
+    /// and SSH hosts refuse it (exit 3).
     #[arg(long, default_value = "none")]
     pub nemesis: String,
     /// Mean time between fault starts, e.g. 10, 10s, 500ms (plain numbers are seconds).

@@ -241,6 +241,17 @@ impl nemesis::ClusterControl for Control {
     fn disk(&self, node: &str, request: nemesis::DiskRequest) -> Result<serde_json::Value, String> {
         self.0.nodes().disk(node, request)
     }
+
+    fn set_clock(
+        &self,
+        node: &str,
+        setting: nemesis::clock::ClockSetting,
+    ) -> Result<String, String> {
+        self.0
+            .nodes()
+            .set_clock(node, setting)
+            .map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// The first line `program --version` prints (or why it could not run).

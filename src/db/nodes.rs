@@ -9,6 +9,10 @@
 //! before anything relies on it (`nemesis::Host::spawn`). A node that exits on its
 //! own is reported with its exit status and the tail of its log.
 //!
+//! With clock faults ([`Nodes::fake_clocks`]) every local node starts with libfaketime
+//! preloaded and its own control file, `<dir>/faketime.rc` (`nemesis::clock`), through
+//! which the nemesis sets that node's clock ([`Nodes::set_clock`]).
+//!
 //! On SSH hosts the node's folder is on its host, `<remote_dir>/runs/<run id>/<node>`,
 //! the program is uploaded there by the host, and at teardown each node's log is
 //! copied back into the run folder (`nodes/<node>/node.log`), where local nodes write
@@ -19,10 +23,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use nemesis::clock::{self, ClockSetting};
 use nemesis::{HostMode, Network, NodeProcess};
 
 /// Where the nodes' ports come from.
@@ -88,6 +93,10 @@ pub struct Nodes {
     command: CommandFn,
     /// Lazy filesystems under the data directories, when mounted.
     disks: Mutex<super::disk::Disks>,
+    /// The libfaketime preloaded into every node, once clock faults are enabled.
+    faketime: OnceLock<PathBuf>,
+    /// Each node's clock as last set, and when (a restarted node continues it).
+    clocks: Mutex<BTreeMap<String, (ClockSetting, Instant)>>,
 }
 
 impl Nodes {
@@ -153,7 +162,38 @@ impl Nodes {
             program,
             command,
             disks: Mutex::default(),
+            faketime: OnceLock::new(),
+            clocks: Mutex::default(),
         })
+    }
+
+    /// Makes every node started from now on run with libfaketime preloaded and a
+    /// clock of its own. Refuses (before anything runs) a program that does not read
+    /// the clock through libc, nodes on SSH hosts, and a machine without libfaketime.
+    pub fn fake_clocks(&self) -> anyhow::Result<()> {
+        if self.network.mode() == HostMode::Ssh {
+            bail!("clock faults are not available on SSH hosts (see --nemesis clock)");
+        }
+        clock::check_binary(&self.program).map_err(anyhow::Error::msg)?;
+        let library = clock::find_library().map_err(anyhow::Error::msg)?;
+        let _ = self.faketime.set(library);
+        Ok(())
+    }
+
+    /// Sets a node's clock through its control file; returns the libfaketime spec
+    /// written. `Err` when clocks are not faked in this run.
+    pub fn set_clock(&self, node: &str, setting: ClockSetting) -> anyhow::Result<String> {
+        if self.faketime.get().is_none() {
+            bail!("node {node} was not started with a controllable clock");
+        }
+        let file = self.spec(node)?.dir.join(clock::CONTROL_FILE);
+        // Held (in this order, as `start` does) so that a node starting meanwhile
+        // either gets this setting or has its pid here.
+        let procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clocks = self.clocks.lock().unwrap_or_else(|p| p.into_inner());
+        let spec = clock::set(&file, procs.get(node).map(NodeProcess::pid), setting)?;
+        clocks.insert(node.to_string(), (setting, Instant::now()));
+        Ok(spec)
     }
 
     /// The nodes, in order.
@@ -206,9 +246,24 @@ impl Nodes {
                 }
             }
         }
+        let mut command = (self.command)(spec, &self.specs);
+        if let Some(library) = self.faketime.get() {
+            let file = spec.dir.join(clock::CONTROL_FILE);
+            let clocks = self.clocks.lock().unwrap_or_else(|p| p.into_inner());
+            let now = clocks
+                .get(node)
+                .map_or(ClockSetting::REAL, |(setting, at)| {
+                    setting.after(at.elapsed().as_secs_f64())
+                });
+            clock::preload(&mut command, library, &file, now, self.network.journal())
+                .with_context(|| format!("preparing the clock of node {node}"))?;
+        }
         let proc = host
-            .spawn((self.command)(spec, &self.specs), &spec.log())
+            .spawn(command, &spec.log())
             .with_context(|| format!("starting node {node} with {}", self.program.display()))?;
+        if self.faketime.get().is_some() {
+            clock::record_shared_memory(self.network.journal(), proc.pid())?;
+        }
         procs.insert(node.to_string(), proc);
         Ok(())
     }

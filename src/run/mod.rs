@@ -256,6 +256,9 @@ impl Run {
             None => kind.default_binary()?,
         };
         let version = kind.version(&binary)?;
+        if fakes_clocks(&self.config) {
+            nemesis::clock::check_binary(&binary).map_err(anyhow::Error::msg)?;
+        }
         Ok(Chosen {
             kind,
             binary,
@@ -328,6 +331,9 @@ impl Run {
         let started = db.and_then(|db| {
             if wants_lazyfs(config) {
                 db.nodes().mount_lazyfs()?;
+            }
+            if fakes_clocks(config) {
+                db.nodes().fake_clocks()?;
             }
             db.nodes().start_all()?;
             let leader = db.wait_ready(timeout, &self.interrupt.flag)?;
@@ -684,6 +690,14 @@ fn fault_sink(recorder: Arc<Recorder>, log: Arc<Mutex<Vec<FaultRecord>>>) -> nem
             }
         }
     })
+}
+
+/// Whether the run asks for clock faults (so its nodes need a clock of their own).
+fn fakes_clocks(config: &TestConfig) -> bool {
+    config
+        .nemesis
+        .iter()
+        .any(|word| word.split(':').next() == Some(nemesis::FaultKind::Clock.start_f()))
 }
 
 /// Sleeps for `d`, waking early on an interrupt.

@@ -72,6 +72,15 @@ pub fn finish(cmd: &mut Command) -> Finished {
     }
 }
 
+/// The operations of a run's `history.jsonl`.
+pub fn history(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap_or_else(|e| panic!("{}: {e}", run.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The JSON file at `path`.
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -4,10 +4,16 @@
 //! `faultline cluster` restarts nodes on its own, so these tests start the nodes here:
 //! each on a free loopback port, with its log at `<dir>/nI.log` and its data under
 //! `<dir>/nI`, killed when the [`LocalNodes`] is dropped whatever the test outcome.
+//! [`LocalNodes::start_with_clocks`] gives every node a clock of its own (libfaketime,
+//! `nemesis::clock`), which [`LocalNodes::set_clock`] moves.
 
 use std::fs::OpenOptions;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use nemesis::clock::{self, ClockSetting};
+use nemesis::{Journal, JOURNAL_FILE};
 
 /// The node processes of one raftkv cluster on loopback.
 pub struct LocalNodes {
@@ -21,11 +27,24 @@ pub struct LocalNodes {
     extra: Vec<String>,
     /// Root of the logs and data directories.
     dir: tempfile::TempDir,
+    /// With clocks of their own: libfaketime and the journal of the control files.
+    clocks: Option<(PathBuf, Arc<Journal>)>,
 }
 
 impl LocalNodes {
     /// Starts `n` nodes `n1..=n`, each with `extra` options after the usual ones.
     pub fn start(n: usize, extra: &[&str]) -> LocalNodes {
+        Self::start_nodes(n, extra, false)
+    }
+
+    /// Starts `n` nodes like [`LocalNodes::start`], each with libfaketime preloaded and
+    /// its own clock control file, so that [`LocalNodes::set_clock`] moves its clock.
+    pub fn start_with_clocks(n: usize, extra: &[&str]) -> LocalNodes {
+        Self::start_nodes(n, extra, true)
+    }
+
+    /// Starts `n` nodes, with clocks of their own when `clocks`.
+    fn start_nodes(n: usize, extra: &[&str], clocks: bool) -> LocalNodes {
         assert!(n > 0, "a cluster has at least one node");
         let endpoints: Vec<String> = nemesis::free_loopback_ports(n)
             .expect("free loopback ports")
@@ -38,12 +57,19 @@ impl LocalNodes {
             .map(|(i, e)| format!("n{}={e}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let clocks = clocks.then(|| {
+            let library = clock::find_library().expect("libfaketime is installed");
+            let journal = Journal::create(&dir.path().join(JOURNAL_FILE)).expect("a journal");
+            (library, journal)
+        });
         let mut nodes = LocalNodes {
             children: (0..n).map(|_| None).collect(),
             endpoints,
             peers,
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            dir: tempfile::tempdir().expect("a temporary folder"),
+            dir,
+            clocks,
         };
         for i in 0..n {
             nodes.spawn(i);
@@ -61,7 +87,18 @@ impl LocalNodes {
             .append(true)
             .open(self.dir.path().join(format!("{name}.log")))
             .expect("open the node's log");
-        let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_faultline"));
+        if let Some((library, journal)) = &self.clocks {
+            clock::preload(
+                &mut command,
+                library,
+                &self.clock_file(i),
+                clock::ClockSetting::REAL,
+                journal,
+            )
+            .expect("preload libfaketime");
+        }
+        let child = command
             .args(["node", "--id", &name, "--listen", &self.endpoints[i]])
             .args(["--peers", &self.peers, "--seed", &i.to_string()])
             .arg("--data")
@@ -72,7 +109,22 @@ impl LocalNodes {
             .stderr(log)
             .spawn()
             .expect("start faultline node");
+        if let Some((_, journal)) = &self.clocks {
+            clock::record_shared_memory(journal, child.id() as i32).expect("journal");
+        }
         self.children[i] = Some(child);
+    }
+
+    /// Node `i`'s clock control file.
+    pub fn clock_file(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("n{}.faketime.rc", i + 1))
+    }
+
+    /// Sets node `i`'s clock (it must have been started with a clock of its own).
+    pub fn set_clock(&self, i: usize, setting: ClockSetting) {
+        assert!(self.clocks.is_some(), "started without clocks of their own");
+        let pid = self.children[i].as_ref().map(|c| c.id() as i32);
+        clock::set(&self.clock_file(i), pid, setting).expect("write the clock control file");
     }
 
     /// Kills node `i` with SIGKILL and reaps it.
@@ -105,6 +157,10 @@ impl Drop for LocalNodes {
         for child in self.children.iter_mut().flatten() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some((_, journal)) = &self.clocks {
+            // Removes the control files and the journal's index entry.
+            let _ = journal.cleanup();
         }
     }
 }

@@ -19,6 +19,7 @@
 //! | `no-dedup` | runtime | the state machine ignores the client id and sequence, so a retried write is applied again | duplicated set elements (set, kill/partition, retrying client) |
 //! | `skip-fsync` | storage | log appends are written but not fsynced before the node votes, acknowledges or answers (the WAL's `fdatasync` skipped, as stores shipped with "sync off by default" or an ignored `fsync` result did) | nothing under kill, pause or partition (the page cache keeps every write a killed process made); under `disk:lose-unsynced` a power loss of a majority erases acknowledged entries and votes: lost writes (set, register) |
 //! | `skip-dir-sync` | storage | a snapshot or a compacted log is renamed into place without fsyncing the directory (the rename is not durable; the ALICE study of crash consistency, OSDI 2014, found this in LevelDB, HDFS and ZooKeeper) | after a power loss the node comes back with the log as it was before its last compaction: every entry since is gone; lost writes when a majority loses power (set, `disk:lose-unsynced`, frequent snapshots: `--node-arg=--snapshot-every=200`) |
+//! | `lease-read` | runtime | the leader serves linearizable reads from a lease instead of a ReadIndex round: once a quorum confirmed its leadership in a round it started at *t*, it answers reads from local state until *t* + the election timeout − one tick (how long, on real clocks, a follower that answered refuses other candidates), measured on its own monotonic clock with no allowance for clocks that drift or jump, and trusts that lease even after it hears of a newer leader (with clocks that agree none can exist before the lease ends) | stale reads when clocks disagree: a leader whose clock runs slow (skewed, or slewed back) and is cut off keeps serving from its lease after the others, whose clocks ran on, elected a new leader that took writes (register, `clock:leader,partition:leader`, clients bound to their node); with real clocks the lease holds |
 //!
 //! `scripts/detect-bugs.sh` runs each switch with the workload and faults most
 //! likely to expose it over several seeds and tabulates how often faultline
@@ -63,11 +64,13 @@ pub enum Bug {
     SkipFsync,
     /// Renames into the data directory are not followed by a directory fsync.
     SkipDirSync,
+    /// The leader serves reads from a clock-measured lease with no drift allowance.
+    LeaseRead,
 }
 
 impl Bug {
     /// Every switch, in documentation order.
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 10] = [
         Bug::StaleRead,
         Bug::LeaderLocalRead,
         Bug::AckBeforeCommit,
@@ -77,6 +80,7 @@ impl Bug {
         Bug::NoDedup,
         Bug::SkipFsync,
         Bug::SkipDirSync,
+        Bug::LeaseRead,
     ];
 
     /// The switch's name on the command line.
@@ -91,6 +95,7 @@ impl Bug {
             Bug::NoDedup => "no-dedup",
             Bug::SkipFsync => "skip-fsync",
             Bug::SkipDirSync => "skip-dir-sync",
+            Bug::LeaseRead => "lease-read",
         }
     }
 }
@@ -133,6 +138,8 @@ pub struct BugSet {
     pub forget_vote: bool,
     /// The state machine does not de-duplicate retried writes.
     pub no_dedup: bool,
+    /// The leader serves reads from a lease measured on its own clock.
+    pub lease_read: bool,
     /// The switches of the Raft core.
     pub core: raft::Bugs,
     /// The switches of the storage.
@@ -154,6 +161,7 @@ impl BugSet {
                 Bug::NoDedup => set.no_dedup = true,
                 Bug::SkipFsync => set.storage.skip_fsync = true,
                 Bug::SkipDirSync => set.storage.skip_dir_sync = true,
+                Bug::LeaseRead => set.lease_read = true,
             }
         }
         set
@@ -178,6 +186,7 @@ mod tests {
         );
         let all = BugSet::from_bugs(&Bug::ALL);
         assert!(all.stale_read && all.ack_before_commit && all.forget_vote && all.no_dedup);
+        assert!(all.lease_read);
         assert!(all.core.leader_local_read && all.core.vote_without_log_check);
         assert!(all.core.commit_old_term);
         assert!(all.storage.skip_fsync && all.storage.skip_dir_sync);

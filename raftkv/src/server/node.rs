@@ -147,6 +147,17 @@ struct Node {
     crash_points: BTreeMap<CrashPoint, Option<Instant>>,
     /// A vote was granted and no entries were stored since (for `after-vote`).
     voted_since_store: bool,
+    /// The `lease-read` bug's lease: reads are served locally until then.
+    lease_until: Option<Instant>,
+    /// How long a confirmed ReadIndex round extends the lease: the election timeout
+    /// less one tick, which is how long, on real clocks, a follower that answered the
+    /// round refuses to vote for anyone else (its leader stickiness counts whole ticks,
+    /// the first of which may come at once).
+    lease: Duration,
+    /// When each ReadIndex round in flight started (only with `lease-read`).
+    read_started: HashMap<u64, Instant>,
+    /// Start a ReadIndex round in this batch even without reads, to renew the lease.
+    renew_lease: bool,
 }
 
 /// Opens storage, starts the gRPC server and the peer senders, and runs the
@@ -268,6 +279,10 @@ pub async fn run(
         bugs: config.bugs,
         crash_points: BTreeMap::new(),
         voted_since_store: false,
+        lease_until: None,
+        lease: config.election_timeout.saturating_sub(config.tick),
+        read_started: HashMap::new(),
+        renew_lease: false,
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -404,7 +419,8 @@ impl Node {
                 key,
                 serializable,
                 reply,
-            } if serializable || self.bugs.stale_read => {
+            } if serializable || self.bugs.stale_read || self.lease_holds() => {
+                self.renew_lease_if_half_spent();
                 let value = self.kv.get(&key).map(<[u8]>::to_vec);
                 let _ = reply.send(Ok(ReadOutcome {
                     value,
@@ -429,9 +445,30 @@ impl Node {
         }
     }
 
-    /// Starts one ReadIndex round for all reads gathered in this batch.
+    /// The `lease-read` bug: whether this node's lease, measured on its own clock,
+    /// still runs (whatever its role: the bug trusts the lease to mean leadership).
+    fn lease_holds(&self) -> bool {
+        self.bugs.lease_read && self.lease_until.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// The `lease-read` bug: asks for a renewal round once half the lease is spent
+    /// and none is in flight, so that a steady stream of reads keeps the lease.
+    fn renew_lease_if_half_spent(&mut self) {
+        let Some(until) = self.lease_until.filter(|_| self.bugs.lease_read) else {
+            return;
+        };
+        if self.read_started.is_empty()
+            && until.saturating_duration_since(Instant::now()) < self.lease / 2
+        {
+            self.renew_lease = true;
+        }
+    }
+
+    /// Starts one ReadIndex round for all reads gathered in this batch (with
+    /// `lease-read`, also one without reads when the lease asks for renewal).
     fn start_reads(&mut self) {
-        if self.read_batch.is_empty() {
+        let renew = std::mem::take(&mut self.renew_lease);
+        if self.read_batch.is_empty() && !renew {
             return;
         }
         let batch = std::mem::take(&mut self.read_batch);
@@ -439,6 +476,9 @@ impl Node {
         self.next_read_id += 1;
         match self.raft.read_index(id) {
             Ok(()) => {
+                if self.bugs.lease_read {
+                    self.read_started.insert(id, Instant::now());
+                }
                 self.reads.insert(id, batch);
             }
             Err(e) => {
@@ -534,6 +574,11 @@ impl Node {
             }
         }
         for read_state in ready.read_states {
+            if let Some(started) = self.read_started.remove(&read_state.request_id) {
+                // The `lease-read` bug: no allowance for clocks that drift or jump.
+                let until = started + self.lease;
+                self.lease_until = Some(self.lease_until.map_or(until, |u| u.max(until)));
+            }
             if let Some(batch) = self.reads.remove(&read_state.request_id) {
                 self.ready_reads
                     .entry(read_state.index)
@@ -542,6 +587,7 @@ impl Node {
             }
         }
         for id in ready.aborted_reads {
+            self.read_started.remove(&id);
             for (_, reply) in self.reads.remove(&id).unwrap_or_default() {
                 let _ = reply.send(Err(Status::unavailable(
                     "leadership lost before the read was confirmed",
@@ -614,6 +660,7 @@ impl Node {
                 .reply
                 .send(Err(Status::aborted("leadership lost; outcome unknown")));
         }
+        self.read_started.clear();
         for (_, batch) in self.reads.drain() {
             for (_, reply) in batch {
                 let _ = reply.send(Err(Status::unavailable(
