@@ -615,9 +615,8 @@ impl ClockDriver {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     let now = Instant::now();
-                    let control = Arc::clone(&shared.control);
                     for (node, track) in shared.lock().iter_mut() {
-                        if let Err(e) = track.tick(&*control, node, now) {
+                        if let Err(e) = track.tick(&*shared.control, node, now) {
                             track.error.get_or_insert(e);
                         }
                     }
@@ -711,10 +710,12 @@ impl ClockDriver {
     /// Returns how long each node's last settle took, seconds, and the nodes still
     /// not real (with their offsets) when the limit ran out.
     pub fn settle_all(&self, limit: Duration) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
-        let nodes: Vec<String> = self.clocks.lock().keys().cloned().collect();
-        let settling: Vec<String> = nodes
-            .into_iter()
-            .filter(|n| !self.clocks.lock()[n].is_real())
+        let settling: Vec<String> = self
+            .clocks
+            .lock()
+            .iter()
+            .filter(|(_, track)| !track.is_real())
+            .map(|(node, _)| node.clone())
             .collect();
         self.settle(&settling);
         let deadline = Instant::now() + limit;
