@@ -230,13 +230,15 @@ fn vote_without_log_check_is_caught_when_a_lagging_follower_wins() {
 
 #[test]
 fn forget_vote_is_caught_when_a_restarted_voter_votes_again_in_its_term() {
+    // Six other seeds (2001 to 2006) caught it 4 times at a load of 6: five seeds
+    // leave a miss of every one unlikely.
     Scenario {
         interval: "0.5",
         time_limit: "45",
         extra: STEADY_WRITERS,
         ..Scenario::new(Some("forget-vote"), "set", "kill:leader,crash:after-vote")
     }
-    .assert_detected(&[1000, 1001, 1002], "lost-writes", None);
+    .assert_detected(&[1000, 1001, 1002, 1003, 1004], "lost-writes", None);
 }
 
 #[test]
@@ -277,7 +279,8 @@ fn no_dedup_is_caught_as_duplicates() {
 fn lease_read_is_caught_on_a_slow_leader_that_is_cut_off() {
     // Its lease, measured on a clock slowed by `clock:leader`, outlives the election
     // the partition lets the others hold (the same partitions alone do not expose it:
-    // docs/bug-detection.md).
+    // docs/bug-detection.md). Six other seeds (2001 to 2006) caught it 4 times: five
+    // seeds leave a miss of every one unlikely.
     Scenario {
         interval: "0.5",
         extra: READERS,
@@ -287,7 +290,7 @@ fn lease_read_is_caught_on_a_slow_leader_that_is_cut_off() {
             "clock:leader,partition:leader",
         )
     }
-    .assert_detected(&[7000, 7001, 7002], "linearizable", None);
+    .assert_detected(&[7000, 7001, 7002, 7003, 7004], "linearizable", None);
 }
 
 #[test]
