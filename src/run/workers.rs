@@ -50,7 +50,7 @@ pub struct WorkerParams {
 /// The history form of a generated operation: `(f, key, invoke value)`.
 pub fn describe(op: &OpSpec) -> (&'static str, &str, Value) {
     match op {
-        OpSpec::Read { key } => ("read", key, Value::Null),
+        OpSpec::Read { key } | OpSpec::ReadSet { key } => ("read", key, Value::Null),
         OpSpec::Write { key, value } => ("write", key, Value::Int(*value as i64)),
         OpSpec::Cas { key, expected, new } => {
             ("cas", key, Value::Ints(vec![*expected as i64, *new as i64]))

@@ -23,7 +23,10 @@
 //!
 //! A slot's operations on one key come in two phases: the first half of them follow the
 //! configured mix, the second half read [`READ_PHASE_WEIGHT`] times as often, so every key
-//! is read a lot while its other slots still write it.
+//! is read a lot while its other slots still write it. On a set key the first half only
+//! adds, and in the second half one operation in [`SET_READ_EVERY`] reads the whole set, so
+//! an acknowledged add missing from a read shows up during the run, not only in the final
+//! reads.
 //!
 //! Written values are unique within a run: the value written by slot `t` as its `j`-th
 //! operation on the key with global index `k` is `(k * ops_per_key + j) * threads + t + 1`.
@@ -44,6 +47,10 @@ const SLOTS_PER_KEY: usize = 3;
 /// How many times the read weight is multiplied in the second half of a slot's operations
 /// on a key (the read-heavy phase).
 pub const READ_PHASE_WEIGHT: u32 = 4;
+
+/// In the second half of a slot's operations on a set key, one in this many reads the
+/// whole set (the rest add): reads of a set cost its size, so they stay few.
+pub const SET_READ_EVERY: u32 = 8;
 
 /// Which workload the operations belong to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +209,11 @@ pub enum OpSpec {
         /// The key.
         key: String,
     },
+    /// Read every element of a set key.
+    ReadSet {
+        /// The key.
+        key: String,
+    },
     /// Write a unique value.
     Write {
         /// The key.
@@ -228,10 +240,16 @@ pub enum OpSpec {
 }
 
 impl OpSpec {
+    /// Whether the operation only reads (it changes nothing, whatever its outcome).
+    pub fn is_read(&self) -> bool {
+        matches!(self, OpSpec::Read { .. } | OpSpec::ReadSet { .. })
+    }
+
     /// The key the operation touches.
     pub fn key(&self) -> &str {
         match self {
             OpSpec::Read { key }
+            | OpSpec::ReadSet { key }
             | OpSpec::Write { key, .. }
             | OpSpec::Cas { key, .. }
             | OpSpec::Add { key, .. } => key,
@@ -351,7 +369,12 @@ impl ThreadStream {
         let key_index = self.epoch * self.config.keys_per_epoch as u64 + slot as u64;
         let key = self.config.key_name(key_index);
         let value = self.config.value(key_index, position, self.thread);
+        let group = self.config.group_of(self.thread);
+        let read_phase = position >= self.config.per_thread(group) / 2;
         let (op, written, cas) = match self.config.kind {
+            WorkloadKind::Set if read_phase && self.rng.random_range(0..SET_READ_EVERY) == 0 => {
+                (OpSpec::ReadSet { key }, None, false)
+            }
             WorkloadKind::Set => (
                 OpSpec::Add {
                     key,
@@ -362,8 +385,6 @@ impl ThreadStream {
             ),
             WorkloadKind::Register => {
                 let mix = self.config.mix;
-                let group = self.config.group_of(self.thread);
-                let read_phase = position >= self.config.per_thread(group) / 2;
                 let read = if read_phase {
                     mix.read * READ_PHASE_WEIGHT
                 } else {
@@ -440,7 +461,7 @@ mod tests {
                     Outcome::Fail
                 }
             }
-            OpSpec::Add { .. } => Outcome::Ok(None),
+            OpSpec::Add { .. } | OpSpec::ReadSet { .. } => Outcome::Ok(None),
         }
     }
 
@@ -523,7 +544,7 @@ mod tests {
                         OpSpec::Write { value, .. } => value,
                         OpSpec::Cas { new, .. } => new,
                         OpSpec::Add { element, .. } => element,
-                        OpSpec::Read { .. } => continue,
+                        OpSpec::Read { .. } | OpSpec::ReadSet { .. } => continue,
                     };
                     assert!(seen.insert(v), "value {v} written twice");
                 }
@@ -744,11 +765,26 @@ mod tests {
     }
 
     #[test]
-    fn set_workload_only_adds() {
-        let mut s = config(WorkloadKind::Set, 9).streams().unwrap();
-        assert!(take(&mut s[2], 100)
-            .iter()
-            .all(|op| matches!(op, OpSpec::Add { key, .. } if key.starts_with('s'))));
+    fn the_set_workload_adds_and_reads_late_in_a_key() {
+        let cfg = config(WorkloadKind::Set, 9);
+        let half = cfg.per_thread(0) / 2;
+        let mut s = cfg.streams().unwrap().remove(2);
+        let mut positions: HashMap<String, usize> = HashMap::new();
+        let (mut adds, mut reads) = (0, 0);
+        for op in take(&mut s, 400) {
+            assert!(op.key().starts_with('s'), "{op:?}");
+            let p = positions.entry(op.key().to_string()).or_default();
+            match op {
+                OpSpec::Add { .. } => adds += 1,
+                OpSpec::ReadSet { .. } => {
+                    assert!(*p >= half, "a read in the add-only half: {op:?}");
+                    reads += 1;
+                }
+                other => panic!("not a set operation: {other:?}"),
+            }
+            *p += 1;
+        }
+        assert!(reads > 0 && adds > 6 * reads, "{adds} adds, {reads} reads");
     }
 
     #[test]
