@@ -178,9 +178,7 @@ impl Clients for FakeClients {
         key: &'a str,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, String>> {
-        Box::pin(async move {
-            Ok(self.state.lock().unwrap().set(key))
-        })
+        Box::pin(async move { Ok(self.state.lock().unwrap().set(key)) })
     }
 }
 

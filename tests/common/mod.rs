@@ -123,11 +123,9 @@ pub fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, S
                 } else {
                     op["value"].to_string()
                 };
-                out.entry(p).or_default().push((
-                    op["f"].to_string(),
-                    op["key"].to_string(),
-                    value,
-                ));
+                out.entry(p)
+                    .or_default()
+                    .push((op["f"].to_string(), op["key"].to_string(), value));
             }
         }
     }

@@ -637,7 +637,10 @@ mod tests {
                 expectations_differ |= op_a != op_b;
             }
         }
-        assert!(expectations_differ, "the outcomes feed the CAS expectations");
+        assert!(
+            expectations_differ,
+            "the outcomes feed the CAS expectations"
+        );
     }
 
     #[test]
@@ -664,7 +667,12 @@ mod tests {
                         seen.remove(key.as_str());
                     }
                     (OpSpec::Write { key, value }, Outcome::Ok(_))
-                    | (OpSpec::Cas { key, new: value, .. }, Outcome::Ok(_)) => {
+                    | (
+                        OpSpec::Cas {
+                            key, new: value, ..
+                        },
+                        Outcome::Ok(_),
+                    ) => {
                         seen.insert(key, *value);
                     }
                     (OpSpec::Cas { key, .. }, Outcome::Fail) => {
@@ -707,14 +715,20 @@ mod tests {
         let second = s.next_op();
         assert!(matches!(second, OpSpec::Cas { expected, .. } if expected == new));
         s.observe(Outcome::Unknown);
-        assert!(s.seen.iter().all(Option::is_none), "a successor knows nothing");
+        assert!(
+            s.seen.iter().all(Option::is_none),
+            "a successor knows nothing"
+        );
         let third = s.next_op();
         assert!(
             matches!(third, OpSpec::Cas { expected, .. } if expected == cfg.value(0, 1, 0)),
             "it guesses the previous position: {third:?}"
         );
         s.observe(Outcome::Fail);
-        assert!(s.seen.iter().all(Option::is_none), "a failed CAS shows nothing");
+        assert!(
+            s.seen.iter().all(Option::is_none),
+            "a failed CAS shows nothing"
+        );
     }
 
     #[test]
