@@ -1,27 +1,41 @@
 //! Seeded, deterministic operation generators for the `register` and `set` workloads.
 //!
 //! The controller runs `threads` worker slots at once. Each slot draws its operations from
-//! its own [`ThreadStream`], a pure function of `(seed, thread)`: the n-th operation a slot
-//! issues never depends on timing, on responses, or on what other slots did. Two runs with
-//! the same seed and configuration therefore issue the same operations per slot, however the
-//! cluster behaves. (When a logical process is retired after an indeterminate completion, the
-//! fresh process that replaces it keeps drawing from the same slot's stream.)
+//! its own [`ThreadStream`] and tells it how each one ended ([`ThreadStream::observe`]). The
+//! n-th operation a slot issues is a pure function of `(seed, thread)` and of the outcomes of
+//! the slot's earlier operations, never of timing or of other slots: its key, its kind and the
+//! value it writes depend on the seed alone, and only a compare-and-set's expected value
+//! depends on what the slot saw. Two runs with the same seed therefore issue the same keys,
+//! kinds and written values per slot, and a replay fed the same outcomes issues the very same
+//! operations. (When a logical process is retired after an indeterminate completion, the
+//! fresh process that replaces it keeps drawing from the same slot's stream, knowing nothing.)
 //!
 //! Key rotation keeps checking cheap: operations are grouped into *epochs*, each with
-//! `keys_per_epoch` fresh keys, and slots are split into groups (about three slots per
-//! group, at most one group per key). Slot `t` belongs to group `t % groups` and in one
-//! epoch works only on its group's keys (key `j` of the epoch belongs to group
-//! `j % groups`): exactly `per_thread = ops_per_key / members` operations on each, in a
-//! seeded shuffled order, then it moves on to the next epoch. A key therefore sees at most
-//! `members * per_thread <= ops_per_key` operations from a few concurrent slots, and the
-//! linearizability checker works on many short per-key histories.
+//! `keys_per_epoch` fresh keys, and slots are split into groups of consecutive slots (about
+//! three per group, at most one group per key). In one epoch a slot works only on its group's
+//! keys (key `j` of the epoch belongs to group `j % groups`): exactly `per_thread =
+//! ops_per_key / members` operations on each, in a seeded shuffled order, then it moves on to
+//! the next epoch. A key therefore sees at most `members * per_thread <= ops_per_key`
+//! operations from a few concurrent slots, and the linearizability checker works on many
+//! short per-key histories. Consecutive slots talk to consecutive nodes (process `p` is bound
+//! to node `p mod nodes`), so the slots sharing a key sit on different nodes: a write through
+//! one node and a read through another of the same key is what shows a stale read.
+//!
+//! A slot's operations on one key come in two phases: the first half of them follow the
+//! configured mix, the second half read [`READ_PHASE_WEIGHT`] times as often, so every key
+//! is read a lot while its other slots still write it. On a set key the first half only
+//! adds, and in the second half one operation in [`SET_READ_EVERY`] reads the whole set, so
+//! an acknowledged add missing from a read shows up during the run, not only in the final
+//! reads.
 //!
 //! Written values are unique within a run: the value written by slot `t` as its `j`-th
 //! operation on the key with global index `k` is `(k * ops_per_key + j) * threads + t + 1`.
-//! A compare-and-set at position `j > 0` expects a value some member of its group may have
-//! written at position `j - 1` of the same key (at position 0, at position 0), so with few
-//! slots per key it succeeds often enough to matter. Set elements follow the same formula,
-//! so every added element is unique too.
+//! A compare-and-set expects the last value the slot's current process read or wrote on that
+//! key (Jepsen's "CAS from what you saw"), so it succeeds unless another slot wrote in
+//! between. When the process knows nothing of the key (its first operation there, after a
+//! failed compare-and-set, or as the successor of a retired process) it guesses a value some
+//! member of its group may have written at the previous position. Set elements follow the
+//! same formula, so every added element is unique too.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -29,6 +43,14 @@ use rand_chacha::ChaCha8Rng;
 
 /// Target number of slots sharing one key.
 const SLOTS_PER_KEY: usize = 3;
+
+/// How many times the read weight is multiplied in the second half of a slot's operations
+/// on a key (the read-heavy phase).
+pub const READ_PHASE_WEIGHT: u32 = 4;
+
+/// In the second half of a slot's operations on a set key, one in this many reads the
+/// whole set (the rest add): reads of a set cost its size, so they stay few.
+pub const SET_READ_EVERY: u32 = 8;
 
 /// Which workload the operations belong to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,11 +152,22 @@ impl GeneratorConfig {
         (self.threads / SLOTS_PER_KEY).clamp(1, self.keys_per_epoch)
     }
 
+    /// The group of slot `thread`: groups are runs of consecutive slots.
+    fn group_of(&self, thread: usize) -> usize {
+        assert!(thread < self.threads, "slot index beyond the concurrency");
+        thread * self.groups() / self.threads
+    }
+
+    /// The first slot of group `group` (`group == groups` gives the concurrency).
+    fn first_slot(&self, group: usize) -> usize {
+        let groups = self.groups();
+        assert!(group <= groups, "group index beyond the group count");
+        (group * self.threads).div_ceil(groups)
+    }
+
     /// Slots in group `group`.
     fn members(&self, group: usize) -> usize {
-        let groups = self.groups();
-        assert!(group < groups, "group index beyond the group count");
-        (self.threads - group).div_ceil(groups)
+        self.first_slot(group + 1) - self.first_slot(group)
     }
 
     /// Operations a slot of group `group` issues on one key: `ops_per_key / members`.
@@ -176,6 +209,11 @@ pub enum OpSpec {
         /// The key.
         key: String,
     },
+    /// Read every element of a set key.
+    ReadSet {
+        /// The key.
+        key: String,
+    },
     /// Write a unique value.
     Write {
         /// The key.
@@ -202,15 +240,32 @@ pub enum OpSpec {
 }
 
 impl OpSpec {
+    /// Whether the operation only reads (it changes nothing, whatever its outcome).
+    pub fn is_read(&self) -> bool {
+        matches!(self, OpSpec::Read { .. } | OpSpec::ReadSet { .. })
+    }
+
     /// The key the operation touches.
     pub fn key(&self) -> &str {
         match self {
             OpSpec::Read { key }
+            | OpSpec::ReadSet { key }
             | OpSpec::Write { key, .. }
             | OpSpec::Cas { key, .. }
             | OpSpec::Add { key, .. } => key,
         }
     }
+}
+
+/// How an operation ended, as the stream needs to know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It took effect; for a read, the integer value read (`None`: absent or not a number).
+    Ok(Option<u64>),
+    /// It did not take effect (a compare-and-set mismatch, a refused request).
+    Fail,
+    /// Unknown: the process is retired and its successor starts knowing nothing.
+    Unknown,
 }
 
 /// The deterministic operation stream of one worker slot.
@@ -231,6 +286,11 @@ pub struct ThreadStream {
     positions: Vec<usize>,
     /// Operations issued so far by this slot.
     issued: u64,
+    /// Per key of the current epoch, the last value the current process read or wrote there.
+    seen: Vec<Option<u64>>,
+    /// The last operation issued and not yet observed: its key slot, the value it writes
+    /// (`None` for a read) and whether it is a compare-and-set.
+    last: Option<(usize, Option<u64>, bool)>,
 }
 
 impl ThreadStream {
@@ -240,14 +300,17 @@ impl ThreadStream {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(thread as u64);
         let positions = vec![0; config.keys_per_epoch];
+        let seen = vec![None; config.keys_per_epoch];
         ThreadStream {
             config,
             thread,
             rng,
             epoch: 0,
             pending: Vec::new(),
+            seen,
             positions,
             issued: 0,
+            last: None,
         }
     }
 
@@ -262,14 +325,34 @@ impl ThreadStream {
         (self.epoch + 1) * self.config.keys_per_epoch as u64
     }
 
-    /// Produces the slot's next operation.
+    /// Records how the last operation from [`ThreadStream::next_op`] ended; the next
+    /// compare-and-set on that key starts from what it showed.
+    pub fn observe(&mut self, outcome: Outcome) {
+        let (slot, written, cas) = self
+            .last
+            .take()
+            .expect("observe follows next_op, once per operation");
+        match outcome {
+            Outcome::Ok(read) => self.seen[slot] = written.or(read),
+            Outcome::Fail if cas => self.seen[slot] = None,
+            Outcome::Fail => {}
+            Outcome::Unknown => self.seen.iter_mut().for_each(|v| *v = None),
+        }
+    }
+
+    /// Produces the slot's next operation; [`ThreadStream::observe`] must report how it
+    /// ended before the next call.
     pub fn next_op(&mut self) -> OpSpec {
+        assert!(
+            self.last.is_none(),
+            "the outcome of the previous operation was not observed"
+        );
         if self.pending.is_empty() {
             if self.issued > 0 {
                 self.epoch += 1;
             }
             let groups = self.config.groups();
-            let group = self.thread % groups;
+            let group = self.config.group_of(self.thread);
             let per_thread = self.config.per_thread(group);
             self.pending = (0..self.config.keys_per_epoch)
                 .filter(|slot| slot % groups == group)
@@ -277,6 +360,7 @@ impl ThreadStream {
                 .collect();
             self.pending.shuffle(&mut self.rng);
             self.positions.iter_mut().for_each(|p| *p = 0);
+            self.seen.iter_mut().for_each(|v| *v = None);
         }
         let slot = self.pending.pop().expect("an epoch has at least one op");
         let position = self.positions[slot];
@@ -285,34 +369,52 @@ impl ThreadStream {
         let key_index = self.epoch * self.config.keys_per_epoch as u64 + slot as u64;
         let key = self.config.key_name(key_index);
         let value = self.config.value(key_index, position, self.thread);
-        match self.config.kind {
-            WorkloadKind::Set => OpSpec::Add {
-                key,
-                element: value,
-            },
+        let group = self.config.group_of(self.thread);
+        let read_phase = position >= self.config.per_thread(group) / 2;
+        let (op, written, cas) = match self.config.kind {
+            WorkloadKind::Set if read_phase && self.rng.random_range(0..SET_READ_EVERY) == 0 => {
+                (OpSpec::ReadSet { key }, None, false)
+            }
+            WorkloadKind::Set => (
+                OpSpec::Add {
+                    key,
+                    element: value,
+                },
+                Some(value),
+                false,
+            ),
             WorkloadKind::Register => {
                 let mix = self.config.mix;
-                let roll = self.rng.random_range(0..mix.read + mix.write + mix.cas);
-                if roll < mix.read {
-                    OpSpec::Read { key }
-                } else if roll < mix.read + mix.write {
-                    OpSpec::Write { key, value }
+                let read = if read_phase {
+                    mix.read * READ_PHASE_WEIGHT
                 } else {
-                    let groups = self.config.groups();
-                    let group = self.thread % groups;
+                    mix.read
+                };
+                let roll = self.rng.random_range(0..read + mix.write + mix.cas);
+                if roll < read {
+                    (OpSpec::Read { key }, None, false)
+                } else if roll < read + mix.write {
+                    (OpSpec::Write { key, value }, Some(value), false)
+                } else {
+                    // Drawn whether or not it is used, so that the random sequence never
+                    // depends on outcomes.
                     let member = self.rng.random_range(0..self.config.members(group));
-                    let other = group + member * groups;
-                    let expected = self
+                    let other = self.config.first_slot(group) + member;
+                    let guess = self
                         .config
                         .value(key_index, position.saturating_sub(1), other);
-                    OpSpec::Cas {
+                    let expected = self.seen[slot].unwrap_or(guess);
+                    let op = OpSpec::Cas {
                         key,
                         expected,
                         new: value,
-                    }
+                    };
+                    (op, Some(value), true)
                 }
             }
-        }
+        };
+        self.last = Some((slot, written, cas));
+        op
     }
 }
 
@@ -332,8 +434,81 @@ mod tests {
         }
     }
 
+    /// `n` operations, each reported as done without showing a value.
     fn take(stream: &mut ThreadStream, n: usize) -> Vec<OpSpec> {
-        (0..n).map(|_| stream.next_op()).collect()
+        (0..n)
+            .map(|_| {
+                let op = stream.next_op();
+                stream.observe(Outcome::Ok(None));
+                op
+            })
+            .collect()
+    }
+
+    /// Performs `op` on an in-memory register store: the outcome a correct store gives.
+    fn apply(store: &mut HashMap<String, u64>, op: &OpSpec) -> Outcome {
+        match op {
+            OpSpec::Read { key } => Outcome::Ok(store.get(key).copied()),
+            OpSpec::Write { key, value } => {
+                store.insert(key.clone(), *value);
+                Outcome::Ok(None)
+            }
+            OpSpec::Cas { key, expected, new } => {
+                if store.get(key) == Some(expected) {
+                    store.insert(key.clone(), *new);
+                    Outcome::Ok(None)
+                } else {
+                    Outcome::Fail
+                }
+            }
+            OpSpec::Add { .. } | OpSpec::ReadSet { .. } => Outcome::Ok(None),
+        }
+    }
+
+    /// Runs every stream of `cfg` against one in-memory store, `rounds` operations each,
+    /// interleaved in an order drawn from `order_seed`; returns each slot's operations
+    /// and the outcomes it was told.
+    fn simulate(
+        cfg: &GeneratorConfig,
+        rounds: usize,
+        order_seed: u64,
+    ) -> Vec<Vec<(OpSpec, Outcome)>> {
+        simulate_told(cfg, rounds, order_seed, |outcome| outcome)
+    }
+
+    /// [`simulate`], telling each stream `tell(outcome)` instead of the outcome.
+    fn simulate_told(
+        cfg: &GeneratorConfig,
+        rounds: usize,
+        order_seed: u64,
+        tell: impl Fn(Outcome) -> Outcome,
+    ) -> Vec<Vec<(OpSpec, Outcome)>> {
+        let mut streams = cfg.streams().unwrap();
+        let mut order: Vec<usize> = (0..cfg.threads)
+            .flat_map(|t| std::iter::repeat_n(t, rounds))
+            .collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(order_seed));
+        let mut store = HashMap::new();
+        let mut out = vec![Vec::new(); cfg.threads];
+        for t in order {
+            let op = streams[t].next_op();
+            let outcome = apply(&mut store, &op);
+            streams[t].observe(tell(outcome));
+            out[t].push((op, outcome));
+        }
+        out
+    }
+
+    /// An operation without its compare-and-set expectation: what the seed alone decides.
+    fn shape(op: &OpSpec) -> OpSpec {
+        match op {
+            OpSpec::Cas { key, new, .. } => OpSpec::Cas {
+                key: key.clone(),
+                expected: 0,
+                new: *new,
+            },
+            other => other.clone(),
+        }
     }
 
     #[test]
@@ -346,7 +521,7 @@ mod tests {
         let mut b_ops = vec![Vec::new(); 4];
         for _ in 0..100 {
             for (t, s) in b.iter_mut().enumerate().rev() {
-                b_ops[t].push(s.next_op());
+                b_ops[t].extend(take(s, 1));
             }
         }
         assert_eq!(a_ops, b_ops);
@@ -369,7 +544,7 @@ mod tests {
                         OpSpec::Write { value, .. } => value,
                         OpSpec::Cas { new, .. } => new,
                         OpSpec::Add { element, .. } => element,
-                        OpSpec::Read { .. } => continue,
+                        OpSpec::Read { .. } | OpSpec::ReadSet { .. } => continue,
                     };
                     assert!(seen.insert(v), "value {v} written twice");
                 }
@@ -422,33 +597,187 @@ mod tests {
     }
 
     #[test]
-    fn few_slots_share_a_key() {
-        let cfg = GeneratorConfig {
-            threads: 10,
-            keys_per_epoch: 8,
-            ops_per_key: 300,
-            ..config(WorkloadKind::Register, 13)
-        };
-        assert_eq!(cfg.groups(), 3);
-        let mut users: HashMap<String, HashSet<usize>> = HashMap::new();
-        for (t, mut s) in cfg.streams().unwrap().into_iter().enumerate() {
-            for op in take(&mut s, 2000) {
-                users.entry(op.key().to_string()).or_default().insert(t);
+    fn a_replay_fed_the_same_outcomes_issues_the_same_ops() {
+        let cfg = config(WorkloadKind::Register, 21);
+        let run = simulate(&cfg, 200, 1);
+        for (t, mut stream) in cfg.streams().unwrap().into_iter().enumerate() {
+            for (op, outcome) in &run[t] {
+                assert_eq!(&stream.next_op(), op, "slot {t} diverged");
+                stream.observe(*outcome);
             }
         }
-        assert!(users.values().all(|u| u.len() <= 4), "{users:?}");
+        // Another interleaving gives other outcomes: only CAS expectations may change.
+        let other = simulate(&cfg, 200, 2);
+        let mut expectations_differ = false;
+        for (a, b) in run.iter().zip(&other) {
+            for ((op_a, _), (op_b, _)) in a.iter().zip(b) {
+                assert_eq!(shape(op_a), shape(op_b));
+                expectations_differ |= op_a != op_b;
+            }
+        }
         assert!(
-            users.values().any(|u| u.len() > 1),
-            "keys are still contended"
+            expectations_differ,
+            "the outcomes feed the CAS expectations"
         );
     }
 
     #[test]
-    fn set_workload_only_adds() {
-        let mut s = config(WorkloadKind::Set, 9).streams().unwrap();
-        assert!(take(&mut s[2], 100)
+    fn cas_starts_from_the_last_value_the_process_saw() {
+        let cfg = config(WorkloadKind::Register, 17);
+        let run = simulate(&cfg, 300, 3);
+        let (mut from_seen, mut cas_ok, mut cas_total) = (0, 0, 0);
+        for ops in &run {
+            let mut seen: HashMap<&str, u64> = HashMap::new();
+            for (op, outcome) in ops {
+                if let OpSpec::Cas { key, expected, .. } = op {
+                    cas_total += 1;
+                    cas_ok += usize::from(*outcome != Outcome::Fail);
+                    if let Some(v) = seen.get(key.as_str()) {
+                        assert_eq!(expected, v, "CAS on {key} ignores what was seen");
+                        from_seen += 1;
+                    }
+                }
+                match (op, outcome) {
+                    (OpSpec::Read { key }, Outcome::Ok(Some(v))) => {
+                        seen.insert(key, *v);
+                    }
+                    (OpSpec::Read { key }, Outcome::Ok(None)) => {
+                        seen.remove(key.as_str());
+                    }
+                    (OpSpec::Write { key, value }, Outcome::Ok(_))
+                    | (
+                        OpSpec::Cas {
+                            key, new: value, ..
+                        },
+                        Outcome::Ok(_),
+                    ) => {
+                        seen.insert(key, *value);
+                    }
+                    (OpSpec::Cas { key, .. }, Outcome::Fail) => {
+                        seen.remove(key.as_str());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(from_seen * 2 > cas_total, "{from_seen} of {cas_total}");
+        // The same streams blind to outcomes (every CAS guessed) succeed far less often.
+        let blind = simulate_told(&cfg, 300, 3, |_| Outcome::Unknown);
+        let blind_ok = blind
             .iter()
-            .all(|op| matches!(op, OpSpec::Add { key, .. } if key.starts_with('s'))));
+            .flatten()
+            .filter(|(op, o)| matches!(op, OpSpec::Cas { .. }) && *o != Outcome::Fail)
+            .count();
+        eprintln!("CAS succeeded: {cas_ok} of {cas_total} (blind: {blind_ok})");
+        assert!(cas_ok > 2 * blind_ok, "{cas_ok} vs {blind_ok} blind");
+    }
+
+    #[test]
+    fn an_unknown_outcome_forgets_what_was_seen() {
+        let cfg = GeneratorConfig {
+            threads: 1,
+            keys_per_epoch: 1,
+            mix: Mix {
+                read: 0,
+                write: 0,
+                cas: 1,
+            },
+            ..config(WorkloadKind::Register, 5)
+        };
+        let mut s = cfg.streams().unwrap().remove(0);
+        let first = s.next_op();
+        s.observe(Outcome::Ok(None));
+        let OpSpec::Cas { new, .. } = first else {
+            panic!("only CAS: {first:?}")
+        };
+        let second = s.next_op();
+        assert!(matches!(second, OpSpec::Cas { expected, .. } if expected == new));
+        s.observe(Outcome::Unknown);
+        assert!(
+            s.seen.iter().all(Option::is_none),
+            "a successor knows nothing"
+        );
+        let third = s.next_op();
+        assert!(
+            matches!(third, OpSpec::Cas { expected, .. } if expected == cfg.value(0, 1, 0)),
+            "it guesses the previous position: {third:?}"
+        );
+        s.observe(Outcome::Fail);
+        assert!(
+            s.seen.iter().all(Option::is_none),
+            "a failed CAS shows nothing"
+        );
+    }
+
+    #[test]
+    fn each_key_ends_in_a_read_heavy_phase() {
+        let cfg = config(WorkloadKind::Register, 23);
+        let half = cfg.per_thread(0) / 2;
+        let (mut early, mut late) = ((0, 0), (0, 0));
+        for mut s in cfg.streams().unwrap() {
+            let mut positions: HashMap<String, usize> = HashMap::new();
+            for op in take(&mut s, 2000) {
+                let p = positions.entry(op.key().to_string()).or_default();
+                let bucket = if *p < half { &mut early } else { &mut late };
+                bucket.0 += usize::from(matches!(op, OpSpec::Read { .. }));
+                bucket.1 += 1;
+                *p += 1;
+            }
+        }
+        let ratio = |(reads, all): (usize, usize)| reads as f64 / all as f64;
+        assert!(
+            ratio(early) < 0.45 && ratio(late) > 0.55,
+            "reads: {early:?} early, {late:?} late"
+        );
+    }
+
+    #[test]
+    fn a_few_consecutive_slots_share_a_key() {
+        let cfg = GeneratorConfig {
+            threads: 10,
+            keys_per_epoch: 8,
+            ops_per_key: 300,
+            ..config(WorkloadKind::Register, 29)
+        };
+        assert_eq!(cfg.groups(), 3);
+        let mut users: HashMap<String, Vec<usize>> = HashMap::new();
+        for (t, mut s) in cfg.streams().unwrap().into_iter().enumerate() {
+            for op in take(&mut s, 500) {
+                let u = users.entry(op.key().to_string()).or_default();
+                if !u.contains(&t) {
+                    u.push(t);
+                }
+            }
+        }
+        let groups: HashSet<Vec<usize>> = users.into_values().collect();
+        assert_eq!(
+            groups,
+            HashSet::from([vec![0, 1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]),
+            "three nodes: every key is used through every node"
+        );
+    }
+
+    #[test]
+    fn the_set_workload_adds_and_reads_late_in_a_key() {
+        let cfg = config(WorkloadKind::Set, 9);
+        let half = cfg.per_thread(0) / 2;
+        let mut s = cfg.streams().unwrap().remove(2);
+        let mut positions: HashMap<String, usize> = HashMap::new();
+        let (mut adds, mut reads) = (0, 0);
+        for op in take(&mut s, 400) {
+            assert!(op.key().starts_with('s'), "{op:?}");
+            let p = positions.entry(op.key().to_string()).or_default();
+            match op {
+                OpSpec::Add { .. } => adds += 1,
+                OpSpec::ReadSet { .. } => {
+                    assert!(*p >= half, "a read in the add-only half: {op:?}");
+                    reads += 1;
+                }
+                other => panic!("not a set operation: {other:?}"),
+            }
+            *p += 1;
+        }
+        assert!(reads > 0 && adds > 6 * reads, "{adds} adds, {reads} reads");
     }
 
     #[test]
