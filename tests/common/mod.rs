@@ -122,6 +122,8 @@ pub fn journal_pids(run: &Path) -> Vec<i32> {
 /// Client invocations per process: `(f, key, value)` in order, where a compare-and-set's
 /// value is only the value it writes. Its expected value is the last value the process saw
 /// on that key (workloads::generator), so it depends on responses, not on the seed alone.
+/// (How long a slot watches its keys depends on responses too, but no slot watches the
+/// first epoch, which these short runs never leave: hundreds of operations per process.)
 pub fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, String)>> {
     let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
     for op in ops {

@@ -4,8 +4,8 @@
 //! its own [`ThreadStream`] and tells it how each one ended ([`ThreadStream::observe`]). The
 //! n-th operation a slot issues is a pure function of `(seed, thread)` and of the outcomes of
 //! the slot's earlier operations, never of timing or of other slots: its key, its kind and the
-//! value it writes depend on the seed alone, and only a compare-and-set's expected value
-//! depends on what the slot saw. Two runs with the same seed therefore issue the same keys,
+//! value it writes depend on the seed alone, and only a compare-and-set's expected value and
+//! the length of a watching epoch (below) depend on what the slot saw. Two runs with the same seed therefore issue the same keys,
 //! kinds and written values per slot, and a replay fed the same outcomes issues the very same
 //! operations. (When a logical process is retired after an indeterminate completion, the
 //! fresh process that replaces it keeps drawing from the same slot's stream, knowing nothing.)
@@ -16,8 +16,8 @@
 //! keys (key `j` of the epoch belongs to group `j % groups`): exactly `per_thread =
 //! ops_per_key / members` operations on each, in a seeded shuffled order, then it moves on to
 //! the next epoch. A key therefore sees at most `members * per_thread <= ops_per_key`
-//! operations from a few concurrent slots, and the linearizability checker works on many
-//! short per-key histories. Consecutive slots talk to consecutive nodes (process `p` is bound
+//! operations from a few concurrent slots (plus a watcher's reads), and the linearizability
+//! checker works on many short per-key histories. Consecutive slots talk to consecutive nodes (process `p` is bound
 //! to node `p mod nodes`), so the slots sharing a key sit on different nodes: a write through
 //! one node and a read through another of the same key is what shows a stale read.
 //!
@@ -27,6 +27,17 @@
 //! adds, and in the second half one operation in [`SET_READ_EVERY`] reads the whole set, so
 //! an acknowledged add missing from a read shows up during the run, not only in the final
 //! reads.
+//!
+//! In the register workload the slots of a group take turns, one epoch each (never the
+//! first), at *watching* the group's keys instead of writing them. A watcher reads the keys
+//! in turn and moves on only once it has read, on each, a value written in the last quarter
+//! of its writers' operations there (a value tells where it was written: see below), or
+//! after [`WATCH_READS_PER_KEY`] times the per-slot count of reads per key. It therefore
+//! keeps reading for as long as the others write, also while a fault holds them up: every
+//! node takes watchers in turn, so a node that answers reads it should not (a deposed
+//! leader that still believes in itself) is asked the whole time, not only by processes
+//! that are free because they are not stuck on a write. A watcher draws no random numbers,
+//! so the writers' streams stay a function of the seed.
 //!
 //! Written values are unique within a run: the value written by slot `t` as its `j`-th
 //! operation on the key with global index `k` is `(k * ops_per_key + j) * threads + t + 1`.
@@ -51,6 +62,14 @@ pub const READ_PHASE_WEIGHT: u32 = 4;
 /// In the second half of a slot's operations on a set key, one in this many reads the
 /// whole set (the rest add): reads of a set cost its size, so they stay few.
 pub const SET_READ_EVERY: u32 = 8;
+
+/// A watching slot counts a key's writers as nearly done once it reads a value written at
+/// this fraction (numerator over 4) of their operations on the key or later.
+const WATCH_LATE_QUARTERS: usize = 3;
+
+/// A watching slot reads at most this many times its group's per-slot operation count on
+/// each key before it moves on, so writers that stopped for good cannot hold it forever.
+const WATCH_READS_PER_KEY: usize = 4;
 
 /// Which workload the operations belong to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +210,26 @@ impl GeneratorConfig {
         }
     }
 
+    /// Whether slot `thread` watches its group's keys in epoch `epoch` (register workload,
+    /// groups of two or more): the group's slots take turns, one epoch each, and none
+    /// watches the first epoch.
+    fn watches(&self, thread: usize, epoch: u64) -> bool {
+        let group = self.group_of(thread);
+        let members = self.members(group) as u64;
+        self.kind == WorkloadKind::Register
+            && members >= 2
+            && epoch > 0
+            && epoch % members == (thread - self.first_slot(group)) as u64
+    }
+
+    /// The position at which `value` was written on the key with global index `key`, if
+    /// it is a value written there (see [`GeneratorConfig::value`]).
+    fn position_of(&self, key: u64, value: u64) -> Option<usize> {
+        let rest = value.checked_sub(1)? / self.threads as u64;
+        let ops = self.ops_per_key as u64;
+        (rest / ops == key).then_some((rest % ops) as usize)
+    }
+
     /// The unique value slot `thread` writes as its `position`-th operation on key `key`.
     fn value(&self, key: u64, position: usize, thread: usize) -> u64 {
         assert!(
@@ -291,6 +330,42 @@ pub struct ThreadStream {
     /// The last operation issued and not yet observed: its key slot, the value it writes
     /// (`None` for a read) and whether it is a compare-and-set.
     last: Option<(usize, Option<u64>, bool)>,
+    /// Set in an epoch where this slot watches its group's keys instead of writing them.
+    watch: Option<Watch>,
+}
+
+/// A watching slot's progress through its epoch.
+#[derive(Clone, Debug)]
+struct Watch {
+    /// The group's key slots in this epoch, read in turn.
+    keys: Vec<usize>,
+    /// Per entry of `keys`: whether a late write was seen there (its writers are nearly done).
+    done: Vec<bool>,
+    /// Index into `keys` of the key read last.
+    turn: usize,
+    /// Reads issued in this epoch.
+    reads: usize,
+    /// Reads after which the epoch ends whatever was seen.
+    max_reads: usize,
+}
+
+impl Watch {
+    /// Whether the epoch is over: every key's writers nearly done, or the reads spent.
+    fn over(&self) -> bool {
+        self.reads >= self.max_reads || self.done.iter().all(|&d| d)
+    }
+
+    /// The next key slot to read: the one after the last read that is not done yet.
+    fn next_key(&mut self) -> usize {
+        assert!(!self.over(), "a watch that is over reads no more");
+        loop {
+            self.turn = (self.turn + 1) % self.keys.len();
+            if !self.done[self.turn] {
+                self.reads += 1;
+                return self.keys[self.turn];
+            }
+        }
+    }
 }
 
 impl ThreadStream {
@@ -311,6 +386,7 @@ impl ThreadStream {
             positions,
             issued: 0,
             last: None,
+            watch: None,
         }
     }
 
@@ -332,11 +408,57 @@ impl ThreadStream {
             .last
             .take()
             .expect("observe follows next_op, once per operation");
+        if let (Some(watch), Outcome::Ok(Some(value))) = (&mut self.watch, outcome) {
+            let key_index = self.epoch * self.config.keys_per_epoch as u64 + slot as u64;
+            let group = self.config.group_of(self.thread);
+            let late = self.config.per_thread(group) * WATCH_LATE_QUARTERS / 4;
+            if self
+                .config
+                .position_of(key_index, value)
+                .is_some_and(|position| position >= late)
+            {
+                let entry = watch.keys.iter().position(|&k| k == slot);
+                watch.done[entry.expect("a watcher reads only its keys")] = true;
+            }
+        }
         match outcome {
             Outcome::Ok(read) => self.seen[slot] = written.or(read),
             Outcome::Fail if cas => self.seen[slot] = None,
             Outcome::Fail => {}
             Outcome::Unknown => self.seen.iter_mut().for_each(|v| *v = None),
+        }
+    }
+
+    /// Moves to the next epoch (the first one before any operation) and sets up this
+    /// slot's part in it: watching its group's keys, or its shuffled operations on them.
+    fn start_epoch(&mut self) {
+        if self.issued > 0 {
+            self.epoch += 1;
+        }
+        let groups = self.config.groups();
+        let group = self.config.group_of(self.thread);
+        let per_thread = self.config.per_thread(group);
+        let keys: Vec<usize> = (0..self.config.keys_per_epoch)
+            .filter(|slot| slot % groups == group)
+            .collect();
+        self.positions.iter_mut().for_each(|p| *p = 0);
+        self.seen.iter_mut().for_each(|v| *v = None);
+        self.pending.clear();
+        self.watch = None;
+        if self.config.watches(self.thread, self.epoch) {
+            self.watch = Some(Watch {
+                done: vec![false; keys.len()],
+                turn: keys.len() - 1,
+                reads: 0,
+                max_reads: WATCH_READS_PER_KEY * per_thread * keys.len(),
+                keys,
+            });
+        } else {
+            self.pending = keys
+                .into_iter()
+                .flat_map(|slot| std::iter::repeat_n(slot, per_thread))
+                .collect();
+            self.pending.shuffle(&mut self.rng);
         }
     }
 
@@ -347,20 +469,21 @@ impl ThreadStream {
             self.last.is_none(),
             "the outcome of the previous operation was not observed"
         );
-        if self.pending.is_empty() {
-            if self.issued > 0 {
-                self.epoch += 1;
-            }
-            let groups = self.config.groups();
-            let group = self.config.group_of(self.thread);
-            let per_thread = self.config.per_thread(group);
-            self.pending = (0..self.config.keys_per_epoch)
-                .filter(|slot| slot % groups == group)
-                .flat_map(|slot| std::iter::repeat_n(slot, per_thread))
-                .collect();
-            self.pending.shuffle(&mut self.rng);
-            self.positions.iter_mut().for_each(|p| *p = 0);
-            self.seen.iter_mut().for_each(|v| *v = None);
+        let epoch_over = match &self.watch {
+            Some(watch) => watch.over(),
+            None => self.pending.is_empty(),
+        };
+        if epoch_over {
+            self.start_epoch();
+        }
+        if let Some(watch) = &mut self.watch {
+            let slot = watch.next_key();
+            self.issued += 1;
+            self.last = Some((slot, None, false));
+            let key_index = self.epoch * self.config.keys_per_epoch as u64 + slot as u64;
+            return OpSpec::Read {
+                key: self.config.key_name(key_index),
+            };
         }
         let slot = self.pending.pop().expect("an epoch has at least one op");
         let position = self.positions[slot];
@@ -549,7 +672,7 @@ mod tests {
                     assert!(seen.insert(v), "value {v} written twice");
                 }
             }
-            assert!(seen.len() > 500);
+            assert!(seen.len() > 300, "{} values", seen.len());
         }
     }
 
@@ -563,7 +686,10 @@ mod tests {
             }
         }
         assert!(per_key.len() > 10, "keys rotate");
-        assert!(per_key.values().all(|&n| n <= cfg.ops_per_key));
+        // With one member's share of every key watched instead of written, and the
+        // watcher told nothing, it spends its whole read budget there.
+        let watched = WATCH_READS_PER_KEY * cfg.per_thread(0);
+        assert!(per_key.values().all(|&n| n <= cfg.ops_per_key + watched));
     }
 
     #[test]
@@ -606,11 +732,18 @@ mod tests {
                 stream.observe(*outcome);
             }
         }
-        // Another interleaving gives other outcomes: only CAS expectations may change.
+        // Another interleaving gives other outcomes: only CAS expectations, and how long
+        // a watcher reads, may change.
         let other = simulate(&cfg, 200, 2);
         let mut expectations_differ = false;
+        let changes = |ops: &[(OpSpec, Outcome)]| -> Vec<OpSpec> {
+            ops.iter()
+                .map(|(op, _)| op.clone())
+                .filter(|op| !op.is_read())
+                .collect()
+        };
         for (a, b) in run.iter().zip(&other) {
-            for ((op_a, _), (op_b, _)) in a.iter().zip(b) {
+            for (op_a, op_b) in changes(a).iter().zip(&changes(b)) {
                 assert_eq!(shape(op_a), shape(op_b));
                 expectations_differ |= op_a != op_b;
             }
@@ -660,7 +793,7 @@ mod tests {
                 }
             }
         }
-        assert!(from_seen * 2 > cas_total, "{from_seen} of {cas_total}");
+        assert!(from_seen * 5 > cas_total * 2, "{from_seen} of {cas_total}");
         // The same streams blind to outcomes (every CAS guessed) succeed far less often.
         let blind = simulate_told(&cfg, 300, 3, |_| Outcome::Unknown);
         let blind_ok = blind
@@ -716,7 +849,11 @@ mod tests {
         let (mut early, mut late) = ((0, 0), (0, 0));
         for mut s in cfg.streams().unwrap() {
             let mut positions: HashMap<String, usize> = HashMap::new();
-            for op in take(&mut s, 2000) {
+            for _ in 0..2000 {
+                let op = take(&mut s, 1).remove(0);
+                if s.watch.is_some() {
+                    continue;
+                }
                 let p = positions.entry(op.key().to_string()).or_default();
                 let bucket = if *p < half { &mut early } else { &mut late };
                 bucket.0 += usize::from(matches!(op, OpSpec::Read { .. }));
@@ -742,7 +879,7 @@ mod tests {
         assert_eq!(cfg.groups(), 3);
         let mut users: HashMap<String, Vec<usize>> = HashMap::new();
         for (t, mut s) in cfg.streams().unwrap().into_iter().enumerate() {
-            for op in take(&mut s, 500) {
+            for op in take(&mut s, 200) {
                 let u = users.entry(op.key().to_string()).or_default();
                 if !u.contains(&t) {
                     u.push(t);
@@ -778,6 +915,93 @@ mod tests {
             *p += 1;
         }
         assert!(reads > 0 && adds > 6 * reads, "{adds} adds, {reads} reads");
+    }
+
+    /// A group of three slots sharing two keys per epoch, 10 operations each per key.
+    fn watched_config() -> GeneratorConfig {
+        GeneratorConfig {
+            threads: 3,
+            keys_per_epoch: 2,
+            ops_per_key: 30,
+            ..config(WorkloadKind::Register, 31)
+        }
+    }
+
+    #[test]
+    fn positions_are_read_back_from_written_values() {
+        let cfg = watched_config();
+        assert_eq!(cfg.position_of(5, cfg.value(5, 7, 2)), Some(7));
+        assert_eq!(cfg.position_of(4, cfg.value(5, 7, 2)), None, "another key");
+        assert_eq!(cfg.position_of(0, 0), None, "no value is 0");
+    }
+
+    #[test]
+    fn a_watcher_reads_until_the_writers_of_every_key_are_nearly_done() {
+        let cfg = watched_config();
+        // Slot 1 watches epoch 1 (keys r2 and r3); epoch 0 is its 20 shuffled operations.
+        let mut s = cfg.streams().unwrap().remove(1);
+        let first: Vec<OpSpec> = take(&mut s, 20);
+        assert!(first.iter().all(|op| ["r0", "r1"].contains(&op.key())));
+        assert!(first.iter().any(|op| !op.is_read()), "epoch 0 writes");
+        let read = |s: &mut ThreadStream, shown: Option<u64>| {
+            let op = s.next_op();
+            s.observe(Outcome::Ok(shown));
+            op
+        };
+        // Values from early positions, or none: the watcher stays on r2 and r3.
+        for n in 0..30 {
+            let early = cfg.value(2 + n % 2, 6, 0);
+            let op = read(&mut s, if n % 3 == 0 { None } else { Some(early) });
+            assert!(op.is_read() && ["r2", "r3"].contains(&op.key()), "{op:?}");
+        }
+        // A late write on r2: only r3 is read from then on.
+        let op = read(&mut s, Some(cfg.value(2, 8, 2)));
+        assert!(op.is_read(), "{op:?}");
+        let shown = |key: &str| Some(cfg.value(key[1..].parse().unwrap(), 4, 0));
+        let mut rest = Vec::new();
+        for _ in 0..5 {
+            let op = s.next_op();
+            s.observe(Outcome::Ok(shown(op.key())));
+            rest.push(op);
+        }
+        assert!(
+            rest.iter()
+                .skip(1)
+                .all(|op| *op == OpSpec::Read { key: "r3".into() }),
+            "{rest:?}"
+        );
+        // Once r3 shows a late write too, epoch 2 (r4, r5) begins, and slot 1 writes there.
+        read(&mut s, Some(cfg.value(3, 9, 0)));
+        let next = take(&mut s, 20);
+        assert!(
+            next.iter().all(|op| ["r4", "r5"].contains(&op.key())),
+            "{next:?}"
+        );
+        assert!(next.iter().any(|op| !op.is_read()), "{next:?}");
+    }
+
+    #[test]
+    fn a_watcher_told_nothing_moves_on_after_its_read_budget() {
+        let cfg = watched_config();
+        let mut s = cfg.streams().unwrap().remove(1);
+        take(&mut s, 20);
+        let budget = WATCH_READS_PER_KEY * cfg.per_thread(0) * 2;
+        let watched = take(&mut s, budget);
+        assert!(watched
+            .iter()
+            .all(|op| op.is_read() && ["r2", "r3"].contains(&op.key())));
+        let after = take(&mut s, 1).remove(0);
+        assert!(["r4", "r5"].contains(&after.key()), "{after:?}");
+        // The set workload has no watchers: every slot adds in every epoch.
+        let mut set = GeneratorConfig {
+            kind: WorkloadKind::Set,
+            ..cfg
+        }
+        .streams()
+        .unwrap()
+        .remove(1);
+        let adds = take(&mut set, 40);
+        assert!(adds[20..].iter().any(|op| matches!(op, OpSpec::Add { .. })));
     }
 
     #[test]
