@@ -21,7 +21,15 @@
 # BUG under its label's configuration instead of BUG's own (`skip-fsync@kill`: under
 # kills, which must not catch it).
 #
-# Runs are bounded: --time (default 15 s, at most 60) of load per run, plus setup,
+# --defaults measures what a user gets without knowing where to look: every switch
+# with the plain command `faultline test --nodes 3 --time-limit 60 --nemesis all
+# --db-bug NAME` (no interval, profile or recovery flag: every default), on the
+# register and the set workload, --runs seeds each (default 10), and the correct
+# server the same way --correct-runs times (default twice --runs, half on each
+# workload). It prints one row per switch and workload and then, per switch, the
+# runs caught on both workloads together and their median time to first anomaly.
+#
+# Runs are bounded: --time (default 15 s, 60 with --defaults, at most 60) of load per run, plus setup,
 # recovery and checking (a few seconds). Needs root (network namespaces) for the
 # partition and packet faults; without root, they are dropped from each configuration.
 #
@@ -29,18 +37,19 @@
 # of the leader but without clock faults (`lease-read@no-clock`): it must be the clock
 # that exposes it.
 #
-# Usage: scripts/detect-bugs.sh [--runs N] [--time SECONDS] [--correct-runs N]
+# Usage: scripts/detect-bugs.sh [--defaults] [--runs N] [--time SECONDS] [--correct-runs N]
 #                               [--targeted-correct-runs N] [--packet-correct-runs N]
 #                               [--seed BASE]
 #                               [--bugs "a b ..."] [--nodes N] [--binary PATH]
 #                               [--results DIR]
 set -euo pipefail
 
-RUNS=5
-TIME=15
+DEFAULTS=0
+RUNS=""
+TIME=""
 CORRECT_RUNS=""
 TARGETED_CORRECT_RUNS=0
-PACKET_CORRECT_RUNS=2
+PACKET_CORRECT_RUNS=""
 SEED=1000
 BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forget-vote commit-old-term no-dedup lease-read"
 NODES=3
@@ -48,6 +57,7 @@ BIN=""
 RESULTS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --defaults) DEFAULTS=1; shift ;;
     --runs) RUNS="$2"; shift 2 ;;
     --time) TIME="$2"; shift 2 ;;
     --correct-runs) CORRECT_RUNS="$2"; shift 2 ;;
@@ -62,7 +72,13 @@ while [[ $# -gt 0 ]]; do
     *) echo "detect-bugs: unknown option $1 (see --help)" >&2; exit 3 ;;
   esac
 done
-CORRECT_RUNS="${CORRECT_RUNS:-$RUNS}"
+if [[ $DEFAULTS == 1 ]]; then
+  RUNS="${RUNS:-10}"; TIME="${TIME:-60}"
+  CORRECT_RUNS="${CORRECT_RUNS:-$((2 * RUNS))}"; PACKET_CORRECT_RUNS="${PACKET_CORRECT_RUNS:-0}"
+else
+  RUNS="${RUNS:-5}"; TIME="${TIME:-15}"
+  CORRECT_RUNS="${CORRECT_RUNS:-$RUNS}"; PACKET_CORRECT_RUNS="${PACKET_CORRECT_RUNS:-2}"
+fi
 if ! awk -v t="$TIME" 'BEGIN { exit !(t > 0 && t <= 60) }'; then
   echo "detect-bugs: --time must be in (0, 60] seconds" >&2; exit 3
 fi
@@ -76,7 +92,9 @@ mkdir -p "$RESULTS"
 ROOT=0; [[ "$(id -u)" == 0 ]] && ROOT=1
 
 # The configuration that exposes each bug best: workload, faults, mean seconds
-# between faults, and a client profile (`-` for the defaults).
+# between faults, and a client profile (`-` for the defaults). `BUG@defaults-W`
+# and `correct-defaults-W` are the plain command on workload W: interval `-`
+# (the default) and profile `plain` (no flag at all, not even --recovery-time).
 #
 # readers: a concurrency that is a multiple of the node count keeps a retired
 # process's successor on the same node, reads dominate, all on one key at a time,
@@ -93,7 +111,7 @@ profile_flags() {
     readers)        echo "--concurrency $((6 * NODES)) --keys 1 --mix 4:1:1 --op-timeout-ms 100" ;;
     steady-writers) echo "--concurrency $((6 * NODES)) --rate 500 --op-timeout-ms 100" ;;
     snapshots)      echo "--node-arg=--snapshot-every=200" ;;
-    -)              echo "" ;;
+    -|plain)        echo "" ;;
     *) echo "detect-bugs: no client profile $1" >&2; exit 3 ;;
   esac
 }
@@ -116,6 +134,8 @@ config_for() {
     correct-packet-register) echo "register packet,partition,kill,pause 1 -" ;;
     correct-packet-set)     echo "set packet,partition,kill,pause 1 -" ;;
     correct-as-*)           config_for "${1#correct-as-}" ;;
+    *@defaults-register|correct-defaults-register) echo "register all - plain" ;;
+    *@defaults-set|correct-defaults-set) echo "set all - plain" ;;
     *) echo "detect-bugs: no configuration for $1" >&2; exit 3 ;;
   esac
 }
@@ -132,8 +152,9 @@ run_one() {
     nemesis="${nemesis:-kill}"
   fi
   local args=(test --workload "$workload" --nodes "$NODES" --time-limit "$TIME"
-    --nemesis "$nemesis" --nemesis-interval "$interval" --seed "$seed"
-    --recovery-time 2 --results-dir "$RESULTS" --test-name "$label")
+    --nemesis "$nemesis" --seed "$seed" --results-dir "$RESULTS" --test-name "$label")
+  [[ "$interval" != - ]] && args+=(--nemesis-interval "$interval")
+  [[ "$profile" != plain ]] && args+=(--recovery-time 2)
   [[ -n "$bug" ]] && args+=(--db-bug "$bug")
   # shellcheck disable=SC2206 # extra flags are whitespace-separated words
   [[ -n "$extra" ]] && args+=($extra)
@@ -182,7 +203,7 @@ PY
 median() { sort -n | awk '{a[NR]=$1} END { if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 TABLE="$RESULTS/table.txt"
-printf "%-24s %-50s %4s %8s %8s %10s  %s\n" bug configuration runs detected unknown "median-s" checkers >"$TABLE"
+printf "%-32s %-50s %4s %8s %8s %10s  %s\n" bug configuration runs detected unknown "median-s" checkers >"$TABLE"
 correct_invalid=0
 measure() {
   local label="$1" bug="$2" runs="$3"
@@ -193,7 +214,7 @@ measure() {
     case "$code" in
       1) detected=$((detected + 1))
          read -r t found <<<"$(summarise "$dir")"
-         [[ "$t" != - ]] && times+=("$t")
+         [[ "$t" != - ]] && times+=("$t") && echo "$t" >>"$RESULTS/times-${bug:-correct}.txt"
          checkers+=("$found") ;;
       2) unknown=$((unknown + 1)) ;;
       0) ;;
@@ -207,22 +228,33 @@ measure() {
   found=$(printf "%s\n" "${checkers[@]:-}" | tr ',' '\n' | { grep -v '^-\?$' || true; } | sort | uniq -c | awk '{printf "%s%s(%s)", sep, $2, $1; sep=" "}')
   local workload nemesis interval profile
   read -r workload nemesis interval profile <<<"$(config_for "$label")"
-  [[ "$profile" != - ]] && nemesis="$nemesis+$profile"
-  printf "%-24s %-50s %4s %8s %8s %10s  %s\n" "$label" "$workload/$nemesis/${interval}s" \
+  local shown="$workload/$nemesis/${interval}s"
+  [[ "$profile" != - && "$profile" != plain ]] && shown="$workload/$nemesis+$profile/${interval}s"
+  [[ "$profile" == plain ]] && shown="$workload/$nemesis/defaults"
+  printf "%-32s %-50s %4s %8s %8s %10s  %s\n" "$label" "$shown" \
     "$runs" "$detected" "$unknown" "$med" "${found:--}" >>"$TABLE"
   if [[ -z "$bug" ]]; then correct_invalid=$((correct_invalid + detected)); fi
 }
 
-for bug in $BUGS; do
-  measure "$bug" "${bug%@*}" "$RUNS"
-  if [[ "$bug" == lease-read ]]; then
-    measure lease-read@no-clock lease-read "$RUNS"
-  fi
-done
+if [[ $DEFAULTS == 1 ]]; then
+  for bug in $BUGS; do
+    measure "$bug@defaults-register" "$bug" "$RUNS"
+    measure "$bug@defaults-set" "$bug" "$RUNS"
+  done
+  correct="correct-defaults"
+else
+  for bug in $BUGS; do
+    measure "$bug" "${bug%@*}" "$RUNS"
+    if [[ "$bug" == lease-read ]]; then
+      measure lease-read@no-clock lease-read "$RUNS"
+    fi
+  done
+  correct="correct"
+fi
 if [[ "$CORRECT_RUNS" -gt 0 ]]; then
   half=$(((CORRECT_RUNS + 1) / 2))
-  measure correct-register "" "$half"
-  measure correct-set "" $((CORRECT_RUNS - half))
+  measure "$correct-register" "" "$half"
+  measure "$correct-set" "" $((CORRECT_RUNS - half))
 fi
 if [[ "$PACKET_CORRECT_RUNS" -gt 0 ]]; then
   half=$(((PACKET_CORRECT_RUNS + 1) / 2))
@@ -241,6 +273,16 @@ fi
 echo
 echo "runs of ${TIME}s load each, $NODES nodes, seeds from $SEED; results in $RESULTS"
 cat "$TABLE"
+if [[ $DEFAULTS == 1 ]]; then
+  # Per switch, register and set together: caught / runs and the median time.
+  echo
+  printf "%-26s %8s %10s\n" bug caught "median-s"
+  for bug in $BUGS; do
+    med=$( { cat "$RESULTS/times-$bug.txt" 2>/dev/null || true; } | median)
+    awk -v b="$bug" -v m="$med" 'split($1, l, "@") && l[1] == b { r += $3; d += $4 }
+      END { printf "%-26s %8s %10s\n", b, d "/" r, m }' "$TABLE"
+  done
+fi
 if [[ $correct_invalid -gt 0 ]]; then
   echo "detect-bugs: the correct server had $correct_invalid invalid run(s)" >&2
   exit 1

@@ -339,9 +339,20 @@ fn a_set_run_with_kills_and_pauses_records_faults_and_checks_lost_writes() {
     assert!(ops
         .iter()
         .any(|o| o["process"] == "nemesis" && (o["f"] == "kill" || o["f"] == "pause")));
+    // (Clients also read whole sets during the run: only the final-reads phase counts.)
+    let final_reads_ns = results["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "final-reads")
+        .expect("a final-reads phase")["start_s"]
+        .as_f64()
+        .unwrap()
+        * 1e9;
     let readers: std::collections::BTreeSet<u64> = ops
         .iter()
         .filter(|o| o["f"] == "read" && o["type"] == "ok")
+        .filter(|o| o["time"].as_f64().unwrap() >= final_reads_ns)
         .filter_map(|o| o["process"].as_u64())
         .collect();
     assert_eq!(readers.len(), 3, "one final-read process per node");

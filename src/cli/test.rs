@@ -38,7 +38,8 @@ pub struct TestArgs {
     /// Target total request rate in ops/s (default: as fast as the cluster answers).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Seed of every random choice (default: chosen from the clock and printed).
+    /// Seed of every random choice (default: chosen from the clock and printed). A
+    /// compare-and-set expects the last value its process read or wrote on the key.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Faults: `none`, `all` (kill, pause, partition, and crash for a store with crash
@@ -91,7 +92,8 @@ pub struct TestArgs {
     /// Upper bound on operations per key (keys rotate after it).
     #[arg(long, default_value_t = 300)]
     pub ops_per_key: usize,
-    /// Register mix as `read:write:cas` weights.
+    /// Register mix as `read:write:cas` weights (reads weigh 4 times more in the second
+    /// half of each client's operations on a key).
     #[arg(long, default_value = "1:1:1")]
     pub mix: String,
     /// How long the clients keep running after the final heal when faults were injected,

@@ -209,7 +209,7 @@ impl Client for EtcdClient {
 impl EtcdClient {
     /// Performs `op` (see the module docs).
     async fn perform(&mut self, op: &OpSpec) -> Completion {
-        let is_read = matches!(op, OpSpec::Read { .. });
+        let is_read = op.is_read();
         let deadline = Instant::now() + self.clients.options.op_timeout;
         let n = self.clients.members.len();
         let mut tried = 0;
@@ -254,6 +254,10 @@ impl EtcdClient {
                     Completion::Ok(value)
                 })
             }
+            OpSpec::ReadSet { key } => kv
+                .range(set_range(key, serializable))
+                .await
+                .map(|r| Completion::Ok(decode_set(key, &r.into_inner().kvs))),
             OpSpec::Write { key, value } => kv
                 .put(put(key.as_bytes().to_vec(), value.to_string()))
                 .await
@@ -293,7 +297,7 @@ impl EtcdClient {
         };
         match result {
             Ok(completion) => Attempt::Done(completion),
-            Err(status) => classify(&status, matches!(op, OpSpec::Read { .. })),
+            Err(status) => classify(&status, op.is_read()),
         }
     }
 }

@@ -238,7 +238,7 @@ impl RaftkvClient {
 
     /// Performs `op` with retries until the deadline (see the module docs).
     async fn perform(&mut self, op: &OpSpec) -> Completion {
-        let is_read = matches!(op, OpSpec::Read { .. });
+        let is_read = op.is_read();
         if !is_read {
             self.sequence += 1;
         }
@@ -324,7 +324,7 @@ impl RaftkvClient {
         let mut kv = self.clients.nodes[target].channels[self.channel].clone();
         let serializable = self.clients.options.reads == ReadConsistency::Serializable;
         let result = match op {
-            OpSpec::Read { key } => {
+            OpSpec::Read { key } | OpSpec::ReadSet { key } => {
                 let req = GetRequest {
                     key: key.as_bytes().to_vec(),
                     serializable,
@@ -332,7 +332,9 @@ impl RaftkvClient {
                 match kv.get(timed(req, left)).await {
                     Ok(resp) => {
                         let resp = resp.into_inner();
-                        let value = if resp.found {
+                        let value = if let OpSpec::ReadSet { .. } = op {
+                            decode_set(&resp.value)
+                        } else if resp.found {
                             decode_int(&resp.value)
                         } else {
                             Value::Null
@@ -380,7 +382,7 @@ impl RaftkvClient {
         match result {
             Ok(true) => Attempt::Done(Completion::Ok(Value::Null)),
             Ok(false) => Attempt::Done(Completion::Fail("cas-mismatch".into())),
-            Err(status) => self.classify(&status, matches!(op, OpSpec::Read { .. })),
+            Err(status) => self.classify(&status, op.is_read()),
         }
     }
 

@@ -92,6 +92,14 @@ struct State {
     sets: HashMap<String, BTreeSet<i64>>,
 }
 
+impl State {
+    /// The elements of set `key`, as a read returns them.
+    fn set(&self, key: &str) -> Value {
+        let set = self.sets.get(key).cloned().unwrap_or_default();
+        Value::Ints(set.into_iter().collect())
+    }
+}
+
 /// The fake running: placeholder processes and the shared data.
 struct FakeDb {
     /// The `sleep` processes.
@@ -170,11 +178,7 @@ impl Clients for FakeClients {
         key: &'a str,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, String>> {
-        Box::pin(async move {
-            let state = self.state.lock().unwrap();
-            let set = state.sets.get(key).cloned().unwrap_or_default();
-            Ok(Value::Ints(set.into_iter().collect()))
-        })
+        Box::pin(async move { Ok(self.state.lock().unwrap().set(key)) })
     }
 }
 
@@ -191,6 +195,7 @@ impl Client for FakeClients {
                     };
                     Completion::Ok(value)
                 }
+                OpSpec::ReadSet { key } => Completion::Ok(state.set(key)),
                 OpSpec::Write { key, value } => {
                     let entry = state.registers.entry(key.clone()).or_insert((0, None));
                     *entry = (*value as i64, Some(entry.0));

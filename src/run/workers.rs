@@ -1,7 +1,8 @@
 //! The client workers of the main phase and the final reads.
 //!
 //! One tokio task per worker slot. A slot draws its operations from its own seeded
-//! [`ThreadStream`], so which operation comes next never depends on timing. It records
+//! [`ThreadStream`] and tells it how each ended, so which operation comes next depends on
+//! the seed and on the slot's own outcomes, never on timing. It records
 //! the invocation, performs the operation through its [`Client`], records the
 //! completion, and when that completion is `info` retires the logical process: the
 //! next process on the slot is `process + concurrency` with a fresh client (Jepsen's
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
-use workloads::generator::{OpSpec, ThreadStream};
+use workloads::generator::{OpSpec, Outcome, ThreadStream};
 use workloads::history::{OpType, Value};
 
 use super::recorder::Recorder;
@@ -49,7 +50,7 @@ pub struct WorkerParams {
 /// The history form of a generated operation: `(f, key, invoke value)`.
 pub fn describe(op: &OpSpec) -> (&'static str, &str, Value) {
     match op {
-        OpSpec::Read { key } => ("read", key, Value::Null),
+        OpSpec::Read { key } | OpSpec::ReadSet { key } => ("read", key, Value::Null),
         OpSpec::Write { key, value } => ("write", key, Value::Int(*value as i64)),
         OpSpec::Cas { key, expected, new } => {
             ("cas", key, Value::Ints(vec![*expected as i64, *new as i64]))
@@ -106,6 +107,12 @@ pub async fn run_slot(
             Completion::Fail(why) => (OpType::Fail, value, Some(why)),
             Completion::Info(why) => (OpType::Info, value, Some(why)),
         };
+        stream.observe(match (op_type, &out_value) {
+            (OpType::Ok, Value::Int(v)) if f == "read" => Outcome::Ok(u64::try_from(*v).ok()),
+            (OpType::Ok, _) => Outcome::Ok(None),
+            (OpType::Fail, _) => Outcome::Fail,
+            (OpType::Info | OpType::Invoke, _) => Outcome::Unknown,
+        });
         params
             .recorder
             .complete(process, op_type, f, key, out_value, error, invoked);

@@ -15,7 +15,11 @@
 //! loses its connection after sending is answered with an error the client must
 //! classify as unknown (`DEADLINE_EXCEEDED`, `UNAVAILABLE`): the leader may have
 //! applied it. Only a connection to the leader that could not be established at all
-//! (the request never left this node) is answered "not leader".
+//! (the request never left this node) is answered "not leader". A forward also ends,
+//! as `UNAVAILABLE`, as soon as this node stops following the leader it went to (the
+//! node campaigns or hears of another leader): its clients then learn within an
+//! election timeout that the leader is cut off, not at their deadline, and reach the
+//! next leader while the old one may still answer its own clients.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -98,7 +102,15 @@ impl Forwarder {
         if let Ok(me) = MetadataValue::try_from(me) {
             forwarded.metadata_mut().insert(FORWARDED, me);
         }
-        match tokio::time::timeout(budget, call(client, forwarded)).await {
+        let answer = tokio::select! {
+            answer = tokio::time::timeout(budget, call(client, forwarded)) => answer,
+            () = self.no_longer_following(leader) => {
+                return Err(Status::unavailable(format!(
+                    "forwarded to leader {name}, which this node no longer follows; outcome unknown"
+                )));
+            }
+        };
+        match answer {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(status)) if never_sent(&status) => Err(Status::failed_precondition(format!(
                 "not leader (leader {name} unreachable: {})",
@@ -113,6 +125,17 @@ impl Forwarder {
             Err(_) => Err(Status::deadline_exceeded(format!(
                 "forwarded to leader {name}; no answer within {budget:?}, outcome unknown"
             ))),
+        }
+    }
+
+    /// Resolves once this node stops following `leader` (it campaigns, or hears of
+    /// another leader): a forward still waiting then will not be answered in time,
+    /// since a leader cut off from this node is the usual reason for both.
+    async fn no_longer_following(&self, leader: NodeId) {
+        let mut status = self.status.clone();
+        if status.wait_for(|s| s.leader != Some(leader)).await.is_err() {
+            // The node is shutting down: the forward's own deadline ends it.
+            std::future::pending::<()>().await;
         }
     }
 
@@ -315,6 +338,55 @@ mod tests {
             .expect_err("no leader, no linearizable read");
         assert_eq!(read.code(), Code::FailedPrecondition, "{read:?}");
         nodes.stop().await;
+    }
+
+    /// Whether `forward` is still pending after 100 ms.
+    async fn still_waiting<F: Future + Unpin>(forward: &mut F) -> bool {
+        tokio::select! {
+            _ = forward => false,
+            () = tokio::time::sleep(Duration::from_millis(100)) => true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forward_ends_when_the_node_stops_following_its_leader() {
+        let peers = [("n1", "127.0.0.1:9"), ("n2", "127.0.0.1:10")]
+            .map(|(name, addr)| (name.to_string(), addr.to_string()));
+        let cluster = Arc::new(Cluster::new("n1", &peers).unwrap());
+        let status = |leader, commit| NodeStatus {
+            role: Role::Follower,
+            term: 1,
+            leader,
+            commit,
+            applied: commit,
+            last_index: commit,
+        };
+        let (publish, watched) = watch::channel(status(Some(2), 0));
+        // The node's own timeout is far beyond the test's bound: only the status
+        // change below can end the forward.
+        let forwarder = Forwarder::new(cluster, watched, Duration::from_secs(3600));
+        let never_answered = |_, _| std::future::pending::<Result<Response<()>, Status>>();
+        let forward = forwarder.forward(2, Request::new(put("v")), never_answered);
+        tokio::pin!(forward);
+        assert!(
+            still_waiting(&mut forward).await,
+            "the leader it follows may still answer"
+        );
+        publish.send(status(Some(2), 7)).unwrap();
+        assert!(
+            still_waiting(&mut forward).await,
+            "progress under the same leader changes nothing"
+        );
+        publish.send(status(None, 7)).unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(60), &mut forward)
+            .await
+            .expect("the forward ends once the node campaigns");
+        let status = answer.expect_err("no answer from the old leader");
+        assert_eq!(
+            status.code(),
+            Code::Unavailable,
+            "outcome unknown: {status:?}"
+        );
     }
 
     #[test]
