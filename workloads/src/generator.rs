@@ -5,7 +5,8 @@
 //! n-th operation a slot issues is a pure function of `(seed, thread)` and of the outcomes of
 //! the slot's earlier operations, never of timing or of other slots: its key, its kind and the
 //! value it writes depend on the seed alone, and only a compare-and-set's expected value and
-//! the length of a watching epoch (below) depend on what the slot saw. Two runs with the same seed therefore issue the same keys,
+//! the length of a watching epoch (below) depend on what the slot saw. Two runs with the
+//! same seed therefore issue the same keys,
 //! kinds and written values per slot, and a replay fed the same outcomes issues the very same
 //! operations. (When a logical process is retired after an indeterminate completion, the
 //! fresh process that replaces it keeps drawing from the same slot's stream, knowing nothing.)
@@ -17,7 +18,8 @@
 //! ops_per_key / members` operations on each, in a seeded shuffled order, then it moves on to
 //! the next epoch. A key therefore sees at most `members * per_thread <= ops_per_key`
 //! operations from a few concurrent slots (plus a watcher's reads), and the linearizability
-//! checker works on many short per-key histories. Consecutive slots talk to consecutive nodes (process `p` is bound
+//! checker works on many short per-key histories. Consecutive slots talk to consecutive
+//! nodes (process `p` is bound
 //! to node `p mod nodes`), so the slots sharing a key sit on different nodes: a write through
 //! one node and a read through another of the same key is what shows a stale read.
 //!
@@ -347,6 +349,8 @@ struct Watch {
     reads: usize,
     /// Reads after which the epoch ends whatever was seen.
     max_reads: usize,
+    /// The first position of the writers' last quarter on a key (see [`WATCH_LATE_QUARTERS`]).
+    late: usize,
 }
 
 impl Watch {
@@ -408,14 +412,12 @@ impl ThreadStream {
             .last
             .take()
             .expect("observe follows next_op, once per operation");
+        let key = self.epoch_key(slot);
         if let (Some(watch), Outcome::Ok(Some(value))) = (&mut self.watch, outcome) {
-            let key_index = self.epoch * self.config.keys_per_epoch as u64 + slot as u64;
-            let group = self.config.group_of(self.thread);
-            let late = self.config.per_thread(group) * WATCH_LATE_QUARTERS / 4;
             if self
                 .config
-                .position_of(key_index, value)
-                .is_some_and(|position| position >= late)
+                .position_of(key, value)
+                .is_some_and(|position| position >= watch.late)
             {
                 let entry = watch.keys.iter().position(|&k| k == slot);
                 watch.done[entry.expect("a watcher reads only its keys")] = true;
@@ -427,6 +429,11 @@ impl ThreadStream {
             Outcome::Fail => {}
             Outcome::Unknown => self.seen.iter_mut().for_each(|v| *v = None),
         }
+    }
+
+    /// The global index of key slot `slot` of the current epoch.
+    fn epoch_key(&self, slot: usize) -> u64 {
+        self.epoch * self.config.keys_per_epoch as u64 + slot as u64
     }
 
     /// Moves to the next epoch (the first one before any operation) and sets up this
@@ -451,6 +458,7 @@ impl ThreadStream {
                 turn: keys.len() - 1,
                 reads: 0,
                 max_reads: WATCH_READS_PER_KEY * per_thread * keys.len(),
+                late: per_thread * WATCH_LATE_QUARTERS / 4,
                 keys,
             });
         } else {
@@ -480,16 +488,15 @@ impl ThreadStream {
             let slot = watch.next_key();
             self.issued += 1;
             self.last = Some((slot, None, false));
-            let key_index = self.epoch * self.config.keys_per_epoch as u64 + slot as u64;
             return OpSpec::Read {
-                key: self.config.key_name(key_index),
+                key: self.config.key_name(self.epoch_key(slot)),
             };
         }
         let slot = self.pending.pop().expect("an epoch has at least one op");
         let position = self.positions[slot];
         self.positions[slot] += 1;
         self.issued += 1;
-        let key_index = self.epoch * self.config.keys_per_epoch as u64 + slot as u64;
+        let key_index = self.epoch_key(slot);
         let key = self.config.key_name(key_index);
         let value = self.config.value(key_index, position, self.thread);
         let group = self.config.group_of(self.thread);
