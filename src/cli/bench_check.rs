@@ -66,7 +66,8 @@ pub struct BenchCheckArgs {
     /// How many etcd-style histories (each valid and invalid).
     #[arg(long, default_value_t = 5)]
     pub etcd_histories: usize,
-    /// Time these history files instead (JSONL or EDN; `*` and `?` match file names).
+    /// Time these history files instead (JSONL, EDN or Jepsen text logs; `*` and `?`
+    /// match file names).
     #[arg(long, num_args = 1..)]
     pub files: Vec<PathBuf>,
     /// Repetitions per file (with --files) or per etcd-style history.

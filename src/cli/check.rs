@@ -1,4 +1,5 @@
-//! `faultline check FILE`: checks a recorded history (JSONL, or Jepsen/Knossos EDN) for
+//! `faultline check FILE`: checks a recorded history (JSONL, Jepsen/Knossos EDN, or
+//! Jepsen's text log) for
 //! linearizability and lost writes, prints the verdict and any counterexample (or the
 //! whole report as JSON with `--json`), and exits 0 valid, 1 invalid, 2 unknown, 3 on
 //! bad input.
@@ -6,8 +7,8 @@
 //! FILE may be a run directory (its `history.jsonl` is checked), `-` for standard
 //! input, or anything that can be read once from start to end: a pipe, a FIFO, a
 //! process substitution (`<(...)`). The input is read exactly once; the format comes
-//! from `--format`, else the extension (`.edn`, `.jsonl`/`.json`), else the first bytes
-//! read. A truncated last JSONL line (the recorder was killed mid-write) is dropped with
+//! from `--format`, else the extension (`.edn`, `.jsonl`/`.json`, `.log`), else the
+//! first bytes read. A truncated last JSONL line (the recorder was killed mid-write) is dropped with
 //! a warning, or is an error with `--strict`.
 //!
 //! Before any checker runs, the history must be well-formed by the same rules
@@ -27,6 +28,7 @@ use anyhow::{bail, Context};
 use workloads::check::{check_history, render_text, CheckOptions};
 use workloads::edn::{parse_edn_numbered, ImportOptions};
 use workloads::history::{parse_jsonl_numbered, Numbered};
+use workloads::jepsen_log::{looks_like_jepsen_log, parse_jepsen_log};
 use workloads::model::ModelKind;
 use workloads::prepare::PrepareError;
 use workloads::wellformed;
@@ -42,6 +44,9 @@ pub enum Format {
     Jsonl,
     /// Jepsen / Knossos EDN.
     Edn,
+    /// Jepsen's text log: `INFO  jepsen.util - PROCESS<tab>:TYPE<tab>:F<tab>VALUE` lines
+    /// (as Porcupine's etcd logs); other loggers' lines and the nemesis are skipped.
+    JepsenLog,
 }
 
 /// Flags of `faultline check`.
@@ -86,7 +91,11 @@ fn detect_format(name: &Path, bytes: &[u8]) -> anyhow::Result<Format> {
     match name.extension().and_then(|e| e.to_str()) {
         Some("edn") => return Ok(Format::Edn),
         Some("jsonl") | Some("json") => return Ok(Format::Jsonl),
+        Some("log") => return Ok(Format::JepsenLog),
         _ => {}
+    }
+    if looks_like_jepsen_log(bytes) {
+        return Ok(Format::JepsenLog);
     }
     let mut rest = bytes.iter().filter(|b| !b.is_ascii_whitespace());
     Ok(match (rest.next(), rest.next()) {
@@ -94,7 +103,7 @@ fn detect_format(name: &Path, bytes: &[u8]) -> anyhow::Result<Format> {
         (Some(b'[' | b'(' | b'{' | b';' | b'#'), _) => Format::Edn,
         (None, _) => Format::Jsonl,
         _ => bail!(
-            "{}: cannot tell the format (neither JSONL nor EDN); use --format",
+            "{}: cannot tell the format (neither JSONL, EDN nor a Jepsen log); use --format",
             name.display()
         ),
     })
@@ -149,6 +158,7 @@ pub(super) fn load(
     let history = match format {
         Format::Edn => parse_edn_numbered(&bytes, &name, ImportOptions { independent })?,
         Format::Jsonl => parse_jsonl_numbered(&bytes, &name, !strict)?,
+        Format::JepsenLog => parse_jepsen_log(&bytes, &name)?,
     };
     if let Some(t) = &history.truncation {
         eprintln!(

@@ -626,7 +626,9 @@ pub fn parse_edn_numbered(
     })
 }
 
-fn edn_value(e: &Edn) -> Value {
+/// A history value from an EDN value: `nil`, integers and collections of integers as
+/// such, anything else as JSON.
+pub(crate) fn edn_value(e: &Edn) -> Value {
     match e {
         Edn::Nil => Value::Null,
         Edn::Int(i) => Value::Int(*i),

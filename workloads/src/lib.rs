@@ -3,6 +3,7 @@
 //! - [`history`]: the operation record and the JSONL history format.
 //! - [`generator`]: seeded, deterministic operation streams of the workloads.
 //! - [`edn`]: import of Jepsen/Knossos EDN histories.
+//! - [`jepsen_log`]: import of Jepsen's text log (`INFO  jepsen.util - ...` lines).
 //! - [`model`]: sequential specifications (registers, key-value map, set, list), and
 //!   Knossos' [`mutex`], multi-register transactions ([`txn`]) and [`queue`]s.
 //! - [`values`]: model values (integers, or named scalars such as strings) and how they print.
@@ -20,6 +21,7 @@ pub mod edn;
 pub mod fxhash;
 pub mod generator;
 pub mod history;
+pub mod jepsen_log;
 pub mod linear;
 pub mod lost;
 pub mod model;
