@@ -157,29 +157,32 @@ pub struct EtcdConfig {
     pub ops: usize,
     /// Concurrent processes (Jepsen's etcd test runs five).
     pub processes: usize,
-    /// Fraction of writes and CASes that crash outside partitions: complete `info`,
-    /// take effect later or never.
+    /// Fraction of writes and CASes that crash outside faults (once faults have
+    /// begun): complete `info`, take effect later or never.
     pub crash_rate: f64,
-    /// Fraction of the time a partition cuts two processes off; all their operations
-    /// then crash (as requests to a minority node time out).
+    /// Fraction of the time (once faults have begun) a partition cuts two processes
+    /// off; all their operations then crash (as requests to a minority node time out).
     pub partitioned: f64,
     /// Whether to plant a read that no linearization explains.
     pub invalid: bool,
 }
 
-/// A single-register history in the style of Jepsen's etcd test: reads, writes and
-/// CASes of values 0..4 from a few processes; a crashed operation completes `info`,
-/// takes effect at some later moment or never, and its process is replaced by a fresh
-/// one (`process + processes`, as Jepsen numbers them). Other operations take effect
-/// at their completion; a CAS whose expected value is not current fails. Crashes come
-/// mostly in bursts, as in Jepsen's runs: partitions start and heal every few dozen
-/// steps, and while one lasts every operation of two processes (those bound to the
-/// minority side) crashes.
+/// A single-register history in the style of Jepsen's etcd test, shaped after the
+/// etcd logs in Porcupine's test data: reads, writes and CASes of values 0..4 from a
+/// few processes; a crashed operation completes `info`, takes effect at some later
+/// moment or never, and its process is replaced by a fresh one (`process +
+/// processes`, as Jepsen numbers them). Other operations take effect at their
+/// completion; a CAS whose expected value is not current fails.
 ///
-/// With `invalid`, value 0 is written only in the first half and only by operations
-/// that do not crash; a read late in the history, invoked after a later write of
-/// another value completed, is made to return 0. Every linearization puts all writers
-/// of 0 before that write and the write before the read, so none explains it.
+/// As in those logs, nothing crashes during a quiet first quarter of the operations
+/// (their first crash comes at 22–33 % of the history); crashes then come mostly in
+/// bursts: partitions start and heal every few dozen steps, and while one lasts every
+/// operation of two processes (those bound to the minority side) crashes.
+///
+/// With `invalid`, one read invoked between 20 % and 50 % of the operations (where
+/// the logs' first stale read falls) returns the value that the last write completed
+/// before it overwrote, picked so that no operation that could write that value again
+/// overlaps them: no linearization explains it.
 pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
     assert!(cfg.processes > 0, "at least one process");
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -189,10 +192,12 @@ pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
     // Effects of crashed operations still to land: (step at which, function, argument).
     let mut late: Vec<(usize, &'static str, Value)> = Vec::new();
     let mut h: Vec<Op> = Vec::with_capacity(cfg.ops * 2 + 4);
+    // The register's value before each successful write or CAS, by completion index.
+    let mut overwritten: Vec<(usize, Option<i64>)> = Vec::new();
     let (mut invoked, mut busy, mut step) = (0, 0, 0);
+    let quiet = cfg.ops / 4;
     // Slots cut off by the current partition (empty when healed), and when it changes.
     let (mut cut, mut flip): (Vec<usize>, usize) = (Vec::new(), 0);
-    let push = etcd_push;
     while invoked < cfg.ops || busy > 0 {
         step += 1;
         late.retain(|(at, f, v)| {
@@ -201,7 +206,8 @@ pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
             }
             *at > step
         });
-        if step >= flip {
+        let faults = invoked >= quiet;
+        if faults && step >= flip {
             cut = if cut.is_empty() && rng.random_bool(cfg.partitioned) {
                 let mut all: Vec<usize> = (0..slots.len()).collect();
                 all.shuffle(&mut rng);
@@ -216,49 +222,47 @@ pub fn etcd_history(cfg: &EtcdConfig) -> Vec<Op> {
         let process = slots[slot].0;
         match slots[slot].1.take() {
             None if invoked < cfg.ops => {
-                let second_half = invoked >= cfg.ops / 2;
-                let value = |rng: &mut ChaCha8Rng| {
-                    let low = i64::from(cfg.invalid && second_half);
-                    rng.random_range(low..5)
-                };
                 let (f, v) = match rng.random_range(0..3) {
                     0 => ("read", Value::Null),
-                    1 => ("write", Value::Int(value(&mut rng))),
-                    _ => ("cas", Value::Ints(vec![value(&mut rng), value(&mut rng)])),
+                    1 => ("write", Value::Int(rng.random_range(0..5))),
+                    _ => (
+                        "cas",
+                        Value::Ints(vec![rng.random_range(0..5), rng.random_range(0..5)]),
+                    ),
                 };
                 invoked += 1;
                 busy += 1;
-                push(&mut h, process, OpType::Invoke, f, v.clone());
+                etcd_push(&mut h, process, OpType::Invoke, f, v.clone());
                 slots[slot].1 = Some((f, v));
             }
             None => {}
             Some((f, v)) => {
                 busy -= 1;
-                let writes_zero =
-                    matches!(&v, Value::Int(0)) || matches!(&v, Value::Ints(ab) if ab[1] == 0);
-                let crash = !(cfg.invalid && writes_zero)
+                let crash = faults
                     && (cut.contains(&slot) || (f != "read" && rng.random_bool(cfg.crash_rate)));
                 if crash {
                     if f != "read" && rng.random_bool(0.5) {
                         late.push((step + rng.random_range(0..40), f, v.clone()));
                     }
-                    push(&mut h, process, OpType::Info, f, v);
+                    etcd_push(&mut h, process, OpType::Info, f, v);
                     slots[slot].0 += cfg.processes as u64;
                 } else if f == "read" {
-                    push(&mut h, process, OpType::Ok, f, Value::from(state));
+                    etcd_push(&mut h, process, OpType::Ok, f, Value::from(state));
                 } else {
+                    let before = state;
                     let t = if apply_to_register(&mut state, f, &v) {
+                        overwritten.push((h.len(), before));
                         OpType::Ok
                     } else {
                         OpType::Fail
                     };
-                    push(&mut h, process, t, f, v);
+                    etcd_push(&mut h, process, t, f, v);
                 }
             }
         }
     }
     if cfg.invalid {
-        plant_stale_zero(&mut h, cfg.processes);
+        plant_stale_read(&mut h, &overwritten, &mut rng);
     }
     h
 }
@@ -293,52 +297,110 @@ fn etcd_push(h: &mut Vec<Op>, p: u64, t: OpType, f: &str, value: Value) {
     });
 }
 
-/// Makes a late read return 0 after every writer of 0 and then a write of another value
-/// completed (see [`etcd_history`]); appends such a write and read if no read fits.
-fn plant_stale_zero(h: &mut Vec<Op>, processes: usize) {
-    let completes_at = |i: usize| {
-        (i + 1..h.len()).find(|&j| h[j].process == h[i].process && h[j].op_type != OpType::Invoke)
-    };
-    let writes = |op: &Op, zero: bool| match (op.f.as_str(), &op.value) {
-        ("write", Value::Int(x)) => (*x == 0) == zero,
-        ("cas", Value::Ints(ab)) => (ab[1] == 0) == zero,
-        _ => false,
-    };
-    let last_zero = (0..h.len())
-        .filter(|&i| h[i].op_type != OpType::Invoke && writes(&h[i], true))
-        .max()
-        .unwrap_or(0);
-    let fence = (last_zero..h.len())
-        .filter(|&i| h[i].op_type == OpType::Invoke && writes(&h[i], false))
-        .filter_map(|i| completes_at(i).map(|c| (i, c)))
-        .find(|&(_, c)| h[c].op_type == OpType::Ok)
-        .map(|(_, c)| c);
-    let read = fence.and_then(|c| {
-        (c..h.len())
-            .rev()
-            .filter(|&i| h[i].op_type == OpType::Invoke && h[i].f == "read")
-            .find_map(|i| completes_at(i).filter(|&j| h[j].op_type == OpType::Ok))
-    });
-    match read {
-        Some(j) => h[j].value = Value::Int(0),
-        None => {
-            let p = h
-                .iter()
-                .filter_map(|o| match o.process {
-                    Process::Client(p) => Some(p),
-                    Process::Nemesis => None,
-                })
-                .max()
-                .unwrap_or(0)
-                + processes as u64;
-            for (t, f, v) in [
-                (OpType::Invoke, "write", Value::Int(1)),
-                (OpType::Ok, "write", Value::Int(1)),
-                (OpType::Invoke, "read", Value::Null),
-                (OpType::Ok, "read", Value::Int(0)),
-            ] {
-                etcd_push(h, p, t, f, v);
+/// One client operation of a finished history: where it was invoked and completed
+/// (`None`: never, or `info`, which may take effect at any later time), how it
+/// completed, and what it would write.
+struct Span {
+    invoke: usize,
+    complete: Option<usize>,
+    outcome: OpType,
+    f: String,
+    writes: Option<i64>,
+}
+
+impl Span {
+    fn of(h: &[Op]) -> Vec<Span> {
+        let mut spans: Vec<Span> = Vec::new();
+        let mut open: Vec<(Process, usize)> = Vec::new();
+        for (i, op) in h.iter().enumerate() {
+            if op.op_type == OpType::Invoke {
+                let writes = match (op.f.as_str(), &op.value) {
+                    ("write", Value::Int(x)) => Some(*x),
+                    ("cas", Value::Ints(ab)) => Some(ab[1]),
+                    _ => None,
+                };
+                open.push((op.process, spans.len()));
+                spans.push(Span {
+                    invoke: i,
+                    complete: None,
+                    outcome: OpType::Info,
+                    f: op.f.clone(),
+                    writes,
+                });
+            } else if let Some(k) = open.iter().position(|(p, _)| *p == op.process) {
+                let s = &mut spans[open.swap_remove(k).1];
+                s.complete = (op.op_type != OpType::Info).then_some(i);
+                s.outcome = op.op_type;
             }
         }
+        spans
+    }
+}
+
+/// Makes one read a stale read (see [`etcd_history`]): a read `r` invoked between 20 %
+/// and 50 % of the operations (else later) now returns `v`, the value that a write `w`
+/// overwrote, where `w` completed before `r` was invoked (the latest such write that
+/// works). `v` is only accepted when no operation that may write `v` (ok, `info` or
+/// never completed) overlaps the span from `w`'s invocation to `r`'s completion: every
+/// linearization then puts `w` after all writes of `v` and before `r`. When no read
+/// qualifies, a fresh process appends a write of 1 and a read of 5, a value nothing
+/// writes.
+fn plant_stale_read(h: &mut Vec<Op>, overwritten: &[(usize, Option<i64>)], rng: &mut ChaCha8Rng) {
+    let spans = Span::of(h);
+    let n = spans.len();
+    let may_write = |v: i64, from: usize, to: usize| {
+        spans.iter().any(|y| {
+            y.writes == Some(v)
+                && y.outcome != OpType::Fail
+                && y.invoke < to
+                && y.complete.is_none_or(|c| c > from)
+        })
+    };
+    // Writes and CASes that took effect, latest completion first, with the value each
+    // overwrote.
+    let mut effects: Vec<(&Span, i64)> = spans
+        .iter()
+        .filter(|w| w.outcome == OpType::Ok && w.writes.is_some())
+        .filter_map(|w| {
+            let c = w.complete?;
+            let (_, before) = overwritten.iter().find(|(at, _)| *at == c)?;
+            before.filter(|&v| Some(v) != w.writes).map(|v| (w, v))
+        })
+        .collect();
+    effects.sort_by_key(|(w, _)| std::cmp::Reverse(w.complete));
+    for window in [n / 5..n / 2, n / 2..n] {
+        let mut reads: Vec<&Span> = spans[window]
+            .iter()
+            .filter(|s| s.f == "read" && s.outcome == OpType::Ok)
+            .collect();
+        reads.shuffle(rng);
+        for r in reads {
+            let done = r.complete.expect("an ok read completed");
+            let stale = effects
+                .iter()
+                .filter(|(w, _)| w.complete.is_some_and(|c| c < r.invoke))
+                .find(|(w, v)| !may_write(*v, w.invoke, done));
+            if let Some(&(_, v)) = stale {
+                h[done].value = Value::Int(v);
+                return;
+            }
+        }
+    }
+    let p = h
+        .iter()
+        .filter_map(|o| match o.process {
+            Process::Client(p) => Some(p),
+            Process::Nemesis => None,
+        })
+        .max()
+        .unwrap_or(0)
+        + 1;
+    for (t, f, v) in [
+        (OpType::Invoke, "write", Value::Int(1)),
+        (OpType::Ok, "write", Value::Int(1)),
+        (OpType::Invoke, "read", Value::Null),
+        (OpType::Ok, "read", Value::Int(5)),
+    ] {
+        etcd_push(h, p, t, f, v);
     }
 }
