@@ -68,6 +68,35 @@ fn files_are_timed_with_their_verdicts() {
 }
 
 #[test]
+fn jepsen_text_logs_are_timed() {
+    let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workloads/tests/data/jepsen/*.log");
+    let out = faultline()
+        .args(["bench-check", "--reps", "2", "--json", "--files"])
+        .arg(logs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let verdicts: Vec<(String, String)> = doc["files"]
+        .as_array()
+        .expect("a list of files")
+        .iter()
+        .map(|r| {
+            let file = r["file"].as_str().unwrap();
+            let name = file.rsplit('/').next().unwrap().to_string();
+            (name, r["verdict"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            ("stale-read.log".to_string(), "invalid".to_string()),
+            ("valid.log".to_string(), "valid".to_string()),
+        ]
+    );
+}
+
+#[test]
 fn text_rows_and_missing_files() {
     faultline()
         .args(["bench-check", "--reps", "1", "--files"])

@@ -1,5 +1,6 @@
 //! End-to-end tests of `faultline check`: verdicts and exit codes (0 valid, 1 invalid,
-//! 2 unknown, 3 bad input), text and JSON output, EDN import, truncated histories,
+//! 2 unknown, 3 bad input), text and JSON output, EDN and Jepsen text log import,
+//! truncated histories,
 //! input from pipes, FIFOs and stdin, and the histories it must refuse rather than
 //! call valid (empty, missing or misspelled fields, malformed recordings).
 
@@ -170,6 +171,56 @@ fn edn_history_is_imported() {
         .assert()
         .code(3)
         .stderr(contains("bad.edn:1:"));
+}
+
+fn jepsen_log(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("workloads/tests/data/jepsen")
+        .join(name)
+}
+
+#[test]
+fn jepsen_text_log_is_imported() {
+    faultline()
+        .arg("check")
+        .arg(jepsen_log("valid.log"))
+        .assert()
+        .code(0)
+        .stdout(contains("VALID (cas-register model"));
+    faultline()
+        .arg("check")
+        .arg(jepsen_log("stale-read.log"))
+        .assert()
+        .code(1)
+        .stdout(contains("p2 read → 4"));
+    // Detected from the content too.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(jepsen_log("stale-read.log")).unwrap();
+    let path = write(dir.path(), "jepsen.txt", &text);
+    faultline().arg("check").arg(&path).assert().code(1);
+    let bad = "INFO  jepsen.util - 0\t:invoke\t:write\t1\n\
+               INFO  jepsen.util - 0\t:ok\t:write\t1\n\
+               INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2\n";
+    let path = write(dir.path(), "bad.log", bad);
+    faultline()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(3)
+        .stderr(contains("bad.log:3:"))
+        .stderr(contains("bad value"));
+    let path = write(
+        dir.path(),
+        "stray.log",
+        "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nat clojure.core\n",
+    );
+    faultline()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(3)
+        .stderr(contains("stray.log:2:"))
+        .stderr(contains("not a Jepsen log line"));
 }
 
 /// Runs `faultline ARGS` with `input` on its stdin; returns exit code, stdout, stderr.

@@ -59,8 +59,7 @@ pub struct BenchCheckArgs {
     /// Run only this benchmark: parse, register, single-key, explode or etcd.
     #[arg(long)]
     pub only: Option<String>,
-    /// Operations of each etcd-style history (without the reductions, 200 can take
-    /// minutes).
+    /// Operations of each etcd-style history.
     #[arg(long, default_value_t = 100)]
     pub etcd_ops: usize,
     /// How many etcd-style histories (each valid and invalid).

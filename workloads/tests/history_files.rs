@@ -1,6 +1,7 @@
 //! The history files under `tests/data`: Knossos-format mutex and multi-register
-//! histories, a Porcupine-style key-value log with string values, and histories in the
-//! style of Jepsen's etcd register test (also used by `faultline bench-check --files`).
+//! histories, a Porcupine-style key-value log with string values, register histories
+//! in Jepsen's text log format, and histories in the style of Jepsen's etcd register
+//! test (also used by `faultline bench-check --files`).
 //! Each has a known verdict, checked with and without the symmetry reduction.
 //!
 //! The etcd-style files are the output of [`etcd_history`] for fixed seeds; the test
@@ -10,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use workloads::check::{check_history, CheckOptions, CheckReport, Verdict};
 use workloads::edn::{read_edn, ImportOptions};
-use workloads::history::{read_jsonl, HistoryWriter, Op};
+use workloads::history::{read_jsonl, HistoryWriter, Op, OpType};
+use workloads::jepsen_log::read_jepsen_log;
 use workloads::model::ModelKind;
 use workloads::synth::{etcd_history, EtcdConfig};
 
@@ -88,6 +90,30 @@ fn string_valued_key_value_log() {
     let s = summary(&r);
     assert!(s.contains("p1 read → \"apple\""), "{s}");
     assert!(s.contains("p2 write \"banana\""), "{s}");
+}
+
+#[test]
+fn jepsen_text_logs() {
+    let ops = read_jepsen_log(data("jepsen/valid.log")).expect("readable log");
+    let timed_out = ops
+        .iter()
+        .find(|o| o.op_type == OpType::Info)
+        .expect("a timed-out operation");
+    assert_eq!(
+        (timed_out.f.as_str(), &timed_out.value),
+        ("cas", &workloads::history::Value::Ints(vec![1, 3])),
+        "an info completion keeps its invocation's argument"
+    );
+    // The read of 3 is explained only by the timed-out CAS taking effect.
+    let r = check(&ops);
+    assert_eq!(
+        (r.model, r.verdict),
+        (ModelKind::CasRegister, Verdict::Valid)
+    );
+    assert_eq!(r.stats.indeterminate, 1);
+    let r = check(&read_jepsen_log(data("jepsen/stale-read.log")).expect("readable log"));
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert!(summary(&r).contains("p2 read → 4"), "{}", summary(&r));
 }
 
 /// The etcd-style files: (seed, operations).
