@@ -181,18 +181,17 @@ fn jepsen_log(name: &str) -> PathBuf {
 
 #[test]
 fn jepsen_text_log_is_imported() {
-    faultline()
-        .arg("check")
-        .arg(jepsen_log("valid.log"))
-        .assert()
-        .code(0)
-        .stdout(contains("VALID (cas-register model"));
-    faultline()
-        .arg("check")
-        .arg(jepsen_log("stale-read.log"))
-        .assert()
-        .code(1)
-        .stdout(contains("p2 read → 4"));
+    for (name, code, says) in [
+        ("valid.log", 0, "VALID (cas-register model"),
+        ("stale-read.log", 1, "p2 read → 4"),
+    ] {
+        faultline()
+            .arg("check")
+            .arg(jepsen_log(name))
+            .assert()
+            .code(code)
+            .stdout(contains(says));
+    }
     // Detected from the content too.
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(jepsen_log("stale-read.log")).unwrap();
@@ -201,26 +200,19 @@ fn jepsen_text_log_is_imported() {
     let bad = "INFO  jepsen.util - 0\t:invoke\t:write\t1\n\
                INFO  jepsen.util - 0\t:ok\t:write\t1\n\
                INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2\n";
-    let path = write(dir.path(), "bad.log", bad);
-    faultline()
-        .arg("check")
-        .arg(&path)
-        .assert()
-        .code(3)
-        .stderr(contains("bad.log:3:"))
-        .stderr(contains("bad value"));
-    let path = write(
-        dir.path(),
-        "stray.log",
-        "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nat clojure.core\n",
-    );
-    faultline()
-        .arg("check")
-        .arg(&path)
-        .assert()
-        .code(3)
-        .stderr(contains("stray.log:2:"))
-        .stderr(contains("not a Jepsen log line"));
+    let stray = "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nat clojure.core\n";
+    for (name, text, at, what) in [
+        ("bad.log", bad, "bad.log:3:", "bad value"),
+        ("stray.log", stray, "stray.log:2:", "not a Jepsen log line"),
+    ] {
+        faultline()
+            .arg("check")
+            .arg(write(dir.path(), name, text))
+            .assert()
+            .code(3)
+            .stderr(contains(at))
+            .stderr(contains(what));
+    }
 }
 
 /// Runs `faultline ARGS` with `input` on its stdin; returns exit code, stdout, stderr.

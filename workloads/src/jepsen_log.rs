@@ -2,16 +2,17 @@
 //! one line of the `jepsen.util` logger:
 //!
 //! ```text
-//! INFO  jepsen.util - 4	:invoke	:read	nil
-//! INFO  jepsen.util - 4	:ok	:read	3
-//! INFO  jepsen.util - 2	:info	:cas	:timed-out
-//! INFO  jepsen.util - :nemesis	:info	:start	nil
+//! INFO  jepsen.util - 4    :invoke    :read    nil
+//! INFO  jepsen.util - 4    :ok    :read    3
+//! INFO  jepsen.util - 2    :info    :cas    :timed-out
+//! INFO  jepsen.util - :nemesis    :info    :start    nil
 //! ```
 //!
 //! After `LEVEL  jepsen.util - ` come the process (an integer, or a keyword such as
 //! `:nemesis`), the type (`:invoke`, `:ok`, `:fail`, `:info`), the function (`:read`,
 //! `:write`, `:cas`, ...) and the value as one EDN form (`nil`, `3`, `[2 4]`), optionally
-//! followed by the error; fields are separated by tabs or spaces. This is the format of
+//! followed by the error; Jepsen separates these fields with tabs (shown as spaces above),
+//! some logs pad them with spaces, and both are read. This is the format of
 //! the etcd logs in Porcupine's test data.
 //!
 //! A completion whose value is a keyword (`:timed-out`) does not carry the operation's
@@ -310,6 +311,17 @@ mod tests {
     fn an_error_field_after_the_value_is_kept() {
         let n = parse("INFO  jepsen.util - 3\t:invoke\t:read\tnil\nINFO  jepsen.util - 3\t:fail\t:read\tnil\t:not-found\n").unwrap();
         assert_eq!(n.ops[1].error.as_deref(), Some("not-found"));
+    }
+
+    #[test]
+    fn fields_padded_with_spaces_are_read() {
+        let n = parse(
+            "INFO  jepsen.util - 14  :invoke :cas    [2 4]\n\
+             INFO  jepsen.util - 14  :info   :cas    :timed-out\n",
+        )
+        .unwrap();
+        assert_eq!(n.ops[1].process, Process::Client(14));
+        assert_eq!(n.ops[1].value, Value::Ints(vec![2, 4]));
     }
 
     #[test]
