@@ -190,7 +190,9 @@ fn zobrist(id: usize) -> u64 {
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
 
-/// The call/return entries as a doubly-linked list with "dancing links" removal.
+/// The call/return entries as doubly-linked lists with "dancing links" removal: one
+/// from [`HEAD`] in history order and, when indeterminate calls are kept apart, one of
+/// those from `ihead` in call order.
 struct Entries {
     next: Vec<u32>,
     prev: Vec<u32>,
@@ -200,10 +202,13 @@ struct Entries {
     is_call: Vec<bool>,
     /// Return entry of each operation, or NIL if indeterminate.
     ret_of: Vec<u32>,
+    /// Head sentinel of the list of indeterminate calls (empty unless kept apart).
+    ihead: u32,
 }
 
 impl Entries {
-    fn new(ops: &[Operation]) -> Entries {
+    /// The entries of `ops`; with `apart`, indeterminate calls go to their own list.
+    fn new(ops: &[Operation], apart: bool) -> Entries {
         let mut events: Vec<(u64, bool, u32)> = Vec::with_capacity(ops.len() * 2);
         for op in ops {
             events.push((op.call, true, op.id as u32));
@@ -213,25 +218,32 @@ impl Entries {
             }
         }
         events.sort_unstable_by_key(|&(pos, is_call, _)| (pos, !is_call));
-        let n = events.len() + 1;
+        // Entry 0 heads the main list, the last entry the indeterminate calls' list.
+        let n = events.len() + 2;
         let mut e = Entries {
             next: vec![NIL; n],
             prev: vec![NIL; n],
             op: vec![NIL; n],
             is_call: vec![false; n],
             ret_of: vec![NIL; ops.len()],
+            ihead: (n - 1) as u32,
         };
+        let (mut last, mut ilast) = (HEAD, e.ihead);
         for (i, &(_, is_call, id)) in events.iter().enumerate() {
-            let idx = i + 1;
-            e.op[idx] = id;
-            e.is_call[idx] = is_call;
+            let idx = (i + 1) as u32;
+            e.op[idx as usize] = id;
+            e.is_call[idx as usize] = is_call;
             if !is_call {
-                e.ret_of[id as usize] = idx as u32;
+                e.ret_of[id as usize] = idx;
             }
-        }
-        for i in 0..n {
-            e.prev[i] = if i == 0 { NIL } else { (i - 1) as u32 };
-            e.next[i] = if i + 1 < n { (i + 1) as u32 } else { NIL };
+            let tail = if apart && ops[id as usize].is_indeterminate() {
+                &mut ilast
+            } else {
+                &mut last
+            };
+            e.next[*tail as usize] = idx;
+            e.prev[idx as usize] = *tail;
+            *tail = idx;
         }
         e
     }
@@ -395,7 +407,7 @@ pub fn search<M: Model>(
     } else {
         Dominators::none(ops.len())
     };
-    let mut entries = Entries::new(ops);
+    let mut entries = Entries::new(ops, reduce);
     let words = ops.len().div_ceil(64).max(1);
     // The operations whose bits a cache entry must match exactly (all of them unless
     // indeterminate ones may be subsumed), and whose bits the hash `zh` covers.
@@ -419,8 +431,14 @@ pub fn search<M: Model>(
     let mut entry = entries.next[HEAD as usize];
     // Whether the walk is in its second pass over the candidates, the one that tries
     // the indeterminate operations (with `reduce`; without it everything is tried in
-    // the first pass, in call order).
+    // the first pass, in call order). With `reduce` the first pass walks the list of
+    // completed operations' entries up to the first return, and the second the list of
+    // indeterminate calls up to those invoked after that return (`stuck`). Lifting an
+    // indeterminate operation leaves the first list as it was, so a configuration and
+    // its children through indeterminate operations share `stuck`: when one of those
+    // is popped, `stuck` is still the parent's.
     let mut second = false;
+    let mut stuck = NIL;
     let mut steps: u64 = 0;
     let finish = |reported: usize| {
         budget.used_bytes.fetch_sub(reported, Ordering::Relaxed);
@@ -451,14 +469,20 @@ pub fn search<M: Model>(
             finish(reported);
             return Search::Linearizable;
         }
-        assert!(
-            entry != NIL,
-            "an unlinearized operation's return entry lies ahead"
-        );
-        let id = entries.op[entry as usize] as usize;
-        if entries.is_call[entry as usize] {
-            let late = reduce && ops[id].is_indeterminate();
-            if late != second || dominators.skip(id, &bits) {
+        let candidate = if second {
+            entry != NIL
+                && ops[entries.op[entry as usize] as usize].call
+                    <= ops[entries.op[stuck as usize] as usize].ret
+        } else {
+            assert!(
+                entry != NIL,
+                "an unlinearized operation's return entry lies ahead"
+            );
+            entries.is_call[entry as usize]
+        };
+        if candidate {
+            let id = entries.op[entry as usize] as usize;
+            if dominators.skip(id, &bits) {
                 entry = entries.next[entry as usize];
                 continue;
             }
@@ -497,9 +521,11 @@ pub fn search<M: Model>(
         } else {
             if reduce && !second {
                 second = true;
-                entry = entries.next[HEAD as usize];
+                stuck = entry;
+                entry = entries.next[entries.ihead as usize];
                 continue;
             }
+            let id = entries.op[if second { stuck } else { entry } as usize] as usize;
             let pos = ops[id].ret;
             match &mut best {
                 Some((p, f)) if *p == pos => {
