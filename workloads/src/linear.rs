@@ -41,6 +41,11 @@
 //! configuration when it holds one with the same completed operations and state that
 //! used a subset of its indeterminate operations; and completed candidates are tried
 //! before indeterminate ones. See [`crate::symmetry`] for the rules and their proof.
+//! For that order the indeterminate calls are kept in a list of their own: the first
+//! pass walks the completed operations' entries up to the first return, the second the
+//! indeterminate calls invoked before that return, so neither walks past the other's
+//! entries (crashed operations stay unlinearized for long and would otherwise be walked
+//! past at every step).
 //!
 //! # Budget
 //!
