@@ -1,15 +1,14 @@
 //! `faultline check FILE`: checks a recorded history (JSONL, Jepsen/Knossos EDN, or
-//! Jepsen's text log) for
-//! linearizability and lost writes, prints the verdict and any counterexample (or the
-//! whole report as JSON with `--json`), and exits 0 valid, 1 invalid, 2 unknown, 3 on
-//! bad input.
+//! Jepsen's text log) for linearizability and lost writes, prints the verdict and any
+//! counterexample (or the whole report as JSON with `--json`), and exits 0 valid, 1
+//! invalid, 2 unknown, 3 on bad input.
 //!
 //! FILE may be a run directory (its `history.jsonl` is checked), `-` for standard
 //! input, or anything that can be read once from start to end: a pipe, a FIFO, a
 //! process substitution (`<(...)`). The input is read exactly once; the format comes
 //! from `--format`, else the extension (`.edn`, `.jsonl`/`.json`, `.log`), else the
-//! first bytes read. A truncated last JSONL line (the recorder was killed mid-write) is dropped with
-//! a warning, or is an error with `--strict`.
+//! first bytes read. A truncated last JSONL line (the recorder was killed mid-write) is
+//! dropped with a warning, or is an error with `--strict`.
 //!
 //! Before any checker runs, the history must be well-formed by the same rules
 //! `faultline test` applies to its own recording ([`workloads::wellformed`]); a history

@@ -74,7 +74,7 @@ pub struct TestArgs {
     /// Mean time between fault starts, e.g. 10, 10s, 500ms (plain numbers are seconds);
     /// each fault lasts half to twice this. The default of 1.5 s was chosen by measuring
     /// the bug switches under the plain `--nemesis all` (docs/bug-detection.md): faults
-    /// every 1.5 s caught about twice as many runs as every 5 s, because most bugs show
+    /// every 1.5 s caught nearly twice as many runs as every 5 s, because most bugs show
     /// only in the moments after a leader is lost.
     #[arg(long, default_value = "1.5", value_parser = parse_seconds)]
     pub nemesis_interval: f64,

@@ -1,27 +1,27 @@
 //! Seeded, deterministic operation generators for the `register` and `set` workloads.
 //!
 //! The controller runs `threads` worker slots at once. Each slot draws its operations from
-//! its own [`ThreadStream`] and tells it how each one ended ([`ThreadStream::observe`]). The
-//! n-th operation a slot issues is a pure function of `(seed, thread)` and of the outcomes of
-//! the slot's earlier operations, never of timing or of other slots: its key, its kind and the
-//! value it writes depend on the seed alone, and only a compare-and-set's expected value and
-//! the length of a watching epoch (below) depend on what the slot saw. Two runs with the
-//! same seed therefore issue the same keys,
-//! kinds and written values per slot, and a replay fed the same outcomes issues the very same
-//! operations. (When a logical process is retired after an indeterminate completion, the
-//! fresh process that replaces it keeps drawing from the same slot's stream, knowing nothing.)
+//! its own [`ThreadStream`] and tells it how each one ended ([`ThreadStream::observe`]).
+//! The n-th operation a slot issues is a pure function of `(seed, thread)` and of the
+//! outcomes of the slot's earlier operations, never of timing or of other slots: its key,
+//! its kind and the value it writes depend on the seed alone, and only a compare-and-set's
+//! expected value and the length of a watching epoch (below) depend on what the slot saw.
+//! Two runs with the same seed therefore issue the same keys, kinds and written values per
+//! slot, and a replay fed the same outcomes issues the very same operations. (When a
+//! logical process is retired after an indeterminate completion, the fresh process that
+//! replaces it keeps drawing from the same slot's stream, knowing nothing.)
 //!
 //! Key rotation keeps checking cheap: operations are grouped into *epochs*, each with
 //! `keys_per_epoch` fresh keys, and slots are split into groups of consecutive slots (about
-//! three per group, at most one group per key). In one epoch a slot works only on its group's
-//! keys (key `j` of the epoch belongs to group `j % groups`): exactly `per_thread =
-//! ops_per_key / members` operations on each, in a seeded shuffled order, then it moves on to
-//! the next epoch. A key therefore sees at most `members * per_thread <= ops_per_key`
+//! three per group, at most one group per key). In one epoch a slot works only on its
+//! group's keys (key `j` of the epoch belongs to group `j % groups`): exactly `per_thread =
+//! ops_per_key / members` operations on each, in a seeded shuffled order, then it moves on
+//! to the next epoch. A key therefore sees at most `members * per_thread <= ops_per_key`
 //! operations from a few concurrent slots (plus a watcher's reads), and the linearizability
 //! checker works on many short per-key histories. Consecutive slots talk to consecutive
-//! nodes (process `p` is bound
-//! to node `p mod nodes`), so the slots sharing a key sit on different nodes: a write through
-//! one node and a read through another of the same key is what shows a stale read.
+//! nodes (process `p` is bound to node `p mod nodes`), so the slots sharing a key sit on
+//! different nodes: a write through one node and a read through another of the same key is
+//! what shows a stale read.
 //!
 //! A slot's operations on one key come in two phases: the first half of them follow the
 //! configured mix, the second half read [`READ_PHASE_WEIGHT`] times as often, so every key
