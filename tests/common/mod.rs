@@ -123,7 +123,9 @@ pub fn journal_pids(run: &Path) -> Vec<i32> {
 /// value is only the value it writes. Its expected value is the last value the process saw
 /// on that key (workloads::generator), so it depends on responses, not on the seed alone.
 /// (How long a slot watches its keys depends on responses too, but no slot watches the
-/// first epoch, which these short runs never leave: hundreds of operations per process.)
+/// first epoch, which these short runs never leave: hundreds of operations per process. A
+/// successor's opening read follows an unknown outcome, which these runs' generous
+/// timeouts without faults never give: a retirement would change the processes anyway.)
 pub fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, String)>> {
     let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
     for op in ops {

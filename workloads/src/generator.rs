@@ -5,11 +5,23 @@
 //! The n-th operation a slot issues is a pure function of `(seed, thread)` and of the
 //! outcomes of the slot's earlier operations, never of timing or of other slots: its key,
 //! its kind and the value it writes depend on the seed alone, and only a compare-and-set's
-//! expected value and the length of a watching epoch (below) depend on what the slot saw.
+//! expected value, the length of a watching epoch and the reads a successor process opens
+//! with (both below) depend on what the slot saw.
 //! Two runs with the same seed therefore issue the same keys, kinds and written values per
 //! slot, and a replay fed the same outcomes issues the very same operations. (When a
 //! logical process is retired after an indeterminate completion, the fresh process that
 //! replaces it keeps drawing from the same slot's stream, knowing nothing.)
+//!
+//! In the register workload a successor opens by reading the key of the operation its slot
+//! draws next, and only then issues that operation (the read draws no random numbers, so the
+//! written values stay where they were). It learns the value its compare-and-set will
+//! expect, and when its predecessor was retired because its node stopped answering (a
+//! timeout while the node is paused or cut off), the read is what that node finds waiting
+//! when it answers again: a node that still believes it leads, and answers from its own
+//! state before it learns otherwise, then returns a value the other nodes overwrote
+//! meanwhile. A set successor goes straight on adding: whole-set reads after every
+//! retirement took the adds away that drive a crash fault's rolling restarts
+//! (docs/bug-detection.md).
 //!
 //! Key rotation keeps checking cheap: operations are grouped into *epochs*, each with
 //! `keys_per_epoch` fresh keys, and slots are split into groups of consecutive slots (about
@@ -334,6 +346,9 @@ pub struct ThreadStream {
     last: Option<(usize, Option<u64>, bool)>,
     /// Set in an epoch where this slot watches its group's keys instead of writing them.
     watch: Option<Watch>,
+    /// Set after an unknown outcome in the register workload: the successor process opens
+    /// with a read.
+    successor: bool,
 }
 
 /// A watching slot's progress through its epoch.
@@ -391,6 +406,7 @@ impl ThreadStream {
             issued: 0,
             last: None,
             watch: None,
+            successor: false,
         }
     }
 
@@ -427,7 +443,10 @@ impl ThreadStream {
             Outcome::Ok(read) => self.seen[slot] = written.or(read),
             Outcome::Fail if cas => self.seen[slot] = None,
             Outcome::Fail => {}
-            Outcome::Unknown => self.seen.iter_mut().for_each(|v| *v = None),
+            Outcome::Unknown => {
+                self.seen.iter_mut().for_each(|v| *v = None);
+                self.successor = self.config.kind == WorkloadKind::Register;
+            }
         }
     }
 
@@ -484,6 +503,7 @@ impl ThreadStream {
         if epoch_over {
             self.start_epoch();
         }
+        let successor = std::mem::take(&mut self.successor);
         if let Some(watch) = &mut self.watch {
             let slot = watch.next_key();
             self.issued += 1;
@@ -491,6 +511,13 @@ impl ThreadStream {
             return OpSpec::Read {
                 key: self.config.key_name(self.epoch_key(slot)),
             };
+        }
+        if successor {
+            let slot = *self.pending.last().expect("an epoch has at least one op");
+            self.issued += 1;
+            self.last = Some((slot, None, false));
+            let key = self.config.key_name(self.epoch_key(slot));
+            return OpSpec::Read { key };
         }
         let slot = self.pending.pop().expect("an epoch has at least one op");
         let position = self.positions[slot];
@@ -837,6 +864,13 @@ mod tests {
             s.seen.iter().all(Option::is_none),
             "a successor knows nothing"
         );
+        let opening = s.next_op();
+        assert_eq!(
+            opening,
+            OpSpec::Read { key: "r0".into() },
+            "a successor reads first"
+        );
+        s.observe(Outcome::Ok(None));
         let third = s.next_op();
         assert!(
             matches!(third, OpSpec::Cas { expected, .. } if expected == cfg.value(0, 1, 0)),
@@ -847,6 +881,57 @@ mod tests {
             s.seen.iter().all(Option::is_none),
             "a failed CAS shows nothing"
         );
+    }
+
+    #[test]
+    fn a_register_successor_first_reads_the_key_of_its_next_operation() {
+        for kind in [WorkloadKind::Register, WorkloadKind::Set] {
+            // One slot: no watchers, so every retirement is followed by an opening read.
+            let cfg = GeneratorConfig {
+                threads: 1,
+                ..config(kind, 37)
+            };
+            let mut plain = cfg.streams().unwrap().remove(0);
+            let mut retired = plain.clone();
+            let expected = take(&mut plain, 60);
+            let (mut issued, mut openings) = (Vec::new(), 0);
+            let mut unknown = false;
+            while issued.len() < expected.len() {
+                let op = retired.next_op();
+                if std::mem::take(&mut unknown) && kind == WorkloadKind::Register {
+                    retired.observe(Outcome::Ok(None));
+                    let next = retired.clone().next_op();
+                    assert!(
+                        matches!(op, OpSpec::Read { .. }),
+                        "a successor opens with a read: {op:?}"
+                    );
+                    assert_eq!(op.key(), next.key(), "of the key it goes on to use");
+                    openings += 1;
+                    continue;
+                }
+                // Every seventh operation ends unknown: its process is retired.
+                unknown = issued.len() % 7 == 0;
+                retired.observe(if unknown {
+                    Outcome::Unknown
+                } else {
+                    Outcome::Ok(None)
+                });
+                issued.push(op);
+            }
+            let retirements = (0..expected.len() - 1).filter(|k| k % 7 == 0).count();
+            let wanted = if kind == WorkloadKind::Register {
+                retirements
+            } else {
+                0
+            };
+            assert_eq!(openings, wanted, "{kind:?}");
+            let shapes = |ops: &[OpSpec]| ops.iter().map(shape).collect::<Vec<_>>();
+            assert_eq!(
+                shapes(&issued),
+                shapes(&expected),
+                "{kind:?}: besides the opening reads, the seed alone decides"
+            );
+        }
     }
 
     #[test]
