@@ -56,8 +56,12 @@ pub struct TestCluster {
     pub procs: Mutex<BTreeMap<String, NodeProcess>>,
     /// Restarts performed through `ClusterControl::restart`.
     pub restarts: AtomicUsize,
-    /// The node `leader()` reports.
-    pub leader: Option<String>,
+    /// The node `leader()` reports; `None` reports no leader. See also
+    /// [`TestCluster::lowest_running_leads`].
+    pub leader: Mutex<Option<String>>,
+    /// When set, `leader()` reports the first node (in name order) whose process
+    /// runs, as if the others elected one of them whenever the leader died.
+    pub lowest_running_leads: AtomicBool,
     /// Set by [`TestCluster::simulate_crash`]: dropping leaves everything behind.
     crashed: AtomicBool,
     /// Nodes whose process "reaches" any crash point as soon as it is armed: the
@@ -81,7 +85,8 @@ impl TestCluster {
             network,
             procs: Mutex::new(BTreeMap::new()),
             restarts: AtomicUsize::new(0),
-            leader: Some("n1".into()),
+            leader: Mutex::new(Some("n1".into())),
+            lowest_running_leads: AtomicBool::new(false),
             crashed: AtomicBool::new(false),
             crash_at_once: Mutex::new(Vec::new()),
             crash_calls: Mutex::new(Vec::new()),
@@ -197,7 +202,16 @@ impl ClusterControl for TestCluster {
         Ok(())
     }
     fn leader(&self) -> Option<String> {
-        self.leader.clone()
+        if self.lowest_running_leads.load(Ordering::SeqCst) {
+            let mut nodes = self.nodes();
+            nodes.sort();
+            return nodes.into_iter().find(|node| {
+                self.pid(node)
+                    .and_then(nemesis::process::proc_stat)
+                    .is_some_and(|s| s.state != 'Z')
+            });
+        }
+        self.leader.lock().unwrap().clone()
     }
     fn set_crash_point(
         &self,
