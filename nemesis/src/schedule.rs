@@ -40,8 +40,9 @@ pub enum FaultKind {
     Pause,
     /// iptables DROP rules between groups of nodes, then removed.
     Partition,
-    /// A crash point armed in every node (the database kills itself there), then
-    /// disarmed, and the nodes that crashed restarted.
+    /// A crash point armed in every node (the database kills itself there), with
+    /// the leader killed now and then so that elections reach the point, then
+    /// disarmed, and the nodes that are down restarted.
     Crash,
     /// Delay, loss, duplication, reordering or a bandwidth limit on what the target
     /// nodes send to the other nodes, then removed (see [`crate::packet`]).
