@@ -40,7 +40,8 @@ pub(crate) const LEADER_TERM: Duration = Duration::from_millis(500);
 pub(crate) struct CrashArming {
     /// The point.
     point: CrashPoint,
-    /// The nodes armed when the fault started.
+    /// The nodes armed when the fault started, and those whose arming failed
+    /// (they may be armed all the same).
     nodes: Vec<String>,
     /// How many of them may be down at once.
     max_down: usize,
@@ -114,9 +115,14 @@ impl CrashArming {
         } else {
             Outcome::Installed
         };
+        // A node whose arming failed may be armed all the same (the answer was
+        // lost, not the request): it is supervised, restarted and disarmed too, so
+        // that it does not stay down for the rest of the run if it crashes.
+        let mut supervised: Vec<String> = armed.iter().chain(errors.keys()).cloned().collect();
+        supervised.sort();
         let arming = CrashArming {
             point,
-            nodes: armed.clone(),
+            nodes: supervised,
             max_down: cluster_size.saturating_sub(1) / 2,
             down: Vec::new(),
             killed: Vec::new(),
@@ -212,7 +218,8 @@ impl CrashArming {
 
     /// Heals the fault: restarts the armed nodes that are down (crashed, or killed as
     /// the leader) and disarms the others (a node paused now disarms itself when its
-    /// arming expires; one in `held` is restarted by its kill). Records what was done in `value`, failures in `errors`.
+    /// arming expires; one in `held` is restarted by its kill). Records what was done
+    /// in `value`, failures in `errors`.
     pub(crate) fn recover(
         &self,
         control: &dyn ClusterControl,

@@ -270,6 +270,44 @@ fn crash_fault_keeps_a_minority_down_restarting_the_longest_down_node() {
 }
 
 #[test]
+fn crash_fault_restarts_a_node_whose_arming_answer_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    *cluster.leader.lock().unwrap() = None; // no leader to take out: crashes alone
+                                            // n3 is armed and crashes at once, but its answer never arrives.
+    cluster.crash_at_once.lock().unwrap().push("n3".into());
+    cluster.crash_answer_lost.lock().unwrap().push("n3".into());
+    let config = NemesisConfig::parse("crash:after-vote", Duration::from_millis(100), 5).unwrap();
+    let (handle, ops) = start_nemesis(&cluster, config);
+    let healed = || {
+        ops.lock()
+            .unwrap()
+            .iter()
+            .find(|o| o.f == "crash-stop" && o.kind != OpType::Invoke)
+            .cloned()
+    };
+    assert!(eventually(|| healed().is_some()), "a crash fault heals");
+    handle.stop().unwrap();
+    let healed = healed().unwrap();
+    let armed = ops
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|o| o.f == "crash" && o.kind != OpType::Invoke)
+        .cloned()
+        .expect("a crash fault completed");
+    assert_eq!(armed.value["outcome"], "indeterminate", "{armed:?}");
+    assert_eq!(armed.value["nodes"], serde_json::json!(["n1", "n2"]));
+    assert_eq!(
+        healed.value["crashed"],
+        serde_json::json!(["n3"]),
+        "the fault's own heal restarts it: {healed:?}"
+    );
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
+
+#[test]
 fn crash_fault_takes_leaders_out_and_brings_them_back() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);

@@ -67,6 +67,9 @@ pub struct TestCluster {
     /// Nodes whose process "reaches" any crash point as soon as it is armed: the
     /// counter program has no crash points, so arming one SIGKILLs it at once.
     pub crash_at_once: Mutex<Vec<String>>,
+    /// Nodes whose arming answer is lost: `set_crash_point` does its work, then
+    /// returns an error, as when the node died while answering.
+    pub crash_answer_lost: Mutex<Vec<String>>,
     /// Every `set_crash_point` call: node, point name, armed.
     pub crash_calls: Mutex<Vec<(String, String, bool)>>,
     /// Every `disk` call, with whether the node ran at the time. An armed fsync EIO
@@ -89,6 +92,7 @@ impl TestCluster {
             lowest_running_leads: AtomicBool::new(false),
             crashed: AtomicBool::new(false),
             crash_at_once: Mutex::new(Vec::new()),
+            crash_answer_lost: Mutex::new(Vec::new()),
             crash_calls: Mutex::new(Vec::new()),
             disk_calls: Mutex::new(Vec::new()),
         };
@@ -228,6 +232,15 @@ impl ClusterControl for TestCluster {
             let pid = self.pid(node).ok_or("not running")?;
             nemesis::process::send_signal(pid, nix::sys::signal::Signal::SIGKILL)
                 .map_err(|e| e.to_string())?;
+        }
+        if self
+            .crash_answer_lost
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n == node)
+        {
+            return Err("transport error: broken pipe".into());
         }
         Ok(())
     }
