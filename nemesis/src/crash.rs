@@ -10,7 +10,7 @@
 //! elections happen: it kills the leader when the fault starts, then each leader
 //! that has led for [`LEADER_TERM`], and a leader at once while more than a minority
 //! of the nodes is down (a leader that cannot commit anything); the killed leaders
-//! join the crashed nodes in the rolling restarts, and come back unarmed.
+//! join the crashed nodes in the rolling restarts.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -136,8 +136,8 @@ impl CrashArming {
 
     /// One supervision round: notes the armed nodes that crashed, takes out the
     /// leader (see [`CrashArming::take_out_leader`]), restarts the longest-down nodes
-    /// while more than a minority is down, and arms the restarted ones that had
-    /// crashed again for the `remaining` time of the fault. Nodes in `held` (a running kill will restart
+    /// while more than a minority is down, and arms the restarted ones again for the
+    /// `remaining` time of the fault. Nodes in `held` (a running kill will restart
     /// them) are left alone. A kill, restart or arming that fails is retried at the
     /// next round.
     pub(crate) fn supervise(
@@ -166,15 +166,9 @@ impl CrashArming {
                 break; // tried again at the next round
             }
             self.down.remove(0);
+            self.killed.retain(|n| *n != node);
             *self.restarts.entry(node.clone()).or_default() += 1;
-            // A node that crashed at the point is armed again, to crash there again;
-            // a leader the fault killed comes back unarmed, so that an election it
-            // votes in can end in a leader that commits.
-            if self.killed.contains(&node) {
-                self.killed.retain(|n| *n != node);
-            } else {
-                self.unarmed.push(node);
-            }
+            self.unarmed.push(node);
         }
         let point = self.point;
         self.unarmed.retain(|node| match running_pid(node) {

@@ -311,7 +311,7 @@ fn crash_fault_takes_leaders_out_and_brings_them_back() {
     let config = NemesisConfig::parse("crash:after-vote", Duration::from_secs(2), 11).unwrap();
     // A fault lasts 1 to 4 s here: long enough for a second leader to have led for
     // the half second after which it is taken out, so wait for a heal that shows it.
-    let (healed, ops) = run_until(&cluster, config, |o| {
+    let (healed, _) = run_until(&cluster, config, |o| {
         is_crash_heal(o)
             && o.value["leader_kills"]
                 .as_object()
@@ -327,20 +327,6 @@ fn crash_fault_takes_leaders_out_and_brings_them_back() {
         "n1 came back when n2 was killed (at most one node of three down): {healed:?}"
     );
     assert_eq!(healed.value["crashed"], serde_json::json!([]), "{healed:?}");
-    // A killed leader comes back unarmed: n1 is armed only when a fault starts.
-    let starts = ops
-        .iter()
-        .filter(|o| {
-            is_crash_start(o)
-                && o.value["nodes"]
-                    .as_array()
-                    .is_some_and(|nodes| nodes.iter().any(|n| n == "n1"))
-        })
-        .count();
-    let calls = cluster.crash_calls.lock().unwrap();
-    let armings = calls.iter().filter(|(n, _, armed)| n == "n1" && *armed);
-    assert_eq!(armings.count(), starts, "{calls:?}");
-    drop(calls);
     for node in ["n1", "n2", "n3"] {
         assert!(
             process::is_running(cluster.pid(node).unwrap()),
