@@ -6,11 +6,12 @@
 //!
 //! A crash point sits on a path the database takes at a given moment: granting a
 //! vote, storing a new leader's first entry, appending as a leader. A quiet cluster
-//! with a stable leader never walks the election paths, so the fault makes the
-//! elections happen: it kills the leader when the fault starts, then each leader
-//! that has led for [`LEADER_TERM`], and a leader at once while more than a minority
-//! of the nodes is down (a leader that cannot commit anything); the killed leaders
-//! join the crashed nodes in the rolling restarts.
+//! with a stable leader never walks the election paths, so for a point on one
+//! ([`CrashPoint::needs_elections`]) the fault makes the elections happen: it kills
+//! the leader when the fault starts, then each leader that has led for
+//! [`LEADER_TERM`], and a leader at once while more than a minority of the nodes is
+//! down (a leader that cannot commit anything); the killed leaders join the crashed
+//! nodes in the rolling restarts.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -179,12 +180,16 @@ impl CrashArming {
         });
     }
 
-    /// Kills the node the cluster names as leader (SIGKILL) when it is the first
+    /// For a point on the path of an election ([`CrashPoint::needs_elections`]),
+    /// kills the node the cluster names as leader (SIGKILL) when it is the first
     /// leader this fault sees, when it has led for [`LEADER_TERM`], or when more than
     /// a minority of the nodes is down (it can commit nothing then, and killing it
     /// before the others come back keeps it from telling them its term). A leader
     /// that is down, paused or held by a kill fault is left alone.
     fn take_out_leader(&mut self, control: &dyn ClusterControl, held: &[String]) {
+        if !self.point.needs_elections() {
+            return;
+        }
         let Some(leader) = control.leader() else {
             return;
         };
