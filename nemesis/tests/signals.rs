@@ -338,6 +338,24 @@ fn crash_fault_takes_leaders_out_and_brings_them_back() {
 }
 
 #[test]
+fn crash_fault_leaves_leaders_alone_at_a_point_off_the_election_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    cluster.lowest_running_leads.store(true, Ordering::SeqCst);
+    let config = NemesisConfig::parse("crash:after-append", Duration::from_secs(2), 11).unwrap();
+    let (healed, _) = run_until(&cluster, config, is_crash_heal);
+    assert!(healed.value.get("leader_kills").is_none(), "{healed:?}");
+    assert_eq!(healed.value["crashed"], serde_json::json!([]), "{healed:?}");
+    assert_eq!(
+        cluster.restarts.load(Ordering::SeqCst),
+        0,
+        "nobody was killed"
+    );
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
+
+#[test]
 fn partition_on_loopback_hosts_is_skipped_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
