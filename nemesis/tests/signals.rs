@@ -180,6 +180,18 @@ fn is_crash_start(op: &NemesisOp) -> bool {
     op.f == "crash" && op.kind != OpType::Invoke
 }
 
+/// Asserts that every node runs, then kills them and removes the network.
+fn all_run_then_tear_down(cluster: &TestCluster) {
+    for node in cluster.nodes() {
+        assert!(
+            process::is_running(cluster.pid(&node).unwrap()),
+            "{node} runs"
+        );
+    }
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
+
 #[test]
 fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -219,8 +231,7 @@ fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() 
     let new_n2 = cluster.pid("n2").unwrap();
     assert_ne!(new_n2, old_n2);
     assert!(process::is_running(new_n2), "n2 runs again");
-    cluster.kill_all();
-    assert!(cluster.network.teardown().unwrap().is_clean());
+    all_run_then_tear_down(&cluster);
 }
 
 #[test]
@@ -265,14 +276,7 @@ fn crash_fault_keeps_a_minority_down_restarting_the_longest_down_node() {
         assert!(armings >= 2, "{node} armed again after restarts: {calls:?}");
     }
     drop(calls);
-    for node in ["n1", "n2", "n3"] {
-        assert!(
-            process::is_running(cluster.pid(node).unwrap()),
-            "{node} runs"
-        );
-    }
-    cluster.kill_all();
-    assert!(cluster.network.teardown().unwrap().is_clean());
+    all_run_then_tear_down(&cluster);
 }
 
 #[test]
@@ -297,8 +301,7 @@ fn crash_fault_restarts_a_node_whose_arming_answer_was_lost() {
         serde_json::json!(["n3"]),
         "the fault's own heal restarts it: {healed:?}"
     );
-    cluster.kill_all();
-    assert!(cluster.network.teardown().unwrap().is_clean());
+    all_run_then_tear_down(&cluster);
 }
 
 #[test]
@@ -327,14 +330,7 @@ fn crash_fault_takes_leaders_out_and_brings_them_back() {
         "n1 came back when n2 was killed (at most one node of three down): {healed:?}"
     );
     assert_eq!(healed.value["crashed"], serde_json::json!([]), "{healed:?}");
-    for node in ["n1", "n2", "n3"] {
-        assert!(
-            process::is_running(cluster.pid(node).unwrap()),
-            "{node} runs after the heal"
-        );
-    }
-    cluster.kill_all();
-    assert!(cluster.network.teardown().unwrap().is_clean());
+    all_run_then_tear_down(&cluster);
 }
 
 #[test]
@@ -351,8 +347,7 @@ fn crash_fault_leaves_leaders_alone_at_a_point_off_the_election_path() {
         0,
         "nobody was killed"
     );
-    cluster.kill_all();
-    assert!(cluster.network.teardown().unwrap().is_clean());
+    all_run_then_tear_down(&cluster);
 }
 
 #[test]
