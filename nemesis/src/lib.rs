@@ -8,7 +8,8 @@
 //! partitions nodes (iptables DROP rules inside the namespaces of the nodes it cuts
 //! off, never in the root namespace), overlapping faults of different kinds. With the
 //! database's cooperation it also arms crash points, places in the database's code
-//! where a node kills itself (later disarmed, the crashed nodes restarted), and it
+//! where a node kills itself (later disarmed, the crashed nodes restarted), killing
+//! the leader now and then meanwhile when only elections reach the point, and it
 //! delays, loses, duplicates, reorders or rate-limits what nodes send each other
 //! ([`packet`]: netem, or an iptables and NFQUEUE fallback where the kernel has none); it
 //! jumps, skews and strobes each node's own clock ([`clock`]: libfaketime preloaded

@@ -464,17 +464,14 @@ impl Runner {
         let mut not_running = Vec::new();
         let mut errors = BTreeMap::new();
         for node in nodes {
-            match running(&*self.control, node) {
-                Err(e) => {
+            match kill_running(&*self.control, node) {
+                Err((pid, e)) => {
+                    pids.extend(pid.map(|pid| (node.clone(), pid)));
                     errors.insert(node.clone(), e.to_string());
                 }
                 Ok(None) => not_running.push(node.clone()),
-                Ok(Some((host, pid, stat))) => {
+                Ok(Some(pid)) => {
                     pids.insert(node.clone(), pid);
-                    // Installed only once the process is seen gone (or a zombie).
-                    if let Err(e) = host.kill_confirmed(pid, stat.start_time) {
-                        errors.insert(node.clone(), e.to_string());
-                    }
                 }
             }
         }
@@ -863,6 +860,24 @@ fn running(
         .stat(pid)?
         .filter(|s| s.state != 'Z')
         .map(|s| (host, pid, s)))
+}
+
+/// SIGKILLs the node's process if it is running and waits until it is gone (or a
+/// zombie). `Ok(Some(pid))` once it is gone, `Ok(None)` when it was not running;
+/// `Err` with the pid signalled, if any, when the host could not be asked or the
+/// process did not go.
+pub(crate) fn kill_running(
+    control: &dyn ClusterControl,
+    node: &str,
+) -> std::result::Result<Option<i32>, (Option<i32>, crate::Error)> {
+    match running(control, node) {
+        Err(e) => Err((None, e)),
+        Ok(None) => Ok(None),
+        Ok(Some((host, pid, stat))) => match host.kill_confirmed(pid, stat.start_time) {
+            Ok(()) => Ok(Some(pid)),
+            Err(e) => Err((Some(pid), e)),
+        },
+    }
 }
 
 /// The pid of the node's process, if it is running (not a zombie; a host that

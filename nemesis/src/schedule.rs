@@ -40,8 +40,9 @@ pub enum FaultKind {
     Pause,
     /// iptables DROP rules between groups of nodes, then removed.
     Partition,
-    /// A crash point armed in every node (the database kills itself there), then
-    /// disarmed, and the nodes that crashed restarted.
+    /// A crash point armed in every node (the database kills itself there), with
+    /// the leader killed now and then when the point lies on the path of an
+    /// election, then disarmed, and the nodes that are down restarted.
     Crash,
     /// Delay, loss, duplication, reordering or a bandwidth limit on what the target
     /// nodes send to the other nodes, then removed (see [`crate::packet`]).
@@ -238,6 +239,17 @@ impl CrashPoint {
         match self {
             CrashPoint::AfterVote => "after-vote",
             CrashPoint::AfterAppend => "after-append",
+        }
+    }
+
+    /// Whether the point lies on the path of an election, which a cluster with a
+    /// stable leader never takes: the crash fault then kills leaders to make
+    /// elections happen. A leader appends whenever clients write, so `after-append`
+    /// needs no help (and killing its leaders would pre-empt the crashes it plays).
+    pub fn needs_elections(self) -> bool {
+        match self {
+            CrashPoint::AfterVote => true,
+            CrashPoint::AfterAppend => false,
         }
     }
 }

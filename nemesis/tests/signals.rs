@@ -4,10 +4,12 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{eventually, read_counter, start_nemesis, TestCluster};
-use nemesis::{process, ClusterControl, FaultKind, HostMode, NemesisConfig, OpType};
+use nemesis::{process, ClusterControl, FaultKind, HostMode, NemesisConfig, NemesisOp, OpType};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -148,38 +150,65 @@ fn handle_free_journal(cluster: &TestCluster) -> bool {
         .all(|(_, a)| matches!(a, nemesis::Action::Process { .. }))
 }
 
+/// Runs a nemesis of `config` on `cluster` until it reported an op that `wanted`
+/// accepts, then stops it (healing everything). Returns that op and all ops.
+fn run_until(
+    cluster: &Arc<TestCluster>,
+    config: NemesisConfig,
+    wanted: impl Fn(&NemesisOp) -> bool,
+) -> (NemesisOp, Vec<NemesisOp>) {
+    let (handle, ops) = start_nemesis(cluster, config);
+    let found = || ops.lock().unwrap().iter().find(|o| wanted(o)).cloned();
+    assert!(
+        eventually(|| found().is_some()),
+        "the awaited op never came: {:#?}",
+        ops.lock().unwrap()
+    );
+    handle.stop().unwrap();
+    let op = found().unwrap();
+    let all = ops.lock().unwrap().clone();
+    (op, all)
+}
+
+/// Whether `op` completes the heal of a crash fault.
+fn is_crash_heal(op: &NemesisOp) -> bool {
+    op.f == "crash-stop" && op.kind != OpType::Invoke
+}
+
+/// Whether `op` completes the start of a crash fault.
+fn is_crash_start(op: &NemesisOp) -> bool {
+    op.f == "crash" && op.kind != OpType::Invoke
+}
+
+/// Asserts that every node runs, then kills them and removes the network.
+fn all_run_then_tear_down(cluster: &TestCluster) {
+    for node in cluster.nodes() {
+        assert!(
+            process::is_running(cluster.pid(&node).unwrap()),
+            "{node} runs"
+        );
+    }
+    cluster.kill_all();
+    assert!(cluster.network.teardown().unwrap().is_clean());
+}
+
 #[test]
 fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    // No leader to take out: the crashes alone.
+    *cluster.leader.lock().unwrap() = None;
     cluster.crash_at_once.lock().unwrap().push("n2".into());
     let old_n2 = cluster.pid("n2").unwrap();
     let config = NemesisConfig::parse("crash:after-vote", Duration::from_millis(100), 5).unwrap();
-    let (handle, ops) = start_nemesis(&cluster, config);
-    let ops_so_far = || ops.lock().unwrap().len();
-    assert!(
-        eventually(|| {
-            ops.lock()
-                .unwrap()
-                .iter()
-                .any(|o| o.f == "crash-stop" && o.kind != OpType::Invoke)
-        }),
-        "a crash fault starts and heals ({} ops)",
-        ops_so_far()
-    );
-    handle.stop().unwrap();
-    let ops = ops.lock().unwrap();
+    let (healed, ops) = run_until(&cluster, config, is_crash_heal);
     let armed = ops
         .iter()
-        .find(|o| o.f == "crash" && o.kind == OpType::Ok)
+        .find(|o| is_crash_start(o))
         .expect("a crash fault completed");
     assert_eq!(armed.value["outcome"], "installed", "{armed:?}");
     assert_eq!(armed.value["point"], "after-vote");
     assert_eq!(armed.value["nodes"], serde_json::json!(["n1", "n2", "n3"]));
-    let healed = ops
-        .iter()
-        .find(|o| o.f == "crash-stop" && o.kind == OpType::Ok)
-        .expect("the crash fault healed");
     assert_eq!(
         healed.value["crashed"],
         serde_json::json!(["n2"]),
@@ -196,38 +225,29 @@ fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() 
         }
     }
     assert!(
-        cluster.restarts.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        cluster.restarts.load(Ordering::SeqCst) >= 1,
         "the crashed node was restarted"
     );
     let new_n2 = cluster.pid("n2").unwrap();
     assert_ne!(new_n2, old_n2);
     assert!(process::is_running(new_n2), "n2 runs again");
-    cluster.kill_all();
-    assert!(cluster.network.teardown().unwrap().is_clean());
+    all_run_then_tear_down(&cluster);
 }
 
 #[test]
 fn crash_fault_keeps_a_minority_down_restarting_the_longest_down_node() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
-    // n1 and n2 crash whenever they are armed; n3 never does.
+    // No leader to take out: the crashes alone. n1 and n2 crash whenever they are
+    // armed; n3 never does.
+    *cluster.leader.lock().unwrap() = None;
     cluster
         .crash_at_once
         .lock()
         .unwrap()
         .extend(["n1".to_string(), "n2".to_string()]);
     let config = NemesisConfig::parse("crash:after-append", Duration::from_secs(1), 7).unwrap();
-    let (handle, ops) = start_nemesis(&cluster, config);
-    let healed = || {
-        ops.lock()
-            .unwrap()
-            .iter()
-            .find(|o| o.f == "crash-stop" && o.kind != OpType::Invoke)
-            .cloned()
-    };
-    assert!(eventually(|| healed().is_some()), "a crash fault heals");
-    handle.stop().unwrap();
-    let healed = healed().unwrap();
+    let (healed, _) = run_until(&cluster, config, is_crash_heal);
     // With one node of three allowed down, each crash of one restarts the other,
     // which is armed again and crashes again: both came back during the fault.
     let restarts = &healed.value["restarted_during"];
@@ -256,14 +276,78 @@ fn crash_fault_keeps_a_minority_down_restarting_the_longest_down_node() {
         assert!(armings >= 2, "{node} armed again after restarts: {calls:?}");
     }
     drop(calls);
-    for node in ["n1", "n2", "n3"] {
-        assert!(
-            process::is_running(cluster.pid(node).unwrap()),
-            "{node} runs"
-        );
-    }
-    cluster.kill_all();
-    assert!(cluster.network.teardown().unwrap().is_clean());
+    all_run_then_tear_down(&cluster);
+}
+
+#[test]
+fn crash_fault_restarts_a_node_whose_arming_answer_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    // No leader to take out: the crashes alone. n3 is armed and crashes at once,
+    // but its answer never arrives.
+    *cluster.leader.lock().unwrap() = None;
+    cluster.crash_at_once.lock().unwrap().push("n3".into());
+    cluster.crash_answer_lost.lock().unwrap().push("n3".into());
+    let config = NemesisConfig::parse("crash:after-vote", Duration::from_millis(100), 5).unwrap();
+    let (healed, ops) = run_until(&cluster, config, is_crash_heal);
+    let armed = ops
+        .iter()
+        .find(|o| is_crash_start(o))
+        .expect("a crash fault completed");
+    assert_eq!(armed.value["outcome"], "indeterminate", "{armed:?}");
+    assert_eq!(armed.value["nodes"], serde_json::json!(["n1", "n2"]));
+    assert_eq!(
+        healed.value["crashed"],
+        serde_json::json!(["n3"]),
+        "the fault's own heal restarts it: {healed:?}"
+    );
+    all_run_then_tear_down(&cluster);
+}
+
+#[test]
+fn crash_fault_takes_leaders_out_and_brings_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    // Whoever runs first in name order leads: killing n1 makes n2 the leader, and
+    // n1 leads again once it is back. No node crashes at the point.
+    cluster.lowest_running_leads.store(true, Ordering::SeqCst);
+    let config = NemesisConfig::parse("crash:after-vote", Duration::from_secs(2), 11).unwrap();
+    // A fault lasts 1 to 4 s here: long enough for a second leader to have led for
+    // the half second after which it is taken out, so wait for a heal that shows it.
+    let (healed, _) = run_until(&cluster, config, |o| {
+        is_crash_heal(o)
+            && o.value["leader_kills"]
+                .as_object()
+                .is_some_and(|kills| kills.len() >= 2)
+    });
+    let kills = healed.value["leader_kills"].as_object().unwrap();
+    assert!(
+        kills.contains_key("n1") && kills.contains_key("n2"),
+        "the first leader, then its successor: {healed:?}"
+    );
+    assert!(
+        healed.value["restarted_during"]["n1"].as_u64().unwrap_or(0) >= 1,
+        "n1 came back when n2 was killed (at most one node of three down): {healed:?}"
+    );
+    assert_eq!(healed.value["crashed"], serde_json::json!([]), "{healed:?}");
+    all_run_then_tear_down(&cluster);
+}
+
+#[test]
+fn crash_fault_leaves_leaders_alone_at_a_point_off_the_election_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
+    cluster.lowest_running_leads.store(true, Ordering::SeqCst);
+    let config = NemesisConfig::parse("crash:after-append", Duration::from_secs(2), 11).unwrap();
+    let (healed, _) = run_until(&cluster, config, is_crash_heal);
+    assert!(healed.value.get("leader_kills").is_none(), "{healed:?}");
+    assert_eq!(healed.value["crashed"], serde_json::json!([]), "{healed:?}");
+    assert_eq!(
+        cluster.restarts.load(Ordering::SeqCst),
+        0,
+        "nobody was killed"
+    );
+    all_run_then_tear_down(&cluster);
 }
 
 #[test]

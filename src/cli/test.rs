@@ -52,8 +52,12 @@ pub struct TestArgs {
     /// shapes: halves, one, leader, majorities-ring, bridge, random; crash points,
     /// where an armed node kills itself: after-vote, after-append). While a crash
     /// fault lasts, the nodes that crashed stay down, at most a minority: when one
-    /// more crashes, the one down longest is restarted and armed again. Crash points
-    /// are raftkv's; a store without them refuses `crash` (exit 3). `packet` (asked for
+    /// more crashes, the one down longest is restarted and armed again. At after-vote, a
+    /// point only elections reach, the fault also takes leaders out: it kills the
+    /// leader when it starts, then each leader that has led for 0.5 s, and the leader
+    /// at once while more than a minority is down (a killed leader is restarted like a
+    /// crashed node).
+    /// Crash points are raftkv's; a store without them refuses `crash` (exit 3). `packet` (asked for
     /// by name, not part of `all`) delays, loses, duplicates, reorders or rate-limits
     /// what the target nodes send to the other nodes, narrowed by
     /// `packet:delay=100ms~20ms`, `packet:loss=10%`, `packet:duplicate=10%`,

@@ -56,13 +56,20 @@ pub struct TestCluster {
     pub procs: Mutex<BTreeMap<String, NodeProcess>>,
     /// Restarts performed through `ClusterControl::restart`.
     pub restarts: AtomicUsize,
-    /// The node `leader()` reports.
-    pub leader: Option<String>,
+    /// The node `leader()` reports; `None` reports no leader. See also
+    /// [`TestCluster::lowest_running_leads`].
+    pub leader: Mutex<Option<String>>,
+    /// When set, `leader()` reports the first node (in name order) whose process
+    /// runs, as if the others elected one of them whenever the leader died.
+    pub lowest_running_leads: AtomicBool,
     /// Set by [`TestCluster::simulate_crash`]: dropping leaves everything behind.
     crashed: AtomicBool,
     /// Nodes whose process "reaches" any crash point as soon as it is armed: the
     /// counter program has no crash points, so arming one SIGKILLs it at once.
     pub crash_at_once: Mutex<Vec<String>>,
+    /// Nodes whose arming answer is lost: `set_crash_point` does its work, then
+    /// returns an error, as when the node died while answering.
+    pub crash_answer_lost: Mutex<Vec<String>>,
     /// Every `set_crash_point` call: node, point name, armed.
     pub crash_calls: Mutex<Vec<(String, String, bool)>>,
     /// Every `disk` call, with whether the node ran at the time. An armed fsync EIO
@@ -81,9 +88,11 @@ impl TestCluster {
             network,
             procs: Mutex::new(BTreeMap::new()),
             restarts: AtomicUsize::new(0),
-            leader: Some("n1".into()),
+            leader: Mutex::new(Some("n1".into())),
+            lowest_running_leads: AtomicBool::new(false),
             crashed: AtomicBool::new(false),
             crash_at_once: Mutex::new(Vec::new()),
+            crash_answer_lost: Mutex::new(Vec::new()),
             crash_calls: Mutex::new(Vec::new()),
             disk_calls: Mutex::new(Vec::new()),
         };
@@ -197,7 +206,16 @@ impl ClusterControl for TestCluster {
         Ok(())
     }
     fn leader(&self) -> Option<String> {
-        self.leader.clone()
+        if self.lowest_running_leads.load(Ordering::SeqCst) {
+            let mut nodes = self.nodes();
+            nodes.sort();
+            return nodes.into_iter().find(|node| {
+                self.pid(node)
+                    .and_then(nemesis::process::proc_stat)
+                    .is_some_and(|s| s.state != 'Z')
+            });
+        }
+        self.leader.lock().unwrap().clone()
     }
     fn set_crash_point(
         &self,
@@ -214,6 +232,15 @@ impl ClusterControl for TestCluster {
             let pid = self.pid(node).ok_or("not running")?;
             nemesis::process::send_signal(pid, nix::sys::signal::Signal::SIGKILL)
                 .map_err(|e| e.to_string())?;
+        }
+        if self
+            .crash_answer_lost
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n == node)
+        {
+            return Err("transport error: broken pipe".into());
         }
         Ok(())
     }

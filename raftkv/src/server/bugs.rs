@@ -27,7 +27,8 @@
 //! election no-op (every new leader first commits an entry of its own term) is
 //! what hides `forget-vote` from random faults: a forgotten vote only matters
 //! within the round trip before that no-op is stored on a quorum, and the
-//! `after-vote` crash point kills a voter inside that window. The same no-op
+//! `after-vote` crash point kills a voter inside that window (the crash fault kills
+//! leaders meanwhile, so that elections open the window). The same no-op
 //! would hide `commit-old-term` entirely (it travels in the same AppendEntries
 //! as the old entries and commits them correctly), which is why that switch
 //! also drops it, as the implementations with this bug do; the `after-append`

@@ -9,7 +9,9 @@
 //! commits by counting replicas, the `commit-old-term` bug, does harm). faultline's
 //! `crash` fault arms a point on every node; while it lasts, crashed nodes stay
 //! down, at most a minority, and when one more crashes the one down longest is
-//! restarted and armed again; at the heal the rest are restarted. An armed point
+//! restarted and armed again; at `after-vote` it also kills the leader now and then,
+//! so that elections happen while the point is armed; at the heal the rest are
+//! restarted. An armed point
 //! fires at most once per process: a restarted process starts with every point
 //! disarmed. An arming may carry an expiry, after which the point
 //! disarms itself (the nemesis arms until the fault's planned end, so a node it
