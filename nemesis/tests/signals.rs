@@ -304,13 +304,19 @@ fn crash_fault_restarts_a_node_whose_arming_answer_was_lost() {
     all_run_then_tear_down(&cluster);
 }
 
+/// A three-node cluster in which whoever runs first in name order leads.
+fn cluster_led_by_lowest_running(dir: &std::path::Path) -> Arc<TestCluster> {
+    let cluster = TestCluster::start(dir, 3, HostMode::Loopback);
+    cluster.lowest_running_leads.store(true, Ordering::SeqCst);
+    cluster
+}
+
 #[test]
 fn crash_fault_takes_leaders_out_and_brings_them_back() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
-    // Whoever runs first in name order leads: killing n1 makes n2 the leader, and
-    // n1 leads again once it is back. No node crashes at the point.
-    cluster.lowest_running_leads.store(true, Ordering::SeqCst);
+    // Killing n1 makes n2 the leader, and n1 leads again once it is back. No node
+    // crashes at the point.
+    let cluster = cluster_led_by_lowest_running(dir.path());
     let config = NemesisConfig::parse("crash:after-vote", Duration::from_secs(2), 11).unwrap();
     // A fault lasts 1 to 4 s here: long enough for a second leader to have led for
     // the half second after which it is taken out, so wait for a heal that shows it.
@@ -336,8 +342,7 @@ fn crash_fault_takes_leaders_out_and_brings_them_back() {
 #[test]
 fn crash_fault_leaves_leaders_alone_at_a_point_off_the_election_path() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = TestCluster::start(dir.path(), 3, HostMode::Loopback);
-    cluster.lowest_running_leads.store(true, Ordering::SeqCst);
+    let cluster = cluster_led_by_lowest_running(dir.path());
     let config = NemesisConfig::parse("crash:after-append", Duration::from_secs(2), 11).unwrap();
     let (healed, _) = run_until(&cluster, config, is_crash_heal);
     assert!(healed.value.get("leader_kills").is_none(), "{healed:?}");
