@@ -180,6 +180,18 @@ fn is_crash_start(op: &NemesisOp) -> bool {
     op.f == "crash" && op.kind != OpType::Invoke
 }
 
+/// Runs short `after-vote` crash faults until one heals; returns its start and its
+/// heal.
+fn short_after_vote_fault(cluster: &Arc<TestCluster>) -> (NemesisOp, NemesisOp) {
+    let config = NemesisConfig::parse("crash:after-vote", Duration::from_millis(100), 5).unwrap();
+    let (healed, ops) = run_until(cluster, config, is_crash_heal);
+    let armed = ops
+        .into_iter()
+        .find(is_crash_start)
+        .expect("a crash fault completed");
+    (armed, healed)
+}
+
 /// Asserts that every node runs, then kills them and removes the network.
 fn all_run_then_tear_down(cluster: &TestCluster) {
     for node in cluster.nodes() {
@@ -200,12 +212,7 @@ fn crash_fault_arms_every_node_then_restarts_the_crashed_and_disarms_the_rest() 
     *cluster.leader.lock().unwrap() = None;
     cluster.crash_at_once.lock().unwrap().push("n2".into());
     let old_n2 = cluster.pid("n2").unwrap();
-    let config = NemesisConfig::parse("crash:after-vote", Duration::from_millis(100), 5).unwrap();
-    let (healed, ops) = run_until(&cluster, config, is_crash_heal);
-    let armed = ops
-        .iter()
-        .find(|o| is_crash_start(o))
-        .expect("a crash fault completed");
+    let (armed, healed) = short_after_vote_fault(&cluster);
     assert_eq!(armed.value["outcome"], "installed", "{armed:?}");
     assert_eq!(armed.value["point"], "after-vote");
     assert_eq!(armed.value["nodes"], serde_json::json!(["n1", "n2", "n3"]));
@@ -288,12 +295,7 @@ fn crash_fault_restarts_a_node_whose_arming_answer_was_lost() {
     *cluster.leader.lock().unwrap() = None;
     cluster.crash_at_once.lock().unwrap().push("n3".into());
     cluster.crash_answer_lost.lock().unwrap().push("n3".into());
-    let config = NemesisConfig::parse("crash:after-vote", Duration::from_millis(100), 5).unwrap();
-    let (healed, ops) = run_until(&cluster, config, is_crash_heal);
-    let armed = ops
-        .iter()
-        .find(|o| is_crash_start(o))
-        .expect("a crash fault completed");
+    let (armed, healed) = short_after_vote_fault(&cluster);
     assert_eq!(armed.value["outcome"], "indeterminate", "{armed:?}");
     assert_eq!(armed.value["nodes"], serde_json::json!(["n1", "n2"]));
     assert_eq!(
