@@ -504,20 +504,18 @@ impl ThreadStream {
             self.start_epoch();
         }
         let successor = std::mem::take(&mut self.successor);
-        if let Some(watch) = &mut self.watch {
-            let slot = watch.next_key();
+        // A watcher reads its group's keys; a successor first reads the key it goes on to use.
+        let read_slot = match &mut self.watch {
+            Some(watch) => Some(watch.next_key()),
+            None if successor => self.pending.last().copied(),
+            None => None,
+        };
+        if let Some(slot) = read_slot {
             self.issued += 1;
             self.last = Some((slot, None, false));
             return OpSpec::Read {
                 key: self.config.key_name(self.epoch_key(slot)),
             };
-        }
-        if successor {
-            let slot = *self.pending.last().expect("an epoch has at least one op");
-            self.issued += 1;
-            self.last = Some((slot, None, false));
-            let key = self.config.key_name(self.epoch_key(slot));
-            return OpSpec::Read { key };
         }
         let slot = self.pending.pop().expect("an epoch has at least one op");
         let position = self.positions[slot];

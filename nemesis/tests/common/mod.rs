@@ -209,11 +209,9 @@ impl ClusterControl for TestCluster {
         if self.lowest_running_leads.load(Ordering::SeqCst) {
             let mut nodes = self.nodes();
             nodes.sort();
-            return nodes.into_iter().find(|node| {
-                self.pid(node)
-                    .and_then(nemesis::process::proc_stat)
-                    .is_some_and(|s| s.state != 'Z')
-            });
+            return nodes
+                .into_iter()
+                .find(|node| self.pid(node).is_some_and(nemesis::process::is_running));
         }
         self.leader.lock().unwrap().clone()
     }
@@ -247,7 +245,7 @@ impl ClusterControl for TestCluster {
     fn disk(&self, node: &str, request: nemesis::DiskRequest) -> Result<serde_json::Value, String> {
         use nemesis::DiskRequest;
         let pid = self.pid(node).ok_or("not running")?;
-        let running = nemesis::process::proc_stat(pid).is_some_and(|s| s.state != 'Z');
+        let running = nemesis::process::is_running(pid);
         self.disk_calls
             .lock()
             .unwrap()
