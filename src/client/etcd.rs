@@ -283,7 +283,7 @@ impl EtcdClient {
                     if r.into_inner().succeeded {
                         Completion::Ok(Value::Null)
                     } else {
-                        Completion::Fail("cas-mismatch".into())
+                        Completion::cas_mismatch()
                     }
                 })
             }

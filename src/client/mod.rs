@@ -98,6 +98,15 @@ pub enum Completion {
     Info(String),
 }
 
+impl Completion {
+    /// A compare-and-set that compared and found another value than it expected: it
+    /// wrote nothing, and the checkers read it as that observation
+    /// ([`workloads::history::CAS_MISMATCH`]).
+    pub fn cas_mismatch() -> Completion {
+        Completion::Fail(workloads::history::CAS_MISMATCH.to_string())
+    }
+}
+
 /// How the clients of one run talk to the store.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientOptions {

@@ -381,7 +381,7 @@ impl RaftkvClient {
         };
         match result {
             Ok(true) => Attempt::Done(Completion::Ok(Value::Null)),
-            Ok(false) => Attempt::Done(Completion::Fail("cas-mismatch".into())),
+            Ok(false) => Attempt::Done(Completion::cas_mismatch()),
             Err(status) => self.classify(&status, op.is_read()),
         }
     }

@@ -206,7 +206,7 @@ impl Client for FakeClients {
                         *entry = (*new as i64, Some(entry.0));
                         Completion::Ok(Value::Null)
                     }
-                    _ => Completion::Fail("cas-mismatch".into()),
+                    _ => Completion::cas_mismatch(),
                 },
                 OpSpec::Add { key, element } => {
                     state

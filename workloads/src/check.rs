@@ -492,15 +492,22 @@ fn label(
     initial: Option<i64>,
     values: &Values,
 ) -> (Option<Anomaly>, Option<String>) {
+    let would_write = |o: &Operation, v: i64| matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) | Input::Enqueue(w) if w == v);
+    // A CAS that found another value ([`Output::Mismatch`]) said it wrote nothing.
     let writes = |v: i64| -> Vec<&Operation> {
         ops.iter()
-            .filter(|o| matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) | Input::Enqueue(w) if w == v))
+            .filter(|o| would_write(o, v) && o.output != Output::Mismatch)
             .collect()
     };
     let failed_write = |v: i64| {
-        failed.iter().find(|o| {
-            matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) | Input::Enqueue(w) if w == v)
-        })
+        failed
+            .iter()
+            .copied()
+            .find(|o| would_write(o, v))
+            .or_else(|| {
+                ops.iter()
+                    .find(|o| would_write(o, v) && o.output == Output::Mismatch)
+            })
     };
     let never_written = |v: i64| -> Option<(Anomaly, String)> {
         if !writes(v).is_empty() || initial == Some(v) {
@@ -535,6 +542,7 @@ fn label(
         ops.iter()
             .filter(|w| {
                 matches!(w.input, Input::Write(_) | Input::Cas(..))
+                    && w.output != Output::Mismatch
                     && !w.is_indeterminate()
                     && (v.is_none() || w.call > written_at)
                     && w.ret < x.call
@@ -564,6 +572,7 @@ fn label(
                 };
                 let overwritten_later = ops.iter().any(|o| {
                     matches!(o.input, Input::Write(_) | Input::Cas(..))
+                        && o.output != Output::Mismatch
                         && !o.is_indeterminate()
                         && o.call > w.ret
                 });
@@ -592,6 +601,26 @@ fn label(
         (Input::Dequeue, Output::Value(Some(v))) => match never_written(*v) {
             Some((an, d)) => (Some(an), Some(d)),
             None => (None, None),
+        },
+        (Input::Cas(a, _), Output::Mismatch) => match overwritten(Some(*a)) {
+            None if writes(*a).iter().any(|w| w.ret < x.call) => {
+                let w = writes(*a)
+                    .into_iter()
+                    .filter(|w| w.ret < x.call)
+                    .max_by_key(|w| w.ret)
+                    .expect("one completed before the CAS began");
+                (
+                    Some(Anomaly::LostWrite),
+                    Some(format!(
+                        "found another value than {}, which {} [{}] wrote before it began \
+                         and no completed write replaced",
+                        values.show(*a),
+                        w.describe(values),
+                        w.invoke_index
+                    )),
+                )
+            }
+            _ => (None, None),
         },
         (Input::Cas(a, _), _) => match never_written(*a) {
             Some((an, d)) => (Some(an), Some(d)),

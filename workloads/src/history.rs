@@ -21,6 +21,12 @@
 //! (int or null) at ok; write → int; cas → `[expected, new]`; add/append → the element;
 //! reads of sets and lists → an array of ints.
 //!
+//! A cas that compared and found another value than it expected completes `fail` with
+//! the error [`CAS_MISMATCH`]. It wrote nothing, so it is a `fail`; but it also tells
+//! that at some instant between its invocation and that completion the register held
+//! another value than `expected`, and the register checkers use that observation (as
+//! Porcupine's etcd model does). Any other failed cas only did not happen.
+//!
 //! The writer writes each line straight into the file's buffer and the caller flushes
 //! it regularly, so a killed controller loses at most the unflushed tail, and at worst
 //! leaves one truncated last line. The reader reports that case as
@@ -35,6 +41,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+
+/// The `error` of a cas that compared and found another value than it expected (see the
+/// module docs): every client of a store completes such a cas `fail` with it.
+pub const CAS_MISMATCH: &str = "cas-mismatch";
 
 /// Errors reading or writing a history.
 #[derive(Debug, thiserror::Error)]

@@ -61,6 +61,9 @@ pub enum Output {
     Unknown,
     /// A write, CAS, add, append, acquire, release or enqueue that succeeded.
     Done,
+    /// A CAS that compared and found another value than it expected: it wrote nothing
+    /// (see [`crate::history::CAS_MISMATCH`]).
+    Mismatch,
     /// A register read or a dequeue: the value, or `None` for nil (an empty queue).
     Value(Option<i64>),
     /// A set or list read: the elements in the order returned.
@@ -119,6 +122,9 @@ pub fn describe_io(input: &Input, output: &Output, values: &Values) -> String {
         (Input::Read, Output::Elems(e)) => format!("read → {}", values.show_list(e)),
         (Input::Read, _) => "read → ?".to_string(),
         (Input::Write(x), _) => format!("write {}", v(*x)),
+        (Input::Cas(a, b), Output::Mismatch) => {
+            format!("cas {}→{} (found another value)", v(*a), v(*b))
+        }
         (Input::Cas(a, b), _) => format!("cas {}→{}", v(*a), v(*b)),
         (Input::Add(x), _) => format!("add {}", v(*x)),
         (Input::Append(x), _) => format!("append {}", v(*x)),
@@ -306,7 +312,8 @@ impl Model for Register {
     }
 }
 
-/// A compare-and-set register.
+/// A compare-and-set register. A CAS that found another value ([`Output::Mismatch`])
+/// leaves it as it is, and can only have happened while it held another value.
 #[derive(Debug, Clone, Default)]
 pub struct CasRegister {
     /// The value before any write (`None` = nil).
@@ -323,6 +330,7 @@ impl Model for CasRegister {
     }
     fn step(&self, state: &Option<i64>, op: &Operation) -> Option<Option<i64>> {
         match (&op.input, &op.output) {
+            (Input::Cas(a, _), Output::Mismatch) => (*state != Some(*a)).then_some(*state),
             (Input::Cas(a, b), _) => (*state == Some(*a)).then_some(Some(*b)),
             _ => Register {
                 initial: self.initial,
@@ -498,6 +506,19 @@ mod tests {
             Register::default().step(&s, &op(Input::Cas(1, 2), Output::Done)),
             None
         );
+    }
+
+    #[test]
+    fn a_cas_mismatch_needs_another_value_and_changes_nothing() {
+        let m = CasRegister { initial: Some(1) };
+        let mismatch = |a| op(Input::Cas(a, 2), Output::Mismatch);
+        assert_eq!(
+            m.step(&Some(1), &mismatch(1)),
+            None,
+            "the register holds the expected value, so the CAS would have written"
+        );
+        assert_eq!(m.step(&Some(1), &mismatch(3)), Some(Some(1)));
+        assert_eq!(m.step(&None, &mismatch(1)), Some(None));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Jepsen semantics: each invocation is completed by the next completion of the same
 //! process. `fail` means the operation did not happen: it is set aside (the checkers
 //! still use failed operations to explain anomalies, e.g. a failed CAS that was applied).
+//! The exception is a cas that failed with [`CAS_MISMATCH`]: it did not write, but it
+//! compared, so it stays a completed operation whose output is [`Output::Mismatch`].
 //! `info`, or no completion at all, means it may have happened at any time after the
 //! invocation: its completion position becomes infinite ([`u64::MAX`]). An `ok` read's
 //! value replaces the invocation's. Nemesis operations are ignored. Event positions in the
@@ -14,7 +16,7 @@
 //! plain integers pay nothing for them.
 
 use crate::fxhash::FxHashMap;
-use crate::history::{Op, OpType, Process, Value};
+use crate::history::{Op, OpType, Process, Value, CAS_MISMATCH};
 use crate::model::{Input, ModelKind, Operation, Output};
 use crate::txn;
 use crate::values::{EncodeError, Values};
@@ -189,6 +191,13 @@ fn prepare_with(history: &[Op], model: ModelKind, values: Values) -> Result<Prep
                         operation.ret = pos as u64;
                         operation.output =
                             output_of(op, &operation.input, model, &mut out.values).map_err(err)?;
+                    }
+                    OpType::Fail
+                        if matches!(operation.input, Input::Cas(..))
+                            && op.error.as_deref() == Some(CAS_MISMATCH) =>
+                    {
+                        operation.ret = pos as u64;
+                        operation.output = Output::Mismatch;
                     }
                     OpType::Fail => *failed = true,
                     _ => {}
@@ -365,6 +374,29 @@ mod tests {
         assert_eq!((p.ops[1].call, p.ops[1].ret), (1, 3));
         assert!(p.ops[2].is_indeterminate());
         assert_eq!(p.indeterminate(), 1);
+    }
+
+    #[test]
+    fn a_cas_mismatch_is_a_completed_observation_and_other_failures_are_set_aside() {
+        let h = vec![
+            line(0, 1, OpType::Invoke, "cas", Value::Ints(vec![1, 2])),
+            Op {
+                error: Some(CAS_MISMATCH.into()),
+                ..line(1, 1, OpType::Fail, "cas", Value::Ints(vec![1, 2]))
+            },
+            line(2, 2, OpType::Invoke, "cas", Value::Ints(vec![3, 4])),
+            Op {
+                error: Some("deadline exceeded".into()),
+                ..line(3, 2, OpType::Fail, "cas", Value::Ints(vec![3, 4]))
+            },
+        ];
+        let p = prepare(&h, ModelKind::CasRegister).unwrap();
+        assert_eq!(p.ops.len(), 1);
+        assert_eq!(p.ops[0].input, Input::Cas(1, 2));
+        assert_eq!(p.ops[0].output, Output::Mismatch);
+        assert_eq!((p.ops[0].call, p.ops[0].ret), (0, 1));
+        assert_eq!(p.failed.len(), 1);
+        assert_eq!(p.failed[0].input, Input::Cas(3, 4));
     }
 
     #[test]

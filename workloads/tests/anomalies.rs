@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use workloads::check::{check_history, Anomaly, CheckOptions, CheckReport, Verdict};
-use workloads::history::{Op, OpType, Value};
+use workloads::history::{Op, OpType, Value, CAS_MISMATCH};
 use workloads::linear::UnknownReason;
 use workloads::model::ModelKind;
 use workloads::synth::{explosive_history, register_history, SynthConfig};
@@ -31,6 +31,13 @@ impl H {
     }
     fn fail(self, p: u64, f: &str, v: Value) -> H {
         self.add(p, OpType::Fail, f, "k", v)
+    }
+    /// A cas of `p` that completes `fail` with `error`.
+    fn cas_fails(mut self, p: u64, expected: i64, new: i64, error: &str) -> H {
+        let value = Value::Ints(vec![expected, new]);
+        self = self.inv(p, "cas", value.clone()).fail(p, "cas", value);
+        self.0.last_mut().expect("just added").error = Some(error.into());
+        self
     }
     fn info(self, p: u64, f: &str, v: Value) -> H {
         self.add(p, OpType::Info, f, "k", v)
@@ -135,6 +142,47 @@ fn failed_cas_that_was_applied_is_invalid() {
     let r = check(&h, None);
     assert_eq!(r.verdict, Verdict::Invalid);
     assert_eq!(anomaly(&r), Some(Anomaly::FailedWriteApplied));
+}
+
+#[test]
+fn a_cas_mismatch_is_an_observation() {
+    // The write of 1 completed and nothing else wrote: a CAS expecting 1 cannot find
+    // another value.
+    let h = H::default().w(1, 1).cas_fails(2, 1, 2, CAS_MISMATCH);
+    let r = check(&h, None);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(anomaly(&r), Some(Anomaly::LostWrite));
+    let text = workloads::check::render_text(&r);
+    assert!(text.contains("found another value"), "{text}");
+    // A write of 3 concurrent with the CAS explains it.
+    let h = H::default()
+        .w(1, 1)
+        .inv(3, "write", Value::Int(3))
+        .cas_fails(2, 1, 2, CAS_MISMATCH)
+        .ok(3, "write", Value::Int(3))
+        .r(1, Some(3));
+    assert_eq!(check(&h, None).verdict, Verdict::Valid);
+    // Expecting a value nobody wrote and not finding it is what a register does.
+    let h = H::default()
+        .w(1, 1)
+        .cas_fails(2, 7, 2, CAS_MISMATCH)
+        .r(1, Some(1));
+    assert_eq!(check(&h, None).verdict, Verdict::Valid);
+    // It wrote nothing: the value it would have written, read later, was never written.
+    let h = H::default()
+        .w(1, 1)
+        .w(1, 3)
+        .cas_fails(2, 1, 2, CAS_MISMATCH)
+        .r(3, Some(2));
+    let r = check(&h, None);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(anomaly(&r), Some(Anomaly::FailedWriteApplied));
+    // A CAS that failed for another reason only did not happen.
+    let h = H::default()
+        .w(1, 1)
+        .cas_fails(2, 1, 2, "deadline exceeded")
+        .r(1, Some(1));
+    assert_eq!(check(&h, None).verdict, Verdict::Valid);
 }
 
 #[test]

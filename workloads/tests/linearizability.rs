@@ -1,5 +1,6 @@
 //! The linearizability checker against two independent oracles, on thousands of small
-//! random CAS-register histories (valid and invalid, with `fail` and `info` operations):
+//! random CAS-register histories (valid and invalid, with `fail` and `info` operations,
+//! and failed CAS operations that found another value and so observed the register):
 //! stateright's `LinearizabilityTester`, and a brute-force search over every order (and
 //! every subset of indeterminate operations) written here.
 
@@ -7,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stateright::semantics::SequentialSpec;
 use workloads::check::{check_history, CheckOptions, Verdict};
-use workloads::history::{Op, OpType, Value};
+use workloads::history::{Op, OpType, Value, CAS_MISMATCH};
 use workloads::model::{CasRegister, Input, Model, ModelKind, Operation};
 use workloads::prepare::{prepare, PrepareError};
 use workloads::synth::apply_to_register;
@@ -59,7 +60,8 @@ fn line(index: usize, p: u64, t: OpType, f: &str, value: Value) -> Op {
 /// A random history of at most `max_ops` operations on one register, with 1–4
 /// concurrent processes, about one completion in `crash_one_in` indeterminate. Half the
 /// time completions are produced by a real register (linearized at completion) with
-/// occasional corruption; otherwise outcomes are random.
+/// occasional corruption; otherwise outcomes are random. Half the failed CAS operations
+/// say they found another value ([`CAS_MISMATCH`]); the others only failed.
 fn random_history(rng: &mut ChaCha8Rng, max_ops: usize, crash_one_in: u32) -> Vec<Op> {
     let procs = rng.random_range(1..=4u64);
     let faithful = rng.random_bool(0.5);
@@ -123,7 +125,11 @@ fn random_history(rng: &mut ChaCha8Rng, max_ops: usize, crash_one_in: u32) -> Ve
                     };
                     (t, out)
                 };
-                h.push(line(h.len(), p, t, &f, out));
+                let mismatch = f == "cas" && t == OpType::Fail && rng.random_bool(0.5);
+                h.push(Op {
+                    error: mismatch.then(|| CAS_MISMATCH.to_string()),
+                    ..line(h.len(), p, t, &f, out)
+                });
             }
         }
     }
@@ -181,6 +187,7 @@ fn stateright_verdict(h: &[Op]) -> bool {
         |op| match (op.f.as_str(), &op.value) {
             ("read", v) => RRet::Read(v.as_int()),
             ("write", _) => RRet::Written,
+            _ if op.op_type == OpType::Fail => RRet::CasFailed,
             _ => RRet::CasOk,
         },
     )

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
-use workloads::history::{Op, OpType, Process, Value};
+use workloads::history::{Op, OpType, Process, Value, CAS_MISMATCH};
 use workloads::model::Operation;
 
 /// Appends the next operation of client process `p` to `h` (index and time: its
@@ -54,7 +54,9 @@ pub fn brute_force<S: Clone>(
     go(ops, &mut vec![false; ops.len()], init, succ)
 }
 
-/// Replays a history into stateright's tester, leaving failed operations out.
+/// Replays a history into stateright's tester, leaving failed operations out, except a
+/// cas that failed with [`CAS_MISMATCH`]: it compared, so it returns (`ret_of` sees its
+/// `fail` completion).
 pub fn stateright<T>(
     h: &[Op],
     spec: T,
@@ -76,7 +78,7 @@ where
             OpType::Invoke => {
                 invoked_at.insert(p, i);
             }
-            OpType::Fail => {
+            OpType::Fail if op.error.as_deref() != Some(CAS_MISMATCH) => {
                 failed.insert(invoked_at[&p]);
             }
             _ => {}
@@ -93,7 +95,7 @@ where
                 t.on_invoke(p, op_of(op)).expect("valid history shape");
                 live.insert(p);
             }
-            OpType::Ok if live.remove(&p) => {
+            OpType::Ok | OpType::Fail if live.remove(&p) => {
                 t.on_return(p, ret_of(op)).expect("valid history shape");
             }
             _ => {}
