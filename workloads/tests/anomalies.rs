@@ -177,6 +177,15 @@ fn a_cas_mismatch_is_an_observation() {
     let r = check(&h, None);
     assert_eq!(r.verdict, Verdict::Invalid);
     assert_eq!(anomaly(&r), Some(Anomaly::FailedWriteApplied));
+    // An indeterminate write nobody read may explain it: it can have taken effect just
+    // before the CAS.
+    let h = H::default()
+        .w(1, 1)
+        .inv(3, "write", Value::Int(5))
+        .cas_fails(2, 1, 2, CAS_MISMATCH)
+        .w(2, 6)
+        .info(3, "write", Value::Int(5));
+    assert_eq!(check(&h, None).verdict, Verdict::Valid);
     // A CAS that failed for another reason only did not happen.
     let h = H::default()
         .w(1, 1)

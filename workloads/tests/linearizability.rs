@@ -61,10 +61,15 @@ fn line(index: usize, p: u64, t: OpType, f: &str, value: Value) -> Op {
 /// concurrent processes, about one completion in `crash_one_in` indeterminate. Half the
 /// time completions are produced by a real register (linearized at completion) with
 /// occasional corruption; otherwise outcomes are random. Half the failed CAS operations
-/// say they found another value ([`CAS_MISMATCH`]); the others only failed.
+/// say they found another value ([`CAS_MISMATCH`]); the others only failed. In about a
+/// third of the histories every write writes a value of its own.
 fn random_history(rng: &mut ChaCha8Rng, max_ops: usize, crash_one_in: u32) -> Vec<Op> {
     let procs = rng.random_range(1..=4u64);
     let faithful = rng.random_bool(0.5);
+    // Writes of values no other write uses, so that the checker's pruning of
+    // indeterminate writes nobody observed comes into play.
+    let unique = rng.random_bool(0.3);
+    let mut next_unique = 100;
     let mut next_proc = procs;
     let mut active: Vec<u64> = (0..procs).collect();
     let mut pending: Vec<Option<(String, Value)>> = vec![None; 64];
@@ -80,7 +85,11 @@ fn random_history(rng: &mut ChaCha8Rng, max_ops: usize, crash_one_in: u32) -> Ve
                 started += 1;
                 let (f, v) = match rng.random_range(0..3) {
                     0 => ("read", Value::Null),
-                    1 => ("write", Value::Int(rng.random_range(0..3))),
+                    1 => {
+                        let v = rng.random_range(0..3);
+                        next_unique += 1;
+                        ("write", Value::Int(if unique { next_unique } else { v }))
+                    }
                     _ => (
                         "cas",
                         Value::Ints(vec![rng.random_range(0..3), rng.random_range(0..3)]),
