@@ -493,7 +493,13 @@ fn label(
     values: &Values,
 ) -> (Option<Anomaly>, Option<String>) {
     let would_write = |o: &Operation, v: i64| matches!(o.input, Input::Write(w) | Input::Cas(_, w) | Input::Add(w) | Input::Append(w) | Input::Enqueue(w) if w == v);
-    // A CAS that found another value ([`Output::Mismatch`]) said it wrote nothing.
+    // A register write that completed: a CAS that found another value
+    // ([`Output::Mismatch`]) said it wrote nothing.
+    let completed_register_write = |o: &Operation| {
+        matches!(o.input, Input::Write(_) | Input::Cas(..))
+            && o.output != Output::Mismatch
+            && !o.is_indeterminate()
+    };
     let writes = |v: i64| -> Vec<&Operation> {
         ops.iter()
             .filter(|o| would_write(o, v) && o.output != Output::Mismatch)
@@ -541,9 +547,7 @@ fn label(
         };
         ops.iter()
             .filter(|w| {
-                matches!(w.input, Input::Write(_) | Input::Cas(..))
-                    && w.output != Output::Mismatch
-                    && !w.is_indeterminate()
+                completed_register_write(w)
                     && (v.is_none() || w.call > written_at)
                     && w.ret < x.call
                     && !matches!(w.input, Input::Write(n) | Input::Cas(_, n) if Some(n) == v)
@@ -570,12 +574,9 @@ fn label(
                     Input::Write(n) | Input::Cas(_, n) => n,
                     _ => 0,
                 };
-                let overwritten_later = ops.iter().any(|o| {
-                    matches!(o.input, Input::Write(_) | Input::Cas(..))
-                        && o.output != Output::Mismatch
-                        && !o.is_indeterminate()
-                        && o.call > w.ret
-                });
+                let overwritten_later = ops
+                    .iter()
+                    .any(|o| completed_register_write(o) && o.call > w.ret);
                 let (a, what) = if seen_later(newer) || overwritten_later {
                     (
                         Anomaly::StaleRead,
@@ -602,14 +603,13 @@ fn label(
             Some((an, d)) => (Some(an), Some(d)),
             None => (None, None),
         },
-        (Input::Cas(a, _), Output::Mismatch) => match overwritten(Some(*a)) {
-            None if writes(*a).iter().any(|w| w.ret < x.call) => {
-                let w = writes(*a)
-                    .into_iter()
-                    .filter(|w| w.ret < x.call)
-                    .max_by_key(|w| w.ret)
-                    .expect("one completed before the CAS began");
-                (
+        (Input::Cas(a, _), Output::Mismatch) => {
+            let latest = writes(*a)
+                .into_iter()
+                .filter(|w| w.ret < x.call)
+                .max_by_key(|w| w.ret);
+            match (overwritten(Some(*a)), latest) {
+                (None, Some(w)) => (
                     Some(Anomaly::LostWrite),
                     Some(format!(
                         "found another value than {}, which {} [{}] wrote before it began \
@@ -618,10 +618,10 @@ fn label(
                         w.describe(values),
                         w.invoke_index
                     )),
-                )
+                ),
+                _ => (None, None),
             }
-            _ => (None, None),
-        },
+        }
         (Input::Cas(a, _), _) => match never_written(*a) {
             Some((an, d)) => (Some(an), Some(d)),
             None => (None, None),

@@ -30,8 +30,9 @@
 //! same linearization without it is still valid, because no later operation looked at
 //! the value it wrote. A compare-and-set that found another value
 //! ([`crate::model::Output::Mismatch`]) observes every value but the one it expected, so
-//! in a part that has one no indeterminate write is removed. With the unique values of our workloads this removes almost every
-//! `info` write that did not take effect, which is what otherwise makes the search blow up.
+//! in a part that has one no indeterminate write is removed. With the unique values of
+//! our workloads this removes almost every `info` write that did not take effect, which
+//! is what otherwise makes the search blow up.
 //! The same holds for an element enqueued and never dequeued: leaving it out of a queue
 //! only removes an element nobody takes. Acquires, releases, dequeues and transactions
 //! are kept.
