@@ -480,6 +480,23 @@ pub fn never_sent(status: &Status) -> bool {
     causes(status).any(|err| err.downcast_ref::<tonic::ConnectError>().is_some())
 }
 
+/// How long before a client's deadline (its `grpc-timeout`) a raftkv node that has no
+/// outcome yet answers `DEADLINE_EXCEEDED`, so the answer reaches the client in time. A
+/// client that hears nothing at all before its deadline then knows the node said nothing
+/// (a paused node, say), not that it was waiting for a commit; and a client retrying an
+/// ambiguous write stops once less than this is left, since no node could answer it.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(50);
+
+/// True when the status is the client's own deadline passing before any answer came:
+/// tonic's channel enforces the request's `grpc-timeout` and reports it as `CANCELLED`
+/// "Timeout expired", built locally (a status decoded from a response carries the
+/// response's headers as metadata).
+pub fn unanswered(status: &Status) -> bool {
+    status.code() == Code::Cancelled
+        && status.message() == tonic::TimeoutExpired(()).to_string()
+        && status.metadata().is_empty()
+}
+
 /// The chain of errors underneath a status, outermost first.
 fn causes(status: &Status) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
     std::iter::successors(std::error::Error::source(status), |err| err.source())

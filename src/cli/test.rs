@@ -39,9 +39,9 @@ pub struct TestArgs {
     #[arg(long)]
     pub rate: Option<f64>,
     /// Seed of every random choice (default: chosen from the clock and printed). A
-    /// compare-and-set expects the last value its process read or wrote on the key, and
-    /// in the register workload a process that replaces one retired after an unknown
-    /// outcome first reads the key its slot uses next.
+    /// compare-and-set expects the last value its process read or wrote on the key, and a
+    /// process that replaces one retired after an unknown outcome (in the set workload:
+    /// one whose node did not answer at all) first reads the key its slot uses next.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Faults: `none`, `all` (kill, pause, partition, and crash for a store with crash

@@ -21,13 +21,15 @@
 //! a lost connection, `etcdserver: leader changed`, `etcdserver: request timed out` —
 //! is `info`, and is *not* retried: etcd does not de-duplicate requests, so a retry
 //! could apply a write twice, the second time after later writes. Any error of a read
-//! is `fail`.
+//! is `fail`. A deadline that passes with no answer is [`Completion::unanswered`]
+//! (etcd's own deadline error arrives at the same instant, so a member that is alive
+//! but has no outcome may count as unanswered too).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raftkv::client::{describe, never_sent};
+use raftkv::client::{describe, never_sent, unanswered};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -216,8 +218,7 @@ impl EtcdClient {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.attempt(op)).await {
-                Err(_) if is_read => return Completion::Fail("timeout".into()),
-                Err(_) => return Completion::Info("timeout".into()),
+                Err(_) => return Completion::unanswered(is_read),
                 Ok(Attempt::Done(c)) => return c,
                 Ok(Attempt::NeverSent(reason)) => {
                     self.node = (self.node + 1) % n;
@@ -313,6 +314,9 @@ fn put(key: Vec<u8>, value: String) -> PutRequest {
 
 /// Sorts an error status of etcd (see the module docs).
 fn classify(status: &Status, is_read: bool) -> Attempt {
+    if unanswered(status) {
+        return Attempt::Done(Completion::unanswered(is_read));
+    }
     let reason = describe(status);
     if never_sent(status) {
         return Attempt::NeverSent(reason);

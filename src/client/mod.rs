@@ -17,6 +17,13 @@
 //!   connection, "leader changed", unknown errors. The worker retires the process
 //!   afterwards.
 //!
+//! A write whose node said nothing at all before the deadline (the client's own timer
+//! ran out, no answer of any kind arrived) is an `info` with the reason [`UNANSWERED`]:
+//! the node may be paused, and the generator has the successor open with a read that
+//! waits for it (`workloads::generator::Outcome::Unanswered`). A node that is alive but
+//! has no outcome answers so itself before the deadline (raftkv does,
+//! `raftkv::client::ANSWER_MARGIN` ahead), which is an ordinary `info`.
+//!
 //! [`Clients`] makes clients and does the two things the controller needs outside the
 //! main phase: waiting until every node has applied what was committed, and the
 //! final read of a set on one given node. Each store's module (`raftkv`, `etcd`)
@@ -98,12 +105,32 @@ pub enum Completion {
     Info(String),
 }
 
+/// The reason recorded for an operation whose node said nothing at all before the
+/// deadline: the request went out and no answer came back (a paused node, say).
+pub const UNANSWERED: &str = "no answer before the deadline";
+
 impl Completion {
     /// A compare-and-set that compared and found another value than it expected: it
     /// wrote nothing, and the checkers read it as that observation
     /// ([`workloads::history::CAS_MISMATCH`]).
     pub fn cas_mismatch() -> Completion {
         Completion::Fail(workloads::history::CAS_MISMATCH.to_string())
+    }
+
+    /// An operation its node never answered before the deadline: `fail` for a read (it
+    /// changes nothing either way), `info` for a write (it may still take effect).
+    pub fn unanswered(is_read: bool) -> Completion {
+        if is_read {
+            Completion::Fail(UNANSWERED.to_string())
+        } else {
+            Completion::Info(UNANSWERED.to_string())
+        }
+    }
+
+    /// Whether this is the `info` of a write its node never answered
+    /// ([`Completion::unanswered`]).
+    pub fn is_unanswered_write(&self) -> bool {
+        matches!(self, Completion::Info(reason) if reason == UNANSWERED)
     }
 }
 
@@ -323,15 +350,16 @@ pub mod testing {
         for op in &writes {
             let completion = clients.open(0).invoke(op).await;
             assert!(
-                matches!(completion, Completion::Info(_)),
-                "{op:?} sent and never answered must be info, got {completion:?}"
+                completion.is_unanswered_write(),
+                "{op:?} sent and never answered must be info, saying so, got {completion:?}"
             );
         }
         let read = OpSpec::Read { key: "r0".into() };
         let completion = clients.open(0).invoke(&read).await;
-        assert!(
-            matches!(completion, Completion::Fail(_)),
-            "a read has no effect: {completion:?}"
+        assert_eq!(
+            completion,
+            Completion::unanswered(true),
+            "a read has no effect"
         );
     }
 }

@@ -36,7 +36,11 @@
 //!   to a node it believes leads until that node says otherwise.
 //!
 //! Every request carries the time left before the operation's deadline
-//! (`grpc-timeout`), which bounds a follower's forwarding hop too.
+//! (`grpc-timeout`), which bounds a follower's forwarding hop too. A node with no
+//! outcome answers `DEADLINE_EXCEEDED` [`ANSWER_MARGIN`] before it, so a deadline that
+//! passes with no answer at all (this client's timer, or tonic's "Timeout expired")
+//! means the node said nothing: [`Completion::unanswered`]. An ambiguous write is not
+//! sent again once less than that margin is left.
 //!
 //! The set workload appends `element,` to the key's value; a set is read back by
 //! splitting on commas.
@@ -44,7 +48,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use raftkv::client::{classify_status, describe, ErrorClass};
+use raftkv::client::{classify_status, describe, unanswered, ErrorClass, ANSWER_MARGIN};
 use raftkv::proto::kv::kv_client::KvClient;
 use raftkv::proto::kv::{
     AppendRequest, CasRequest, CrashRequest, GetRequest, PutRequest, RequestHeader, StatusRequest,
@@ -264,7 +268,8 @@ impl RaftkvClient {
         let mut ambiguous = false;
         loop {
             let now = Instant::now();
-            if now >= deadline && ambiguous {
+            // No node answers in less than ANSWER_MARGIN: another try could only time out.
+            if now + ANSWER_MARGIN >= deadline && ambiguous {
                 return Completion::Info(format!("retried until the deadline: {last_reason}"));
             }
             if now >= deadline {
@@ -273,8 +278,8 @@ impl RaftkvClient {
             let left = deadline - now;
             let attempt = tokio::time::timeout(left, self.attempt(target, op, header, left)).await;
             match attempt {
-                Err(_) if is_read => return Completion::Fail("timeout".into()),
-                Err(_) => return Completion::Info("timeout".into()),
+                Err(_) => return Completion::unanswered(is_read),
+                Ok(Attempt::Done(c)) if c.is_unanswered_write() => return c,
                 Ok(Attempt::Done(Completion::Info(reason))) if !is_read => {
                     // Ambiguous: retry the same (client id, sequence) elsewhere.
                     ambiguous = true;
@@ -388,6 +393,9 @@ impl RaftkvClient {
 
     /// Maps an error status to a retry or a final completion (see the module docs).
     fn classify(&self, status: &Status, is_read: bool) -> Attempt {
+        if unanswered(status) {
+            return Attempt::Done(Completion::unanswered(is_read));
+        }
         match classify_status(status) {
             ErrorClass::NotLeader { leader_id, .. } => {
                 let hint = leader_id.and_then(|id| self.clients.index_of(&id));

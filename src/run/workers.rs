@@ -102,6 +102,7 @@ pub async fn run_slot(
             c = client.invoke(&op) => c,
             _ = wait_for(&mut signal, Signal::Abort) => Completion::Info("interrupted".into()),
         };
+        let unanswered = completion.is_unanswered_write();
         let (op_type, out_value, error) = match completion {
             Completion::Ok(read) => (OpType::Ok, if f == "read" { read } else { value }, None),
             Completion::Fail(why) => (OpType::Fail, value, Some(why)),
@@ -111,6 +112,7 @@ pub async fn run_slot(
             (OpType::Ok, Value::Int(v)) if f == "read" => Outcome::Ok(u64::try_from(*v).ok()),
             (OpType::Ok, _) => Outcome::Ok(None),
             (OpType::Fail, _) => Outcome::Fail,
+            (OpType::Info | OpType::Invoke, _) if unanswered => Outcome::Unanswered,
             (OpType::Info | OpType::Invoke, _) => Outcome::Unknown,
         });
         params

@@ -19,7 +19,10 @@
 //! timeout while the node is paused or cut off), the read is what that node finds waiting
 //! when it answers again: a node that still believes it leads, and answers from its own
 //! state before it learns otherwise, then returns a value the other nodes overwrote
-//! meanwhile. A set successor goes straight on adding: whole-set reads after every
+//! meanwhile. A set successor opens with a read of the set it adds to next only when its
+//! predecessor's node said nothing before the deadline ([`Outcome::Unanswered`]: a paused
+//! node, whose pending reads it answers from its own state the moment it resumes). After
+//! other unknown outcomes it goes straight on adding: whole-set reads after every
 //! retirement took the adds away that drive a crash fault's rolling restarts
 //! (docs/bug-detection.md).
 //!
@@ -319,6 +322,10 @@ pub enum Outcome {
     Fail,
     /// Unknown: the process is retired and its successor starts knowing nothing.
     Unknown,
+    /// Unknown because the node said nothing at all before the deadline (it may be
+    /// paused): as [`Outcome::Unknown`], and in either workload the successor opens with a
+    /// read.
+    Unanswered,
 }
 
 /// The deterministic operation stream of one worker slot.
@@ -346,8 +353,8 @@ pub struct ThreadStream {
     last: Option<(usize, Option<u64>, bool)>,
     /// Set in an epoch where this slot watches its group's keys instead of writing them.
     watch: Option<Watch>,
-    /// Set after an unknown outcome in the register workload: the successor process opens
-    /// with a read.
+    /// Set after an unknown outcome in the register workload, or an unanswered one in
+    /// either: the successor process opens with a read.
     successor: bool,
 }
 
@@ -443,9 +450,10 @@ impl ThreadStream {
             Outcome::Ok(read) => self.seen[slot] = written.or(read),
             Outcome::Fail if cas => self.seen[slot] = None,
             Outcome::Fail => {}
-            Outcome::Unknown => {
+            Outcome::Unknown | Outcome::Unanswered => {
                 self.seen.iter_mut().for_each(|v| *v = None);
-                self.successor = self.config.kind == WorkloadKind::Register;
+                self.successor =
+                    self.config.kind == WorkloadKind::Register || outcome == Outcome::Unanswered;
             }
         }
     }
@@ -513,8 +521,10 @@ impl ThreadStream {
         if let Some(slot) = read_slot {
             self.issued += 1;
             self.last = Some((slot, None, false));
-            return OpSpec::Read {
-                key: self.config.key_name(self.epoch_key(slot)),
+            let key = self.config.key_name(self.epoch_key(slot));
+            return match self.config.kind {
+                WorkloadKind::Register => OpSpec::Read { key },
+                WorkloadKind::Set => OpSpec::ReadSet { key },
             };
         }
         let slot = self.pending.pop().expect("an epoch has at least one op");
@@ -882,8 +892,14 @@ mod tests {
     }
 
     #[test]
-    fn a_register_successor_first_reads_the_key_of_its_next_operation() {
-        for kind in [WorkloadKind::Register, WorkloadKind::Set] {
+    fn a_successor_first_reads_the_key_of_its_next_operation_when_it_must() {
+        for (kind, retirement) in [
+            (WorkloadKind::Register, Outcome::Unknown),
+            (WorkloadKind::Register, Outcome::Unanswered),
+            (WorkloadKind::Set, Outcome::Unknown),
+            (WorkloadKind::Set, Outcome::Unanswered),
+        ] {
+            let opens = kind == WorkloadKind::Register || retirement == Outcome::Unanswered;
             // One slot: no watchers, so every retirement is followed by an opening read.
             let cfg = GeneratorConfig {
                 threads: 1,
@@ -896,11 +912,11 @@ mod tests {
             let mut unknown = false;
             while issued.len() < expected.len() {
                 let op = retired.next_op();
-                if std::mem::take(&mut unknown) && kind == WorkloadKind::Register {
+                if std::mem::take(&mut unknown) && opens {
                     retired.observe(Outcome::Ok(None));
                     let next = retired.clone().next_op();
                     assert!(
-                        matches!(op, OpSpec::Read { .. }),
+                        matches!(op, OpSpec::Read { .. } | OpSpec::ReadSet { .. }),
                         "a successor opens with a read: {op:?}"
                     );
                     assert_eq!(op.key(), next.key(), "of the key it goes on to use");
@@ -910,19 +926,15 @@ mod tests {
                 // Every seventh operation ends unknown: its process is retired.
                 unknown = issued.len() % 7 == 0;
                 retired.observe(if unknown {
-                    Outcome::Unknown
+                    retirement
                 } else {
                     Outcome::Ok(None)
                 });
                 issued.push(op);
             }
             let retirements = (0..expected.len() - 1).filter(|k| k % 7 == 0).count();
-            let wanted = if kind == WorkloadKind::Register {
-                retirements
-            } else {
-                0
-            };
-            assert_eq!(openings, wanted, "{kind:?}");
+            let wanted = if opens { retirements } else { 0 };
+            assert_eq!(openings, wanted, "{kind:?} {retirement:?}");
             let shapes = |ops: &[OpSpec]| ops.iter().map(shape).collect::<Vec<_>>();
             assert_eq!(
                 shapes(&issued),

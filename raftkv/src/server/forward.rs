@@ -165,7 +165,7 @@ impl Forwarder {
 }
 
 /// The client's deadline from the `grpc-timeout` header (`<digits><H|M|S|m|u|n>`).
-fn client_timeout<T>(request: &Request<T>) -> Option<Duration> {
+pub(super) fn client_timeout<T>(request: &Request<T>) -> Option<Duration> {
     let text = request.metadata().get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
     let amount: u64 = digits.parse().ok()?;

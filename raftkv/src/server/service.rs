@@ -2,6 +2,11 @@
 //! (`proto/raft.proto`). Both only validate, translate and queue events for the
 //! node task ([`super::node`]); neither touches Raft state directly.
 //!
+//! Deadlines: a client request waits for the node task at most the server's request
+//! timeout, and answers `DEADLINE_EXCEEDED` [`ANSWER_MARGIN`] before the client's own
+//! deadline (its `grpc-timeout`) when that comes first, so a client hears "no outcome in
+//! time" from a node that is alive, and silence only from one that is not answering.
+//!
 //! Limits: keys are 1 to [`MAX_KEY_BYTES`] bytes, values (and CAS expectations)
 //! at most [`MAX_VALUE_BYTES`]; larger requests are INVALID_ARGUMENT. Appends can
 //! make a stored value grow past the value limit; reads still return it as long as
@@ -16,10 +21,11 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::crash::CrashPoint;
-use super::forward::Forwarder;
+use super::forward::{client_timeout, Forwarder};
 use super::node::{Event, NodeStatus};
 use super::state_machine::{Command, Request as KvRequest};
 use super::Cluster;
+use crate::client::ANSWER_MARGIN;
 use crate::proto::kv::kv_client::KvClient;
 use crate::proto::kv::kv_server::Kv;
 use crate::proto::kv::{
@@ -91,9 +97,18 @@ impl KvService {
         }
     }
 
-    /// Queues an event built around a reply channel and waits for the answer.
+    /// How long `request` may wait for the node task: the server's request timeout, or
+    /// until [`ANSWER_MARGIN`] before the client's deadline when that comes first.
+    fn budget<T>(&self, request: &Request<T>) -> Duration {
+        client_timeout(request).map_or(self.timeout, |client| {
+            client.saturating_sub(ANSWER_MARGIN).min(self.timeout)
+        })
+    }
+
+    /// Queues an event built around a reply channel and waits `budget` for the answer.
     async fn call<T>(
         &self,
+        budget: Duration,
         make: impl FnOnce(oneshot::Sender<Result<T, Status>>) -> Event,
     ) -> Result<T, Status> {
         let (tx, rx) = oneshot::channel();
@@ -101,10 +116,13 @@ impl KvService {
             .send(make(tx))
             .await
             .map_err(|_| Status::unavailable("node is shutting down"))?;
-        match tokio::time::timeout(self.timeout, rx).await {
+        match tokio::time::timeout(budget, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Status::unavailable(
                 "node is shutting down; outcome unknown",
+            )),
+            Err(_) if budget < self.timeout => Err(Status::deadline_exceeded(
+                "no outcome before the client's deadline; outcome unknown",
             )),
             Err(_) => Err(Status::deadline_exceeded(
                 "no outcome within the server's request timeout",
@@ -115,6 +133,7 @@ impl KvService {
     /// Validates and proposes a write.
     async fn write(
         &self,
+        budget: Duration,
         header: Option<RequestHeader>,
         command: Command,
     ) -> Result<Response<WriteResponse>, Status> {
@@ -127,7 +146,9 @@ impl KvService {
             command,
         };
         let data = request.encode();
-        let outcome = self.call(|reply| Event::Write { data, reply }).await?;
+        let outcome = self
+            .call(budget, |reply| Event::Write { data, reply })
+            .await?;
         Ok(Response::new(WriteResponse {
             succeeded: outcome.succeeded,
             index: outcome.index,
@@ -169,10 +190,11 @@ impl Kv for KvService {
                 return self.forwarder.forward(leader, request, call).await;
             }
         }
+        let budget = self.budget(&request);
         let GetRequest { key, serializable } = request.into_inner();
         check_key(&key)?;
         let outcome = self
-            .call(|reply| Event::Read {
+            .call(budget, |reply| Event::Read {
                 key,
                 serializable,
                 reply,
@@ -190,10 +212,12 @@ impl Kv for KvService {
             let call = |mut c: KvClient<Channel>, r| async move { c.put(r).await };
             return self.forwarder.forward(leader, request, call).await;
         }
+        let budget = self.budget(&request);
         let PutRequest { header, key, value } = request.into_inner();
         check_key(&key)?;
         check_value(&value)?;
-        self.write(header, Command::Put { key, value }).await
+        self.write(budget, header, Command::Put { key, value })
+            .await
     }
 
     async fn delete(
@@ -204,9 +228,10 @@ impl Kv for KvService {
             let call = |mut c: KvClient<Channel>, r| async move { c.delete(r).await };
             return self.forwarder.forward(leader, request, call).await;
         }
+        let budget = self.budget(&request);
         let DeleteRequest { header, key } = request.into_inner();
         check_key(&key)?;
-        self.write(header, Command::Delete { key }).await
+        self.write(budget, header, Command::Delete { key }).await
     }
 
     async fn cas(&self, request: Request<CasRequest>) -> Result<Response<WriteResponse>, Status> {
@@ -214,6 +239,7 @@ impl Kv for KvService {
             let call = |mut c: KvClient<Channel>, r| async move { c.cas(r).await };
             return self.forwarder.forward(leader, request, call).await;
         }
+        let budget = self.budget(&request);
         let CasRequest {
             header,
             key,
@@ -226,6 +252,7 @@ impl Kv for KvService {
             check_value(expected)?;
         }
         self.write(
+            budget,
             header,
             Command::Cas {
                 key,
@@ -244,16 +271,19 @@ impl Kv for KvService {
             let call = |mut c: KvClient<Channel>, r| async move { c.append(r).await };
             return self.forwarder.forward(leader, request, call).await;
         }
+        let budget = self.budget(&request);
         let AppendRequest { header, key, value } = request.into_inner();
         check_key(&key)?;
         check_value(&value)?;
-        self.write(header, Command::Append { key, value }).await
+        self.write(budget, header, Command::Append { key, value })
+            .await
     }
 
     async fn crash(
         &self,
         request: Request<CrashRequest>,
     ) -> Result<Response<CrashResponse>, Status> {
+        let budget = self.budget(&request);
         let CrashRequest {
             point,
             armed,
@@ -264,7 +294,7 @@ impl Kv for KvService {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let expires =
             (expires_in_ms > 0).then(|| Instant::now() + Duration::from_millis(expires_in_ms));
-        self.call(|reply| Event::Crash {
+        self.call(budget, |reply| Event::Crash {
             point,
             armed,
             expires,
@@ -343,5 +373,79 @@ impl Raft for RaftService {
                 .map_err(|_| Status::unavailable("node is shutting down"))?;
         }
         Ok(Response::new(SendResponse {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::Role;
+
+    /// A service whose node task never answers (nobody reads its events), that believes
+    /// it leads (so it forwards nothing), with a server request timeout of `timeout`.
+    fn unanswered_service(
+        timeout: Duration,
+    ) -> (KvService, mpsc::Receiver<Event>, watch::Sender<NodeStatus>) {
+        let (events, queued) = mpsc::channel(8);
+        let (status_tx, status) = watch::channel(NodeStatus {
+            role: Role::Leader,
+            term: 1,
+            leader: Some(1),
+            commit: 0,
+            applied: 0,
+            last_index: 0,
+        });
+        let peers = [("n1".to_string(), "127.0.0.1:1".to_string())];
+        let cluster = Cluster::new("n1", &peers).unwrap();
+        let service = KvService::new(events, status, cluster, timeout, false);
+        (service, queued, status_tx)
+    }
+
+    fn put(timeout: Option<Duration>) -> Request<PutRequest> {
+        let mut request = Request::new(PutRequest {
+            header: Some(RequestHeader {
+                client_id: 1,
+                sequence: 1,
+            }),
+            key: b"k".to_vec(),
+            value: b"1".to_vec(),
+        });
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        request
+    }
+
+    #[tokio::test]
+    async fn a_write_without_outcome_is_answered_before_the_clients_deadline() {
+        let (service, _queued, _status) = unanswered_service(Duration::from_secs(600));
+        let request = put(Some(Duration::from_millis(300)));
+        assert_eq!(
+            service.budget(&request),
+            Duration::from_millis(300) - ANSWER_MARGIN,
+            "the node gives up a margin before the client does"
+        );
+        let status = service.put(request).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+        assert!(
+            status.message().contains("before the client's deadline"),
+            "{status:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_client_deadline_the_servers_request_timeout_bounds_a_write() {
+        let (service, _queued, _status) = unanswered_service(Duration::from_millis(100));
+        let request = put(None);
+        assert_eq!(service.budget(&request), Duration::from_millis(100));
+        let status = service.put(request).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+        assert!(
+            status.message().contains("server's request timeout"),
+            "{status:?}"
+        );
+        // A client deadline beyond the server's timeout does not lengthen it.
+        let late = put(Some(Duration::from_secs(60)));
+        assert_eq!(service.budget(&late), Duration::from_millis(100));
     }
 }
