@@ -28,6 +28,8 @@
 # server the same way --correct-runs times (default twice --runs, half on each
 # workload). It prints one row per switch and workload and then, per switch, the
 # runs caught on both workloads together and their median time to first anomaly.
+# --workloads register (or set) measures that workload only, and runs all the
+# correct runs on it.
 #
 # Runs are bounded: --time (default 15 s, 60 with --defaults, at most 60) of load per run, plus setup,
 # recovery and checking (a few seconds). Needs root (network namespaces) for the
@@ -39,7 +41,7 @@
 #
 # Usage: scripts/detect-bugs.sh [--defaults] [--runs N] [--time SECONDS] [--correct-runs N]
 #                               [--targeted-correct-runs N] [--packet-correct-runs N]
-#                               [--seed BASE]
+#                               [--seed BASE] [--workloads "register set"]
 #                               [--bugs "a b ..."] [--nodes N] [--binary PATH]
 #                               [--results DIR]
 set -euo pipefail
@@ -55,6 +57,7 @@ BUGS="stale-read leader-local-read ack-before-commit vote-without-log-check forg
 NODES=3
 BIN=""
 RESULTS=""
+WORKLOADS="register set"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --defaults) DEFAULTS=1; shift ;;
@@ -68,6 +71,7 @@ while [[ $# -gt 0 ]]; do
     --nodes) NODES="$2"; shift 2 ;;
     --binary) BIN="$2"; shift 2 ;;
     --results) RESULTS="$2"; shift 2 ;;
+    --workloads) WORKLOADS="$2"; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "detect-bugs: unknown option $1 (see --help)" >&2; exit 3 ;;
   esac
@@ -79,6 +83,10 @@ else
   RUNS="${RUNS:-5}"; TIME="${TIME:-15}"
   CORRECT_RUNS="${CORRECT_RUNS:-$RUNS}"; PACKET_CORRECT_RUNS="${PACKET_CORRECT_RUNS:-2}"
 fi
+for workload in $WORKLOADS; do
+  [[ "$workload" == register || "$workload" == set ]] ||
+    { echo "detect-bugs: --workloads takes register and/or set, not $workload" >&2; exit 3; }
+done
 if ! awk -v t="$TIME" 'BEGIN { exit !(t > 0 && t <= 60) }'; then
   echo "detect-bugs: --time must be in (0, 60] seconds" >&2; exit 3
 fi
@@ -238,8 +246,9 @@ measure() {
 
 if [[ $DEFAULTS == 1 ]]; then
   for bug in $BUGS; do
-    measure "$bug@defaults-register" "$bug" "$RUNS"
-    measure "$bug@defaults-set" "$bug" "$RUNS"
+    for workload in $WORKLOADS; do
+      measure "$bug@defaults-$workload" "$bug" "$RUNS"
+    done
   done
   correct="correct-defaults"
 else
@@ -252,9 +261,14 @@ else
   correct="correct"
 fi
 if [[ "$CORRECT_RUNS" -gt 0 ]]; then
-  half=$(((CORRECT_RUNS + 1) / 2))
-  measure "$correct-register" "" "$half"
-  measure "$correct-set" "" $((CORRECT_RUNS - half))
+  # Split over the workloads measured, the first one taking the odd run.
+  set -- $WORKLOADS
+  left=$CORRECT_RUNS
+  for workload in "$@"; do
+    share=$(((left + $# - 1) / $#))
+    measure "$correct-$workload" "" "$share"
+    left=$((left - share)); shift
+  done
 fi
 if [[ "$PACKET_CORRECT_RUNS" -gt 0 ]]; then
   half=$(((PACKET_CORRECT_RUNS + 1) / 2))

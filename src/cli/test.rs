@@ -109,7 +109,7 @@ pub struct TestArgs {
     /// How long the clients keep running after the final heal when faults were injected,
     /// e.g. 5, 5s, 1m (plain numbers are seconds): the `recovery` checker fails the run
     /// when no operation succeeds in that time (0 skips the phase and its checker). The
-    /// set workload's final reads follow.
+    /// final reads of every key on every node follow.
     #[arg(long, default_value = "5", value_parser = parse_seconds)]
     pub recovery_time: f64,
     /// How long to wait for the first leader, e.g. 30, 30s (plain numbers are seconds).

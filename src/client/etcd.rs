@@ -167,18 +167,17 @@ impl Clients for EtcdClients {
         ))
     }
 
-    fn read_set<'a>(
+    fn read_local<'a>(
         &'a self,
         index: usize,
-        key: &'a str,
+        read: &'a OpSpec,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, String>> {
         Box::pin(async move {
             let mut kv = self.members[index].kv[0].clone();
-            let req = set_range(key, true);
-            call(timeout, kv.range(req))
+            call(timeout, kv.range(read_range(read, true)))
                 .await
-                .map(|resp| decode_set(key, &resp.kvs))
+                .map(|resp| decode_range(read, &resp.kvs))
         })
     }
 }
@@ -240,25 +239,10 @@ impl EtcdClient {
         let mut kv = self.clients.members[self.node].kv[self.channel].clone();
         let serializable = self.clients.options.reads == ReadConsistency::Serializable;
         let result = match op {
-            OpSpec::Read { key } => {
-                let req = RangeRequest {
-                    key: key.as_bytes().to_vec(),
-                    serializable,
-                    ..RangeRequest::default()
-                };
-                kv.range(req).await.map(|r| {
-                    let value = r
-                        .into_inner()
-                        .kvs
-                        .first()
-                        .map_or(Value::Null, |kv| decode_int(&kv.value));
-                    Completion::Ok(value)
-                })
-            }
-            OpSpec::ReadSet { key } => kv
-                .range(set_range(key, serializable))
+            OpSpec::Read { .. } | OpSpec::ReadSet { .. } => kv
+                .range(read_range(op, serializable))
                 .await
-                .map(|r| Completion::Ok(decode_set(key, &r.into_inner().kvs))),
+                .map(|r| Completion::Ok(decode_range(op, &r.into_inner().kvs))),
             OpSpec::Write { key, value } => kv
                 .put(put(key.as_bytes().to_vec(), value.to_string()))
                 .await
@@ -341,6 +325,27 @@ fn set_range(key: &str, serializable: bool) -> RangeRequest {
         serializable,
         keys_only: true,
         ..RangeRequest::default()
+    }
+}
+
+/// The Range a read `op` sends: the register's key, or the set's prefix.
+fn read_range(op: &OpSpec, serializable: bool) -> RangeRequest {
+    match op {
+        OpSpec::ReadSet { key } => set_range(key, serializable),
+        _ => RangeRequest {
+            key: op.key().as_bytes().to_vec(),
+            serializable,
+            ..RangeRequest::default()
+        },
+    }
+}
+
+/// The value a read `op` returns from the pairs its Range found: the set's elements,
+/// or the register's value (`Null` when the key was never written).
+fn decode_range(op: &OpSpec, kvs: &[proto::mvccpb::KeyValue]) -> Value {
+    match op {
+        OpSpec::ReadSet { key } => decode_set(key, kvs),
+        _ => kvs.first().map_or(Value::Null, |kv| decode_int(&kv.value)),
     }
 }
 

@@ -26,7 +26,7 @@
 //!
 //! [`Clients`] makes clients and does the two things the controller needs outside the
 //! main phase: waiting until every node has applied what was committed, and the
-//! final read of a set on one given node. Each store's module (`raftkv`, `etcd`)
+//! final read of a key on one given node. Each store's module (`raftkv`, `etcd`)
 //! implements both traits; the controller in `crate::run` knows only these.
 
 pub mod etcd;
@@ -201,13 +201,14 @@ pub trait Clients: Send + Sync {
     /// Waits until every node answers and has applied everything the most advanced
     /// node committed, or until `timeout`; returns whether they converged.
     fn wait_converged(&self, timeout: Duration) -> BoxFuture<'_, bool>;
-    /// Reads the set `key` from node `index` only, from its local state (final reads
-    /// after recovery): the sorted elements as `Value::Ints`, or the raw value as
-    /// `Value::Json` when it is not a set. `Err` when the node did not answer.
-    fn read_set<'a>(
+    /// Performs `read` (an [`OpSpec::Read`] or [`OpSpec::ReadSet`]) on node `index`
+    /// only, from its local state (final reads after recovery): a register's value, or
+    /// a set's sorted elements as `Value::Ints`; anything undecodable as `Value::Json`.
+    /// `Err` when the node did not answer.
+    fn read_local<'a>(
         &'a self,
         index: usize,
-        key: &'a str,
+        read: &'a OpSpec,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, String>>;
 }

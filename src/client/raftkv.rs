@@ -51,8 +51,8 @@ use std::time::Duration;
 use raftkv::client::{classify_status, describe, unanswered, ErrorClass, ANSWER_MARGIN};
 use raftkv::proto::kv::kv_client::KvClient;
 use raftkv::proto::kv::{
-    AppendRequest, CasRequest, CrashRequest, GetRequest, PutRequest, RequestHeader, StatusRequest,
-    StatusResponse,
+    AppendRequest, CasRequest, CrashRequest, GetRequest, GetResponse, PutRequest, RequestHeader,
+    StatusRequest, StatusResponse,
 };
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -177,21 +177,21 @@ impl Clients for RaftkvClients {
         }))
     }
 
-    fn read_set<'a>(
+    fn read_local<'a>(
         &'a self,
         index: usize,
-        key: &'a str,
+        read: &'a OpSpec,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, String>> {
         Box::pin(async move {
             let mut kv = self.nodes[index].channels[0].clone();
             let req = GetRequest {
-                key: key.as_bytes().to_vec(),
+                key: read.key().as_bytes().to_vec(),
                 serializable: true,
             };
             call(timeout, kv.get(req))
                 .await
-                .map(|resp| decode_set(&resp.value))
+                .map(|resp| decode_get(read, &resp))
         })
     }
 }
@@ -336,15 +336,7 @@ impl RaftkvClient {
                 };
                 match kv.get(timed(req, left)).await {
                     Ok(resp) => {
-                        let resp = resp.into_inner();
-                        let value = if let OpSpec::ReadSet { .. } = op {
-                            decode_set(&resp.value)
-                        } else if resp.found {
-                            decode_int(&resp.value)
-                        } else {
-                            Value::Null
-                        };
-                        return Attempt::Done(Completion::Ok(value));
+                        return Attempt::Done(Completion::Ok(decode_get(op, &resp.into_inner())))
                     }
                     Err(status) => Err(status),
                 }
@@ -414,6 +406,17 @@ fn timed<T>(message: T, left: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(left);
     request
+}
+
+/// The value a read `op` returns from a `Get` answer: the set's elements for a
+/// [`OpSpec::ReadSet`], the register's value (`Null` when the key was never written)
+/// for a [`OpSpec::Read`].
+fn decode_get(op: &OpSpec, resp: &GetResponse) -> Value {
+    match op {
+        OpSpec::ReadSet { .. } => decode_set(&resp.value),
+        _ if resp.found => decode_int(&resp.value),
+        _ => Value::Null,
+    }
 }
 
 /// Decodes a set (comma-terminated decimal elements, as appended by the set workload)

@@ -13,7 +13,8 @@ use crate::client::{ClientRouting, ReadConsistency};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadName {
-    /// Multi-key read/write/cas registers, checked for linearizability.
+    /// Multi-key read/write/cas registers, final reads on every node, checked for
+    /// linearizability.
     Register,
     /// Unique adds to sets, final reads on every node, checked for lost writes.
     Set,

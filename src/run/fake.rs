@@ -26,16 +26,30 @@ use crate::client::{
 use crate::db::nodes::{CommandFn, Nodes};
 use crate::db::{find_program, Db, DbKind, Setup, Wants};
 
-/// The fake store; `stale` serves reads from the value before the last write.
+/// The fake store, correct or with one of two planted bugs.
 struct Fake {
-    /// Whether reads are stale (a planted bug).
+    /// Whether reads are stale: served from the value before the last write.
     stale: bool,
+    /// Whether the second node's own state lost the last write to each register: the
+    /// store answers correctly, but a final read on that node shows the older value.
+    diverged: bool,
 }
 
 /// The correct fake.
-static FAKE: Fake = Fake { stale: false };
+static FAKE: Fake = Fake {
+    stale: false,
+    diverged: false,
+};
 /// The fake with stale reads.
-static STALE: Fake = Fake { stale: true };
+static STALE: Fake = Fake {
+    stale: true,
+    diverged: false,
+};
+/// The fake whose second node diverged.
+static DIVERGED: Fake = Fake {
+    stale: false,
+    diverged: true,
+};
 
 impl DbKind for Fake {
     fn name(&self) -> &'static str {
@@ -78,6 +92,7 @@ impl DbKind for Fake {
             state: Arc::new(Mutex::new(State::default())),
             names: nodes.names(),
             stale: self.stale,
+            diverged: self.diverged,
         };
         Ok(Arc::new(FakeDb { nodes, clients }))
     }
@@ -97,6 +112,16 @@ impl State {
     fn set(&self, key: &str) -> Value {
         let set = self.sets.get(key).cloned().unwrap_or_default();
         Value::Ints(set.into_iter().collect())
+    }
+
+    /// Register `key`: its current value, or with `previous` the one before the last
+    /// write (when there was one).
+    fn register(&self, key: &str, previous: bool) -> Value {
+        match self.registers.get(key) {
+            Some((_, Some(before))) if previous => Value::Int(*before),
+            Some((current, _)) => Value::Int(*current),
+            None => Value::Null,
+        }
     }
 }
 
@@ -149,6 +174,8 @@ struct FakeClients {
     names: Vec<String>,
     /// Whether reads are stale.
     stale: bool,
+    /// Whether the second node's state lost the last write to each register.
+    diverged: bool,
 }
 
 impl Clients for FakeClients {
@@ -172,13 +199,19 @@ impl Clients for FakeClients {
         Box::pin(async { true })
     }
 
-    fn read_set<'a>(
+    fn read_local<'a>(
         &'a self,
-        _index: usize,
-        key: &'a str,
+        index: usize,
+        read: &'a OpSpec,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, String>> {
-        Box::pin(async move { Ok(self.state.lock().unwrap().set(key)) })
+        Box::pin(async move {
+            let state = self.state.lock().unwrap();
+            Ok(match read {
+                OpSpec::ReadSet { key } => state.set(key),
+                _ => state.register(read.key(), self.diverged && index == 1),
+            })
+        })
     }
 }
 
@@ -187,14 +220,7 @@ impl Client for FakeClients {
         Box::pin(async move {
             let mut state = self.state.lock().unwrap();
             match op {
-                OpSpec::Read { key } => {
-                    let value = match state.registers.get(key) {
-                        Some((_, Some(previous))) if self.stale => Value::Int(*previous),
-                        Some((current, _)) => Value::Int(*current),
-                        None => Value::Null,
-                    };
-                    Completion::Ok(value)
-                }
+                OpSpec::Read { key } => Completion::Ok(state.register(key, self.stale)),
                 OpSpec::ReadSet { key } => Completion::Ok(state.set(key)),
                 OpSpec::Write { key, value } => {
                     let entry = state.registers.entry(key.clone()).or_insert((0, None));
@@ -312,20 +338,32 @@ fn stale_reads_of_a_third_store_are_reported_invalid() {
 }
 
 #[test]
-fn a_set_run_of_a_third_store_reads_every_node_at_the_end() {
+fn a_run_of_a_third_store_reads_every_node_at_the_end() {
+    for workload in [WorkloadName::Set, WorkloadName::Register] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), workload, &[]);
+        let code = run_with(cfg, Vec::new(), |_| Ok(&FAKE)).unwrap();
+        let r = results(dir.path());
+        assert_eq!(code, 0, "{r}");
+        assert_eq!(checker(&r, "linearizable"), "valid");
+        let phases: Vec<&str> = r["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert!(phases.contains(&"final-reads"), "{workload:?}: {phases:?}");
+    }
+}
+
+#[test]
+fn a_node_whose_registers_diverged_is_caught_by_the_final_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), WorkloadName::Set, &[]);
-    let code = run_with(cfg, Vec::new(), |_| Ok(&FAKE)).unwrap();
+    let cfg = config(dir.path(), WorkloadName::Register, &[]);
+    let code = run_with(cfg, Vec::new(), |_| Ok(&DIVERGED)).unwrap();
     let r = results(dir.path());
-    assert_eq!(code, 0, "{r}");
-    assert_eq!(checker(&r, "lost-writes"), "valid");
-    let phases: Vec<&str> = r["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert!(phases.contains(&"final-reads"), "{phases:?}");
+    assert_eq!(code, 1, "{r}");
+    assert_eq!(checker(&r, "linearizable"), "invalid");
 }
 
 #[test]

@@ -21,7 +21,7 @@
 //! 4. **recovery** — whenever faults were injected, the workers run again for
 //!    `--recovery-time` seconds and the `recovery` checker asks whether the cluster
 //!    answered again ([`recovery`]); the set workload without faults just waits as long.
-//! 5. **final-reads** — set workload: every key read on every node.
+//! 5. **final-reads** — every key read on every node, from its own state.
 //! 6. **teardown** — nodes killed, namespaces and bridge removed (cleanup journal).
 //! 7. **check** — the history is read back from disk and checked.
 //! 8. **report** — `results.json`, then `report.html`, `junit.xml` and the results
@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nemesis::{HostMode, Journal, Network, JOURNAL_FILE};
 use tokio::sync::watch;
-use workloads::generator::{GeneratorConfig, Mix, WorkloadKind};
+use workloads::generator::{GeneratorConfig, Mix, OpSpec, WorkloadKind};
 
 use crate::client::{ClientOptions, Clients};
 use crate::db::{self, Db, DbKind, Ports, Setup, Wants};
@@ -396,7 +396,7 @@ impl Run {
             (slots, window) = self.recovery(db.as_ref(), &params, slots)?;
         }
         let mut last_process = last_of(&slots);
-        if set && !self.interrupted() {
+        if !self.interrupted() {
             let keys_touched = slots.iter().map(|(s, _)| s.keys_touched()).max();
             last_process =
                 self.final_reads(&clients, recorder, keys_touched.unwrap_or(0), last_process);
@@ -539,8 +539,10 @@ impl Run {
         Ok(out)
     }
 
-    /// Phase 5 (final-reads, set workload): every key read on every node once the
-    /// nodes converged. Returns the highest process id used.
+    /// Phase 5 (final-reads): every key read on every node once the nodes converged.
+    /// When they did not converge, sets are read anyway (an element a node lacks is
+    /// lacking either way) and registers are not (a node still catching up would show
+    /// an older value, as a diverged one does). Returns the highest process id used.
     fn final_reads(
         &mut self,
         clients: &Arc<dyn Clients>,
@@ -550,19 +552,38 @@ impl Run {
     ) -> u64 {
         self.phases.begin("final-reads");
         let generator = self.generator();
-        let keys: Vec<String> = (0..keys_touched).map(|k| generator.key_name(k)).collect();
+        let set = self.config.workload == WorkloadName::Set;
+        let reads: Vec<OpSpec> = (0..keys_touched)
+            .map(|k| generator.key_name(k))
+            .map(|key| {
+                if set {
+                    OpSpec::ReadSet { key }
+                } else {
+                    OpSpec::Read { key }
+                }
+            })
+            .collect();
         let first = last_process + 1;
         let converge = Duration::from_secs_f64(self.config.recovery_s.max(10.0));
         if !self.runtime.block_on(clients.wait_converged(converge)) {
+            let what = if set {
+                "reading anyway"
+            } else {
+                "no final reads of the registers"
+            };
             eprintln!(
-                "faultline: the nodes did not converge within {:.0} s; reading anyway",
+                "faultline: the nodes did not converge within {:.0} s; {what}",
                 converge.as_secs_f64()
             );
+            if !set {
+                self.phases.end();
+                return last_process;
+            }
         }
         self.runtime.block_on(workers::final_reads(
             clients.clone(),
             recorder.clone(),
-            keys,
+            reads,
             first,
             Duration::from_millis(self.config.op_timeout_ms.max(2000)),
         ));

@@ -3,7 +3,7 @@
 //! Safety checkers accept a cluster that stops answering: a history of timeouts is
 //! trivially linearizable. So once the nemesis has healed everything, the workers run
 //! again for `--recovery-time` seconds, continuing the same seeded op streams (every
-//! workload, so the set workload's final reads also cover what was added here), each
+//! workload, so the final reads also cover what was written here), each
 //! slot as a fresh logical process. Their operations are real history operations:
 //! checked like the rest, and counted as "ok after the last fault" in the report.
 //!

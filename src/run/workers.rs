@@ -138,38 +138,70 @@ async fn wait_for(signal: &mut watch::Receiver<Signal>, target: Signal) {
     }
 }
 
-/// Final reads of the set workload: every key in `keys` on every node, each node as
-/// its own fresh process (`first_process + node index`), serializable (the node's own
-/// state, which after recovery must hold every acknowledged element).
+/// Final reads: every read in `reads` (one per key) on every node, each node as its
+/// own fresh process (`first_process + node index`), from the node's own state (which
+/// after recovery must hold everything that was acknowledged, and agree with every
+/// other node's).
+///
+/// Set reads run on all nodes at once: a set only grows, so an element one node shows
+/// and another lacks is caught whenever the reads ran. Register reads go round the
+/// nodes one at a time, key by key, and end on the first node again: a register is
+/// overwritten, so two nodes that disagree are seen only as a value that came back
+/// after another one was read (A, then B, then A again), which no single write explains.
 pub async fn final_reads(
     clients: Arc<dyn Clients>,
     recorder: Arc<Recorder>,
-    keys: Vec<String>,
+    reads: Vec<OpSpec>,
     first_process: u64,
     timeout: Duration,
 ) {
+    let nodes = clients.node_count();
+    let registers = reads.iter().any(|r| matches!(r, OpSpec::Read { .. }));
+    if registers {
+        for read in &reads {
+            for node in (0..nodes).chain([0]) {
+                let process = first_process + node as u64;
+                final_read(&*clients, &recorder, node, process, read, timeout).await;
+            }
+        }
+        return;
+    }
     let mut tasks = Vec::new();
-    for node in 0..clients.node_count() {
+    for node in 0..nodes {
         let clients = clients.clone();
         let recorder = recorder.clone();
-        let keys = keys.clone();
+        let reads = reads.clone();
         let process = first_process + node as u64;
         tasks.push(tokio::spawn(async move {
-            for key in &keys {
-                let invoked = recorder.invoke(process, "read", key, Value::Null);
-                let (op_type, value, error) = match clients.read_set(node, key, timeout).await {
-                    Ok(value) => (OpType::Ok, value, None),
-                    Err(why) => (
-                        OpType::Fail,
-                        Value::Null,
-                        Some(format!("final read on {}: {why}", clients.node_name(node))),
-                    ),
-                };
-                recorder.complete(process, op_type, "read", key, value, error, invoked);
+            for read in &reads {
+                final_read(&*clients, &recorder, node, process, read, timeout).await;
             }
         }));
     }
     for t in tasks {
         let _ = t.await;
     }
+}
+
+/// One final read of `read` on `node` by `process`, recorded (`fail` when the node did
+/// not answer: a read changes nothing).
+async fn final_read(
+    clients: &dyn Clients,
+    recorder: &Recorder,
+    node: usize,
+    process: u64,
+    read: &OpSpec,
+    timeout: Duration,
+) {
+    let key = read.key();
+    let invoked = recorder.invoke(process, "read", key, Value::Null);
+    let (op_type, value, error) = match clients.read_local(node, read, timeout).await {
+        Ok(value) => (OpType::Ok, value, None),
+        Err(why) => (
+            OpType::Fail,
+            Value::Null,
+            Some(format!("final read on {}: {why}", clients.node_name(node))),
+        ),
+    };
+    recorder.complete(process, op_type, "read", key, value, error, invoked);
 }
