@@ -7,11 +7,8 @@ mod common;
 
 use common::{finish, read_json, Finished, Sandbox};
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-
-use serde_json::Value;
 
 impl Sandbox {
     /// Writes a campaign file and returns its path.
@@ -213,15 +210,6 @@ seeds = [1, 2]
     assert_eq!(data["runs"][1]["verdict"], "not run");
 }
 
-/// Client invocations per process: `(f, key, value)` in order.
-fn invokes_by_process(run: &Path) -> BTreeMap<u64, Vec<(String, String, String)>> {
-    let ops: Vec<Value> = read(&run.join("history.jsonl"))
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    common::invokes_by_process(&ops)
-}
-
 #[test]
 fn replay_reruns_the_same_config_and_op_stream() {
     let sb = Sandbox::new();
@@ -276,8 +264,8 @@ fn replay_reruns_the_same_config_and_op_stream() {
     assert_eq!(config(&replayed), config(&original));
 
     common::assert_same_invokes(
-        &invokes_by_process(&original),
-        &invokes_by_process(&replayed),
+        &common::invokes_by_process(&original),
+        &common::invokes_by_process(&replayed),
     );
 }
 

@@ -92,7 +92,7 @@ fn the_same_seed_issues_the_same_op_stream() {
             "10000",
         ]));
         assert_eq!(code, 0, "{stderr}");
-        streams.push(common::invokes_by_process(&history(&sb.latest())));
+        streams.push(common::invokes_by_process(&sb.latest()));
     }
     common::assert_same_invokes(&streams[0], &streams[1]);
 }
@@ -340,15 +340,7 @@ fn a_set_run_with_kills_and_pauses_records_faults_and_checks_lost_writes() {
         .iter()
         .any(|o| o["process"] == "nemesis" && (o["f"] == "kill" || o["f"] == "pause")));
     // (Clients also read whole sets during the run: only the final-reads phase counts.)
-    let final_reads_ns = results["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "final-reads")
-        .expect("a final-reads phase")["start_s"]
-        .as_f64()
-        .unwrap()
-        * 1e9;
+    let final_reads_ns = common::final_reads_start_ns(&results);
     let readers: std::collections::BTreeSet<u64> = ops
         .iter()
         .filter(|o| o["f"] == "read" && o["type"] == "ok")

@@ -296,7 +296,8 @@ fn run_all(
     let started = Instant::now();
     let mut results = Vec::new();
     let mut stop: Option<&str> = None;
-    for spec in runs {
+    // (`done` counts this invocation's runs: a shard's run numbers skip the others'.)
+    for (done, spec) in runs.iter().enumerate() {
         if let Some(why) = stop {
             results.push(RunResult {
                 spec: spec.clone(),
@@ -312,18 +313,15 @@ fn run_all(
             continue;
         }
         let elapsed = started.elapsed();
-        let eta = if spec.number > 1 {
-            let per = elapsed / (spec.number as u32 - 1);
-            format!(
-                ", about {} left",
-                clock(per * (total - spec.number + 1) as u32)
-            )
+        let eta = if done > 0 {
+            let per = elapsed / done as u32;
+            format!(", about {} left", clock(per * (total - done) as u32))
         } else {
             String::new()
         };
         eprintln!(
             "[{}/{total}] {} — {} (elapsed {}{eta})",
-            spec.number,
+            done + 1,
             spec.id,
             spec.params(),
             clock(elapsed)
@@ -331,7 +329,7 @@ fn run_all(
         let result = run_one(exe, spec, campaign_dir, logs)?;
         eprintln!(
             "[{}/{total}] {} — {}, {} ops, {:.1} s{}",
-            spec.number,
+            done + 1,
             spec.id,
             result.outcome.as_str().to_uppercase(),
             result

@@ -81,6 +81,18 @@ pub fn history(run: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// When the final-reads phase of a run began, on its history's clock (nanoseconds
+/// since the test started), from its results.json.
+pub fn final_reads_start_ns(results: &Value) -> f64 {
+    let phase = results["phases"]
+        .as_array()
+        .expect("results.json has phases")
+        .iter()
+        .find(|p| p["name"] == "final-reads")
+        .expect("a final-reads phase");
+    phase["start_s"].as_f64().unwrap() * 1e9
+}
+
 /// The JSON file at `path`.
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -126,10 +138,12 @@ pub fn journal_pids(run: &Path) -> Vec<i32> {
 /// first epoch, which these short runs never leave: hundreds of operations per process. A
 /// successor's opening read follows an unknown outcome, which these runs' generous
 /// timeouts without faults never give: a retirement would change the processes anyway.)
-pub fn invokes_by_process(ops: &[Value]) -> BTreeMap<u64, Vec<(String, String, String)>> {
+/// The final reads are left out: they are the controller's, a few per key.
+pub fn invokes_by_process(run: &Path) -> BTreeMap<u64, Vec<(String, String, String)>> {
+    let final_reads = final_reads_start_ns(&read_json(&run.join("results.json")));
     let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
-    for op in ops {
-        if op["type"] == "invoke" {
+    for op in &history(run) {
+        if op["type"] == "invoke" && op["time"].as_f64().unwrap() < final_reads {
             if let Some(p) = op["process"].as_u64() {
                 let value = if op["f"] == "cas" {
                     op["value"][1].to_string()
