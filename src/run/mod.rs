@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nemesis::{HostMode, Journal, Network, JOURNAL_FILE};
 use tokio::sync::watch;
-use workloads::generator::{GeneratorConfig, Mix, OpSpec, WorkloadKind};
+use workloads::generator::{GeneratorConfig, Mix, WorkloadKind};
 
 use crate::client::{ClientOptions, Clients};
 use crate::db::{self, Db, DbKind, Ports, Setup, Wants};
@@ -553,37 +553,28 @@ impl Run {
         self.phases.begin("final-reads");
         let generator = self.generator();
         let set = self.config.workload == WorkloadName::Set;
-        let reads: Vec<OpSpec> = (0..keys_touched)
-            .map(|k| generator.key_name(k))
-            .map(|key| {
-                if set {
-                    OpSpec::ReadSet { key }
-                } else {
-                    OpSpec::Read { key }
-                }
-            })
-            .collect();
+        let reads = (0..keys_touched).map(|k| generator.read_of(k)).collect();
         let first = last_process + 1;
         let converge = Duration::from_secs_f64(self.config.recovery_s.max(10.0));
         if !self.runtime.block_on(clients.wait_converged(converge)) {
-            let what = if set {
-                "reading anyway"
-            } else {
-                "no final reads of the registers"
-            };
-            eprintln!(
-                "faultline: the nodes did not converge within {:.0} s; {what}",
-                converge.as_secs_f64()
-            );
+            let seconds = converge.as_secs_f64();
             if !set {
+                eprintln!(
+                    "faultline: the nodes did not converge within {seconds:.0} s; \
+                     no final reads of the registers"
+                );
                 self.phases.end();
                 return last_process;
             }
+            eprintln!(
+                "faultline: the nodes did not converge within {seconds:.0} s; reading anyway"
+            );
         }
         self.runtime.block_on(workers::final_reads(
             clients.clone(),
             recorder.clone(),
             reads,
+            !set,
             first,
             Duration::from_millis(self.config.op_timeout_ms.max(2000)),
         ));

@@ -144,20 +144,21 @@ async fn wait_for(signal: &mut watch::Receiver<Signal>, target: Signal) {
 /// other node's).
 ///
 /// Set reads run on all nodes at once: a set only grows, so an element one node shows
-/// and another lacks is caught whenever the reads ran. Register reads go round the
-/// nodes one at a time, key by key, and end on the first node again: a register is
-/// overwritten, so two nodes that disagree are seen only as a value that came back
-/// after another one was read (A, then B, then A again), which no single write explains.
+/// and another lacks is caught whenever the reads ran. Register reads go `in_turn`:
+/// round the nodes one at a time, key by key, ending on the first node again. A
+/// register is overwritten, so two nodes that disagree are seen only as a value that
+/// came back after another one was read (A, then B, then A again), which no single
+/// write explains.
 pub async fn final_reads(
     clients: Arc<dyn Clients>,
     recorder: Arc<Recorder>,
     reads: Vec<OpSpec>,
+    in_turn: bool,
     first_process: u64,
     timeout: Duration,
 ) {
     let nodes = clients.node_count();
-    let registers = reads.iter().any(|r| matches!(r, OpSpec::Read { .. }));
-    if registers {
+    if in_turn {
         for read in &reads {
             for node in (0..nodes).chain([0]) {
                 let process = first_process + node as u64;

@@ -227,6 +227,16 @@ impl GeneratorConfig {
         }
     }
 
+    /// The read of the key with global index `index`: its value in the register
+    /// workload, the whole set in the set workload.
+    pub fn read_of(&self, index: u64) -> OpSpec {
+        let key = self.key_name(index);
+        match self.kind {
+            WorkloadKind::Register => OpSpec::Read { key },
+            WorkloadKind::Set => OpSpec::ReadSet { key },
+        }
+    }
+
     /// Whether slot `thread` watches its group's keys in epoch `epoch` (register workload,
     /// groups of two or more): the group's slots take turns, one epoch each, and none
     /// watches the first epoch.
@@ -521,11 +531,7 @@ impl ThreadStream {
         if let Some(slot) = read_slot {
             self.issued += 1;
             self.last = Some((slot, None, false));
-            let key = self.config.key_name(self.epoch_key(slot));
-            return match self.config.kind {
-                WorkloadKind::Register => OpSpec::Read { key },
-                WorkloadKind::Set => OpSpec::ReadSet { key },
-            };
+            return self.config.read_of(self.epoch_key(slot));
         }
         let slot = self.pending.pop().expect("an epoch has at least one op");
         let position = self.positions[slot];
